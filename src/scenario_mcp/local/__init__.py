@@ -1,0 +1,1 @@
+"""The embedded engine: SQLite, sandboxes, layered disks, scoring."""

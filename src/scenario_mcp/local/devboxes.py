@@ -1,0 +1,546 @@
+"""Devbox lifecycle, execution, files, snapshots and blueprints on the local engine."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import posixpath
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..backend import (
+    EnvironmentUnavailableError,
+    InvalidRequestError,
+    InvalidStateError,
+    NotFoundError,
+)
+from ..models import (
+    DEFAULT_KEEP_ALIVE_SECONDS,
+    BlueprintCreateParameters,
+    BlueprintView,
+    DevboxCreateParameters,
+    DevboxSnapshotView,
+    DevboxStateTransition,
+    DevboxStatus,
+    DevboxView,
+    ExecutionStatus,
+    ExecutionView,
+    LaunchParameters,
+    new_id,
+    now_ms,
+)
+from .layers import LayerStore
+from .sandbox import HOME, Sandbox, SandboxError, SandboxSpec, sandbox_env
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXEC_TIMEOUT = 120.0
+MAX_EXEC_TIMEOUT = 3600.0
+INLINE_OUTPUT_CAP = 64 * 1024
+TIMEOUT_EXIT_STATUS = 124
+BUILD_COMMAND_TIMEOUT = 900.0
+
+DEFAULT_BLUEPRINT_NAME = "scenario-mcp-default"
+# The default environment: the host's system dirs plus a Python venv with pip and pytest, whose
+# bin dir is first on every devbox's PATH (Debian's system python has neither).
+DEFAULT_BLUEPRINT_COMMANDS = (
+    "python3 -m venv /opt/python",
+    "/opt/python/bin/pip install --quiet --disable-pip-version-check pytest",
+)
+
+_READ_SCRIPT = r"""
+cd /home/user || exit 9
+p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such file: $1" >&2; exit 2; }
+case "$p" in /home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
+[ -f "$p" ] || { echo "$1 is not a regular file" >&2; exit 4; }
+exec cat -- "$p"
+"""
+
+_WRITE_SCRIPT = r"""
+cd /home/user || exit 9
+p=$(realpath -m -- "$1") || exit 2
+case "$p" in /home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
+[ -d "$p" ] && { echo "$1 is a directory" >&2; exit 4; }
+mkdir -p -- "$(dirname -- "$p")" || exit 5
+exec cat > "$p"
+"""
+
+
+def home_relative(file_path: str) -> str:
+    """Validate a file tool path: relative to /home/user (or absolute inside it), no escape."""
+    if not file_path or "\x00" in file_path:
+        raise InvalidRequestError("file_path must be a non-empty path without NUL bytes")
+    joined = posixpath.normpath(posixpath.join(HOME, file_path))
+    if joined != HOME and not joined.startswith(HOME + "/"):
+        raise InvalidRequestError(
+            f"file_path {file_path!r} escapes the devbox home {HOME}; give a path relative to {HOME} "
+            "(e.g. `src/main.py`) or an absolute path inside it"
+        )
+    if joined == HOME:
+        raise InvalidRequestError(f"file_path {file_path!r} names the home directory itself, not a file")
+    return joined
+
+
+@dataclass
+class _Live:
+    sandbox: Sandbox
+    view: DevboxView
+
+
+class DevboxManager:
+    def __init__(self, store: Store, data_dir: Path) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self.layers = LayerStore(data_dir / "layers")
+        self.boxes_dir = data_dir / "devboxes"
+        self._live: dict[str, Sandbox] = {}
+        self._build_lock = anyio.Lock()
+
+    # --- views ---------------------------------------------------------------------------------
+
+    async def get(self, devbox_id: str) -> DevboxView:
+        row = await self.store.get("devboxes", devbox_id)
+        if row is None:
+            raise NotFoundError("devbox", devbox_id)
+        return DevboxView.model_validate(row.data)
+
+    async def internal(self, devbox_id: str) -> dict[str, Any]:
+        row = await self.store.get("devboxes", devbox_id)
+        if row is None:
+            raise NotFoundError("devbox", devbox_id)
+        return row.internal
+
+    async def _save(self, view: DevboxView, internal: dict[str, Any] | None = None) -> None:
+        await self.store.put(
+            "devboxes", view.id, view.model_dump(mode="json"), internal=internal, name=view.name, state=view.status
+        )
+
+    async def _transition(
+        self, view: DevboxView, status: DevboxStatus, internal: dict[str, Any] | None = None, **fields: Any
+    ) -> DevboxView:
+        ts = now_ms()
+        update: dict[str, Any] = {
+            "status": status,
+            "state_transitions": [*view.state_transitions, DevboxStateTransition(status=status, transition_time_ms=ts)],
+            **fields,
+        }
+        if status in (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE):
+            update["end_time_ms"] = ts
+        new = view.model_copy(update=update)
+        await self._save(new, internal)
+        return new
+
+    # --- layers of an environment --------------------------------------------------------------
+
+    async def resolve_layers(
+        self, *, blueprint_id: str | None, blueprint_name: str | None, snapshot_id: str | None
+    ) -> tuple[list[str], str | None]:
+        """The layer chain (topmost first) for an environment, and its blueprint id."""
+        if sum(x is not None for x in (blueprint_id, blueprint_name, snapshot_id)) > 1:
+            raise InvalidRequestError("give at most one of blueprint_id, blueprint_name and snapshot_id")
+        if snapshot_id is not None:
+            row = await self.store.get("snapshots", snapshot_id)
+            if row is None:
+                raise NotFoundError("snapshot", snapshot_id)
+            return list(row.internal["layers"]), row.data.get("source_blueprint_id")
+        if blueprint_name is not None:
+            page = await self.store.list("blueprints", limit=1, name=blueprint_name, state="build_complete")
+            if not page.rows:
+                raise NotFoundError("blueprint named", blueprint_name)
+            return list(page.rows[0].internal["layers"]), page.rows[0].id
+        if blueprint_id is not None:
+            row = await self.store.get("blueprints", blueprint_id)
+            if row is None:
+                raise NotFoundError("blueprint", blueprint_id)
+            if row.data["status"] != "build_complete":
+                raise InvalidStateError(
+                    f"blueprint {blueprint_id} is `{row.data['status']}`, not build_complete"
+                    + (f": {row.data.get('failure_reason')}" if row.data.get("failure_reason") else "")
+                )
+            return list(row.internal["layers"]), blueprint_id
+        default = await self.ensure_default_blueprint()
+        return [default.id], default.id
+
+    def _spec(self, devbox_id: str, layers: list[str], network: bool) -> SandboxSpec:
+        return SandboxSpec(
+            state_dir=self.boxes_dir / devbox_id,
+            layers=tuple(self.layers.path(layer) for layer in layers),
+            skeleton=self.layers.skeleton,
+            etc_mask=self.layers.etc_mask,
+            network=network,
+            hostname=devbox_id[:63],
+        )
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def create(
+        self, params: DevboxCreateParameters, *, run_id: str | None = None, layers: list[str] | None = None
+    ) -> DevboxView:
+        if layers is None:
+            layers, blueprint_id = await self.resolve_layers(
+                blueprint_id=params.blueprint_id, blueprint_name=params.blueprint_name, snapshot_id=params.snapshot_id
+            )
+        else:
+            blueprint_id = params.blueprint_id
+        launch = params.launch_parameters or LaunchParameters()
+        keep_alive = launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
+        devbox_id = new_id("devbox")
+        created = now_ms()
+        view = DevboxView(
+            id=devbox_id,
+            name=params.name,
+            status=DevboxStatus.PROVISIONING,
+            create_time_ms=created,
+            blueprint_id=blueprint_id,
+            snapshot_id=params.snapshot_id,
+            metadata=params.metadata or {},
+            launch_parameters=launch,
+            state_transitions=[DevboxStateTransition(status=DevboxStatus.PROVISIONING, transition_time_ms=created)],
+        )
+        internal: dict[str, Any] = {
+            "layers": layers,
+            "network": bool(launch.network),
+            "env": params.environment_variables or {},
+            "expires_ms": created + keep_alive * 1000,
+            "run_id": run_id,
+        }
+        await self._save(view, internal)
+        try:
+            sandbox = await Sandbox.start(self._spec(devbox_id, layers, bool(launch.network)))
+        except SandboxError as exc:
+            await self._transition(
+                view, DevboxStatus.FAILURE, failure_reason="health_check_failed", failure_message=str(exc)
+            )
+            raise EnvironmentUnavailableError(f"could not start devbox {devbox_id}: {exc}") from exc
+        self._live[devbox_id] = sandbox
+        internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
+        view = await self._transition(view, DevboxStatus.RUNNING, internal)
+        for command in launch.launch_commands or []:
+            await self.execute(devbox_id, command)
+        return view
+
+    async def sandbox(self, devbox_id: str) -> Sandbox:
+        """The live sandbox of a running devbox, or a clear error saying why there is none."""
+        view = await self.get(devbox_id)
+        if view.status != DevboxStatus.RUNNING:
+            reason = view.failure_message or view.failure_reason or view.shutdown_reason
+            raise InvalidStateError(
+                f"devbox {devbox_id} is `{view.status.value}`"
+                + (f" ({reason})" if reason else "")
+                + "; only a running devbox can do this"
+            )
+        sandbox = self._live.get(devbox_id)
+        if sandbox is None or not sandbox.alive():
+            await self.mark_dead(devbox_id, "the devbox's init process is gone")
+            raise InvalidStateError(f"devbox {devbox_id} has died: its init process is gone")
+        return sandbox
+
+    async def mark_dead(self, devbox_id: str, message: str) -> None:
+        view = await self.get(devbox_id)
+        self._live.pop(devbox_id, None)
+        if view.status not in (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE):
+            await self._transition(
+                view, DevboxStatus.FAILURE, failure_reason="health_check_failed", failure_message=message
+            )
+
+    async def shutdown(self, devbox_id: str, reason: str = "api_shutdown") -> DevboxView:
+        view = await self.get(devbox_id)
+        if view.status in (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE):
+            return view
+        sandbox = self._live.pop(devbox_id, None)
+        if sandbox is not None:
+            await sandbox.stop()
+        return await self._transition(view, DevboxStatus.SHUTDOWN, shutdown_reason=reason)
+
+    async def reconcile(self) -> list[str]:
+        """After a restart: reattach devboxes whose init survived, fail the others."""
+        restored: list[str] = []
+        page = await self.store.list("devboxes", limit=100_000, state=["running", "provisioning"])
+        for row in page.rows:
+            internal = row.internal
+            pid, start = internal.get("init_pid"), internal.get("init_start")
+            view = DevboxView.model_validate(row.data)
+            if pid is not None:
+                sandbox = Sandbox.attach(self._spec(row.id, internal["layers"], internal["network"]), pid, start)
+                if sandbox.alive():
+                    self._live[row.id] = sandbox
+                    restored.append(row.id)
+                    continue
+            await self._transition(
+                view,
+                DevboxStatus.FAILURE,
+                failure_reason="health_check_failed",
+                failure_message="the devbox's processes died while the server was down",
+            )
+        return restored
+
+    async def expire(self) -> None:
+        """Shut down devboxes past their keep-alive time."""
+        page = await self.store.list("devboxes", limit=100_000, state="running")
+        now = now_ms()
+        for row in page.rows:
+            if row.internal.get("expires_ms", now + 1) <= now:
+                log.info("devbox %s reached its keep-alive time; shutting it down", row.id)
+                await self.shutdown(row.id, reason="keep_alive_timeout")
+
+    async def close(self) -> None:
+        """Server exit: leave devboxes running so a restart can reattach them."""
+        self._live.clear()
+
+    # --- execution -----------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        devbox_id: str,
+        command: str,
+        *,
+        timeout_seconds: float | None = None,
+        working_directory: str | None = None,
+        stdin: bytes | None = None,
+        log_source: str = "exec",
+    ) -> ExecutionView:
+        if not command.strip():
+            raise InvalidRequestError("command is empty; give a shell command such as `ls -la`")
+        timeout = DEFAULT_EXEC_TIMEOUT if timeout_seconds is None else timeout_seconds
+        if not 0 < timeout <= MAX_EXEC_TIMEOUT:
+            raise InvalidRequestError(f"timeout_seconds must be in (0, {MAX_EXEC_TIMEOUT:.0f}], got {timeout}")
+        wd = working_directory or HOME
+        if not wd.startswith("/"):
+            wd = posixpath.join(HOME, wd)
+        sandbox = await self.sandbox(devbox_id)
+        internal = await self.internal(devbox_id)
+        execution_id = new_id("execution")
+        exec_dir = self.boxes_dir / devbox_id / "exec"
+        exec_dir.mkdir(parents=True, exist_ok=True)
+        out_path, err_path = exec_dir / f"{execution_id}.out", exec_dir / f"{execution_id}.err"
+        started = now_ms()
+        argv = shell_argv(wd, command)
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            exit_status, timed_out = await sandbox.run(
+                argv, stdout=out, stderr=err, timeout=timeout, env=internal.get("env"), stdin=stdin
+            )
+        stdout, stdout_truncated = _read_capped(out_path)
+        stderr, stderr_truncated = _read_capped(err_path)
+        if timed_out:
+            exit_status = TIMEOUT_EXIT_STATUS
+            stderr += f"\n[scenario-mcp] timed out after {timeout:g} s; the command and its process group were killed"
+        view = ExecutionView(
+            devbox_id=devbox_id,
+            execution_id=execution_id,
+            status=ExecutionStatus.COMPLETED,
+            exit_status=exit_status,
+            stdout=stdout,
+            stderr=stderr,
+            stdout_truncated=stdout_truncated,
+            stderr_truncated=stderr_truncated,
+        )
+        await self.store.put(
+            "executions",
+            execution_id,
+            view.model_dump(mode="json"),
+            internal={"command": command, "working_directory": wd, "start_ms": started, "end_ms": now_ms()},
+            parent_id=devbox_id,
+            state=view.status,
+        )
+        run_id = internal.get("run_id")
+        if run_id:
+            text = f"$ {command}\n{stdout}" + (f"\n[stderr]\n{stderr}" if stderr else "") + f"\n[exit {exit_status}]"
+            await self.store.add_log(run_id, started, f"{log_source}:{execution_id}", text)
+        return view
+
+    # --- files ---------------------------------------------------------------------------------
+
+    async def read_file(self, devbox_id: str, file_path: str) -> str:
+        home_relative(file_path)
+        sandbox = await self.sandbox(devbox_id)
+        code, out, err = await sandbox.run_quiet(["/bin/sh", "-c", _READ_SCRIPT, "read", file_path])
+        if code != 0:
+            raise InvalidRequestError(f"cannot read {file_path!r} on devbox {devbox_id}: {err.decode().strip()}")
+        try:
+            return out.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequestError(
+                f"{file_path!r} is not UTF-8 text; read it with execute_on_devbox (e.g. `base64 {file_path}`)"
+            ) from exc
+
+    async def write_file(self, devbox_id: str, file_path: str, contents: str) -> None:
+        home_relative(file_path)
+        sandbox = await self.sandbox(devbox_id)
+        code, _out, err = await sandbox.run_quiet(
+            ["/bin/sh", "-c", _WRITE_SCRIPT, "write", file_path], stdin=contents.encode("utf-8")
+        )
+        if code != 0:
+            raise InvalidRequestError(f"cannot write {file_path!r} on devbox {devbox_id}: {err.decode().strip()}")
+
+    # --- snapshots -----------------------------------------------------------------------------
+
+    async def snapshot(
+        self,
+        devbox_id: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, str] | None = None,
+        commit_message: str | None = None,
+    ) -> DevboxSnapshotView:
+        view = await self.get(devbox_id)
+        if view.status != DevboxStatus.RUNNING:
+            raise InvalidStateError(f"devbox {devbox_id} is `{view.status.value}`; only a running devbox can be snapshotted")
+        if commit_message is not None and len(commit_message) > 1000:
+            raise InvalidRequestError("commit_message is limited to 1000 characters")
+        internal = await self.internal(devbox_id)
+        snapshot_id = new_id("snapshot")
+        size = await self.layers.freeze(self.boxes_dir / devbox_id / "upper", snapshot_id)
+        snapshot = DevboxSnapshotView(
+            id=snapshot_id,
+            name=name,
+            create_time_ms=now_ms(),
+            metadata=metadata or {},
+            source_devbox_id=devbox_id,
+            source_blueprint_id=view.blueprint_id,
+            commit_message=commit_message,
+            size_bytes=size,
+        )
+        await self.store.put(
+            "snapshots",
+            snapshot_id,
+            snapshot.model_dump(mode="json"),
+            internal={"layers": [snapshot_id, *internal["layers"]]},
+            name=name,
+            parent_id=devbox_id,
+            state="complete",
+        )
+        return snapshot
+
+    # --- blueprints ----------------------------------------------------------------------------
+
+    async def create_blueprint(self, params: BlueprintCreateParameters, *, blueprint_id: str | None = None) -> BlueprintView:
+        """Build a blueprint: run its commands once in a devbox with network, keep the result."""
+        if params.base_blueprint_id or params.base_blueprint_name:
+            base_layers, _ = await self.resolve_layers(
+                blueprint_id=params.base_blueprint_id, blueprint_name=params.base_blueprint_name, snapshot_id=None
+            )
+        else:
+            base_layers = []
+        blueprint_id = blueprint_id or new_id("blueprint")
+        view = BlueprintView(
+            id=blueprint_id,
+            name=params.name,
+            status="building",
+            create_time_ms=now_ms(),
+            parameters=params.model_dump(mode="json", exclude_none=True),
+        )
+        await self.store.put("blueprints", blueprint_id, view.model_dump(mode="json"), internal={}, name=params.name, state="building")
+        state_dir = self.boxes_dir / f"build-{blueprint_id}"
+        shutil.rmtree(state_dir, ignore_errors=True)
+        spec = SandboxSpec(
+            state_dir=state_dir,
+            layers=tuple(self.layers.path(layer) for layer in base_layers),
+            skeleton=self.layers.skeleton,
+            etc_mask=self.layers.etc_mask,
+            network=True,
+            hostname="blueprint-build",
+        )
+        build_log: list[str] = []
+        failure: str | None = None
+        try:
+            sandbox = await Sandbox.start(spec)
+        except SandboxError as exc:
+            failure = str(exc)
+        else:
+            try:
+                for command in params.system_setup_commands:
+                    code, out, err = await _run_build_command(sandbox, command)
+                    build_log.append(f"$ {command}\n{out}{err}[exit {code}]")
+                    if code != 0:
+                        failure = f"`{command}` exited {code}: {(err or out).strip()[-2000:]}"
+                        break
+            finally:
+                await sandbox.stop()
+            if failure is None:
+                await self.layers.freeze(state_dir / "upper", blueprint_id)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        update: dict[str, Any] = {"build_finish_time_ms": now_ms(), "build_log": "\n".join(build_log)[-16_000:]}
+        if failure is None:
+            view = view.model_copy(update={"status": "build_complete", **update})
+            internal = {"layers": [blueprint_id, *base_layers]}
+        else:
+            view = view.model_copy(update={"status": "failed", "failure_reason": failure, **update})
+            internal = {}
+        await self.store.put(
+            "blueprints", blueprint_id, view.model_dump(mode="json"), internal=internal, name=params.name, state=view.status
+        )
+        return view
+
+    async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
+        row = await self.store.get("blueprints", blueprint_id)
+        if row is None:
+            raise NotFoundError("blueprint", blueprint_id)
+        return BlueprintView.model_validate(row.data)
+
+    async def ensure_default_blueprint(self) -> BlueprintView:
+        """The default environment, built once per data dir (it needs PyPI the first time)."""
+        blueprint_id = default_blueprint_id()
+        async with self._build_lock:
+            row = await self.store.get("blueprints", blueprint_id)
+            if row is not None and row.data["status"] == "build_complete" and self.layers.exists(blueprint_id):
+                return BlueprintView.model_validate(row.data)
+            log.warning("building the default devbox environment (Python venv with pytest); this happens once")
+            view = await self.create_blueprint(
+                BlueprintCreateParameters(
+                    name=DEFAULT_BLUEPRINT_NAME, system_setup_commands=list(DEFAULT_BLUEPRINT_COMMANDS)
+                ),
+                blueprint_id=blueprint_id,
+            )
+        if view.status != "build_complete":
+            raise EnvironmentUnavailableError(
+                "could not build the default devbox environment (a Python venv with pip and pytest): "
+                f"{view.failure_reason}. It needs network access to PyPI the first time; connect and retry, "
+                "or name a blueprint_id / snapshot_id of your own"
+            )
+        return view
+
+
+def default_blueprint_id() -> str:
+    """Stable per host Python and recipe, so a changed recipe builds a fresh default."""
+    recipe = "\n".join(DEFAULT_BLUEPRINT_COMMANDS) + sys.version
+    try:
+        recipe += os.readlink("/usr/bin/python3")
+    except OSError:
+        pass
+    return "bpt_default" + hashlib.sha256(recipe.encode()).hexdigest()[:13]
+
+
+async def _run_build_command(sandbox: Sandbox, command: str) -> tuple[int, str, str]:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        code, timed_out = await sandbox.run(
+            shell_argv(HOME, command), stdout=out, stderr=err, timeout=BUILD_COMMAND_TIMEOUT
+        )
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if timed_out:
+        return TIMEOUT_EXIT_STATUS, stdout, stderr + f"\ntimed out after {BUILD_COMMAND_TIMEOUT:g} s"
+    return code, stdout, stderr
+
+
+def shell_argv(working_directory: str, command: str) -> list[str]:
+    """bash running `command` from `working_directory` (a clear failure if it does not exist)."""
+    return ["/bin/bash", "--noprofile", "--norc", "-c", 'cd -- "$0" || exit 1; eval "$1"', working_directory, command]
+
+
+def _read_capped(path: Path) -> tuple[str, bool]:
+    with open(path, "rb") as f:
+        data = f.read(INLINE_OUTPUT_CAP + 1)
+    truncated = len(data) > INLINE_OUTPUT_CAP
+    return data[:INLINE_OUTPUT_CAP].decode("utf-8", errors="replace"), truncated

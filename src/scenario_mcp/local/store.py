@@ -1,0 +1,242 @@
+"""SQLite store: every acknowledged state change is one committed transaction (WAL).
+
+Objects are kept as their Runloop view (JSON) plus a few indexed columns for filtering, and an
+`internal` JSON blob for engine-only state (init pids, layer chains) that never leaves the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+T = TypeVar("T")
+
+KINDS = ("scenarios", "runs", "devboxes", "snapshots", "blueprints", "executions")
+
+# Each entry migrates the schema from version N to N+1; never edit a released entry, append.
+MIGRATIONS: tuple[str, ...] = (
+    "\n".join(
+        f"""
+        CREATE TABLE {kind} (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            name TEXT,
+            state TEXT,
+            parent_id TEXT,
+            data TEXT NOT NULL,
+            internal TEXT NOT NULL DEFAULT '{{}}'
+        );
+        CREATE INDEX {kind}_parent ON {kind}(parent_id);
+        """
+        for kind in KINDS
+    )
+    + """
+    CREATE TABLE run_logs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        timestamp_ms INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX run_logs_run ON run_logs(run_id, seq);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    data: dict[str, Any]
+    internal: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    has_more: bool
+    total_count: int
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged write survives power loss, not just a process kill.
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database {self.path} has schema version {version}, newer than this scenario-mcp "
+                f"({SCHEMA_VERSION}); upgrade scenario-mcp or use another --data-dir"
+            )
+        for target in range(version, SCHEMA_VERSION):
+            # One script per step so the schema change and its version number commit together.
+            with self._lock:
+                self._conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{MIGRATIONS[target]}\nPRAGMA user_version={target + 1};\nCOMMIT;"
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- sync primitives (run in a worker thread) ---------------------------------------------
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return fn(self._conn)
+
+    def _put(
+        self,
+        kind: str,
+        ident: str,
+        data: dict[str, Any],
+        internal: dict[str, Any] | None,
+        name: str | None,
+        state: str | None,
+        parent_id: str | None,
+    ) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    f"""INSERT INTO {kind} (id, name, state, parent_id, data, internal)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(id) DO UPDATE SET name=excluded.name, state=excluded.state,
+                            parent_id=excluded.parent_id, data=excluded.data,
+                            internal=CASE WHEN ? THEN excluded.internal ELSE {kind}.internal END""",
+                    (
+                        ident,
+                        name,
+                        state,
+                        parent_id,
+                        json.dumps(data),
+                        json.dumps(internal or {}),
+                        internal is not None,
+                    ),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        self._run(op)
+
+    def _get(self, kind: str, ident: str) -> Row | None:
+        row = self._run(
+            lambda c: c.execute(f"SELECT id, data, internal FROM {kind} WHERE id = ?", (ident,)).fetchone()
+        )
+        return None if row is None else Row(row[0], json.loads(row[1]), json.loads(row[2]))
+
+    def _list(
+        self,
+        kind: str,
+        limit: int,
+        starting_after: str | None,
+        filters: dict[str, str | Sequence[str] | None],
+    ) -> Page:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in filters.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                where.append(f"{column} = ?")
+                args.append(value)
+            else:
+                where.append(f"{column} IN ({', '.join('?' for _ in value)})")
+                args.extend(value)
+
+        def op(conn: sqlite3.Connection) -> Page:
+            clause = " AND ".join(where) or "1"
+            total = int(conn.execute(f"SELECT COUNT(*) FROM {kind} WHERE {clause}", args).fetchone()[0])
+            page_clause, page_args = clause, list(args)
+            if starting_after is not None:
+                # Newest first, as Runloop lists: "after" an id means older than it.
+                page_clause += f" AND seq < (SELECT seq FROM {kind} WHERE id = ?)"
+                page_args.append(starting_after)
+            rows = conn.execute(
+                f"SELECT id, data, internal FROM {kind} WHERE {page_clause} ORDER BY seq DESC LIMIT ?",
+                [*page_args, limit + 1],
+            ).fetchall()
+            return Page(
+                [Row(r[0], json.loads(r[1]), json.loads(r[2])) for r in rows[:limit]],
+                has_more=len(rows) > limit,
+                total_count=total,
+            )
+
+        return self._run(op)
+
+    def _add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO run_logs (run_id, timestamp_ms, source, message) VALUES (?, ?, ?, ?)",
+                (run_id, timestamp_ms, source, message),
+            )
+
+        self._run(op)
+
+    def _logs(self, run_id: str) -> list[tuple[int, str, str]]:
+        return self._run(
+            lambda c: [
+                (int(r[0]), str(r[1]), str(r[2]))
+                for r in c.execute(
+                    "SELECT timestamp_ms, source, message FROM run_logs WHERE run_id = ? ORDER BY seq",
+                    (run_id,),
+                ).fetchall()
+            ]
+        )
+
+    def integrity_check(self) -> str:
+        return str(self._run(lambda c: c.execute("PRAGMA integrity_check").fetchone()[0]))
+
+    # --- async API -----------------------------------------------------------------------------
+
+    async def put(
+        self,
+        kind: str,
+        ident: str,
+        data: dict[str, Any],
+        *,
+        internal: dict[str, Any] | None = None,
+        name: str | None = None,
+        state: str | None = None,
+        parent_id: str | None = None,
+    ) -> None:
+        """Insert or replace one object; `internal=None` keeps the stored internal state."""
+        await anyio.to_thread.run_sync(self._put, kind, ident, data, internal, name, state, parent_id)
+
+    async def get(self, kind: str, ident: str) -> Row | None:
+        return await anyio.to_thread.run_sync(self._get, kind, ident)
+
+    async def list(
+        self,
+        kind: str,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        **filters: str | Sequence[str] | None,
+    ) -> Page:
+        return await anyio.to_thread.run_sync(self._list, kind, limit, starting_after, filters)
+
+    async def add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
+        await anyio.to_thread.run_sync(self._add_log, run_id, timestamp_ms, source, message)
+
+    async def logs(self, run_id: str) -> list[tuple[int, str, str]]:
+        return await anyio.to_thread.run_sync(self._logs, run_id)
