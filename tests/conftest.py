@@ -1,0 +1,67 @@
+"""Shared fixtures: a real LocalBackend on a fresh data dir per test.
+
+Building the default blueprint (a venv with pytest) takes seconds and needs PyPI, so it is built
+once per test session and linked into each test's data dir as a read-only layer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from scenario_mcp.local.devboxes import default_blueprint_id
+from scenario_mcp.local.engine import LocalBackend
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def default_blueprint_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir whose default blueprint is built; its layer and row are reused by every test."""
+    import anyio
+
+    data_dir = tmp_path_factory.mktemp("blueprint-cache")
+
+    async def build() -> None:
+        async with LocalBackend(data_dir) as backend:
+            await backend.devboxes.ensure_default_blueprint()
+
+    anyio.run(build)
+    return data_dir
+
+
+async def seed_default_blueprint(backend: LocalBackend, cache: Path) -> None:
+    blueprint_id = default_blueprint_id()
+    link = backend.devboxes.layers.path(blueprint_id)
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(cache / "layers" / blueprint_id, link)
+    async with LocalBackend(cache) as source:
+        row = await source._store.get("blueprints", blueprint_id)
+    assert row is not None
+    await backend._store.put(
+        "blueprints", blueprint_id, row.data, internal=row.internal, name=row.data["name"], state=row.data["status"]
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+async def backend(data_dir: Path, default_blueprint_cache: Path) -> AsyncIterator[LocalBackend]:
+    async with LocalBackend(data_dir) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        try:
+            yield engine
+        finally:
+            page = await engine.list_devboxes(limit=5000, status="running")
+            for box in page.devboxes:
+                await engine.shutdown_devbox(box.id)
