@@ -24,4 +24,6 @@ fi
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${EXTRAS:-}]" 2>&1 | grep -v '^WARNING: Location' || true
+spec=.
+[ -n "${EXTRAS:-}" ] && spec=".[${EXTRAS}]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" 2>&1 | grep -v '^WARNING: Location' || true
