@@ -46,7 +46,12 @@ async def seed_default_blueprint(backend: LocalBackend, cache: Path) -> None:
         row = await source._store.get("blueprints", blueprint_id)
     assert row is not None
     await backend._store.put(
-        "blueprints", blueprint_id, row.data, internal=row.internal, name=row.data["name"], state=row.data["status"]
+        "blueprints",
+        blueprint_id,
+        row.data,
+        internal=row.internal,
+        name=row.data["name"],
+        state=row.data["status"],
     )
 
 

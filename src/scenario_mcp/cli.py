@@ -21,7 +21,8 @@ def default_data_dir() -> Path:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="scenario-mcp", description="MCP server that gives AI agents scenarios to solve in sandboxed devboxes."
+        prog="scenario-mcp",
+        description="MCP server that gives AI agents scenarios to solve in sandboxed devboxes.",
     )
     parser.add_argument("--version", action="version", version=f"scenario-mcp {__version__}")
     common = argparse.ArgumentParser(add_help=False)
@@ -40,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args_list = sys.argv[1:] if argv is None else argv
-    if not args_list or args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version"):
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")):
         args_list = ["serve", *args_list]
     args = _parser().parse_args(args_list)
     # stdout is the protocol: every log line goes to stderr.
@@ -56,8 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         anyio.run(_serve, data_dir)
     except KeyboardInterrupt:
         pass
-    except RuntimeError as exc:
-        print(f"scenario-mcp: {exc}", file=sys.stderr)
+    except (RuntimeError, OSError) as exc:
+        print(f"scenario-mcp: cannot serve with data dir {data_dir}: {exc}", file=sys.stderr)
         sys.exit(1)
 
 

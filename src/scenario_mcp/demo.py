@@ -62,8 +62,13 @@ async def run_demo(data_dir: Path) -> int:
         started = time.perf_counter()
         devbox = await call(client, "create_devbox", name="seed-authoring")
         say("   devbox", f"{devbox['id']} is {devbox['status']} ({time.perf_counter() - started:.2f} s)")
-        await call(client, "write_devbox_file", devbox_id=devbox["id"], file_path="tests/test_example.py",
-                   contents=FAILING_TEST)
+        await call(
+            client,
+            "write_devbox_file",
+            devbox_id=devbox["id"],
+            file_path="tests/test_example.py",
+            contents=FAILING_TEST,
+        )
         check = await call(client, "execute_on_devbox", devbox_id=devbox["id"], command="pytest -q | tail -1")
         say("   wrote a failing tests/test_example.py", f"pytest says: {check['stdout'].strip()}")
         snapshot = await call(client, "snapshot_devbox", devbox_id=devbox["id"], name="seed-failing-test")
@@ -81,7 +86,10 @@ async def run_demo(data_dir: Path) -> int:
                     {
                         "name": "pytest",
                         "weight": 1.0,
-                        "scorer": {"type": "bash_script_scorer", "bash_script": "pytest -q && echo 1.0 || echo 0.0"},
+                        "scorer": {
+                            "type": "bash_script_scorer",
+                            "bash_script": "pytest -q && echo 1.0 || echo 0.0",
+                        },
                     }
                 ]
             },
@@ -100,8 +108,13 @@ async def run_demo(data_dir: Path) -> int:
         say("4. act as the agent: inspect, fix, check")
         source = await call(client, "read_devbox_file", devbox_id=run["devbox_id"], file_path="tests/test_example.py")
         fixed = source["contents"].replace("return a - b", "return a + b")
-        await call(client, "write_devbox_file", devbox_id=run["devbox_id"], file_path="tests/test_example.py",
-                   contents=fixed)
+        await call(
+            client,
+            "write_devbox_file",
+            devbox_id=run["devbox_id"],
+            file_path="tests/test_example.py",
+            contents=fixed,
+        )
         check = await call(client, "execute_on_devbox", devbox_id=run["devbox_id"], command="pytest -q | tail -1")
         say("   pytest in the devbox", check["stdout"].strip())
 
@@ -119,7 +132,16 @@ async def run_demo(data_dir: Path) -> int:
         final_score = (run.get("scoring_contract_result") or {}).get("score")
         logs = await client.read_resource(f"run://{run['id']}/logs")
         await call(client, "shutdown_devbox", devbox_id=devbox["id"])
-        print(json.dumps({"scenarioId": scenario["id"], "runId": run["id"], "finalState": run["state"],
-                          "finalScore": final_score}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "scenarioId": scenario["id"],
+                    "runId": run["id"],
+                    "finalState": run["state"],
+                    "finalScore": final_score,
+                },
+                indent=2,
+            )
+        )
         say("run logs", getattr(logs.contents[0], "text", "").replace("\n", "\n    "))
         return 0 if final_score == 1.0 else 1

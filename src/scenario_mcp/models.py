@@ -308,9 +308,7 @@ class DevboxView(BaseModel):
     blueprint_id: str | None = None
     snapshot_id: str | None = None
     metadata: Metadata = Field(default_factory=dict)
-    failure_reason: (
-        Literal["out_of_memory", "out_of_disk", "execution_failed", "health_check_failed"] | None
-    ) = None
+    failure_reason: Literal["out_of_memory", "out_of_disk", "execution_failed", "health_check_failed"] | None = None
     shutdown_reason: Literal["api_shutdown", "keep_alive_timeout", "entrypoint_exit", "idle", "ttl_expired"] | None = (
         None
     )

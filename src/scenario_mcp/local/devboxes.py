@@ -8,8 +8,6 @@ import logging
 import os
 import posixpath
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -40,7 +38,7 @@ from ..models import (
     now_ms,
 )
 from .layers import LayerStore
-from .sandbox import HOME, Sandbox, SandboxError, SandboxSpec, sandbox_env
+from .sandbox import HOME, Sandbox, SandboxError, SandboxSpec
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -123,7 +121,12 @@ class DevboxManager:
 
     async def _save(self, view: DevboxView, internal: dict[str, Any] | None = None) -> None:
         await self.store.put(
-            "devboxes", view.id, view.model_dump(mode="json"), internal=internal, name=view.name, state=view.status
+            "devboxes",
+            view.id,
+            view.model_dump(mode="json"),
+            internal=internal,
+            name=view.name,
+            state=view.status,
         )
 
     async def _transition(
@@ -132,7 +135,10 @@ class DevboxManager:
         ts = now_ms()
         update: dict[str, Any] = {
             "status": status,
-            "state_transitions": [*view.state_transitions, DevboxStateTransition(status=status, transition_time_ms=ts)],
+            "state_transitions": [
+                *view.state_transitions,
+                DevboxStateTransition(status=status, transition_time_ms=ts),
+            ],
             **fields,
         }
         if status in (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE):
@@ -189,7 +195,9 @@ class DevboxManager:
     ) -> DevboxView:
         if layers is None:
             layers, blueprint_id = await self.resolve_layers(
-                blueprint_id=params.blueprint_id, blueprint_name=params.blueprint_name, snapshot_id=params.snapshot_id
+                blueprint_id=params.blueprint_id,
+                blueprint_name=params.blueprint_name,
+                snapshot_id=params.snapshot_id,
             )
         else:
             blueprint_id = params.blueprint_id
@@ -395,7 +403,9 @@ class DevboxManager:
     ) -> DevboxSnapshotView:
         view = await self.get(devbox_id)
         if view.status != DevboxStatus.RUNNING:
-            raise InvalidStateError(f"devbox {devbox_id} is `{view.status.value}`; only a running devbox can be snapshotted")
+            raise InvalidStateError(
+                f"devbox {devbox_id} is `{view.status.value}`; only a running devbox can be snapshotted"
+            )
         if commit_message is not None and len(commit_message) > 1000:
             raise InvalidRequestError("commit_message is limited to 1000 characters")
         internal = await self.internal(devbox_id)
@@ -424,11 +434,15 @@ class DevboxManager:
 
     # --- blueprints ----------------------------------------------------------------------------
 
-    async def create_blueprint(self, params: BlueprintCreateParameters, *, blueprint_id: str | None = None) -> BlueprintView:
+    async def create_blueprint(
+        self, params: BlueprintCreateParameters, *, blueprint_id: str | None = None
+    ) -> BlueprintView:
         """Build a blueprint: run its commands once in a devbox with network, keep the result."""
         if params.base_blueprint_id or params.base_blueprint_name:
             base_layers, _ = await self.resolve_layers(
-                blueprint_id=params.base_blueprint_id, blueprint_name=params.base_blueprint_name, snapshot_id=None
+                blueprint_id=params.base_blueprint_id,
+                blueprint_name=params.base_blueprint_name,
+                snapshot_id=None,
             )
         else:
             base_layers = []
@@ -440,7 +454,14 @@ class DevboxManager:
             create_time_ms=now_ms(),
             parameters=params.model_dump(mode="json", exclude_none=True),
         )
-        await self.store.put("blueprints", blueprint_id, view.model_dump(mode="json"), internal={}, name=params.name, state="building")
+        await self.store.put(
+            "blueprints",
+            blueprint_id,
+            view.model_dump(mode="json"),
+            internal={},
+            name=params.name,
+            state="building",
+        )
         state_dir = self.boxes_dir / f"build-{blueprint_id}"
         shutil.rmtree(state_dir, ignore_errors=True)
         spec = SandboxSpec(
@@ -470,7 +491,10 @@ class DevboxManager:
             if failure is None:
                 await self.layers.freeze(state_dir / "upper", blueprint_id)
         shutil.rmtree(state_dir, ignore_errors=True)
-        update: dict[str, Any] = {"build_finish_time_ms": now_ms(), "build_log": "\n".join(build_log)[-16_000:]}
+        update: dict[str, Any] = {
+            "build_finish_time_ms": now_ms(),
+            "build_log": "\n".join(build_log)[-16_000:],
+        }
         if failure is None:
             view = view.model_copy(update={"status": "build_complete", **update})
             internal = {"layers": [blueprint_id, *base_layers]}
@@ -478,7 +502,12 @@ class DevboxManager:
             view = view.model_copy(update={"status": "failed", "failure_reason": failure, **update})
             internal = {}
         await self.store.put(
-            "blueprints", blueprint_id, view.model_dump(mode="json"), internal=internal, name=params.name, state=view.status
+            "blueprints",
+            blueprint_id,
+            view.model_dump(mode="json"),
+            internal=internal,
+            name=params.name,
+            state=view.status,
         )
         return view
 
@@ -514,10 +543,8 @@ class DevboxManager:
 def default_blueprint_id() -> str:
     """Stable per host Python and recipe, so a changed recipe builds a fresh default."""
     recipe = "\n".join(DEFAULT_BLUEPRINT_COMMANDS) + sys.version
-    try:
+    with contextlib.suppress(OSError):
         recipe += os.readlink("/usr/bin/python3")
-    except OSError:
-        pass
     return "bpt_default" + hashlib.sha256(recipe.encode()).hexdigest()[:13]
 
 
@@ -536,7 +563,15 @@ async def _run_build_command(sandbox: Sandbox, command: str) -> tuple[int, str, 
 
 def shell_argv(working_directory: str, command: str) -> list[str]:
     """bash running `command` from `working_directory` (a clear failure if it does not exist)."""
-    return ["/bin/bash", "--noprofile", "--norc", "-c", 'cd -- "$0" || exit 1; eval "$1"', working_directory, command]
+    return [
+        "/bin/bash",
+        "--noprofile",
+        "--norc",
+        "-c",
+        'cd -- "$0" || exit 1; eval "$1"',
+        working_directory,
+        command,
+    ]
 
 
 def _read_capped(path: Path) -> tuple[str, bool]:

@@ -39,7 +39,7 @@ from ..models import (
 from .devboxes import DevboxManager, shell_argv
 from .runs import check_transition
 from .sandbox import Sandbox, SandboxError, SandboxSpec, check_host_support
-from .scoring import scorer_program, score_result, unsupported_scorers, weighted_total
+from .scoring import score_result, scorer_program, unsupported_scorers, weighted_total
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,14 @@ class LocalBackend:
     # --- runs ----------------------------------------------------------------------------------
 
     async def _save_run(self, run: ScenarioRunView) -> None:
-        await self._store.put("runs", run.id, run.model_dump(mode="json"), name=run.name, state=run.state, parent_id=run.scenario_id)
+        await self._store.put(
+            "runs",
+            run.id,
+            run.model_dump(mode="json"),
+            name=run.name,
+            state=run.state,
+            parent_id=run.scenario_id,
+        )
 
     async def start_run(self, params: StartScenarioRunParameters) -> ScenarioRunView:
         scenario = await self.get_scenario(params.scenario_id)
@@ -213,7 +220,9 @@ class LocalBackend:
             run_id=run_id,
         )
         workdir = scenario.working_directory
-        result = await self.devboxes.execute(devbox.id, f"mkdir -p -- '{workdir}'", working_directory="/", log_source="setup")
+        result = await self.devboxes.execute(
+            devbox.id, f"mkdir -p -- '{workdir}'", working_directory="/", log_source="setup"
+        )
         if result.exit_status != 0:
             await self.devboxes.shutdown(devbox.id)
             raise InvalidRequestError(f"cannot create working directory {workdir}: {result.stderr}")
@@ -317,7 +326,12 @@ class LocalBackend:
         )
 
     async def _run_scorer(
-        self, scenario: ScenarioView, function: ScoringFunction, layers: list[str], agent_layer: Path, work: Path
+        self,
+        scenario: ScenarioView,
+        function: ScoringFunction,
+        layers: list[str],
+        agent_layer: Path,
+        work: Path,
     ) -> ScoringFunctionResultView:
         program = scorer_program(function.scorer, scenario.working_directory)
         scorer_layer = work / "scorer-layer"
@@ -356,9 +370,7 @@ class LocalBackend:
         run = await self.get_run(run_id)
         check_transition(run_id, run.state, "complete")
         await self.devboxes.shutdown(run.devbox_id)
-        run = run.model_copy(
-            update={"state": ScenarioRunState.COMPLETED, "duration_ms": now_ms() - run.start_time_ms}
-        )
+        run = run.model_copy(update={"state": ScenarioRunState.COMPLETED, "duration_ms": now_ms() - run.start_time_ms})
         await self._save_run(run)
         await self._store.add_log(run_id, now_ms(), "run", "run completed; devbox shut down")
         return run
@@ -377,7 +389,9 @@ class LocalBackend:
 
     async def run_logs(self, run_id: str) -> list[RunLogEntry]:
         await self.get_run(run_id)
-        return [RunLogEntry(timestamp_ms=ts, source=src, message=msg) for ts, src, msg in await self._store.logs(run_id)]
+        return [
+            RunLogEntry(timestamp_ms=ts, source=src, message=msg) for ts, src, msg in await self._store.logs(run_id)
+        ]
 
     # --- blueprints and devboxes ---------------------------------------------------------------
 

@@ -7,6 +7,7 @@ layers; a devbox stacks its environment's layers (topmost first) over the base: 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -101,9 +102,7 @@ class LayerStore:
             source = upper_root / part
             dest.mkdir(parents=True, exist_ok=True)
             if source.exists() and any(source.iterdir()):
-                result = await anyio.run_process(
-                    ["cp", "-a", "--reflink=auto", f"{source}/.", f"{dest}/"], check=False
-                )
+                result = await anyio.run_process(["cp", "-a", "--reflink=auto", f"{source}/.", f"{dest}/"], check=False)
                 if result.returncode != 0:
                     shutil.rmtree(staging, ignore_errors=True)
                     raise SandboxError(f"snapshot copy failed: {result.stderr.decode(errors='replace').strip()}")
@@ -134,8 +133,6 @@ def tree_size(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
     return total

@@ -6,6 +6,7 @@ Objects are kept as their Runloop view (JSON) plus a few indexed columns for fil
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -139,9 +140,7 @@ class Store:
         self._run(op)
 
     def _get(self, kind: str, ident: str) -> Row | None:
-        row = self._run(
-            lambda c: c.execute(f"SELECT id, data, internal FROM {kind} WHERE id = ?", (ident,)).fetchone()
-        )
+        row = self._run(lambda c: c.execute(f"SELECT id, data, internal FROM {kind} WHERE id = ?", (ident,)).fetchone())
         return None if row is None else Row(row[0], json.loads(row[1]), json.loads(row[2]))
 
     def _list(
@@ -238,5 +237,5 @@ class Store:
     async def add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
         await anyio.to_thread.run_sync(self._add_log, run_id, timestamp_ms, source, message)
 
-    async def logs(self, run_id: str) -> list[tuple[int, str, str]]:
+    async def logs(self, run_id: str) -> builtins.list[tuple[int, str, str]]:
         return await anyio.to_thread.run_sync(self._logs, run_id)

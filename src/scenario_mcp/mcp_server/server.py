@@ -69,7 +69,9 @@ def _signature(model: type[BaseModel], output: type[BaseModel]) -> inspect.Signa
     for name, field in model.model_fields.items():
         annotation = Annotated[field.annotation, Field(description=field.description)]  # type: ignore[name-defined]
         default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default))
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+        )
     return inspect.Signature(parameters, return_annotation=output)
 
 

@@ -76,10 +76,14 @@ class ExecuteInput(_Input):
     devbox_id: str = Field(description="The devbox to run in (dbx_...); a run's devbox is in get_run's `devbox_id`.")
     command: str = Field(min_length=1, description="A bash command line, e.g. `pytest -q` or `cat setup.py`.")
     timeout_seconds: float | None = Field(
-        default=None, gt=0, le=3600, description="Kill the command (and its process group) after this long; default 120."
+        default=None,
+        gt=0,
+        le=3600,
+        description="Kill the command (and its process group) after this long; default 120.",
     )
     working_directory: str | None = Field(
-        default=None, description="Directory to run in; default /home/user. Relative paths are under /home/user."
+        default=None,
+        description="Directory to run in; default /home/user. Relative paths are under /home/user.",
     )
 
 
@@ -153,7 +157,10 @@ async def get_run(backend: Backend, params: RunIdInput) -> ScenarioRunView:
 
 async def list_runs(backend: Backend, params: ListRunsInput) -> ScenarioRunListView:
     return await backend.list_runs(
-        limit=params.limit, starting_after=params.starting_after, scenario_id=params.scenario_id, state=params.state
+        limit=params.limit,
+        starting_after=params.starting_after,
+        scenario_id=params.scenario_id,
+        state=params.state,
     )
 
 
@@ -208,7 +215,10 @@ class ToolSpec:
 def _hints(*, read_only: bool = False, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
     # openWorldHint is false: the local engine touches nothing outside this machine.
     return ToolAnnotations(
-        read_only_hint=read_only, destructive_hint=destructive, idempotent_hint=idempotent, open_world_hint=False
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=False,
     )
 
 

@@ -1,0 +1,164 @@
+"""The MCP surface through a real in-memory mcp.Client over a real LocalBackend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.mcp_server.server import build_server
+from scenario_mcp.mcp_server.tools import TOOLS
+
+pytestmark = pytest.mark.anyio
+
+SCORER = {"type": "bash_script_scorer", "bash_script": "pytest -q && echo 1.0 || echo 0.0"}
+
+
+def scenario_body(snapshot_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "fix-test",
+        "input_context": {"problem_statement": "Make tests/test_example.py pass."},
+        "environment_parameters": {"snapshot_id": snapshot_id},
+        "scoring_contract": {"scoring_function_parameters": [{"name": "pytest", "weight": 2.0, "scorer": SCORER}]},
+        "reference_output": "sed -i s/2/1/ tests/test_example.py",
+        **extra,
+    }
+
+
+async def ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return dict(result.structured_content)
+
+
+async def error_text(client: Client, tool: str, **arguments: Any) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, result.structured_content
+    return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+async def test_every_tool_has_schema_title_and_annotations(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(listed) == {spec.name for spec in TOOLS}
+    for tool in listed.values():
+        assert tool.title and tool.description
+        assert tool.output_schema is not None and tool.output_schema.get("type") == "object"
+        assert tool.annotations is not None and tool.annotations.open_world_hint is False
+    assert listed["get_run"].annotations.read_only_hint is True  # type: ignore[union-attr]
+    assert listed["cancel_run"].annotations.destructive_hint is True  # type: ignore[union-attr]
+    # create_scenario takes Runloop's create body as is: its fields are the tool's arguments.
+    props = listed["create_scenario"].input_schema["properties"]
+    assert {"name", "input_context", "scoring_contract", "environment_parameters", "reference_output"} <= set(props)
+    assert listed["execute_on_devbox"].input_schema["required"] == ["devbox_id", "command"]
+
+
+async def test_seed_workflow_through_the_client(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        box = await ok(client, "create_devbox")
+        await ok(
+            client,
+            "write_devbox_file",
+            devbox_id=box["id"],
+            file_path="tests/test_example.py",
+            contents="def test_one():\n    assert 2 == 1\n",
+        )
+        snap = await ok(client, "snapshot_devbox", devbox_id=box["id"], name="failing")
+        scenario = await ok(client, "create_scenario", **scenario_body(snap["id"]))
+        assert scenario["scoring_contract"]["scoring_function_parameters"][0]["weight"] == 1.0  # normalised
+        assert scenario["environment"]["snapshot_id"] == snap["id"]
+
+        run = await ok(client, "start_run", scenario_id=scenario["id"], run_name="r1")
+        assert run["state"] == "running"
+        statement = await client.read_resource(f"scenario://{scenario['id']}/problem_statement")
+        assert "Make tests/test_example.py pass." in getattr(statement.contents[0], "text", "")
+
+        read = await ok(client, "read_devbox_file", devbox_id=run["devbox_id"], file_path="tests/test_example.py")
+        await ok(
+            client,
+            "write_devbox_file",
+            devbox_id=run["devbox_id"],
+            file_path="tests/test_example.py",
+            contents=read["contents"].replace("2 == 1", "1 == 1"),
+        )
+        executed = await ok(client, "execute_on_devbox", devbox_id=run["devbox_id"], command="pytest -q")
+        assert executed["exit_status"] == 0 and "1 passed" in executed["stdout"]
+
+        scoring = await ok(client, "score_run", run_id=run["id"])
+        assert scoring["state"] == "scoring"
+        while (current := await ok(client, "get_run", run_id=run["id"]))["state"] == "scoring":
+            pass
+        assert current["state"] == "scored"
+        assert current["scoring_contract_result"]["score"] == 1.0
+
+        done = await ok(client, "complete_run", run_id=run["id"])
+        assert done["state"] == "completed"
+        devbox = await ok(client, "get_devbox", devbox_id=run["devbox_id"])
+        assert devbox["status"] == "shutdown"
+
+        logs = await client.read_resource(f"run://{run['id']}/logs")
+        text = getattr(logs.contents[0], "text", "")
+        assert text.index("$ pytest -q") < text.index("scorer:pytest") < text.index("run completed")
+
+        listed = await ok(client, "list_runs", scenario_id=scenario["id"])
+        assert [r["id"] for r in listed["runs"]] == [run["id"]]
+
+
+async def test_bad_input_is_an_actionable_tool_error(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        assert "scenario 'scn_nope' not found" in await error_text(client, "get_scenario", scenario_id="scn_nope")
+        assert "not found" in await error_text(client, "get_run", run_id="scr_nope")
+        text = await error_text(
+            client,
+            "create_scenario",
+            name="x",
+            input_context={"problem_statement": "p"},
+            scoring_contract={"scoring_function_parameters": [{"name": "bad name!", "weight": 1, "scorer": SCORER}]},
+        )
+        assert "scoring_function_parameters" in text and "name" in text
+        text = await error_text(
+            client,
+            "create_scenario",
+            name="x",
+            input_context={"problem_statement": "p"},
+            scoring_contract={"scoring_function_parameters": [{"name": "a", "weight": 0, "scorer": SCORER}]},
+        )
+        assert "weight" in text
+        text = await error_text(client, "create_scenario", **scenario_body("snp_missing"))
+        assert "snapshot 'snp_missing' not found" in text
+        assert "missing" in (await error_text(client, "execute_on_devbox", devbox_id="dbx_x")).lower()
+        box = await ok(client, "create_devbox")
+        text = await error_text(client, "read_devbox_file", devbox_id=box["id"], file_path="../../etc/passwd")
+        assert "escapes the devbox home" in text
+        text = await error_text(client, "score_run", run_id="scr_missing")
+        assert "not found" in text
+
+
+async def test_state_errors_name_the_state(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        box = await ok(client, "create_devbox")
+        snap = await ok(client, "snapshot_devbox", devbox_id=box["id"])
+        scenario = await ok(client, "create_scenario", **scenario_body(snap["id"]))
+        run = await ok(client, "start_run", scenario_id=scenario["id"])
+        await ok(client, "cancel_run", run_id=run["id"])
+        text = await error_text(client, "score_run", run_id=run["id"])
+        assert "`canceled`" in text and "score" in text
+        text = await error_text(client, "execute_on_devbox", devbox_id=run["devbox_id"], command="true")
+        assert "canceled" in text
+
+
+async def test_unknown_resource_ids_are_not_found(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        with pytest.raises(MCPError, match="not found"):
+            await client.read_resource("scenario://scn_nope/problem_statement")
+        with pytest.raises(MCPError, match="not found"):
+            await client.read_resource("run://scr_nope/logs")
+        templates = (await client.list_resource_templates()).resource_templates
+        assert {t.uri_template for t in templates} >= {
+            "scenario://{scenario_id}/problem_statement",
+            "run://{run_id}/logs",
+        }

@@ -1,0 +1,100 @@
+"""End to end: `scenario-mcp serve` as a subprocess, a real mcp.Client over real stdio."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from scenario_mcp.local.engine import LocalBackend
+
+from .conftest import seed_default_blueprint
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+FAILING = "def add(a, b):\n    return a - b\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+
+
+async def ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return dict(result.structured_content)
+
+
+async def run_to_score(client: Client, scenario_id: str, fix: str | None) -> dict[str, Any]:
+    run = await ok(client, "start_run", scenario_id=scenario_id)
+    if fix is not None:
+        result = await ok(client, "execute_on_devbox", devbox_id=run["devbox_id"], command=fix)
+        assert result["exit_status"] == 0, result
+    await ok(client, "score_run", run_id=run["id"])
+    with anyio.fail_after(120):
+        while (run := await ok(client, "get_run", run_id=run["id"]))["state"] in ("running", "scoring"):
+            await anyio.sleep(0.05)
+    assert run["state"] == "scored", run
+    return await ok(client, "complete_run", run_id=run["id"])
+
+
+async def test_seed_workflow_over_stdio(tmp_path: Path, default_blueprint_cache: Path) -> None:
+    data_dir = tmp_path / "data"
+    async with LocalBackend(data_dir) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+    server = StdioServerParameters(
+        command=sys.executable, args=["-m", "scenario_mcp", "serve", "--data-dir", str(data_dir)]
+    )
+    async with Client(server) as client:
+        box = await ok(client, "create_devbox")
+        await ok(
+            client,
+            "write_devbox_file",
+            devbox_id=box["id"],
+            file_path="tests/test_example.py",
+            contents=FAILING,
+        )
+        snap = await ok(client, "snapshot_devbox", devbox_id=box["id"])
+        await ok(client, "shutdown_devbox", devbox_id=box["id"])
+        scenario = await ok(
+            client,
+            "create_scenario",
+            name="seed",
+            input_context={"problem_statement": "Fix the failing test."},
+            environment_parameters={"snapshot_id": snap["id"]},
+            scoring_contract={
+                "scoring_function_parameters": [
+                    {
+                        "name": "pytest",
+                        "weight": 1.0,
+                        "scorer": {
+                            "type": "bash_script_scorer",
+                            "bash_script": "pytest -q && echo 1.0 || echo 0.0",
+                        },
+                    }
+                ]
+            },
+            reference_output="sed -i 's/a - b/a + b/' tests/test_example.py",
+        )
+        solved = await run_to_score(client, scenario["id"], "sed -i 's/a - b/a + b/' tests/test_example.py")
+        assert solved["state"] == "completed"
+        assert solved["scoring_contract_result"]["score"] == 1.0
+        untouched = await run_to_score(client, scenario["id"], None)
+        assert untouched["scoring_contract_result"]["score"] == 0.0
+        logs = await client.read_resource(f"run://{solved['id']}/logs")
+        assert "1 passed" in getattr(logs.contents[0], "text", "")
+
+
+async def test_serve_logs_to_stderr_only(tmp_path: Path) -> None:
+    """stdout is the protocol: a bad data dir is reported on stderr with a non-zero exit."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = await anyio.run_process(
+        [sys.executable, "-m", "scenario_mcp", "serve", "--data-dir", str(blocker / "sub")],
+        check=False,
+        stdin=None,
+    )
+    assert result.returncode != 0
+    assert result.stdout == b""
+    assert b"scenario-mcp" in result.stderr

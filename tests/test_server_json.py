@@ -1,0 +1,24 @@
+"""server.json is valid for the MCP registry and consistent with the package."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import jsonschema
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT.parent / "shared" / "reference" / "server.schema.json"
+
+
+def test_server_json_matches_registry_schema_and_pyproject() -> None:
+    server = json.loads((ROOT / "server.json").read_text())
+    # The registry's schema lives beside the project (shared/reference), where CI has it too.
+    assert SCHEMA.exists(), f"the MCP registry schema is expected at {SCHEMA}"
+    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text())).validate(server)
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert server["version"] == version
+    assert all(p["version"] == version for p in server["packages"])
+    assert f"mcp-name: {server['name']}" in (ROOT / "README.md").read_text()
+    assert len(server["description"]) <= 100
