@@ -1,0 +1,108 @@
+"""Engine benchmarks: devbox create and exec, each next to the bare cost of the same kernel work.
+
+    .venv/bin/python benchmarks/bench_engine.py [--runs N]
+
+(a) LocalBackend.create_devbox from a snapshot (the devbox is shut down after each, untimed)
+    vs. `bwrap --unshare-all --ro-bind / / true`: a fresh set of namespaces around a trivial program.
+(b) LocalBackend.execute(`true`) in a running devbox
+    vs. `nsenter -t <init pid> -a -r -w true` into the same devbox's namespaces.
+
+Each figure is the median of N runs (default 50) after a few warm-up runs; measured runs and floor
+runs alternate so that a drift of the machine hits both alike. The data dir is temporary: the
+first run builds the default blueprint (a venv with pytest, from PyPI, ~10 s) before any timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import anyio
+from _common import Figure, Row, print_table, run_argv, timed
+
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.models import DevboxCreateParameters
+
+WARMUP = 5
+BWRAP_FLOOR = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"]
+
+
+async def make_snapshot(backend: LocalBackend) -> str:
+    """A snapshot on the default blueprint holding a small project, like a scenario's."""
+    box = await backend.create_devbox(DevboxCreateParameters())
+    await backend.write_file(box.id, "project/tests/test_example.py", "def test_example():\n    assert 1 + 1 == 3\n")
+    snapshot = await backend.snapshot_disk(box.id, name="bench")
+    await backend.shutdown_devbox(box.id)
+    return snapshot.id
+
+
+async def bench_create(backend: LocalBackend, snapshot_id: str, runs: int) -> Row:
+    measured = Figure("create_devbox(snapshot_id)")
+    floor = Figure(" ".join(BWRAP_FLOOR))
+    for i in range(WARMUP + runs):
+        box_id = ""
+
+        async def create() -> None:
+            nonlocal box_id
+            box_id = (await backend.create_devbox(DevboxCreateParameters(snapshot_id=snapshot_id))).id
+
+        ms = await timed(create)
+        await backend.shutdown_devbox(box_id)
+        floor_ms = await timed(lambda: run_argv(BWRAP_FLOOR))
+        if i >= WARMUP:
+            measured.samples.append(ms)
+            floor.samples.append(floor_ms)
+    return Row("(a) devbox create from a snapshot", measured, floor, goal_ms=12)
+
+
+async def bench_exec(backend: LocalBackend, snapshot_id: str, runs: int) -> Row:
+    box = await backend.create_devbox(DevboxCreateParameters(snapshot_id=snapshot_id))
+    try:
+        init_pid = (await backend.devboxes.sandbox(box.id)).init_pid
+        nsenter = ["nsenter", "-t", str(init_pid), "-a", "-r", "-w", "true"]
+        measured = Figure("execute(`true`)")
+        floor = Figure(" ".join(nsenter))
+        for i in range(WARMUP + runs):
+
+            async def execute() -> None:
+                result = await backend.execute(box.id, "true")
+                assert result.exit_status == 0, result.stderr
+
+            ms = await timed(execute)
+            floor_ms = await timed(lambda: run_argv(nsenter))
+            if i >= WARMUP:
+                measured.samples.append(ms)
+                floor.samples.append(floor_ms)
+    finally:
+        await backend.shutdown_devbox(box.id)
+    return Row("(b) exec `true` in a running devbox", measured, floor, goal_ms=4)
+
+
+async def main(runs: int, data_dir: Path) -> None:
+    async with LocalBackend(data_dir) as backend:
+        print("building the default blueprint (once per data dir) and a snapshot ...", file=sys.stderr)
+        await backend.devboxes.ensure_default_blueprint()
+        snapshot_id = await make_snapshot(backend)
+        print(f"timing {runs} runs of each figure ...", file=sys.stderr)
+        rows = [await bench_create(backend, snapshot_id, runs), await bench_exec(backend, snapshot_id, runs)]
+    print_table(f"engine benchmarks (p50 over {runs} runs, after {WARMUP} warm-up runs)", rows)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per figure (default 50)")
+    parser.add_argument("--data-dir", type=Path, help="reuse this data dir (default: a fresh temporary one)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.data_dir is not None:
+        anyio.run(main, args.runs, args.data_dir)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="scenario-mcp-bench-"))
+        try:
+            anyio.run(main, args.runs, tmp / "data")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
