@@ -383,3 +383,152 @@ class RunLogEntry(BaseModel):
     timestamp_ms: int
     source: str
     message: str
+
+
+class ScenarioUpdateParameters(_Model):
+    """Patch-like: omitted or null keeps a field; `""`/`[]`/`{}` clears it (Runloop's convention)."""
+
+    name: str | None = None
+    input_context: InputContext | None = None
+    scoring_contract: ScoringContract | None = None
+    environment_parameters: ScenarioEnvironment | None = None
+    reference_output: str | None = None
+    metadata: Metadata | None = None
+    required_environment_variables: list[str] | None = None
+    required_secret_names: list[str] | None = None
+    validation_type: ValidationType | None = None
+    scorer_timeout_sec: int | None = Field(default=None, gt=0)
+
+
+class ValidationAttempt(BaseModel):
+    """One side of a reference validation: the score a fresh devbox got, and each scorer's result."""
+
+    devbox_id: str
+    applied: str = Field(description="What was applied before scoring: `reference_output` or `nothing`.")
+    apply_output: str | None = None
+    result: ScoringContractResultView | None = None
+    error: str | None = None
+
+
+class ScenarioValidationView(BaseModel):
+    """scenario-mcp extension: does the reference output prove the scorers right?"""
+
+    scenario_id: str
+    valid: bool
+    verdict: str
+    gold: ValidationAttempt = Field(description="The reference output applied to a fresh devbox: must score 1.0.")
+    untouched: ValidationAttempt = Field(description="The untouched environment: must score below 1.0.")
+    validation_type: ValidationType | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Executions (async), devbox logs
+
+
+class DevboxLogView(BaseModel):
+    level: str = "info"
+    source: str
+    timestamp_ms: int
+    cmd: str | None = None
+    cmd_id: str | None = None
+    exit_code: int | None = None
+    message: str | None = None
+
+
+class DevboxLogsListView(BaseModel):
+    logs: list[DevboxLogView]
+
+
+class ExecutionOutputChunk(BaseModel):
+    """A slice of an execution's stdout or stderr, from a byte offset (for streaming)."""
+
+    execution_id: str
+    stream: Literal["stdout", "stderr"]
+    offset: int
+    output: str
+    next_offset: int
+    done: bool = Field(description="True when the execution has completed and nothing follows next_offset.")
+
+
+class DevboxSnapshotListView(BaseModel):
+    snapshots: list[DevboxSnapshotView]
+    has_more: bool
+    total_count: int | None = None
+
+
+class BlueprintListView(BaseModel):
+    blueprints: list[BlueprintView]
+    has_more: bool
+    total_count: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks and custom scorers
+
+
+class BenchmarkCreateParameters(_Model):
+    name: str = Field(min_length=1)
+    scenario_ids: list[str] | None = None
+    metadata: Metadata | None = None
+    description: str | None = None
+    required_environment_variables: list[str] | None = None
+    required_secret_names: list[str] | None = None
+
+
+class BenchmarkView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    id: str
+    name: str
+    scenario_ids: list[str] = Field(default_factory=list, alias="scenarioIds")
+    metadata: Metadata = Field(default_factory=dict)
+    description: str | None = None
+    status: Literal["active", "archived"] = "active"
+    is_public: bool = False
+
+
+class BenchmarkListView(BaseModel):
+    benchmarks: list[BenchmarkView]
+    has_more: bool
+    total_count: int | None = None
+
+
+class StartBenchmarkRunParameters(_Model):
+    benchmark_id: str
+    run_name: str | None = None
+    metadata: Metadata | None = None
+
+
+class BenchmarkRunView(BaseModel):
+    id: str
+    benchmark_id: str
+    name: str | None = None
+    state: Literal["running", "canceled", "completed", "failed"]
+    score: float | None = None
+    start_time_ms: int = Field(default_factory=now_ms)
+    duration_ms: int | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    purpose: str | None = None
+
+
+class BenchmarkRunListView(BaseModel):
+    runs: list[BenchmarkRunView]
+    has_more: bool
+    total_count: int | None = None
+
+
+class CreateCustomScorerParameters(_Model):
+    type: str = Field(pattern=r"^[a-zA-Z0-9_-]+$", description="The name scenarios use as `custom_scorer_type`.")
+    bash_script: str
+
+
+class ScenarioScorerView(BaseModel):
+    id: str
+    type: str
+    bash_script: str
+
+
+class ScenarioScorersListView(BaseModel):
+    scorers: list[ScenarioScorerView]
+    has_more: bool
+    total_count: int | None = None
