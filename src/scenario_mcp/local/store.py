@@ -19,12 +19,21 @@ import anyio.to_thread
 
 T = TypeVar("T")
 
-KINDS = ("scenarios", "runs", "devboxes", "snapshots", "blueprints", "executions")
+KINDS = (
+    "scenarios",
+    "runs",
+    "devboxes",
+    "snapshots",
+    "blueprints",
+    "executions",
+    "benchmarks",
+    "benchmark_runs",
+    "scorers",
+)
 
-# Each entry migrates the schema from version N to N+1; never edit a released entry, append.
-MIGRATIONS: tuple[str, ...] = (
-    "\n".join(
-        f"""
+
+def _document_table(kind: str) -> str:
+    return f"""
         CREATE TABLE {kind} (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
             id TEXT NOT NULL UNIQUE,
@@ -35,9 +44,13 @@ MIGRATIONS: tuple[str, ...] = (
             internal TEXT NOT NULL DEFAULT '{{}}'
         );
         CREATE INDEX {kind}_parent ON {kind}(parent_id);
-        """
-        for kind in KINDS
-    )
+    """
+
+
+# Each entry migrates the schema from version N to N+1; never edit a released entry, append.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first release
+    "\n".join(_document_table(kind) for kind in KINDS[:6])
     + """
     CREATE TABLE run_logs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -48,6 +61,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX run_logs_run ON run_logs(run_id, seq);
     """,
+    # 2: benchmarks, benchmark runs and custom scorers
+    "\n".join(_document_table(kind) for kind in ("benchmarks", "benchmark_runs", "scorers")),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
