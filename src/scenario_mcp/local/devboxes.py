@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import posixpath
+import re
 import shutil
 import sys
 import tempfile
@@ -15,38 +16,48 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 from ..backend import (
     EnvironmentUnavailableError,
     InvalidRequestError,
     InvalidStateError,
     NotFoundError,
+    OperationTimeoutError,
 )
 from ..models import (
     DEFAULT_KEEP_ALIVE_SECONDS,
     BlueprintCreateParameters,
     BlueprintView,
     DevboxCreateParameters,
+    DevboxLogsListView,
+    DevboxLogView,
+    DevboxSnapshotListView,
     DevboxSnapshotView,
     DevboxStateTransition,
     DevboxStatus,
     DevboxView,
+    ExecutionOutputChunk,
     ExecutionStatus,
     ExecutionView,
     LaunchParameters,
     new_id,
     now_ms,
 )
+from .executions import KILLED_EXIT_STATUS, TIMEOUT_EXIT_STATUS, Execution, start_execution
 from .layers import LayerStore
-from .sandbox import HOME, Sandbox, SandboxError, SandboxSpec
+from .sandbox import HOME, Sandbox, SandboxError, SandboxSpec, sandbox_env
 from .store import Store
 
 log = logging.getLogger(__name__)
 
+SHELL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_LONG_POLL = 30.0
+MAX_LOG_ENTRIES = 1000
+MAX_REMEMBERED_EXECUTIONS = 1000
 DEFAULT_EXEC_TIMEOUT = 120.0
 MAX_EXEC_TIMEOUT = 3600.0
 INLINE_OUTPUT_CAP = 64 * 1024
-TIMEOUT_EXIT_STATUS = 124
 BUILD_COMMAND_TIMEOUT = 900.0
 
 DEFAULT_BLUEPRINT_NAME = "scenario-mcp-default"
@@ -63,6 +74,18 @@ p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such file: $1" >&2; exit 2; }
 case "$p" in /home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
 [ -f "$p" ] || { echo "$1 is not a regular file" >&2; exit 4; }
 exec cat -- "$p"
+"""
+
+_LIST_SCRIPT = r"""
+cd /home/user || exit 9
+p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such directory: $1" >&2; exit 2; }
+case "$p" in /home/user|/home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
+[ -d "$p" ] || { echo "$1 is not a directory" >&2; exit 4; }
+cd -- "$p" || exit 2
+for f in * .[!.]* ..?*; do
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  if [ -d "$f" ]; then printf '%s/\n' "$f"; else printf '%s\n' "$f"; fi
+done
 """
 
 _WRITE_SCRIPT = r"""
@@ -103,7 +126,19 @@ class DevboxManager:
         self.layers = LayerStore(data_dir / "layers")
         self.boxes_dir = data_dir / "devboxes"
         self._live: dict[str, Sandbox] = {}
+        self._executions: dict[str, Execution] = {}
+        self._shell_locks: dict[tuple[str, str], anyio.Lock] = {}
+        self._shell_busy: dict[tuple[str, str], Execution] = {}
+        self._tg: TaskGroup | None = None
         self._build_lock = anyio.Lock()
+
+    @property
+    def tg(self) -> TaskGroup:
+        assert self._tg is not None, "the engine's task group is not running"
+        return self._tg
+
+    def attach_task_group(self, tg: TaskGroup) -> None:
+        self._tg = tg
 
     # --- views ---------------------------------------------------------------------------------
 
@@ -315,81 +350,336 @@ class DevboxManager:
         *,
         timeout_seconds: float | None = None,
         working_directory: str | None = None,
-        stdin: bytes | None = None,
+        shell_name: str | None = None,
         log_source: str = "exec",
     ) -> ExecutionView:
+        """Run a command and wait for it; a caller that goes away takes the command with it."""
+        execution = await self.start_execution(
+            devbox_id,
+            command,
+            timeout_seconds=timeout_seconds,
+            working_directory=working_directory,
+            shell_name=shell_name,
+            log_source=log_source,
+        )
+        try:
+            await execution.done.wait()
+        except anyio.get_cancelled_exc_class():
+            execution.kill()
+            raise
+        return self.execution_view(execution)
+
+    async def start_execution(
+        self,
+        devbox_id: str,
+        command: str,
+        *,
+        timeout_seconds: float | None = None,
+        working_directory: str | None = None,
+        shell_name: str | None = None,
+        attach_stdin: bool = False,
+        log_source: str = "exec",
+    ) -> Execution:
         if not command.strip():
             raise InvalidRequestError("command is empty; give a shell command such as `ls -la`")
         timeout = DEFAULT_EXEC_TIMEOUT if timeout_seconds is None else timeout_seconds
         if not 0 < timeout <= MAX_EXEC_TIMEOUT:
             raise InvalidRequestError(f"timeout_seconds must be in (0, {MAX_EXEC_TIMEOUT:.0f}], got {timeout}")
-        wd = working_directory or HOME
-        if not wd.startswith("/"):
+        if shell_name is not None and not SHELL_NAME.fullmatch(shell_name):
+            raise InvalidRequestError(f"shell_name {shell_name!r} must match {SHELL_NAME.pattern}")
+        wd = working_directory or None
+        if wd is not None and not wd.startswith("/"):
             wd = posixpath.join(HOME, wd)
         sandbox = await self.sandbox(devbox_id)
         internal = await self.internal(devbox_id)
         execution_id = new_id("execution")
-        exec_dir = self.boxes_dir / devbox_id / "exec"
-        exec_dir.mkdir(parents=True, exist_ok=True)
-        out_path, err_path = exec_dir / f"{execution_id}.out", exec_dir / f"{execution_id}.err"
+        argv = shell_argv(wd or HOME, command) if shell_name is None else named_shell_argv(shell_name, wd, command)
         started = now_ms()
-        argv = shell_argv(wd, command)
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            exit_status, timed_out = await sandbox.run(
-                argv, stdout=out, stderr=err, timeout=timeout, env=internal.get("env"), stdin=stdin
+        log_dir = self.boxes_dir / devbox_id / "exec"
+
+        async def launch() -> Execution:
+            return await start_execution(
+                tg=self.tg,
+                argv=[*sandbox.enter_argv(), *argv],
+                env=sandbox_env(internal.get("env")),
+                execution_id=execution_id,
+                devbox_id=devbox_id,
+                command=command,
+                shell_name=shell_name,
+                timeout=timeout,
+                log_dir=log_dir,
+                attach_stdin=attach_stdin,
+                on_done=lambda ex: self._finished(ex, internal.get("run_id"), started, log_source),
             )
-        stdout, stdout_truncated = _read_capped(out_path)
-        stderr, stderr_truncated = _read_capped(err_path)
-        if timed_out:
-            exit_status = TIMEOUT_EXIT_STATUS
-            stderr += f"\n[scenario-mcp] timed out after {timeout:g} s; the command and its process group were killed"
-        view = ExecutionView(
-            devbox_id=devbox_id,
-            execution_id=execution_id,
+
+        if shell_name is None:
+            execution = await launch()
+        else:
+            # A named shell runs one command at a time, in order, like a terminal.
+            lock = self._shell_locks.setdefault((devbox_id, shell_name), anyio.Lock())
+            async with lock:
+                previous = self._shell_busy.get((devbox_id, shell_name))
+                if previous is not None:
+                    await previous.done.wait()
+                execution = await launch()
+                self._shell_busy[(devbox_id, shell_name)] = execution
+        self._executions[execution_id] = execution
+        # Completed executions stay for streaming their output; the oldest are forgotten first.
+        while len(self._executions) > MAX_REMEMBERED_EXECUTIONS:
+            oldest = next((k for k, v in self._executions.items() if not v.running), None)
+            if oldest is None:
+                break
+            del self._executions[oldest]
+        await self.store.put(
+            "executions",
+            execution_id,
+            self.execution_view(execution).model_dump(mode="json"),
+            internal={"command": command, "working_directory": wd or HOME, "start_ms": started},
+            parent_id=devbox_id,
+            state=ExecutionStatus.RUNNING,
+        )
+        return execution
+
+    def execution_view(self, execution: Execution) -> ExecutionView:
+        if execution.running:
+            return ExecutionView(
+                devbox_id=execution.devbox_id,
+                execution_id=execution.execution_id,
+                status=ExecutionStatus.RUNNING,
+                shell_name=execution.shell_name,
+            )
+        stdout, stdout_truncated = execution.stdout.head(INLINE_OUTPUT_CAP)
+        stderr, stderr_truncated = execution.stderr.head(INLINE_OUTPUT_CAP)
+        if execution.timed_out:
+            stderr += (
+                f"\n[scenario-mcp] timed out after {execution.timeout:g} s; "
+                "the command and its process group were killed"
+            )
+        elif execution.killed:
+            stderr += "\n[scenario-mcp] killed on request"
+        return ExecutionView(
+            devbox_id=execution.devbox_id,
+            execution_id=execution.execution_id,
             status=ExecutionStatus.COMPLETED,
-            exit_status=exit_status,
+            exit_status=execution.exit_status,
             stdout=stdout,
             stderr=stderr,
             stdout_truncated=stdout_truncated,
             stderr_truncated=stderr_truncated,
+            shell_name=execution.shell_name,
         )
+
+    async def _finished(self, execution: Execution, run_id: str | None, started: int, log_source: str) -> None:
+        view = self.execution_view(execution)
         await self.store.put(
             "executions",
-            execution_id,
+            execution.execution_id,
             view.model_dump(mode="json"),
-            internal={"command": command, "working_directory": wd, "start_ms": started, "end_ms": now_ms()},
-            parent_id=devbox_id,
+            internal={
+                "command": execution.command,
+                "start_ms": started,
+                "end_ms": now_ms(),
+                "stdout_bytes": execution.stdout.total,
+                "stderr_bytes": execution.stderr.total,
+            },
+            parent_id=execution.devbox_id,
             state=view.status,
         )
-        run_id = internal.get("run_id")
         if run_id:
-            text = f"$ {command}\n{stdout}" + (f"\n[stderr]\n{stderr}" if stderr else "") + f"\n[exit {exit_status}]"
-            await self.store.add_log(run_id, started, f"{log_source}:{execution_id}", text)
+            text = f"$ {execution.command}\n{view.stdout}"
+            if view.stderr:
+                text += f"\n[stderr]\n{view.stderr}"
+            text += f"\n[exit {view.exit_status}]"
+            await self.store.add_log(run_id, started, f"{log_source}:{execution.execution_id}", text)
+
+    async def get_execution(self, devbox_id: str, execution_id: str) -> ExecutionView:
+        live = self._executions.get(execution_id)
+        if live is not None and live.devbox_id == devbox_id:
+            return self.execution_view(live)
+        row = await self.store.get("executions", execution_id)
+        if row is None or row.data.get("devbox_id") != devbox_id:
+            raise NotFoundError("execution", execution_id)
+        view = ExecutionView.model_validate(row.data)
+        if view.status != ExecutionStatus.COMPLETED:
+            # Acknowledged as running, but its process died with a previous server.
+            view = view.model_copy(update={"status": ExecutionStatus.COMPLETED, "exit_status": KILLED_EXIT_STATUS})
         return view
+
+    def live_execution(self, devbox_id: str, execution_id: str) -> Execution:
+        live = self._executions.get(execution_id)
+        if live is None or live.devbox_id != devbox_id or not live.running:
+            raise InvalidStateError(
+                f"execution {execution_id} is not running on devbox {devbox_id} (it completed or does not exist)"
+            )
+        return live
+
+    async def wait_for_execution(
+        self, devbox_id: str, execution_id: str, statuses: list[str], timeout_seconds: float
+    ) -> ExecutionView:
+        wanted = set(statuses or ["completed"])
+        unknown = wanted - {s.value for s in ExecutionStatus}
+        if unknown:
+            raise InvalidRequestError(f"unknown execution statuses {sorted(unknown)}; use queued, running, completed")
+        view = await self.get_execution(devbox_id, execution_id)
+        live = self._executions.get(execution_id)
+        if view.status in wanted or live is None:
+            if view.status not in wanted:
+                raise OperationTimeoutError(f"execution {execution_id} is {view.status}, not {sorted(wanted)}")
+            return view
+        with anyio.move_on_after(min(timeout_seconds, MAX_LONG_POLL)):
+            await live.done.wait()
+        view = self.execution_view(live)
+        if view.status not in wanted:
+            raise OperationTimeoutError(
+                f"execution {execution_id} is still {view.status.value} after {timeout_seconds:g} s; wait again"
+            )
+        return view
+
+    async def output(self, devbox_id: str, execution_id: str, stream: str, offset: int) -> ExecutionOutputChunk:
+        if stream not in ("stdout", "stderr"):
+            raise InvalidRequestError(f"stream must be stdout or stderr, got {stream!r}")
+        if offset < 0:
+            raise InvalidRequestError("offset must be >= 0")
+        live = self._executions.get(execution_id)
+        if live is None or live.devbox_id != devbox_id:
+            await self.get_execution(devbox_id, execution_id)  # 404 when unknown
+            log_path = self.boxes_dir / devbox_id / "exec" / f"{execution_id}.{'out' if stream == 'stdout' else 'err'}"
+            data = b""
+            if log_path.exists():
+                with open(log_path, "rb") as f:
+                    f.seek(offset)
+                    data = f.read(64 * 1024)
+            return ExecutionOutputChunk(
+                execution_id=execution_id,
+                stream=stream,
+                offset=offset,
+                output=data.decode("utf-8", errors="replace"),
+                next_offset=offset + len(data),
+                done=not data,
+            )
+        log = live.stdout if stream == "stdout" else live.stderr
+        data, next_offset = log.read(offset)
+        return ExecutionOutputChunk(
+            execution_id=execution_id,
+            stream=stream,
+            offset=offset,
+            output=data.decode("utf-8", errors="replace"),
+            next_offset=next_offset,
+            done=not live.running and next_offset >= log.total,
+        )
+
+    async def devbox_logs(self, devbox_id: str, execution_id: str | None) -> DevboxLogsListView:
+        await self.get(devbox_id)
+        page = await self.store.list("executions", limit=MAX_LOG_ENTRIES, parent_id=devbox_id)
+        logs: list[DevboxLogView] = []
+        for row in reversed(page.rows):
+            if execution_id is not None and row.id != execution_id:
+                continue
+            view = ExecutionView.model_validate(row.data)
+            logs.append(
+                DevboxLogView(
+                    source="exec",
+                    timestamp_ms=int(row.internal.get("start_ms", 0)),
+                    cmd=row.internal.get("command"),
+                    cmd_id=row.id,
+                    exit_code=view.exit_status,
+                    message=(view.stdout or "") + (view.stderr or ""),
+                )
+            )
+        return DevboxLogsListView(logs=logs)
 
     # --- files ---------------------------------------------------------------------------------
 
-    async def read_file(self, devbox_id: str, file_path: str) -> str:
+    async def read_bytes(self, devbox_id: str, file_path: str) -> bytes:
         home_relative(file_path)
         sandbox = await self.sandbox(devbox_id)
         code, out, err = await sandbox.run_quiet(["/bin/sh", "-c", _READ_SCRIPT, "read", file_path])
         if code != 0:
             raise InvalidRequestError(f"cannot read {file_path!r} on devbox {devbox_id}: {err.decode().strip()}")
+        return out
+
+    async def read_file(self, devbox_id: str, file_path: str) -> str:
+        data = await self.read_bytes(devbox_id, file_path)
         try:
-            return out.decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidRequestError(
-                f"{file_path!r} is not UTF-8 text; read it with execute_on_devbox (e.g. `base64 {file_path}`)"
+                f"{file_path!r} is not UTF-8 text; download it as bytes or use execute_on_devbox "
+                f"(e.g. `base64 {file_path}`)"
             ) from exc
 
-    async def write_file(self, devbox_id: str, file_path: str, contents: str) -> None:
+    async def write_bytes(self, devbox_id: str, file_path: str, data: bytes) -> None:
         home_relative(file_path)
         sandbox = await self.sandbox(devbox_id)
-        code, _out, err = await sandbox.run_quiet(
-            ["/bin/sh", "-c", _WRITE_SCRIPT, "write", file_path], stdin=contents.encode("utf-8")
-        )
+        code, _out, err = await sandbox.run_quiet(["/bin/sh", "-c", _WRITE_SCRIPT, "write", file_path], stdin=data)
         if code != 0:
             raise InvalidRequestError(f"cannot write {file_path!r} on devbox {devbox_id}: {err.decode().strip()}")
+
+    async def write_file(self, devbox_id: str, file_path: str, contents: str) -> None:
+        await self.write_bytes(devbox_id, file_path, contents.encode("utf-8"))
+
+    async def list_files(self, devbox_id: str, path: str) -> list[str]:
+        if path not in ("", ".", "./"):
+            home_relative(path)
+        sandbox = await self.sandbox(devbox_id)
+        code, out, err = await sandbox.run_quiet(["/bin/sh", "-c", _LIST_SCRIPT, "list", path or "."])
+        if code != 0:
+            raise InvalidRequestError(f"cannot list {path!r} on devbox {devbox_id}: {err.decode().strip()}")
+        return sorted(line for line in out.decode("utf-8", errors="replace").splitlines() if line)
+
+    # --- suspend, resume, keep-alive, waiting --------------------------------------------------
+
+    async def suspend(self, devbox_id: str) -> DevboxView:
+        sandbox = await self.sandbox(devbox_id)
+        view = await self.get(devbox_id)
+        # Every process but init stops; memory and disk are kept.
+        await sandbox.run_quiet(["/bin/sh", "-c", "kill -STOP -1 2>/dev/null; exit 0"])
+        return await self._transition(view, DevboxStatus.SUSPENDED)
+
+    async def resume(self, devbox_id: str) -> DevboxView:
+        view = await self.get(devbox_id)
+        if view.status != DevboxStatus.SUSPENDED:
+            raise InvalidStateError(f"devbox {devbox_id} is `{view.status.value}`; only a suspended devbox resumes")
+        sandbox = self._live.get(devbox_id)
+        if sandbox is None or not sandbox.alive():
+            await self.mark_dead(devbox_id, "the devbox's init process is gone")
+            raise InvalidStateError(f"devbox {devbox_id} has died: its init process is gone")
+        await sandbox.run_quiet(["/bin/sh", "-c", "kill -CONT -1 2>/dev/null; exit 0"])
+        return await self._transition(view, DevboxStatus.RUNNING)
+
+    async def keep_alive(self, devbox_id: str) -> DevboxView:
+        view = await self.get(devbox_id)
+        if view.status not in (DevboxStatus.RUNNING, DevboxStatus.SUSPENDED):
+            raise InvalidStateError(f"devbox {devbox_id} is `{view.status.value}`; nothing to keep alive")
+        internal = await self.internal(devbox_id)
+        keep_alive = view.launch_parameters.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
+        internal["expires_ms"] = now_ms() + keep_alive * 1000
+        await self._save(view, internal)
+        return view
+
+    async def wait_for_status(self, devbox_id: str, statuses: list[str], timeout_seconds: float) -> DevboxView:
+        wanted = set(statuses)
+        unknown = wanted - {s.value for s in DevboxStatus}
+        if not wanted or unknown:
+            raise InvalidRequestError(
+                f"statuses must be devbox statuses ({', '.join(s.value for s in DevboxStatus)}); got {sorted(wanted)}"
+            )
+        if not 0 < timeout_seconds <= MAX_LONG_POLL:
+            raise InvalidRequestError(f"timeout_seconds must be in (0, {MAX_LONG_POLL:g}]")
+        with anyio.move_on_after(timeout_seconds):
+            while True:
+                view = await self.get(devbox_id)
+                if view.status in wanted:
+                    return view
+                if view.status in (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE):
+                    break  # terminal: it will never get there
+                await anyio.sleep(0.05)
+        view = await self.get(devbox_id)
+        if view.status in wanted:
+            return view
+        raise OperationTimeoutError(
+            f"devbox {devbox_id} is `{view.status.value}`, not one of {sorted(wanted)}, after {timeout_seconds:g} s"
+        )
 
     # --- snapshots -----------------------------------------------------------------------------
 
@@ -431,6 +721,45 @@ class DevboxManager:
             state="complete",
         )
         return snapshot
+
+    async def get_snapshot(self, snapshot_id: str) -> DevboxSnapshotView:
+        row = await self.store.get("snapshots", snapshot_id)
+        if row is None:
+            raise NotFoundError("snapshot", snapshot_id)
+        return DevboxSnapshotView.model_validate(row.data)
+
+    async def list_snapshots(
+        self, limit: int, starting_after: str | None, devbox_id: str | None
+    ) -> DevboxSnapshotListView:
+        page = await self.store.list("snapshots", limit=limit, starting_after=starting_after, parent_id=devbox_id)
+        return DevboxSnapshotListView(
+            snapshots=[DevboxSnapshotView.model_validate(r.data) for r in page.rows],
+            has_more=page.has_more,
+            total_count=page.total_count,
+        )
+
+    async def delete_snapshot(self, snapshot_id: str, scenarios_using: list[str]) -> None:
+        """Delete a snapshot unless something still stands on its layer."""
+        await self.get_snapshot(snapshot_id)
+        if scenarios_using:
+            raise InvalidStateError(
+                f"snapshot {snapshot_id} is the environment of scenario(s) {', '.join(scenarios_using)}; "
+                "archive or update them first"
+            )
+        users = []
+        for kind in ("snapshots", "devboxes"):
+            page = await self.store.list(kind, limit=100_000)
+            for row in page.rows:
+                if row.id == snapshot_id:
+                    continue
+                if kind == "devboxes" and row.data["status"] in ("shutdown", "failure"):
+                    continue
+                if snapshot_id in row.internal.get("layers", []):
+                    users.append(row.id)
+        if users:
+            raise InvalidStateError(f"snapshot {snapshot_id} is a layer of {', '.join(users[:10])}; delete those first")
+        await self.store.delete("snapshots", snapshot_id)
+        await anyio.to_thread.run_sync(self.layers.remove, snapshot_id)
 
     # --- blueprints ----------------------------------------------------------------------------
 
@@ -559,6 +888,33 @@ async def _run_build_command(sandbox: Sandbox, command: str) -> tuple[int, str, 
     if timed_out:
         return TIMEOUT_EXIT_STATUS, stdout, stderr + f"\ntimed out after {BUILD_COMMAND_TIMEOUT:g} s"
     return code, stdout, stderr
+
+
+# A named shell keeps its working directory and exported environment in a state file inside the
+# devbox (on its private /run), restored before and saved after each command.
+_NAMED_SHELL_SCRIPT = r"""
+state=/run/scenario-mcp/shells/$0
+if [ -f "$state" ]; then . "$state"; else cd /home/user || exit 1; fi
+if [ -n "$1" ]; then cd -- "$1" || exit 1; fi
+eval "$2"
+__rc=$?
+mkdir -p /run/scenario-mcp/shells
+{ export -p | grep -v -e '^declare -x \(OLDPWD\|PWD\|SHLVL\)=' ; printf 'cd -- %q\n' "$PWD"; } > "$state"
+exit $__rc
+"""
+
+
+def named_shell_argv(shell_name: str, working_directory: str | None, command: str) -> list[str]:
+    return [
+        "/bin/bash",
+        "--noprofile",
+        "--norc",
+        "-c",
+        _NAMED_SHELL_SCRIPT,
+        shell_name,
+        working_directory or "",
+        command,
+    ]
 
 
 def shell_argv(working_directory: str, command: str) -> list[str]:

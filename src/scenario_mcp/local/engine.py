@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import uuid
@@ -14,12 +15,22 @@ from anyio.abc import TaskGroup
 
 from ..backend import InvalidRequestError, InvalidStateError, NotFoundError
 from ..models import (
+    BenchmarkCreateParameters,
+    BenchmarkListView,
+    BenchmarkRunListView,
+    BenchmarkRunView,
+    BenchmarkView,
     BlueprintCreateParameters,
+    BlueprintListView,
     BlueprintView,
+    CreateCustomScorerParameters,
     DevboxCreateParameters,
     DevboxListView,
+    DevboxLogsListView,
+    DevboxSnapshotListView,
     DevboxSnapshotView,
     DevboxView,
+    ExecutionOutputChunk,
     ExecutionView,
     RunLogEntry,
     ScenarioCreateParameters,
@@ -27,15 +38,23 @@ from ..models import (
     ScenarioRunListView,
     ScenarioRunState,
     ScenarioRunView,
+    ScenarioScorersListView,
+    ScenarioScorerView,
+    ScenarioUpdateParameters,
+    ScenarioValidationView,
     ScenarioView,
     ScoringContractResultView,
     ScoringFunction,
     ScoringFunctionResultView,
+    StartBenchmarkRunParameters,
     StartScenarioRunParameters,
+    ValidationAttempt,
     new_id,
     normalise_weights,
     now_ms,
 )
+from .benchmarks import Benchmarks
+from .custom_scorers import CustomScorers
 from .devboxes import DevboxManager, shell_argv
 from .runs import check_transition
 from .sandbox import Sandbox, SandboxError, SandboxSpec, check_host_support
@@ -77,6 +96,7 @@ class LocalBackend:
         await anyio.to_thread.run_sync(self._devboxes.layers.ensure_base)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
+        self._devboxes.attach_task_group(self._tg)
         await self._reconcile()
         self._tg.start_soon(self._expiry_loop)
         return self
@@ -191,6 +211,154 @@ class LocalBackend:
             total_count=page.total_count,
         )
 
+    async def update_scenario(self, scenario_id: str, params: ScenarioUpdateParameters) -> ScenarioView:
+        scenario = await self.get_scenario(scenario_id)
+        update: dict[str, Any] = {}
+        for field in params.model_fields_set:
+            value = getattr(params, field)
+            if value is None:
+                continue  # Runloop: omitted or null keeps the field
+            if field == "environment_parameters":
+                field = "environment"
+            if field == "scoring_contract":
+                unsupported = unsupported_scorers(value)
+                if unsupported:
+                    raise InvalidRequestError(f"the local engine cannot run these scorers: {', '.join(unsupported)}")
+                value = normalise_weights(value)
+            # "" / [] / {} clear a field
+            update[field] = None if value in ("", [], {}) and field not in ("metadata",) else value
+        if update.get("name") is None and "name" in update:
+            raise InvalidRequestError("name cannot be cleared")
+        updated = ScenarioView.model_validate({**scenario.model_dump(), **update})
+        await self._save_scenario(updated)
+        return updated
+
+    async def archive_scenario(self, scenario_id: str) -> ScenarioView:
+        scenario = (await self.get_scenario(scenario_id)).model_copy(update={"status": "archived"})
+        await self._save_scenario(scenario)
+        return scenario
+
+    async def unarchive_scenario(self, scenario_id: str) -> ScenarioView:
+        scenario = (await self.get_scenario(scenario_id)).model_copy(update={"status": "active"})
+        await self._save_scenario(scenario)
+        return scenario
+
+    async def validate_scenario(self, scenario_id: str) -> ScenarioValidationView:
+        """The reference output must score 1.0 on a fresh devbox; the untouched environment below 1.0."""
+        scenario = await self.get_scenario(scenario_id)
+        gold = untouched = None
+
+        async def attempt(apply: bool) -> ValidationAttempt:
+            devbox = await self._environment_devbox(scenario, name=f"validate-{'gold' if apply else 'untouched'}")
+            try:
+                output = None
+                if apply:
+                    output = await self._apply_reference(scenario, devbox.id)
+                result = await self._score_devbox(None, scenario, devbox.id)
+                return ValidationAttempt(
+                    devbox_id=devbox.id,
+                    applied="reference_output" if apply else "nothing",
+                    apply_output=output,
+                    result=result,
+                )
+            except Exception as exc:
+                return ValidationAttempt(
+                    devbox_id=devbox.id, applied="reference_output" if apply else "nothing", error=str(exc)
+                )
+            finally:
+                await self.devboxes.shutdown(devbox.id)
+
+        if not scenario.reference_output:
+            raise InvalidRequestError(
+                f"scenario {scenario_id} has no reference_output to validate; set one with update_scenario "
+                "(a unified diff, or commands that solve the task)"
+            )
+        async with anyio.create_task_group() as tg:
+
+            async def run_gold() -> None:
+                nonlocal gold
+                gold = await attempt(True)
+
+            async def run_untouched() -> None:
+                nonlocal untouched
+                untouched = await attempt(False)
+
+            tg.start_soon(run_gold)
+            tg.start_soon(run_untouched)
+        assert gold is not None and untouched is not None
+        gold_score = gold.result.score if gold.result else None
+        untouched_score = untouched.result.score if untouched.result else None
+        problems = []
+        if gold.error or gold_score is None:
+            problems.append(f"applying and scoring the reference output failed: {gold.error}")
+        elif gold_score < 1.0:
+            failing = [
+                f"{r.scoring_function_name}={r.score} ({r.state})"
+                for r in gold.result.scoring_function_results  # type: ignore[union-attr]
+                if r.score < 1.0
+            ]
+            problems.append(f"the reference output scores {gold_score}, not 1.0: {', '.join(failing)}")
+        if untouched.error or untouched_score is None:
+            problems.append(f"scoring the untouched environment failed: {untouched.error}")
+        elif untouched_score >= 1.0:
+            problems.append("the untouched environment already scores 1.0: the scorers do not test the task")
+        verdict = "valid: the reference output scores 1.0 and the untouched environment scores below it"
+        return ScenarioValidationView(
+            scenario_id=scenario_id,
+            valid=not problems,
+            verdict=verdict if not problems else "invalid: " + "; ".join(problems),
+            gold=gold,
+            untouched=untouched,
+            validation_type=scenario.validation_type,
+        )
+
+    async def _environment_devbox(self, scenario: ScenarioView, *, name: str, run_id: str | None = None) -> DevboxView:
+        env = scenario.environment
+        devbox = await self.devboxes.create(
+            DevboxCreateParameters(
+                name=name,
+                blueprint_id=env.blueprint_id if env else None,
+                blueprint_name=env.blueprint_name if env else None,
+                snapshot_id=env.snapshot_id if env else None,
+                launch_parameters=env.launch_parameters if env else None,
+            ),
+            run_id=run_id,
+        )
+        workdir = scenario.working_directory
+        made = await self.devboxes.execute(
+            devbox.id,
+            'mkdir -p -- "$WD"'.replace("$WD", workdir.replace('"', "")),
+            working_directory="/",
+            log_source="setup",
+        )
+        if made.exit_status != 0:
+            await self.devboxes.shutdown(devbox.id)
+            raise InvalidRequestError(f"cannot create working directory {workdir}: {made.stderr}")
+        return devbox
+
+    async def _apply_reference(self, scenario: ScenarioView, devbox_id: str) -> str:
+        reference = scenario.reference_output or ""
+        if is_unified_diff(reference):
+            await self.devboxes.write_bytes(devbox_id, ".scenario-reference.patch", reference.encode())
+            command = (
+                "(git apply --whitespace=nowarn /home/user/.scenario-reference.patch 2>/dev/null "
+                "|| patch -p1 --forward < /home/user/.scenario-reference.patch); rc=$?; "
+                "rm -f /home/user/.scenario-reference.patch; exit $rc"
+            )
+        else:
+            command = reference
+        result = await self.devboxes.execute(
+            devbox_id,
+            command,
+            working_directory=scenario.working_directory,
+            timeout_seconds=600,
+            log_source="reference",
+        )
+        output = (result.stdout or "") + (result.stderr or "")
+        if result.exit_status != 0:
+            raise InvalidRequestError(f"applying the reference output exited {result.exit_status}: {output[-2000:]}")
+        return output
+
     # --- runs ----------------------------------------------------------------------------------
 
     async def _save_run(self, run: ScenarioRunView) -> None:
@@ -252,6 +420,7 @@ class LocalBackend:
         starting_after: str | None = None,
         scenario_id: str | None = None,
         state: str | None = None,
+        benchmark_run_id: str | None = None,
     ) -> ScenarioRunListView:
         if state is not None and state not in {s.value for s in ScenarioRunState}:
             raise InvalidRequestError(
@@ -260,8 +429,11 @@ class LocalBackend:
         page = await self._store.list(
             "runs", limit=_limit(limit), starting_after=starting_after, parent_id=scenario_id, state=state
         )
+        runs = [ScenarioRunView.model_validate(r.data) for r in page.rows]
+        if benchmark_run_id is not None:
+            runs = [r for r in runs if r.benchmark_run_id == benchmark_run_id]
         return ScenarioRunListView(
-            runs=[ScenarioRunView.model_validate(r.data) for r in page.rows],
+            runs=runs,
             has_more=page.has_more,
             total_count=page.total_count,
         )
@@ -297,7 +469,9 @@ class LocalBackend:
                 await self._save_run(current.model_copy(update=update))
                 await self._store.add_log(run_id, now_ms(), "run", f"run {update['state'].value}")
 
-    async def _score_devbox(self, log_id: str, scenario: ScenarioView, devbox_id: str) -> ScoringContractResultView:
+    async def _score_devbox(
+        self, log_id: str | None, scenario: ScenarioView, devbox_id: str
+    ) -> ScoringContractResultView:
         """Score a devbox's working directory with the scenario's scorers, out of the agent's reach."""
         sandbox = await self.devboxes.sandbox(devbox_id)
         # Nothing of the agent's keeps running (or editing files) while scorers look.
@@ -313,6 +487,8 @@ class LocalBackend:
             for function in scenario.scoring_contract.scoring_function_parameters:
                 result = await self._run_scorer(scenario, function, layers, agent_layer, work / function.name)
                 results.append(result)
+                if log_id is None:
+                    continue
                 await self._store.add_log(
                     log_id,
                     now_ms(),
@@ -427,10 +603,90 @@ class LocalBackend:
         *,
         timeout_seconds: float | None = None,
         working_directory: str | None = None,
+        shell_name: str | None = None,
     ) -> ExecutionView:
         await self._check_run_allows_work(devbox_id)
         return await self.devboxes.execute(
-            devbox_id, command, timeout_seconds=timeout_seconds, working_directory=working_directory
+            devbox_id,
+            command,
+            timeout_seconds=timeout_seconds,
+            working_directory=working_directory,
+            shell_name=shell_name,
+        )
+
+    async def execute_async(
+        self,
+        devbox_id: str,
+        command: str,
+        *,
+        timeout_seconds: float | None = None,
+        working_directory: str | None = None,
+        shell_name: str | None = None,
+        attach_stdin: bool = False,
+    ) -> ExecutionView:
+        await self._check_run_allows_work(devbox_id)
+        execution = await self.devboxes.start_execution(
+            devbox_id,
+            command,
+            timeout_seconds=timeout_seconds,
+            working_directory=working_directory,
+            shell_name=shell_name,
+            attach_stdin=attach_stdin,
+        )
+        return self.devboxes.execution_view(execution)
+
+    async def get_execution(self, devbox_id: str, execution_id: str) -> ExecutionView:
+        return await self.devboxes.get_execution(devbox_id, execution_id)
+
+    async def wait_for_execution(
+        self, devbox_id: str, execution_id: str, *, statuses: list[str] | None = None, timeout_seconds: float = 30
+    ) -> ExecutionView:
+        return await self.devboxes.wait_for_execution(devbox_id, execution_id, statuses or [], timeout_seconds)
+
+    async def kill_execution(
+        self, devbox_id: str, execution_id: str, *, kill_process_group: bool = True
+    ) -> ExecutionView:
+        execution = self.devboxes.live_execution(devbox_id, execution_id)
+        execution.kill(process_group=kill_process_group)
+        with anyio.move_on_after(5):
+            await execution.done.wait()
+        return self.devboxes.execution_view(execution)
+
+    async def send_stdin(
+        self, devbox_id: str, execution_id: str, *, text: str | None = None, signal: str | None = None
+    ) -> ExecutionView:
+        execution = self.devboxes.live_execution(devbox_id, execution_id)
+        await execution.send_stdin(text, signal)
+        return self.devboxes.execution_view(execution)
+
+    async def execution_output(
+        self, devbox_id: str, execution_id: str, *, stream: str = "stdout", offset: int = 0
+    ) -> ExecutionOutputChunk:
+        return await self.devboxes.output(devbox_id, execution_id, stream, offset)
+
+    async def wait_for_devbox_status(
+        self, devbox_id: str, statuses: list[str], *, timeout_seconds: float = 30
+    ) -> DevboxView:
+        return await self.devboxes.wait_for_status(devbox_id, statuses, timeout_seconds)
+
+    async def suspend_devbox(self, devbox_id: str) -> DevboxView:
+        return await self.devboxes.suspend(devbox_id)
+
+    async def resume_devbox(self, devbox_id: str) -> DevboxView:
+        return await self.devboxes.resume(devbox_id)
+
+    async def keep_alive_devbox(self, devbox_id: str) -> DevboxView:
+        return await self.devboxes.keep_alive(devbox_id)
+
+    async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView:
+        return await self.devboxes.devbox_logs(devbox_id, execution_id)
+
+    async def list_blueprints(self, *, limit: int = 20, starting_after: str | None = None) -> BlueprintListView:
+        page = await self._store.list("blueprints", limit=_limit(limit), starting_after=starting_after)
+        return BlueprintListView(
+            blueprints=[BlueprintView.model_validate(r.data) for r in page.rows],
+            has_more=page.has_more,
+            total_count=page.total_count,
         )
 
     async def _check_run_allows_work(self, devbox_id: str) -> None:
@@ -441,6 +697,16 @@ class LocalBackend:
 
     async def read_file(self, devbox_id: str, file_path: str) -> str:
         return await self.devboxes.read_file(devbox_id, file_path)
+
+    async def download_file(self, devbox_id: str, path: str) -> bytes:
+        return await self.devboxes.read_bytes(devbox_id, path)
+
+    async def upload_file(self, devbox_id: str, path: str, data: bytes) -> None:
+        await self._check_run_allows_work(devbox_id)
+        await self.devboxes.write_bytes(devbox_id, path, data)
+
+    async def list_files(self, devbox_id: str, path: str = ".") -> list[str]:
+        return await self.devboxes.list_files(devbox_id, path)
 
     async def write_file(self, devbox_id: str, file_path: str, contents: str) -> None:
         await self._check_run_allows_work(devbox_id)
@@ -455,3 +721,82 @@ class LocalBackend:
         commit_message: str | None = None,
     ) -> DevboxSnapshotView:
         return await self.devboxes.snapshot(devbox_id, name=name, metadata=metadata, commit_message=commit_message)
+
+    # --- benchmarks and custom scorers (see benchmarks.py, custom_scorers.py) -----------------
+
+    @property
+    def benchmarks(self) -> Benchmarks:
+        return Benchmarks(self._store, self)
+
+    @property
+    def custom_scorers(self) -> CustomScorers:
+        return CustomScorers(self._store)
+
+    async def create_benchmark(self, params: BenchmarkCreateParameters) -> BenchmarkView:
+        return await self.benchmarks.create(params)
+
+    async def get_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        return await self.benchmarks.get(benchmark_id)
+
+    async def list_benchmarks(self, *, limit: int = 20, starting_after: str | None = None) -> BenchmarkListView:
+        return await self.benchmarks.list(limit=_limit(limit), starting_after=starting_after)
+
+    async def update_benchmark_scenarios(
+        self, benchmark_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
+    ) -> BenchmarkView:
+        return await self.benchmarks.update_scenarios(benchmark_id, add=add, remove=remove)
+
+    async def start_benchmark_run(self, params: StartBenchmarkRunParameters) -> BenchmarkRunView:
+        return await self.benchmarks.start_run(params)
+
+    async def get_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
+        return await self.benchmarks.get_run(benchmark_run_id)
+
+    async def list_benchmark_runs(
+        self, *, limit: int = 20, starting_after: str | None = None, benchmark_id: str | None = None
+    ) -> BenchmarkRunListView:
+        return await self.benchmarks.list_runs(
+            limit=_limit(limit), starting_after=starting_after, benchmark_id=benchmark_id
+        )
+
+    async def complete_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
+        return await self.benchmarks.complete_run(benchmark_run_id)
+
+    async def cancel_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
+        return await self.benchmarks.cancel_run(benchmark_run_id)
+
+    async def create_custom_scorer(self, params: CreateCustomScorerParameters) -> ScenarioScorerView:
+        return await self.custom_scorers.create(params)
+
+    async def get_custom_scorer(self, scorer_id: str) -> ScenarioScorerView:
+        return await self.custom_scorers.get(scorer_id)
+
+    async def list_custom_scorers(
+        self, *, limit: int = 20, starting_after: str | None = None
+    ) -> ScenarioScorersListView:
+        return await self.custom_scorers.list(limit=_limit(limit), starting_after=starting_after)
+
+    async def update_custom_scorer(self, scorer_id: str, params: CreateCustomScorerParameters) -> ScenarioScorerView:
+        return await self.custom_scorers.update(scorer_id, params)
+
+    async def list_snapshots(
+        self, *, limit: int = 20, starting_after: str | None = None, devbox_id: str | None = None
+    ) -> DevboxSnapshotListView:
+        return await self.devboxes.list_snapshots(_limit(limit), starting_after, devbox_id)
+
+    async def get_snapshot(self, snapshot_id: str) -> DevboxSnapshotView:
+        return await self.devboxes.get_snapshot(snapshot_id)
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        page = await self._store.list("scenarios", limit=100_000, state="active")
+        using = [r.id for r in page.rows if (r.data.get("environment") or {}).get("snapshot_id") == snapshot_id]
+        await self.devboxes.delete_snapshot(snapshot_id, using)
+
+
+def is_unified_diff(text: str) -> bool:
+    """A reference output that is a patch (git diff / diff -u) rather than commands."""
+    lines = text.lstrip().splitlines()
+    return bool(lines) and (
+        lines[0].startswith("diff --git ")
+        or any(a.startswith("--- ") and b.startswith("+++ ") for a, b in itertools.pairwise(lines))
+    )

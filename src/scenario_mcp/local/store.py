@@ -197,6 +197,12 @@ class Store:
 
         return self._run(op)
 
+    def _delete(self, kind: str, ident: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            return conn.execute(f"DELETE FROM {kind} WHERE id = ?", (ident,)).rowcount > 0
+
+        return self._run(op)
+
     def _add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -248,6 +254,9 @@ class Store:
         **filters: str | Sequence[str] | None,
     ) -> Page:
         return await anyio.to_thread.run_sync(self._list, kind, limit, starting_after, filters)
+
+    async def delete(self, kind: str, ident: str) -> bool:
+        return await anyio.to_thread.run_sync(self._delete, kind, ident)
 
     async def add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
         await anyio.to_thread.run_sync(self._add_log, run_id, timestamp_ms, source, message)

@@ -1,0 +1,93 @@
+"""Bounded execution output: a capped head on disk, a capped tail in memory, a count of the rest.
+
+Endless output costs neither memory nor disk beyond the caps; the log says how much was dropped.
+Offsets are positions in the whole logical stream, so a reader can stream from where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+
+HEAD_CAP = 1024 * 1024  # kept on disk from the start of the stream
+TAIL_CAP = 256 * 1024  # kept from the end of the stream
+
+
+class OutputLog:
+    def __init__(self, path: Path, *, head_cap: int = HEAD_CAP, tail_cap: int = TAIL_CAP) -> None:
+        self.path = path
+        self.head_cap = head_cap
+        self.tail_cap = tail_cap
+        self.total = 0
+        self._head = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._head_len = 0
+        self._tail: deque[bytes] = deque()
+        self._tail_len = 0
+        self.closed = False
+
+    @property
+    def dropped(self) -> int:
+        return self.total - self._head_len - self._tail_len
+
+    def write(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_cap - self._head_len
+        if room > 0:
+            self._head.write(data[:room])
+            self._head.flush()
+            self._head_len += min(room, len(data))
+            data = data[room:]
+        if data:
+            self._tail.append(data)
+            self._tail_len += len(data)
+            while self._tail_len - len(self._tail[0]) >= self.tail_cap:
+                self._tail_len -= len(self._tail.popleft())
+            if self._tail_len > self.tail_cap:  # trim the oldest chunk's front
+                excess = self._tail_len - self.tail_cap
+                self._tail[0] = self._tail[0][excess:]
+                self._tail_len -= excess
+
+    def read(self, offset: int, limit: int = 64 * 1024) -> tuple[bytes, int]:
+        """Bytes from `offset` (a position in the whole stream), and the offset after them.
+
+        Dropped bytes cannot be read: an offset inside the dropped span resumes at the tail.
+        """
+        offset = max(0, offset)
+        if offset < self._head_len:
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                data = f.read(min(limit, self._head_len - offset))
+            return data, offset + len(data)
+        tail_start = self.total - self._tail_len
+        offset = max(offset, tail_start)
+        tail = b"".join(self._tail)
+        data = tail[offset - tail_start : offset - tail_start + limit]
+        return data, offset + len(data)
+
+    def head(self, cap: int) -> tuple[str, bool]:
+        """The first `cap` bytes as text, and whether the stream was longer."""
+        data, _ = self.read(0, cap)
+        return data.decode("utf-8", errors="replace"), self.total > cap
+
+    def close(self) -> None:
+        """Persist the tail beside the head so the whole kept log survives a restart."""
+        if self.closed:
+            return
+        self.closed = True
+        self._head.close()
+        if self._tail_len:
+            self.path.with_suffix(self.path.suffix + ".tail").write_bytes(b"".join(self._tail))
+        self.path.with_suffix(self.path.suffix + ".json").write_text(
+            json.dumps({"total": self.total, "head": self._head_len, "tail": self._tail_len, "dropped": self.dropped})
+        )
+
+    def text(self) -> str:
+        """The kept log as text, with a marker where bytes were dropped."""
+        head, _ = self.read(0, self._head_len)
+        parts = [head.decode("utf-8", errors="replace")]
+        if self.dropped:
+            parts.append(f"\n[... {self.dropped} bytes of output dropped ...]\n")
+        if self._tail_len:
+            parts.append(b"".join(self._tail).decode("utf-8", errors="replace"))
+        return "".join(parts)
