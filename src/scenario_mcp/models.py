@@ -146,6 +146,8 @@ class LaunchParameters(BaseModel):
 
     keep_alive_time_seconds: int | None = Field(default=None, gt=0, le=MAX_KEEP_ALIVE_SECONDS)
     launch_commands: list[str] | None = None
+    custom_gb_memory: int | None = Field(default=None, gt=0, le=64, description="Memory limit in GiB.")
+    custom_disk_size: int | None = Field(default=None, gt=0, le=64, description="Disk cap in GiB.")
     network: bool | None = Field(
         default=None, description="scenario-mcp extension: give the devbox network access (off by default)."
     )
@@ -318,6 +320,9 @@ class DevboxView(BaseModel):
     isolation: str = Field(
         default="namespaces",
         description="scenario-mcp extension: how the devbox is isolated from the host.",
+    )
+    limits: list[str] = Field(
+        default_factory=list, description="scenario-mcp extension: the resource limits this engine enforces."
     )
     failure_message: str | None = Field(
         default=None, description="scenario-mcp extension: human-readable reason for `failure`."

@@ -45,7 +45,8 @@ from ..models import (
     now_ms,
 )
 from .executions import KILLED_EXIT_STATUS, TIMEOUT_EXIT_STATUS, Execution, start_execution
-from .layers import LayerStore
+from .layers import LayerStore, tree_size
+from .limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, Cgroups, LimitRequest, make_cgroups
 from .sandbox import HOME, Sandbox, SandboxError, SandboxSpec, sandbox_env
 from .store import Store
 
@@ -130,6 +131,7 @@ class DevboxManager:
         self._shell_locks: dict[tuple[str, str], anyio.Lock] = {}
         self._shell_busy: dict[tuple[str, str], Execution] = {}
         self._tg: TaskGroup | None = None
+        self._cgroups: dict[str, Cgroups] = {}
         self._build_lock = anyio.Lock()
 
     @property
@@ -267,11 +269,25 @@ class DevboxManager:
             )
             raise EnvironmentUnavailableError(f"could not start devbox {devbox_id}: {exc}") from exc
         self._live[devbox_id] = sandbox
+        cgroups = self._make_cgroups(devbox_id, launch)
+        cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
-        view = await self._transition(view, DevboxStatus.RUNNING, internal)
+        view = await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
         for command in launch.launch_commands or []:
             await self.execute(devbox_id, command)
         return view
+
+    def _make_cgroups(self, devbox_id: str, launch: LaunchParameters) -> Cgroups:
+        request = LimitRequest(
+            memory_bytes=(launch.custom_gb_memory << 30) if launch.custom_gb_memory else DEFAULT_MEMORY_BYTES,
+            disk_bytes=(launch.custom_disk_size << 30) if launch.custom_disk_size else DEFAULT_DISK_BYTES,
+        )
+        cgroups = make_cgroups(devbox_id, request)
+        self._cgroups[devbox_id] = cgroups
+        return cgroups
+
+    def cgroups(self, devbox_id: str) -> Cgroups:
+        return self._cgroups.get(devbox_id) or Cgroups()
 
     async def sandbox(self, devbox_id: str) -> Sandbox:
         """The live sandbox of a running devbox, or a clear error saying why there is none."""
@@ -289,22 +305,29 @@ class DevboxManager:
             raise InvalidStateError(f"devbox {devbox_id} has died: its init process is gone")
         return sandbox
 
-    async def mark_dead(self, devbox_id: str, message: str) -> None:
+    async def mark_dead(self, devbox_id: str, message: str, reason: str = "health_check_failed") -> None:
         view = await self.get(devbox_id)
-        self._live.pop(devbox_id, None)
+        await self._stop(devbox_id)
         if view.status not in (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE):
-            await self._transition(
-                view, DevboxStatus.FAILURE, failure_reason="health_check_failed", failure_message=message
-            )
+            await self._transition(view, DevboxStatus.FAILURE, failure_reason=reason, failure_message=message)
 
     async def shutdown(self, devbox_id: str, reason: str = "api_shutdown") -> DevboxView:
         view = await self.get(devbox_id)
         if view.status in (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE):
             return view
+        await self._stop(devbox_id)
+        return await self._transition(view, DevboxStatus.SHUTDOWN, shutdown_reason=reason)
+
+    async def _stop(self, devbox_id: str) -> None:
+        """Kill every process of the devbox and release its cgroups; its mounts go with its namespace."""
         sandbox = self._live.pop(devbox_id, None)
+        cgroups = self._cgroups.pop(devbox_id, None)
+        if cgroups is not None:
+            cgroups.freeze(False)  # a frozen process cannot die
         if sandbox is not None:
             await sandbox.stop()
-        return await self._transition(view, DevboxStatus.SHUTDOWN, shutdown_reason=reason)
+        if cgroups is not None:
+            await anyio.to_thread.run_sync(cgroups.destroy)
 
     async def reconcile(self) -> list[str]:
         """After a restart: reattach devboxes whose init survived, fail the others."""
@@ -318,6 +341,7 @@ class DevboxManager:
                 sandbox = Sandbox.attach(self._spec(row.id, internal["layers"], internal["network"]), pid, start)
                 if sandbox.alive():
                     self._live[row.id] = sandbox
+                    self._make_cgroups(row.id, view.launch_parameters)
                     restored.append(row.id)
                     continue
             await self._transition(
@@ -326,6 +350,8 @@ class DevboxManager:
                 failure_reason="health_check_failed",
                 failure_message="the devbox's processes died while the server was down",
             )
+            # Whatever it left (a cgroup, a stray process) goes too.
+            await anyio.to_thread.run_sync(make_cgroups(row.id, LimitRequest()).destroy)
         return restored
 
     async def expire(self) -> None:
@@ -336,6 +362,14 @@ class DevboxManager:
             if row.internal.get("expires_ms", now + 1) <= now:
                 log.info("devbox %s reached its keep-alive time; shutting it down", row.id)
                 await self.shutdown(row.id, reason="keep_alive_timeout")
+                continue
+            cap = self.cgroups(row.id).disk_bytes
+            used = await anyio.to_thread.run_sync(tree_size, self.boxes_dir / row.id / "upper")
+            if used > cap:
+                log.warning("devbox %s wrote %d bytes, over its %d byte disk cap", row.id, used, cap)
+                await self.mark_dead(
+                    row.id, f"the devbox wrote {used} bytes to its disk, over its cap of {cap} bytes", "out_of_disk"
+                )
 
     async def close(self) -> None:
         """Server exit: leave devboxes running so a restart can reattach them."""
@@ -396,11 +430,31 @@ class DevboxManager:
         argv = shell_argv(wd or HOME, command) if shell_name is None else named_shell_argv(shell_name, wd, command)
         started = now_ms()
         log_dir = self.boxes_dir / devbox_id / "exec"
+        cgroups = self.cgroups(devbox_id)
+        ooms_before = cgroups.oom_kills()
+        pid_hits_before = cgroups.pids_limit_hits()
+
+        async def finished(execution: Execution) -> None:
+            if cgroups.oom_kills() > ooms_before:
+                execution.notes.append(
+                    "a process of this command was killed: the devbox reached its memory limit "
+                    "(out_of_memory; raise launch_parameters.custom_gb_memory)"
+                )
+            if cgroups.pids_limit_hits() > pid_hits_before:
+                # A fork bomb ends here: what it left in the command's process group goes too.
+                execution.kill(process_group=True)
+                execution.killed = False
+                execution.notes.append(
+                    "this command reached the devbox's process limit; its remaining processes were killed"
+                )
+            if execution.exit_status == 153:  # SIGXFSZ
+                execution.notes.append(f"a file reached the devbox's size cap of {cgroups.disk_bytes} bytes")
+            await self._finished(execution, internal.get("run_id"), started, log_source)
 
         async def launch() -> Execution:
             return await start_execution(
                 tg=self.tg,
-                argv=[*sandbox.enter_argv(), *argv],
+                argv=[*cgroups.join_prefix(), *sandbox.enter_argv(), *argv],
                 env=sandbox_env(internal.get("env")),
                 execution_id=execution_id,
                 devbox_id=devbox_id,
@@ -409,7 +463,7 @@ class DevboxManager:
                 timeout=timeout,
                 log_dir=log_dir,
                 attach_stdin=attach_stdin,
-                on_done=lambda ex: self._finished(ex, internal.get("run_id"), started, log_source),
+                on_done=finished,
             )
 
         if shell_name is None:
@@ -457,6 +511,8 @@ class DevboxManager:
             )
         elif execution.killed:
             stderr += "\n[scenario-mcp] killed on request"
+        for note in execution.notes:
+            stderr += f"\n[scenario-mcp] {note}"
         return ExecutionView(
             devbox_id=execution.devbox_id,
             execution_id=execution.execution_id,
@@ -632,8 +688,9 @@ class DevboxManager:
     async def suspend(self, devbox_id: str) -> DevboxView:
         sandbox = await self.sandbox(devbox_id)
         view = await self.get(devbox_id)
-        # Every process but init stops; memory and disk are kept.
-        await sandbox.run_quiet(["/bin/sh", "-c", "kill -STOP -1 2>/dev/null; exit 0"])
+        # Every process stops (frozen, or SIGSTOP where there is no freezer); memory and disk are kept.
+        if not self.cgroups(devbox_id).freeze(True):
+            await sandbox.run_quiet(["/bin/sh", "-c", "kill -STOP -1 2>/dev/null; exit 0"])
         return await self._transition(view, DevboxStatus.SUSPENDED)
 
     async def resume(self, devbox_id: str) -> DevboxView:
@@ -644,7 +701,8 @@ class DevboxManager:
         if sandbox is None or not sandbox.alive():
             await self.mark_dead(devbox_id, "the devbox's init process is gone")
             raise InvalidStateError(f"devbox {devbox_id} has died: its init process is gone")
-        await sandbox.run_quiet(["/bin/sh", "-c", "kill -CONT -1 2>/dev/null; exit 0"])
+        if not self.cgroups(devbox_id).freeze(False):
+            await sandbox.run_quiet(["/bin/sh", "-c", "kill -CONT -1 2>/dev/null; exit 0"])
         return await self._transition(view, DevboxStatus.RUNNING)
 
     async def keep_alive(self, devbox_id: str) -> DevboxView:

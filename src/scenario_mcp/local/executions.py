@@ -37,6 +37,7 @@ class Execution:
     exit_status: int | None = None
     timed_out: bool = False
     killed: bool = False
+    notes: list[str] = field(default_factory=list)
     _stdin: ByteSendStream | None = None
     _eofs: list[anyio.Event] = field(default_factory=list)
 

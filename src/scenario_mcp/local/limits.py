@@ -1,0 +1,185 @@
+"""Per-devbox resource limits: cgroups where the engine can make them, rlimits where it cannot.
+
+cgroup v1 (pids, memory, cpu, freezer hierarchies, writable as root) and cgroup v2 (a delegated
+subtree) are both handled. A command joins its devbox's cgroups before it enters the devbox, so
+everything it starts (background processes included) is counted and limited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+GROUP_NAME = "scenario-mcp"
+
+DEFAULT_PIDS = 1024
+DEFAULT_MEMORY_BYTES = 4 << 30
+DEFAULT_DISK_BYTES = 10 << 30
+DEVBOX_CPU_SHARES = 256  # the server keeps the default 1024: it stays responsive under abuse
+
+# The join wrapper: put this shell in each cgroup, cap file sizes, then become the command.
+_JOIN = 'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; ulimit -f "$0"; exec "$@"'
+
+
+@dataclass(frozen=True)
+class LimitRequest:
+    pids: int = DEFAULT_PIDS
+    memory_bytes: int = DEFAULT_MEMORY_BYTES
+    disk_bytes: int = DEFAULT_DISK_BYTES
+
+
+@dataclass
+class Cgroups:
+    """One devbox's cgroups: the directories made, and what they enforce."""
+
+    procs_files: list[Path] = field(default_factory=list)
+    dirs: list[Path] = field(default_factory=list)
+    enforced: list[str] = field(default_factory=list)
+    memory_dir: Path | None = None
+    freezer_dir: Path | None = None
+    version: int = 0
+    disk_bytes: int = DEFAULT_DISK_BYTES
+
+    def join_prefix(self) -> list[str]:
+        """argv prefix that runs a command inside these cgroups with the file size cap."""
+        blocks = str(max(1, self.disk_bytes // 512))
+        return ["/bin/sh", "-c", _JOIN, blocks, *(str(p) for p in self.procs_files), "--"]
+
+    def add_process(self, pid: int) -> None:
+        for procs in self.procs_files:
+            with contextlib.suppress(OSError):
+                procs.write_text(str(pid))
+
+    def oom_kills(self) -> int:
+        if self.memory_dir is None:
+            return 0
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        with contextlib.suppress(OSError):
+            match = re.search(r"oom_kill (\d+)", (self.memory_dir / name).read_text())
+            if match:
+                return int(match.group(1))
+        return 0
+
+    def pids_limit_hits(self) -> int:
+        """How often a fork was refused for the pids limit."""
+        for procs in self.procs_files:
+            events = procs.parent / "pids.events"
+            with contextlib.suppress(OSError):
+                match = re.search(r"max (\d+)", events.read_text())
+                if match:
+                    return int(match.group(1))
+        return 0
+
+    def freeze(self, frozen: bool) -> bool:
+        """Freeze or thaw every process; False when there is no freezer (the caller signals instead)."""
+        if self.freezer_dir is None:
+            return False
+        try:
+            if self.version == 1:
+                (self.freezer_dir / "freezer.state").write_text("FROZEN" if frozen else "THAWED")
+            else:
+                (self.freezer_dir / "cgroup.freeze").write_text("1" if frozen else "0")
+        except OSError:
+            return False
+        return True
+
+    def pids(self) -> list[int]:
+        for procs in self.procs_files:
+            with contextlib.suppress(OSError):
+                return [int(p) for p in procs.read_text().split()]
+        return []
+
+    def destroy(self) -> None:
+        """Kill whatever is left and remove the directories."""
+        if self.freezer_dir is not None:
+            self.freeze(False)
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for directory in self.dirs:
+            for _ in range(50):
+                try:
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)  # the last processes are still exiting
+
+
+def _own_cgroup_paths() -> dict[str, str]:
+    """controller -> this process's cgroup path (v1), and "" -> its v2 path."""
+    paths: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _id, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path
+    return paths
+
+
+def make_cgroups(name: str, request: LimitRequest) -> Cgroups:
+    """Make cgroups for one devbox; never raises: limits it cannot make are simply not enforced."""
+    own = _own_cgroup_paths()
+    groups = Cgroups(disk_bytes=request.disk_bytes)
+    groups.enforced.append(f"file size <= {request.disk_bytes} bytes (rlimit)")
+    v1 = {
+        c: CGROUP_ROOT / c for c in ("pids", "memory", "cpu", "freezer") if (CGROUP_ROOT / c / "cgroup.procs").exists()
+    }
+    if v1:
+        groups.version = 1
+        for controller, root in v1.items():
+            directory = root / own.get(controller, "/").lstrip("/") / GROUP_NAME / name
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                if controller == "pids":
+                    (directory / "pids.max").write_text(str(request.pids))
+                    groups.enforced.append(f"pids <= {request.pids}")
+                elif controller == "memory":
+                    (directory / "memory.limit_in_bytes").write_text(str(request.memory_bytes))
+                    groups.memory_dir = directory
+                    groups.enforced.append(f"memory <= {request.memory_bytes} bytes")
+                elif controller == "cpu":
+                    (directory / "cpu.shares").write_text(str(DEVBOX_CPU_SHARES))
+                    groups.enforced.append(f"cpu shares {DEVBOX_CPU_SHARES}")
+                elif controller == "freezer":
+                    groups.freezer_dir = directory
+                    groups.enforced.append("freezer")
+            except OSError as exc:
+                log.debug("cgroup v1 %s unavailable: %s", controller, exc)
+                continue
+            groups.dirs.append(directory)
+            groups.procs_files.append(directory / "cgroup.procs")
+        return groups
+    if (CGROUP_ROOT / "cgroup.controllers").exists() and "" in own:
+        parent = CGROUP_ROOT / own[""].lstrip("/") / GROUP_NAME
+        directory = parent / name
+        try:
+            parent.mkdir(exist_ok=True)
+            with contextlib.suppress(OSError):
+                (parent / "cgroup.subtree_control").write_text("+pids +memory +cpu")
+            directory.mkdir(exist_ok=True)
+            groups.version = 2
+            groups.dirs.append(directory)
+            groups.procs_files.append(directory / "cgroup.procs")
+            groups.freezer_dir = directory
+            groups.enforced.append("freezer")
+            with contextlib.suppress(OSError):
+                (directory / "pids.max").write_text(str(request.pids))
+                groups.enforced.append(f"pids <= {request.pids}")
+            with contextlib.suppress(OSError):
+                (directory / "memory.max").write_text(str(request.memory_bytes))
+                groups.memory_dir = directory
+                groups.enforced.append(f"memory <= {request.memory_bytes} bytes")
+        except OSError as exc:
+            log.debug("cgroup v2 unavailable: %s", exc)
+    return groups
