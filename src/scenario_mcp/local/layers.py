@@ -8,6 +8,7 @@ layers; a devbox stacks its environment's layers (topmost first) over the base: 
 from __future__ import annotations
 
 import contextlib
+import contextlib
 import os
 import shutil
 import stat
@@ -37,11 +38,29 @@ SKELETON_DIRS = {
     "etc": 0o755,
 }
 
-# Host files a devbox root (mapped to the host's root when the server runs as root) could
-# otherwise read: they are whited out of the devbox's /etc.
-SECRET_GLOBS = ("shadow", "shadow-", "gshadow", "gshadow-", "ssh/ssh_host_*_key", "ssl/private", "sudoers.d")
+BASE_VERSION = "2"
 
-BASE_VERSION = "1"
+
+def host_secrets(top: Path = Path("/etc")) -> list[Path]:
+    """What only root may read under the host's /etc: files others cannot read, directories
+    others cannot enter. A devbox root is the host's uid 0 when the server runs as root, so it
+    would pass the owner check on these; they are whited out of its /etc instead."""
+    secrets: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in list(dirnames):
+            path = Path(dirpath) / name
+            with contextlib.suppress(OSError):
+                st = path.lstat()
+                if stat.S_ISDIR(st.st_mode) and (st.st_mode & 0o005) != 0o005:
+                    secrets.append(path)
+                    dirnames.remove(name)  # hidden whole
+        for name in filenames:
+            path = Path(dirpath) / name
+            with contextlib.suppress(OSError):
+                st = path.lstat()
+                if not stat.S_ISLNK(st.st_mode) and not st.st_mode & 0o004:
+                    secrets.append(path)
+    return secrets
 
 
 class LayerStore:
@@ -72,13 +91,12 @@ class LayerStore:
             if host.is_symlink():
                 os.symlink(os.readlink(host), skeleton / link)
         (mask / "etc").mkdir(parents=True)
-        if os.geteuid() == 0:
-            for pattern in SECRET_GLOBS:
-                for secret in Path("/etc").glob(pattern):
-                    target = mask / secret.relative_to("/")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    # A 0/0 character device is overlayfs's whiteout: the file is gone below.
-                    os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+        if os.geteuid() == 0:  # unprivileged, the devbox's root cannot read these anyway
+            for secret in host_secrets():
+                target = mask / secret.relative_to("/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                # A 0/0 character device is overlayfs's whiteout: the file is gone below.
+                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
         (tmp / ".complete").touch()
         self.root.mkdir(parents=True, exist_ok=True)
         try:
