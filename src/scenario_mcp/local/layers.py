@@ -8,7 +8,6 @@ layers; a devbox stacks its environment's layers (topmost first) over the base: 
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import os
 import shutil
 import stat
