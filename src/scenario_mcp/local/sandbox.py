@@ -9,24 +9,32 @@ is given network). Its root is a stack of overlayfs mounts built inside its own 
     /dev         a small tmpfs with the harmless device nodes bound in
 
 Writes land in the sandbox's upper directories; the host's files are never written. Secrets in the
-host's /etc are hidden by whiteouts in a mask layer (see layers.py). Execs enter the namespaces
-with nsenter, so background processes started by one exec are there for the next.
+host's /etc are hidden by whiteouts in a mask layer (see layers.py). The init that holds the
+namespaces is started by a small helper process with direct syscalls (see _spawner.py); it does
+not depend on the server and outlives it. Execs enter the namespaces with nsenter, so background
+processes started by one exec are there for the next.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass, field
+import sys
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import anyio
-from anyio.abc import Process
+import anyio.lowlevel
+import anyio.to_thread
+
+from . import _spawner
 
 # Host directories shown read-only at the bottom of the devbox's filesystem, each overlaid.
 HOST_DIRS = ("usr", "etc")
@@ -42,11 +50,10 @@ class SandboxError(Exception):
 
 def check_host_support() -> None:
     """Raise SandboxError with a fix when this machine cannot make sandboxes."""
-    missing = [tool for tool in ("unshare", "nsenter", "mount", "pivot_root") if not _which(tool)]
-    if missing:
+    if not _which("nsenter"):
         raise SandboxError(
-            f"cannot make sandboxes: {', '.join(missing)} not found on PATH; "
-            "install util-linux and mount (Debian: apt-get install util-linux mount)"
+            "cannot make sandboxes: nsenter not found on PATH; "
+            "install util-linux (Debian: apt-get install util-linux)"
         )
     max_userns = Path("/proc/sys/user/max_user_namespaces")
     if max_userns.exists() and max_userns.read_text().strip() == "0":
@@ -89,51 +96,120 @@ def prepare_dirs(spec: SandboxSpec) -> None:
     spec.mount_point.mkdir(parents=True, exist_ok=True)
 
 
-def _overlay(lower: list[Path], upper: Path, work: Path, target: str) -> str:
+def _overlay(lower: list[Path], upper: Path, work: Path, target: str) -> list[str]:
     # userxattr: the overlay is mounted inside a user namespace (kernel >= 5.11).
     options = f"userxattr,lowerdir={':'.join(str(p) for p in lower)},upperdir={upper},workdir={work}"
-    return f"mount -t overlay overlay -o {shlex.quote(options)} {target}"
+    return ["mount", "overlay", target, "overlay", options]
 
 
-def setup_script(spec: SandboxSpec) -> str:
-    """The shell script that builds the root inside fresh namespaces and becomes init."""
-    root = shlex.quote(str(spec.mount_point))
-    lines = ["set -e", f"R={root}"]
-    lines.append(_overlay([*spec.layers, spec.skeleton], spec.upper("root"), spec.work("root"), "$R"))
+def setup_steps(spec: SandboxSpec) -> list[list[str]]:
+    """The steps that build the sandbox's root inside its fresh namespaces (see _spawner.py)."""
+    root = str(spec.mount_point)
+    steps = [_overlay([*spec.layers, spec.skeleton], spec.upper("root"), spec.work("root"), root)]
     for part in HOST_DIRS:
         lower = [layer / part for layer in spec.layers]
         if part == "etc":
             lower.append(spec.etc_mask / "etc")
         lower.append(Path("/") / part)
-        lines.append(_overlay(lower, spec.upper(part), spec.work(part), f"$R/{part}"))
-    lines += [
-        "mount -t proc -o nosuid,nodev,noexec proc $R/proc",
-        "mount -t tmpfs -o mode=755,size=1m,nosuid tmpfs $R/dev",
-        f"for d in {' '.join(DEVICES)}; do : > $R/dev/$d; mount --bind /dev/$d $R/dev/$d; done",
-        "ln -s /proc/self/fd $R/dev/fd; ln -s /proc/self/fd/0 $R/dev/stdin",
-        "ln -s /proc/self/fd/1 $R/dev/stdout; ln -s /proc/self/fd/2 $R/dev/stderr",
-        "mkdir $R/dev/shm; mount -t tmpfs -o size=64m,nosuid,nodev tmpfs $R/dev/shm",
-        "mount -t tmpfs -o size=16m,mode=755,nosuid,nodev tmpfs $R/run",
+        steps.append(_overlay(lower, spec.upper(part), spec.work(part), f"{root}/{part}"))
+    dev = f"{root}/dev"
+    steps += [
+        ["mount", "proc", f"{root}/proc", "proc", "nosuid,nodev,noexec"],
+        ["mount", "tmpfs", dev, "tmpfs", "mode=755,size=1m,nosuid"],
     ]
-    if not spec.network:
-        lines.append("ip link set lo up 2>/dev/null || true")
-    lines += [
-        f"echo {shlex.quote(spec.hostname)} > /proc/sys/kernel/hostname",
-        # pivot_root(".", ".") stacks the old root over the new one; detaching it leaves only ours.
-        "cd $R && pivot_root . . && umount -l . && cd /",
-        "echo ready",
-        "exec /bin/sh -c 'trap \"\" TERM INT HUP; while :; do sleep 2147483647 & wait; done'",
+    for device in DEVICES:
+        steps += [["file", f"{dev}/{device}"], ["bind", f"/dev/{device}", f"{dev}/{device}"]]
+    steps += [
+        ["symlink", "/proc/self/fd", f"{dev}/fd"],
+        ["symlink", "/proc/self/fd/0", f"{dev}/stdin"],
+        ["symlink", "/proc/self/fd/1", f"{dev}/stdout"],
+        ["symlink", "/proc/self/fd/2", f"{dev}/stderr"],
+        ["dir", f"{dev}/shm"],
+        ["mount", "tmpfs", f"{dev}/shm", "tmpfs", "size=64m,nosuid,nodev"],
+        ["mount", "tmpfs", f"{root}/run", "tmpfs", "size=16m,mode=755,nosuid,nodev"],
     ]
-    return "\n".join(lines)
+    return steps
 
 
-def _process_start_time(pid: int) -> int | None:
-    """The kernel's start time of a pid, to tell a live init from a recycled pid."""
+class _Spawner:
+    """The client side of this process's spawner helper (_spawner.py), started on first use.
+
+    One per process, not per event loop: requests are blocking pipe round trips made from a worker
+    thread, one at a time. The helper exits when this process does (its stdin closes); the
+    sandboxes it started do not.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", _spawner.__file__],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env={"PATH": HOST_TOOLS_PATH, "LANG": "C.UTF-8"},
+                start_new_session=True,  # a Ctrl-C at the server's terminal is not for it
+            )
+        return self._process
+
+    def spawn(self, request: _spawner.Request) -> int:
+        """The host pid of a new sandbox init (blocking)."""
+        line = json.dumps(request).encode() + b"\n"
+        with self._lock:
+            for attempt in range(2):
+                process = self._ensure()
+                assert process.stdin is not None and process.stdout is not None
+                try:
+                    process.stdin.write(line)
+                    process.stdin.flush()
+                except BrokenPipeError:  # it died since the last request: start a new one
+                    self._forget()
+                    if attempt:
+                        raise SandboxError("the sandbox spawner exits as soon as it starts") from None
+                    continue
+                answer = process.stdout.readline()
+                if not answer:
+                    self._forget()
+                    raise SandboxError("the sandbox spawner died while starting a sandbox; try again")
+                reply = json.loads(answer)
+                if not reply["ok"]:
+                    raise SandboxError(f"sandbox setup failed: {reply['error']}")
+                return int(reply["pid"])
+        raise AssertionError("unreachable")
+
+    def _forget(self) -> None:
+        if self._process is not None:
+            with contextlib.suppress(OSError):
+                self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def close(self) -> None:
+        """At exit: close its stdin so that it ends (sandboxes live on)."""
+        with self._lock:
+            if self._process is not None:
+                with contextlib.suppress(OSError):
+                    self._process.communicate(timeout=2)
+                self._process = None
+
+
+_SPAWNER = _Spawner()
+atexit.register(_SPAWNER.close)
+
+
+def _process_start_time(pid: int, *, dead_too: bool = False) -> int | None:
+    """The kernel's start time of a pid, to tell our init from a recycled pid. None when there is
+    no such process or (unless dead_too) it is a zombie: dead, waiting to be reaped."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X") and not dead_too:
+        return None
+    return int(fields[19])
 
 
 @dataclass
@@ -141,41 +217,27 @@ class Sandbox:
     spec: SandboxSpec
     init_pid: int
     init_start_time: int | None = None
-    _keeper: Process | None = field(default=None, repr=False)
 
     @classmethod
     async def start(cls, spec: SandboxSpec) -> Sandbox:
         prepare_dirs(spec)
-        argv = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--ipc", "--uts", "--fork"]
-        if not spec.network:
-            argv.append("--net")
-        argv += ["/bin/sh", "-c", setup_script(spec)]
-        keeper = await anyio.open_process(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env={"PATH": HOST_TOOLS_PATH, "LANG": "C.UTF-8"},
-            start_new_session=True,
-        )
-        assert keeper.stdout is not None and keeper.stderr is not None
-        ready = b""
-        with anyio.move_on_after(30):
-            async for chunk in keeper.stdout:
-                ready += chunk
-                if b"ready" in ready:
-                    break
-        if b"ready" not in ready:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(keeper.pid, signal.SIGKILL)
-            err = b""
-            with anyio.move_on_after(2):
-                async for chunk in keeper.stderr:
-                    err += chunk
-            await keeper.wait()
-            raise SandboxError(f"sandbox setup failed: {err.decode(errors='replace').strip() or 'no output'}")
-        children = Path(f"/proc/{keeper.pid}/task/{keeper.pid}/children").read_text().split()
-        init_pid = int(children[0])
-        return cls(spec, init_pid, _process_start_time(init_pid), keeper)
+        request: _spawner.Request = {
+            "root": str(spec.mount_point),
+            "steps": setup_steps(spec),
+            "network": spec.network,
+            "hostname": spec.hostname,
+        }
+        # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
+        with anyio.CancelScope(shield=True):
+            init_pid = await anyio.to_thread.run_sync(_SPAWNER.spawn, request)
+            sandbox = cls(spec, init_pid, _process_start_time(init_pid))
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await sandbox.stop()
+            raise
+        return sandbox
 
     @classmethod
     def attach(cls, spec: SandboxSpec, init_pid: int, init_start_time: int | None) -> Sandbox:
@@ -245,19 +307,24 @@ class Sandbox:
 
     async def stop(self) -> None:
         """Kill init: the kernel then kills every process of the PID namespace, and the mount
-        namespace (with all its overlays) goes away with its last process."""
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.init_pid, signal.SIGKILL)
-        if self._keeper is not None:
+        namespace (with all its overlays) goes away with its last process. Returns once init is
+        dead and (by the spawner, or the host's init after a restart) reaped, or after 5 s."""
+        if not self.alive():
+            return
+        try:
+            pidfd = os.pidfd_open(self.init_pid)
+        except ProcessLookupError:
+            return
+        try:
+            if not self.alive():  # the pid was recycled before we held it
+                return
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             with anyio.move_on_after(5):
-                await self._keeper.wait()
-            await self._keeper.aclose()
-            self._keeper = None
-        else:
-            with anyio.move_on_after(5):
-                while _process_start_time(self.init_pid) == self.init_start_time is not None:
-                    await anyio.sleep(0.01)
+                await anyio.wait_readable(pidfd)  # readable once it has exited
+                while _process_start_time(self.init_pid, dead_too=True) == self.init_start_time:
+                    await anyio.sleep(0.001)
+        finally:
+            os.close(pidfd)
 
 
 def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
