@@ -1,58 +1,126 @@
-"""build_server(backend): the MCP server over any Backend."""
+"""build_server(backend, role=, run_id=): the MCP server over any Backend."""
 
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import SubscribeRequestParams, SubscriptionsListenRequestParams, UnsubscribeRequestParams
 from pydantic import BaseModel, Field, ValidationError
 
 from .. import __version__
-from ..backend import Backend, BackendError, NotFoundError
-from .tools import TOOLS, ToolSpec
+from ..backend import Backend, BackendError
+from .access import Role, SolverBackend
+from .notifications import CountingBus, RunNotifier
+from .prompts import register_prompts
+from .resources import ResourceLister, adjust_mime_types, register_resources
+from .tools import TOOLS, Progress, ToolSpec, solver_tools
 
-Role = Literal["author", "solver"]
+HEARTBEAT_SECONDS = 2.0
+T = TypeVar("T")
 
 INSTRUCTIONS = """\
-scenario-mcp gives you scenarios: a task, a sandboxed Linux devbox to work in, and scorers.
-Solving: start_run(scenario_id) -> read scenario://{scenario_id}/problem_statement -> work in the run's
-devbox with execute_on_devbox / read_devbox_file / write_devbox_file (files under /home/user) ->
-score_run(run_id) -> poll get_run until `scored` -> complete_run(run_id).
-Authoring: create_devbox, set it up, snapshot_devbox, then create_scenario on that snapshot with
-weighted scorers and a reference_output.
+scenario-mcp gives you scenarios: a task, a sandboxed Linux devbox to work in, and weighted scorers.
+Solving: start_run(scenario_id) -> read scenario://{scenario_id}/problem_statement (or the solve_scenario prompt)
+-> work in the run's devbox with execute_on_devbox / read_devbox_file / write_devbox_file / list_devbox_files
+(files under /home/user) -> score_run(run_id, wait=true) -> keep working and score again, or complete_run(run_id).
+run_scenario does start, command, score and complete in one call.
+Authoring (author role; see the author_scenario prompt): create_devbox, set it up, snapshot_devbox, then
+create_scenario on that snapshot with weighted scorers and a reference_output, then validate_scenario.
+"""
+
+SOLVER_INSTRUCTIONS = """\
+scenario-mcp, solver session: you solve scenarios in sandboxed devboxes; scorers and reference solutions are hidden.
+start_run(scenario_id) (unless this session is pinned to a run) -> read scenario://{scenario_id}/problem_statement
+or the solve_scenario prompt -> work in the run's devbox with execute_on_devbox / read_devbox_file /
+write_devbox_file / list_devbox_files -> score_run(run_id, wait=true) -> improve and score again, or complete_run.
 """
 
 
-def build_server(backend: Backend, *, role: Role = "author") -> MCPServer[Any]:
-    server: MCPServer[Any] = MCPServer(
+class ScenarioServer(MCPServer[Any]):
+    """MCPServer whose resources/list shows the engine's scenarios and runs, and whose devbox file
+    resources carry the MIME type of the file they read."""
+
+    def __init__(self, lister: ResourceLister, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lister = lister
+
+    async def list_resources(self) -> Any:
+        return await self._lister.resources()
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        return adjust_mime_types(str(uri), await super().read_resource(uri, context))
+
+
+def build_server(backend: Backend, *, role: Role = "author", run_id: str | None = None) -> MCPServer[Any]:
+    """The MCP server over `backend`. A solver (optionally pinned to `run_id`) sees no authoring
+    tool and no reference output, scorer body or (unless allowed) scorer output anywhere."""
+    if run_id is not None and role != "solver":
+        raise ValueError("run_id pins a solver session; use role='solver'")
+    specs: list[ToolSpec]
+    if role == "solver":
+        backend = SolverBackend(backend, pinned_run_id=run_id).as_backend()
+        specs = solver_tools(pinned=run_id is not None)
+    else:
+        specs = list(TOOLS)
+    bus = CountingBus()
+    notifier = RunNotifier(backend, bus)
+    server = ScenarioServer(
+        ResourceLister(backend, pinned_run_id=run_id),
         name="scenario-mcp",
         title="Scenarios for AI agents",
-        instructions=INSTRUCTIONS,
+        instructions=SOLVER_INSTRUCTIONS if role == "solver" else INSTRUCTIONS,
         version=__version__,
+        subscriptions=bus,
+        lifespan=lambda _app: notifier.running(),
     )
-    for spec in TOOLS:
-        if role == "solver" and spec.authoring:
-            continue
-        _register_tool(server, backend, spec)
-    _register_resources(server, backend)
+    for spec in specs:
+        _register_tool(server, backend, spec, notifier)
+    register_resources(server, backend)
+    register_prompts(server, backend, role=role)
+    # Change notifications in both eras: legacy resources/subscribe, and the current era's
+    # subscriptions/listen (served by the SDK; the notifier notes which runs to watch).
+    lowlevel = server._lowlevel_server
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, notifier.subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
+    lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, notifier.listen)
     return server
 
 
-def _register_tool(server: MCPServer[Any], backend: Backend, spec: ToolSpec) -> None:
-    async def call(**arguments: Any) -> BaseModel:
+def _register_tool(server: MCPServer[Any], backend: Backend, spec: ToolSpec, notifier: RunNotifier) -> None:
+    async def call(ctx: Context, **arguments: Any) -> BaseModel:
         try:
             params = spec.input_model.model_validate(arguments)
         except ValidationError as exc:
             raise ToolError(f"invalid arguments for {spec.name}: {_validation_message(exc)}") from exc
+
+        async def report(done: float, total: float | None = None, message: str | None = None) -> None:
+            await ctx.report_progress(done, total, message)
+
+        progress: Progress = report
         try:
-            return await spec.handler(backend, params)
+            if spec.progress:
+                result = await spec.handler(backend, params, progress)
+            elif spec.heartbeat:
+                result = await _with_heartbeat(progress, lambda: spec.handler(backend, params))
+            else:
+                result = await spec.handler(backend, params)
         except BackendError as exc:
             raise ToolError(exc.message) from exc
+        await notifier.observe_result(result)
+        if spec.lists_change:
+            await notifier.lists_changed()
+        return result
 
-    # The SDK derives the tool's input schema from the signature: publish the input model's fields.
+    # The SDK derives the tool's input schema from the signature: publish the input model's fields
+    # (with their constraints), and the Context parameter it injects.
     call.__signature__ = _signature(spec.input_model, spec.output_model)  # type: ignore[attr-defined]
+    call.__annotations__ = {"ctx": Context, "return": spec.output_model}
     call.__name__ = spec.name
     server.add_tool(
         call,
@@ -64,10 +132,37 @@ def _register_tool(server: MCPServer[Any], backend: Backend, spec: ToolSpec) -> 
     )
 
 
+async def _with_heartbeat(progress: Progress, work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work`, reporting elapsed seconds every HEARTBEAT_SECONDS so a client sees it is alive."""
+
+    async def beat() -> None:
+        elapsed = 0.0
+        while True:
+            await anyio.sleep(HEARTBEAT_SECONDS)
+            elapsed += HEARTBEAT_SECONDS
+            await progress(elapsed, None, f"still working: {elapsed:g} s")
+
+    outcome: list[T] = []
+    error: list[Exception] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(beat)
+        try:
+            outcome.append(await work())
+        except Exception as exc:
+            error.append(exc)
+        finally:
+            tg.cancel_scope.cancel()
+    if error:
+        raise error[0]
+    return outcome[0]
+
+
 def _signature(model: type[BaseModel], output: type[BaseModel]) -> inspect.Signature:
-    parameters = []
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for name, field in model.model_fields.items():
-        annotation = Annotated[field.annotation, Field(description=field.description)]  # type: ignore[name-defined]
+        annotation: Any = Annotated.__class_getitem__(  # type: ignore[attr-defined]
+            (field.annotation, *field.metadata, Field(description=field.description))
+        )
         default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
         parameters.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
@@ -81,57 +176,3 @@ def _validation_message(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "(body)"
         parts.append(f"{where}: {error['msg']}")
     return "; ".join(parts)
-
-
-def _register_resources(server: MCPServer[Any], backend: Backend) -> None:
-    @server.resource(
-        "scenario://{scenario_id}/problem_statement",
-        name="problem_statement",
-        title="Scenario problem statement",
-        description="The task text of a scenario, with its additional context.",
-        mime_type="text/markdown",
-    )
-    async def problem_statement(scenario_id: str) -> str:
-        try:
-            scenario = await backend.get_scenario(scenario_id)
-        except NotFoundError as exc:
-            raise ResourceNotFoundError(exc.message) from exc
-        text = scenario.input_context.problem_statement
-        extra = scenario.input_context.additional_context
-        if extra:
-            text += f"\n\n## Additional context\n\n{extra}"
-        return text + f"\n\n(Work in {scenario.working_directory} on your run's devbox.)\n"
-
-    @server.resource(
-        "run://{run_id}",
-        name="run",
-        title="Scenario run",
-        description="A run's state and score, as JSON.",
-        mime_type="application/json",
-    )
-    async def run_view(run_id: str) -> str:
-        try:
-            run = await backend.get_run(run_id)
-        except NotFoundError as exc:
-            raise ResourceNotFoundError(exc.message) from exc
-        return run.model_dump_json(indent=2)
-
-    @server.resource(
-        "run://{run_id}/logs",
-        name="run_logs",
-        title="Scenario run logs",
-        description="Every execution and scorer output of a run, in order, each with its timestamp and source.",
-        mime_type="text/plain",
-    )
-    async def run_logs(run_id: str) -> str:
-        try:
-            entries = await backend.run_logs(run_id)
-        except NotFoundError as exc:
-            raise ResourceNotFoundError(exc.message) from exc
-        return "\n".join(f"[{_iso(e.timestamp_ms)}] {e.source}\n{e.message}\n" for e in entries)
-
-
-def _iso(timestamp_ms: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,342 @@
+"""Roles: what a solver session may see and touch, and the redaction that keeps scoring hidden.
+
+A solver never sees a reference output, a scorer's body or its test files, in any tool result,
+resource or prompt. Rather than trusting every tool to remember that, a solver session talks to a
+`SolverBackend`: a deny-by-default facade over the real Backend that checks access (a session
+pinned with `--run` sees one run, its scenario and its devbox; everything else is "not found")
+and redacts every view on its way out. Tools, resources and prompts are the same code for both
+roles; only the backend they are handed differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, cast
+
+from ..backend import Backend, InvalidRequestError, NotFoundError
+from ..models import (
+    DevboxListView,
+    DevboxView,
+    ExecutionOutputChunk,
+    ExecutionView,
+    RunLogEntry,
+    ScenarioListView,
+    ScenarioRunListView,
+    ScenarioRunView,
+    ScenarioView,
+    ScoringFunction,
+    StartScenarioRunParameters,
+)
+
+Role = Literal["author", "solver"]
+
+# Runloop's scenario models have no "may the solver see scorer output" flag; this metadata key is
+# scenario-mcp's. Off by default: a failing test's output can quote the hidden test.
+SOLVER_SEES_SCORER_OUTPUT = "scenario_mcp.solver_sees_scorer_output"
+HIDDEN = "[hidden from solvers]"
+HIDDEN_OUTPUT = (
+    f"{HIDDEN} scorer output is not shown to solvers unless the scenario's metadata sets "
+    f"{SOLVER_SEES_SCORER_OUTPUT}=true"
+)
+
+
+class NotVisibleError(NotFoundError):
+    """Not found, as far as this session can tell, with a hint on how to make it visible."""
+
+    def __init__(self, kind: str, ident: str, hint: str) -> None:
+        super().__init__(kind, ident)
+        self.message = f"{kind} {ident!r} not found; {hint}"
+        self.args = (self.message,)
+
+
+def solver_sees_scorer_output(scenario: ScenarioView) -> bool:
+    return scenario.metadata.get(SOLVER_SEES_SCORER_OUTPUT, "").strip().lower() == "true"
+
+
+def _hide_scorer(function: ScoringFunction) -> ScoringFunction:
+    """Keep a scoring function's name, weight and scorer type; hide everything the scorer runs."""
+    scorer = function.scorer
+    update: dict[str, Any] = {}
+    for name, info in type(scorer).model_fields.items():
+        if name in ("type", "custom_scorer_type"):
+            continue
+        value = getattr(scorer, name)
+        if isinstance(value, str):
+            update[name] = HIDDEN
+        elif isinstance(value, list):
+            update[name] = []
+        elif value is not None and not info.is_required():
+            update[name] = None
+    return function.model_copy(update={"scorer": scorer.model_copy(update=update)})
+
+
+def redact_scenario(scenario: ScenarioView) -> ScenarioView:
+    functions = [_hide_scorer(f) for f in scenario.scoring_contract.scoring_function_parameters]
+    contract = scenario.scoring_contract.model_copy(update={"scoring_function_parameters": functions})
+    return scenario.model_copy(update={"reference_output": None, "scoring_contract": contract})
+
+
+def redact_run(run: ScenarioRunView, scenario: ScenarioView | None) -> ScenarioRunView:
+    """Scores and states stay; each scorer's output only where the scenario allows it."""
+    result = run.scoring_contract_result
+    if result is None or (scenario is not None and solver_sees_scorer_output(scenario)):
+        return run
+    hidden = [r.model_copy(update={"output": HIDDEN_OUTPUT}) for r in result.scoring_function_results]
+    return run.model_copy(
+        update={"scoring_contract_result": result.model_copy(update={"scoring_function_results": hidden})}
+    )
+
+
+def redact_logs(entries: list[RunLogEntry], scenario: ScenarioView | None) -> list[RunLogEntry]:
+    """Scorer log entries keep their first line (`state=... score=...`) and lose the output."""
+    if scenario is not None and solver_sees_scorer_output(scenario):
+        return entries
+    redacted = []
+    for entry in entries:
+        if entry.source.startswith("scorer"):
+            first = entry.message.split("\n", 1)[0]
+            summary = first if first.startswith("state=") else ""
+            entry = entry.model_copy(update={"message": f"{summary}\n{HIDDEN_OUTPUT}".strip()})
+        redacted.append(entry)
+    return redacted
+
+
+class SolverBackend:
+    """The Backend a solver session gets: access checks and redaction, deny by default.
+
+    Unpinned, a solver sees every scenario (redacted) and run, and may work only in devboxes of
+    runs it has been shown (start_run / get_run / list_runs): an author's devboxes, including a
+    validation devbox holding the reference output, are out of reach. Pinned to a run, it sees
+    that run, its scenario and its devbox, and nothing else exists.
+    """
+
+    def __init__(self, inner: Backend, *, pinned_run_id: str | None = None) -> None:
+        self._inner = inner
+        self.pinned_run_id = pinned_run_id
+        self._pin: ScenarioRunView | None = None
+        self._run_devboxes: set[str] = set()
+
+    def as_backend(self) -> Backend:
+        return cast(Backend, self)
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything not defined below is an authoring operation.
+        async def refuse(*_args: Any, **_kwargs: Any) -> Any:
+            raise InvalidRequestError(f"{name} is not available to a solver session (the server runs --role solver)")
+
+        return refuse
+
+    # --- access ----------------------------------------------------------------------------------
+
+    async def pinned_run(self) -> ScenarioRunView | None:
+        if self.pinned_run_id is None:
+            return None
+        if self._pin is None:
+            self._pin = await self._inner.get_run(self.pinned_run_id)
+            self._run_devboxes.add(self._pin.devbox_id)
+        return self._pin
+
+    async def _check_scenario(self, scenario_id: str) -> None:
+        pin = await self.pinned_run()
+        if pin is not None and scenario_id != pin.scenario_id:
+            raise NotFoundError("scenario", scenario_id)
+
+    async def _check_run(self, run_id: str) -> None:
+        pin = await self.pinned_run()
+        if pin is not None and run_id != pin.id:
+            raise NotFoundError("scenario run", run_id)
+
+    async def _check_devbox(self, devbox_id: str) -> None:
+        pin = await self.pinned_run()
+        if pin is not None:
+            if devbox_id != pin.devbox_id:
+                raise NotFoundError("devbox", devbox_id)
+            return
+        if devbox_id not in self._run_devboxes:
+            raise NotVisibleError(
+                "devbox",
+                devbox_id,
+                "a solver works only in the devbox of a scenario run: call get_run(run_id) and use its devbox_id",
+            )
+
+    async def _scenario_of(self, run: ScenarioRunView) -> ScenarioView | None:
+        try:
+            return await self._inner.get_scenario(run.scenario_id)
+        except NotFoundError:
+            return None
+
+    async def _shown(self, run: ScenarioRunView) -> ScenarioRunView:
+        self._run_devboxes.add(run.devbox_id)
+        return redact_run(run, await self._scenario_of(run))
+
+    # --- scenarios -------------------------------------------------------------------------------
+
+    async def get_scenario(self, scenario_id: str) -> ScenarioView:
+        await self._check_scenario(scenario_id)
+        return redact_scenario(await self._inner.get_scenario(scenario_id))
+
+    async def list_scenarios(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> ScenarioListView:
+        pin = await self.pinned_run()
+        if pin is not None:
+            scenario = await self.get_scenario(pin.scenario_id)
+            mine = [scenario] if (name is None or scenario.name == name) and starting_after is None else []
+            return ScenarioListView(scenarios=mine, has_more=False, total_count=len(mine))
+        page = await self._inner.list_scenarios(limit=limit, starting_after=starting_after, name=name)
+        return page.model_copy(update={"scenarios": [redact_scenario(s) for s in page.scenarios]})
+
+    # --- runs ------------------------------------------------------------------------------------
+
+    async def start_run(self, params: StartScenarioRunParameters) -> ScenarioRunView:
+        if self.pinned_run_id is not None:
+            raise InvalidRequestError(f"this session is pinned to run {self.pinned_run_id}; it cannot start other runs")
+        return await self._shown(await self._inner.start_run(params))
+
+    async def get_run(self, run_id: str) -> ScenarioRunView:
+        await self._check_run(run_id)
+        return await self._shown(await self._inner.get_run(run_id))
+
+    async def list_runs(
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        scenario_id: str | None = None,
+        state: str | None = None,
+        benchmark_run_id: str | None = None,
+    ) -> ScenarioRunListView:
+        pin = await self.pinned_run()
+        if pin is not None:
+            run = await self.get_run(pin.id)
+            keep = (
+                starting_after is None
+                and scenario_id in (None, run.scenario_id)
+                and state in (None, run.state.value)
+                and benchmark_run_id in (None, run.benchmark_run_id)
+            )
+            runs = [run] if keep else []
+            return ScenarioRunListView(runs=runs, has_more=False, total_count=len(runs))
+        page = await self._inner.list_runs(
+            limit=limit,
+            starting_after=starting_after,
+            scenario_id=scenario_id,
+            state=state,
+            benchmark_run_id=benchmark_run_id,
+        )
+        return page.model_copy(update={"runs": [await self._shown(r) for r in page.runs]})
+
+    async def score_run(self, run_id: str) -> ScenarioRunView:
+        await self._check_run(run_id)
+        return await self._shown(await self._inner.score_run(run_id))
+
+    async def complete_run(self, run_id: str) -> ScenarioRunView:
+        await self._check_run(run_id)
+        return await self._shown(await self._inner.complete_run(run_id))
+
+    async def cancel_run(self, run_id: str) -> ScenarioRunView:
+        await self._check_run(run_id)
+        return await self._shown(await self._inner.cancel_run(run_id))
+
+    async def run_logs(self, run_id: str) -> list[RunLogEntry]:
+        await self._check_run(run_id)
+        run = await self._inner.get_run(run_id)
+        return redact_logs(await self._inner.run_logs(run_id), await self._scenario_of(run))
+
+    # --- devboxes (a run's own only) -------------------------------------------------------------
+
+    async def get_devbox(self, devbox_id: str) -> DevboxView:
+        await self._check_devbox(devbox_id)
+        return await self._inner.get_devbox(devbox_id)
+
+    async def list_devboxes(
+        self, *, limit: int = 20, starting_after: str | None = None, status: str | None = None
+    ) -> DevboxListView:
+        raise InvalidRequestError("list_devboxes is not available to a solver session; get_run shows your devbox")
+
+    async def execute(
+        self,
+        devbox_id: str,
+        command: str,
+        *,
+        timeout_seconds: float | None = None,
+        working_directory: str | None = None,
+        shell_name: str | None = None,
+    ) -> ExecutionView:
+        await self._check_devbox(devbox_id)
+        return await self._inner.execute(
+            devbox_id,
+            command,
+            timeout_seconds=timeout_seconds,
+            working_directory=working_directory,
+            shell_name=shell_name,
+        )
+
+    async def execute_async(
+        self,
+        devbox_id: str,
+        command: str,
+        *,
+        timeout_seconds: float | None = None,
+        working_directory: str | None = None,
+        shell_name: str | None = None,
+        attach_stdin: bool = False,
+    ) -> ExecutionView:
+        await self._check_devbox(devbox_id)
+        return await self._inner.execute_async(
+            devbox_id,
+            command,
+            timeout_seconds=timeout_seconds,
+            working_directory=working_directory,
+            shell_name=shell_name,
+            attach_stdin=attach_stdin,
+        )
+
+    async def get_execution(self, devbox_id: str, execution_id: str) -> ExecutionView:
+        await self._check_devbox(devbox_id)
+        return await self._inner.get_execution(devbox_id, execution_id)
+
+    async def wait_for_execution(
+        self, devbox_id: str, execution_id: str, *, statuses: list[str] | None = None, timeout_seconds: float = 30
+    ) -> ExecutionView:
+        await self._check_devbox(devbox_id)
+        return await self._inner.wait_for_execution(
+            devbox_id, execution_id, statuses=statuses, timeout_seconds=timeout_seconds
+        )
+
+    async def kill_execution(
+        self, devbox_id: str, execution_id: str, *, kill_process_group: bool = True
+    ) -> ExecutionView:
+        await self._check_devbox(devbox_id)
+        return await self._inner.kill_execution(devbox_id, execution_id, kill_process_group=kill_process_group)
+
+    async def send_stdin(
+        self, devbox_id: str, execution_id: str, *, text: str | None = None, signal: str | None = None
+    ) -> ExecutionView:
+        await self._check_devbox(devbox_id)
+        return await self._inner.send_stdin(devbox_id, execution_id, text=text, signal=signal)
+
+    async def execution_output(
+        self, devbox_id: str, execution_id: str, *, stream: str = "stdout", offset: int = 0
+    ) -> ExecutionOutputChunk:
+        await self._check_devbox(devbox_id)
+        return await self._inner.execution_output(devbox_id, execution_id, stream=stream, offset=offset)
+
+    async def read_file(self, devbox_id: str, file_path: str) -> str:
+        await self._check_devbox(devbox_id)
+        return await self._inner.read_file(devbox_id, file_path)
+
+    async def write_file(self, devbox_id: str, file_path: str, contents: str) -> None:
+        await self._check_devbox(devbox_id)
+        await self._inner.write_file(devbox_id, file_path, contents)
+
+    async def download_file(self, devbox_id: str, path: str) -> bytes:
+        await self._check_devbox(devbox_id)
+        return await self._inner.download_file(devbox_id, path)
+
+    async def upload_file(self, devbox_id: str, path: str, data: bytes) -> None:
+        await self._check_devbox(devbox_id)
+        await self._inner.upload_file(devbox_id, path, data)
+
+    async def list_files(self, devbox_id: str, path: str = ".") -> list[str]:
+        await self._check_devbox(devbox_id)
+        return await self._inner.list_files(devbox_id, path)
