@@ -1,4 +1,4 @@
-"""scenario-mcp [serve|demo]: the command line."""
+"""scenario-mcp [serve|api|demo]: the command line."""
 
 from __future__ import annotations
 
@@ -6,12 +6,18 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import platformdirs
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 
 def default_data_dir() -> Path:
@@ -34,7 +40,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", parents=[common], help="run the MCP server over stdio (the default)")
+    backend_opts = argparse.ArgumentParser(add_help=False)
+    backend_opts.add_argument(
+        "--backend",
+        choices=["local", "remote"],
+        default="local",
+        help="local: the embedded engine (default); remote: a Runloop-compatible REST API at RUNLOOP_BASE_URL "
+        "(default https://api.runloop.ai) with RUNLOOP_API_KEY",
+    )
+    sub.add_parser("serve", parents=[common, backend_opts], help="run the MCP server over stdio (the default)")
+    api = sub.add_parser(
+        "api", parents=[common, backend_opts], help="serve Runloop's REST API (/v1/...) over the engine"
+    )
+    api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    api.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    api.add_argument(
+        "--token",
+        default=os.environ.get("SCENARIO_MCP_API_TOKEN"),
+        help="bearer token every request must carry (env SCENARIO_MCP_API_TOKEN); required off loopback",
+    )
     sub.add_parser("demo", parents=[common], help="walk the seed workflow through a real MCP client over stdio")
     return parser
 
@@ -53,18 +77,64 @@ def main(argv: list[str] | None = None) -> None:
         from .demo import run_demo
 
         sys.exit(anyio.run(run_demo, data_dir))
+    if args.command == "api":
+        from .rest_api import is_loopback
+
+        if not is_loopback(args.host) and not args.token:
+            print(
+                f"scenario-mcp: refusing to serve the REST API on {args.host} without a bearer token; "
+                "pass --token (or set SCENARIO_MCP_API_TOKEN), or bind 127.0.0.1",
+                file=sys.stderr,
+            )
+            sys.exit(2)
     try:
-        anyio.run(_serve, data_dir)
+        if args.command == "api":
+            anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token)
+        else:
+            anyio.run(_serve, data_dir, args.backend)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, OSError) as exc:
-        print(f"scenario-mcp: cannot serve with data dir {data_dir}: {exc}", file=sys.stderr)
+        where = f"with data dir {data_dir}" if args.backend == "local" else "with the remote backend"
+        print(f"scenario-mcp: cannot serve {where}: {exc}", file=sys.stderr)
         sys.exit(1)
 
 
-async def _serve(data_dir: Path) -> None:
-    from .local.engine import LocalBackend
+@asynccontextmanager
+async def open_backend(kind: str, data_dir: Path) -> AsyncIterator[Backend]:
+    """The engine behind a surface: the local one, or a remote Runloop-compatible API."""
+    if kind == "remote":
+        from .remote import RemoteBackend
+
+        async with RemoteBackend.from_env() as remote:
+            yield remote
+    else:
+        from .local.engine import LocalBackend
+
+        async with LocalBackend(data_dir) as local:
+            yield local
+
+
+async def _api(data_dir: Path, backend_kind: str, host: str, port: int, token: str | None) -> None:
+    import uvicorn
+
+    from .rest_api import build_rest_app
+
+    async with open_backend(backend_kind, data_dir) as backend:
+        config = uvicorn.Config(
+            build_rest_app(backend, token=token),
+            host=host,
+            port=port,
+            lifespan="off",
+            access_log=False,
+            log_level=logging.getLogger().getEffectiveLevel(),
+        )
+        print(f"scenario-mcp: Runloop REST API on http://{host}:{port}/v1 ({backend_kind} backend)", file=sys.stderr)
+        await uvicorn.Server(config).serve()
+
+
+async def _serve(data_dir: Path, backend_kind: str = "local") -> None:
     from .mcp_server.server import build_server
 
-    async with LocalBackend(data_dir) as backend:
+    async with open_backend(backend_kind, data_dir) as backend:
         await build_server(backend).run_stdio_async()

@@ -1,0 +1,46 @@
+"""A real uvicorn server for the REST API on 127.0.0.1, in the test's own event loop.
+
+The backend's task groups and events belong to the test's loop, so the server runs there too
+(a thread would need a second loop). It listens on a socket bound to a free port before start.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import uvicorn
+
+from scenario_mcp.backend import Backend
+from scenario_mcp.rest_api import build_rest_app
+
+TOKEN = "test-token-5f1c"
+
+
+@asynccontextmanager
+async def serve_rest(backend: Backend, token: str | None = TOKEN) -> AsyncIterator[str]:
+    """Serve `backend` over REST on 127.0.0.1; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        build_rest_app(backend, token=token),
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        with anyio.fail_after(10):
+            while not server.started:
+                await anyio.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+    sock.close()
