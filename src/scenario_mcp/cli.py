@@ -18,6 +18,8 @@ from . import __version__
 
 if TYPE_CHECKING:
     from .backend import Backend
+    from .mcp_server.access import Role
+    from .mcp_server.http import HttpTransport
 
 
 def default_data_dir() -> Path:
@@ -48,7 +50,10 @@ def _parser() -> argparse.ArgumentParser:
         help="local: the embedded engine (default); remote: a Runloop-compatible REST API at RUNLOOP_BASE_URL "
         "(default https://api.runloop.ai) with RUNLOOP_API_KEY",
     )
-    sub.add_parser("serve", parents=[common, backend_opts], help="run the MCP server over stdio (the default)")
+    serve = sub.add_parser(
+        "serve", parents=[common, backend_opts], help="run the MCP server (stdio by default; or SSE / streamable HTTP)"
+    )
+    _add_serve_options(serve)
     api = sub.add_parser(
         "api", parents=[common, backend_opts], help="serve Runloop's REST API (/v1/...) over the engine"
     )
@@ -61,6 +66,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("demo", parents=[common], help="walk the seed workflow through a real MCP client over stdio")
     return parser
+
+
+def _add_serve_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--transport",
+        choices=["stdio", "sse", "http"],
+        default="stdio",
+        help="stdio (default), http: streamable HTTP at /mcp, or sse: the legacy SSE transport at /sse",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP/SSE: address to bind (default 127.0.0.1, loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP/SSE: port to bind (default 8000; 0 picks one)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("SCENARIO_MCP_TOKEN") or None,
+        help="HTTP/SSE: bearer token every request must carry (env SCENARIO_MCP_TOKEN); required off loopback",
+    )
+    serve.add_argument(
+        "--role",
+        choices=["author", "solver"],
+        default="author",
+        help="author: every tool (default); solver: no authoring tools, and no reference output or scorer "
+        "contents in any result",
+    )
+    serve.add_argument(
+        "--run", dest="run_id", default=None, metavar="RUN_ID", help="with --role solver: pin the session to this run"
+    )
+
+
+def _serve_usage_error(args: argparse.Namespace) -> str | None:
+    if args.run_id and args.role != "solver":
+        return "--run pins a solver session to a run; add --role solver"
+    if args.transport != "stdio":
+        from .mcp_server.http import BindRefused, check_bind
+
+        try:
+            check_bind(args.host, args.token)
+        except BindRefused as exc:
+            return str(exc)
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,11 +131,14 @@ def main(argv: list[str] | None = None) -> None:
                 file=sys.stderr,
             )
             sys.exit(2)
+    if args.command == "serve" and (problem := _serve_usage_error(args)):
+        print(f"scenario-mcp: {problem}", file=sys.stderr)
+        sys.exit(2)
     try:
         if args.command == "api":
             anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token)
         else:
-            anyio.run(_serve, data_dir, args.backend)
+            anyio.run(_serve, data_dir, args.backend, args)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, OSError) as exc:
@@ -133,8 +180,26 @@ async def _api(data_dir: Path, backend_kind: str, host: str, port: int, token: s
         await uvicorn.Server(config).serve()
 
 
-async def _serve(data_dir: Path, backend_kind: str = "local") -> None:
+async def _serve(data_dir: Path, backend_kind: str = "local", args: argparse.Namespace | None = None) -> None:
     from .mcp_server.server import build_server
 
+    transport = args.transport if args else "stdio"
+    role: Role = "solver" if args and args.role == "solver" else "author"
+    run_id = args.run_id if args else None
     async with open_backend(backend_kind, data_dir) as backend:
-        await build_server(backend).run_stdio_async()
+        if run_id is not None:
+            from .backend import BackendError
+
+            try:
+                await backend.get_run(run_id)  # fail now, clearly, on a run that does not exist
+            except BackendError as exc:
+                raise RuntimeError(f"--run {run_id}: {exc.message}") from exc
+        server = build_server(backend, role=role, run_id=run_id)
+        if transport == "stdio":
+            await server.run_stdio_async()
+            return
+        from .mcp_server.http import serve_http
+
+        assert args is not None
+        http_kind: HttpTransport = "sse" if transport == "sse" else "http"
+        await serve_http(server, http_kind, host=args.host, port=args.port, token=args.token, log_level=args.log_level)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from .. import __version__
 from ..backend import Backend, BackendError
 from .access import Role, SolverBackend
+from .completions import register_completions
 from .notifications import CountingBus, RunNotifier
 from .prompts import register_prompts
 from .resources import ResourceLister, adjust_mime_types, register_resources
@@ -83,6 +84,7 @@ def build_server(backend: Backend, *, role: Role = "author", run_id: str | None 
         _register_tool(server, backend, spec, notifier)
     register_resources(server, backend)
     register_prompts(server, backend, role=role)
+    register_completions(server, backend, role=role)
     # Change notifications in both eras: legacy resources/subscribe, and the current era's
     # subscriptions/listen (served by the SDK; the notifier notes which runs to watch).
     lowlevel = server._lowlevel_server
