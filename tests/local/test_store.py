@@ -1,0 +1,180 @@
+"""The SQLite store: migrations, persistence, filters, newest-first paging, run logs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from scenario_mcp.local.store import KINDS, SCHEMA_VERSION, Store
+
+pytestmark = pytest.mark.anyio
+
+
+def user_version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_migrations_set_user_version_and_create_tables(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "db.sqlite3"
+    store = Store(path)
+    store.close()
+    assert SCHEMA_VERSION >= 1
+    assert user_version(path) == SCHEMA_VERSION
+    conn = sqlite3.connect(path)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        conn.close()
+    assert {*KINDS, "run_logs"} <= tables
+    assert journal == "wal"
+
+
+async def test_reopen_keeps_data_and_does_not_remigrate(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = Store(path)
+    await store.put("scenarios", "scn_1", {"a": 1}, internal={"secret": True}, name="one", state="active")
+    await store.add_log("scr_1", 5, "run", "hello")
+    store.close()
+
+    store = Store(path)  # would fail with "table already exists" if it migrated again
+    try:
+        row = await store.get("scenarios", "scn_1")
+        assert row is not None
+        assert row.data == {"a": 1}
+        assert row.internal == {"secret": True}
+        assert await store.logs("scr_1") == [(5, "run", "hello")]
+        assert store.integrity_check() == "ok"
+    finally:
+        store.close()
+    assert user_version(path) == SCHEMA_VERSION
+
+
+def test_newer_schema_is_refused_with_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError) as info:
+        Store(path)
+    message = str(info.value)
+    assert f"schema version {SCHEMA_VERSION + 1}" in message
+    assert "newer" in message
+    assert str(path) in message
+    # The refused database is left as it was.
+    assert user_version(path) == SCHEMA_VERSION + 1
+
+
+async def test_get_missing_is_none_and_put_replaces(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        assert await store.get("runs", "scr_nope") is None
+        await store.put("runs", "scr_1", {"v": 1}, internal={"pid": 7}, state="running")
+        # internal=None keeps the stored internal state; data and columns are replaced.
+        await store.put("runs", "scr_1", {"v": 2}, state="scored")
+        row = await store.get("runs", "scr_1")
+        assert row is not None and row.data == {"v": 2} and row.internal == {"pid": 7}
+        page = await store.list("runs", state="running")
+        assert page.rows == [] and page.total_count == 0
+        assert [r.id for r in (await store.list("runs", state="scored")).rows] == ["scr_1"]
+        # An explicit internal replaces it.
+        await store.put("runs", "scr_1", {"v": 3}, internal={}, state="scored")
+        row = await store.get("runs", "scr_1")
+        assert row is not None and row.internal == {}
+        # Replacing keeps the object's place in the listing (one row, not a new one).
+        assert (await store.list("runs")).total_count == 1
+    finally:
+        store.close()
+
+
+async def test_list_filters(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        await store.put("runs", "r1", {"n": 1}, name="alpha", state="running", parent_id="scn_a")
+        await store.put("runs", "r2", {"n": 2}, name="beta", state="scored", parent_id="scn_a")
+        await store.put("runs", "r3", {"n": 3}, name="alpha", state="failed", parent_id="scn_b")
+        await store.put("scenarios", "s1", {}, name="alpha")  # another kind is not mixed in
+
+        async def ids(**filters: object) -> list[str]:
+            return [r.id for r in (await store.list("runs", **filters)).rows]  # type: ignore[arg-type]
+
+        assert await ids() == ["r3", "r2", "r1"]
+        assert await ids(parent_id="scn_a") == ["r2", "r1"]
+        assert await ids(state="failed") == ["r3"]
+        assert await ids(state=["running", "scored"]) == ["r2", "r1"]
+        assert await ids(name="alpha") == ["r3", "r1"]
+        assert await ids(name="alpha", parent_id="scn_a") == ["r1"]
+        assert await ids(state=None, parent_id="scn_b") == ["r3"]
+        assert await ids(state="nope") == []
+        page = await store.list("runs", parent_id="scn_a")
+        assert page.total_count == 2 and not page.has_more
+    finally:
+        store.close()
+
+
+async def test_newest_first_paging(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        ids = [f"scn_{i:02d}" for i in range(7)]
+        for i, ident in enumerate(ids):
+            await store.put("scenarios", ident, {"i": i}, state="active" if i % 2 == 0 else "archived")
+        newest_first = list(reversed(ids))
+
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            page = await store.list("scenarios", limit=3, starting_after=cursor)
+            pages += 1
+            assert page.total_count == 7  # the filter's total, not the page's
+            seen += [r.id for r in page.rows]
+            if not page.has_more:
+                break
+            assert len(page.rows) == 3
+            cursor = page.rows[-1].id
+        assert seen == newest_first
+        assert pages == 3
+
+        exact = await store.list("scenarios", limit=7)
+        assert len(exact.rows) == 7 and not exact.has_more
+        short = await store.list("scenarios", limit=6)
+        assert len(short.rows) == 6 and short.has_more
+
+        # Paging combines with filters.
+        active = await store.list("scenarios", limit=2, state="active")
+        assert [r.id for r in active.rows] == ["scn_06", "scn_04"]
+        assert active.has_more and active.total_count == 4
+        rest = await store.list("scenarios", limit=2, state="active", starting_after="scn_04")
+        assert [r.id for r in rest.rows] == ["scn_02", "scn_00"]
+        assert not rest.has_more
+
+        # After the oldest there is nothing.
+        last = await store.list("scenarios", starting_after="scn_00")
+        assert last.rows == [] and not last.has_more
+    finally:
+        store.close()
+
+
+async def test_run_logs_in_insertion_order_per_run(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        # Out-of-order timestamps: logs keep the order they were written in.
+        await store.add_log("scr_a", 30, "run", "first")
+        await store.add_log("scr_b", 10, "run", "other run")
+        await store.add_log("scr_a", 20, "exec:exe_1", "second")
+        await store.add_log("scr_a", 20, "scorer:tests", "third\nmultiline")
+        assert await store.logs("scr_a") == [
+            (30, "run", "first"),
+            (20, "exec:exe_1", "second"),
+            (20, "scorer:tests", "third\nmultiline"),
+        ]
+        assert await store.logs("scr_b") == [(10, "run", "other run")]
+        assert await store.logs("scr_none") == []
+    finally:
+        store.close()
