@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import uvicorn
+from starlette.types import ASGIApp
 
 from scenario_mcp.backend import Backend
 from scenario_mcp.rest_api import build_rest_app
@@ -22,12 +23,19 @@ TOKEN = "test-token-5f1c"
 @asynccontextmanager
 async def serve_rest(backend: Backend, token: str | None = TOKEN) -> AsyncIterator[str]:
     """Serve `backend` over REST on 127.0.0.1; yields the base URL."""
+    async with serve_app(build_rest_app(backend, token=token)) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve any ASGI app with uvicorn on a free port of 127.0.0.1; yields the base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        build_rest_app(backend, token=token),
+        app,
         lifespan="off",
         access_log=False,
         log_level="warning",

@@ -1,0 +1,87 @@
+"""RemoteBackend against a server that misbehaves: retries with backoff, then clear errors.
+
+The server is real (uvicorn on 127.0.0.1) and so is the API behind it; a small ASGI layer in front
+answers 429 or 503 to the first tries of each request, as a loaded gateway would.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+
+import anyio
+import pytest
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from scenario_mcp.backend import NotFoundError
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.models import DevboxCreateParameters
+from scenario_mcp.remote import RemoteBackend, RemoteError
+from scenario_mcp.rest_api import build_rest_app
+
+from .server import TOKEN, serve_app
+
+pytestmark = pytest.mark.anyio
+
+
+class Flaky:
+    """Fails the first `failures` tries of every (method, path) with `status`, then lets it through."""
+
+    def __init__(self, app: ASGIApp, status: int, failures: int) -> None:
+        self.app, self.status, self.failures = app, status, failures
+        self.seen: Counter[tuple[str, str]] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            key = (scope["method"], scope["path"])
+            self.seen[key] += 1
+            if self.seen[key] <= self.failures:
+                response = JSONResponse(
+                    {"code": self.status, "error": "busy", "message": "try again"},
+                    status_code=self.status,
+                    headers={"Retry-After": "0"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retries_rate_limits_and_unavailability(backend: LocalBackend, status: int) -> None:
+    flaky = Flaky(build_rest_app(backend, token=TOKEN), status, failures=2)
+    async with serve_app(flaky) as url, RemoteBackend(url, TOKEN, max_retries=3) as remote:
+        box = await remote.create_devbox(DevboxCreateParameters(name="retried"))
+        assert (await remote.execute(box.id, "echo ok")).stdout == "ok\n"
+        with pytest.raises(NotFoundError):  # a 404 is an answer, not a failure: no retry hides it
+            await remote.get_scenario("scn_nope")
+    assert flaky.seen[("POST", "/v1/devboxes")] == 3
+    assert flaky.seen[("GET", "/v1/scenarios/scn_nope")] == 3  # two 429/503s, then the real 404
+    assert (await backend.list_devboxes()).total_count == 1  # created once, though asked three times
+
+
+async def test_gives_up_with_the_remote_status_and_message(backend: LocalBackend) -> None:
+    flaky = Flaky(build_rest_app(backend, token=TOKEN), 503, failures=10)
+    async with serve_app(flaky) as url, RemoteBackend(url, TOKEN, max_retries=2) as remote:
+        with pytest.raises(RemoteError) as exhausted:
+            await remote.list_scenarios()
+    assert exhausted.value.status == 503
+    assert "try again" in exhausted.value.message and "503 on GET /v1/scenarios" in exhausted.value.message
+    assert flaky.seen[("GET", "/v1/scenarios")] == 3
+
+
+async def test_unreachable_server_is_a_clear_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket closes
+    async with RemoteBackend(f"http://127.0.0.1:{port}", "k", max_retries=2) as remote:
+        with anyio.fail_after(10), pytest.raises(RemoteError) as unreachable:
+            await remote.get_devbox("dbx_x")
+    assert unreachable.value.status == 503 and "cannot reach the remote API" in unreachable.value.message
+
+
+def test_from_env_requires_a_key_for_runloop_cloud() -> None:
+    with pytest.raises(RuntimeError, match="RUNLOOP_API_KEY"):
+        RemoteBackend.from_env({})
+    remote = RemoteBackend.from_env({"RUNLOOP_BASE_URL": "http://127.0.0.1:9/", "RUNLOOP_API_KEY": "k"})
+    assert remote.base_url == "http://127.0.0.1:9"
