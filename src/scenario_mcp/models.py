@@ -6,6 +6,7 @@ view produced by the local engine serialises to exactly what Runloop's REST API 
 
 from __future__ import annotations
 
+import posixpath
 import secrets
 import time
 from enum import StrEnum
@@ -69,9 +70,24 @@ class PythonScriptScorer(_Model):
     python_version_constraint: str | None = None
 
 
+def _relative_inside(path: str) -> str:
+    """A path relative to a directory that stays inside it (no `..`, not absolute)."""
+    normal = posixpath.normpath(path)
+    if not path or path.startswith("/") or normal == ".." or normal.startswith("../") or "\x00" in path:
+        raise ValueError(f"{path!r} must be a relative path inside the working directory (no `..`, not absolute)")
+    return normal
+
+
 class TestFile(_Model):
     file_path: str = Field(description="Path relative to the working directory.")
     file_contents: str
+
+    __test__ = False  # not a pytest class
+
+    @field_validator("file_path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        return _relative_inside(value)
 
 
 class TestBasedScorer(_Model):
@@ -159,6 +175,17 @@ class ScenarioEnvironment(_Model):
     snapshot_id: str | None = None
     working_directory: str | None = None
     launch_parameters: LaunchParameters | None = None
+
+    @field_validator("working_directory")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return value
+        if not value.startswith("/") or "\x00" in value or ".." in value.split("/"):
+            raise ValueError(
+                f"working_directory must be an absolute path without `..` (e.g. /home/user/project), got {value!r}"
+            )
+        return posixpath.normpath(value)
 
 
 class ValidationType(StrEnum):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
+from pydantic import ValidationError
 
 from scenario_mcp.backend import InvalidRequestError
 from scenario_mcp.local.engine import LocalBackend
@@ -195,6 +196,21 @@ async def test_cannot_write_kernel_settings(backend: LocalBackend) -> None:
     assert Path("/proc/sys/kernel/panic").read_text() == before
 
 
+async def test_cannot_undo_the_proc_protections(backend: LocalBackend) -> None:
+    box = await new_box(backend)
+    for attempt in (
+        "umount /proc/sys",
+        "umount -l /proc/sys",
+        "mount -o remount,rw /proc/sys",
+        "mkdir -p /tmp/p && mount -t proc proc /tmp/p",
+        "mkdir -p /tmp/s && mount -t sysfs sysfs /tmp/s",
+    ):
+        result = await run(backend, box, attempt)
+        assert result.exit_status != 0, attempt
+    check = await run(backend, box, "echo 4242 > /proc/sys/kernel/panic")
+    assert check.exit_status != 0 and "Read-only" in (check.stderr or "")
+
+
 async def test_chroot_escape_stays_in_the_devbox(backend: LocalBackend) -> None:
     escape = (
         "import os\n"
@@ -208,9 +224,10 @@ async def test_chroot_escape_stays_in_the_devbox(backend: LocalBackend) -> None:
 
 async def test_hostname_change_stays_in_the_devbox(backend: LocalBackend) -> None:
     host = socket.gethostname()
-    result = await run(backend, await new_box(backend), "hostname evil-devbox && hostname")
-    assert result.stdout == "evil-devbox\n"
+    box = await new_box(backend)
+    await run(backend, box, "hostname evil-devbox")
     assert socket.gethostname() == host
+    assert (await run(backend, box, "hostname")).stdout == f"{box}\n"  # refused inside too: UTS is locked
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -222,13 +239,13 @@ async def test_cannot_see_host_processes(backend: LocalBackend) -> None:
 
 
 async def test_cannot_signal_a_host_process(backend: LocalBackend) -> None:
-    victim = subprocess.Popen(["sleep", "60"])
+    victim = await anyio.open_process(["sleep", "60"])
     try:
         await run(backend, await new_box(backend), f"kill -9 {victim.pid}")
-        assert victim.poll() is None
+        assert victim.returncode is None and Path(f"/proc/{victim.pid}").exists()
     finally:
         victim.kill()
-        victim.wait()
+        await victim.wait()
 
 
 async def test_cannot_see_another_devboxs_processes(backend: LocalBackend) -> None:
@@ -300,7 +317,7 @@ async def test_file_tools_refuse_a_planted_symlink_out_of_home(backend: LocalBac
 async def test_file_tools_never_reach_a_host_file_through_a_symlink(
     backend: LocalBackend, host_marker: tuple[Path, str]
 ) -> None:
-    path, token = host_marker
+    path, _token = host_marker
     box = await new_box(backend)
     await run(backend, box, f"ln -s {path} /home/user/host-link")
     with pytest.raises(InvalidRequestError):
@@ -373,3 +390,20 @@ async def test_scorer_and_reference_are_not_in_the_run_devbox(backend: LocalBack
     )
     assert found.stdout == ""
     assert secret not in os.environ.get("PATH", "")
+
+
+def test_scorer_test_files_cannot_point_outside_the_working_directory() -> None:
+    from scenario_mcp.models import TestFile
+
+    for bad in ("../../etc/cron.d/x", "/etc/passwd", "a/../../b"):
+        with pytest.raises(ValidationError, match="inside the working directory"):
+            TestFile(file_path=bad, file_contents="x")
+    assert TestFile(file_path="tests/./test_a.py", file_contents="").file_path == "tests/test_a.py"
+
+
+def test_working_directory_cannot_climb_out() -> None:
+    from scenario_mcp.models import ScenarioEnvironment
+
+    for bad in ("/home/user/../../root", "relative/dir", "/../x"):
+        with pytest.raises(ValidationError, match="working_directory"):
+            ScenarioEnvironment(working_directory=bad)

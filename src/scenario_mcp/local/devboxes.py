@@ -89,12 +89,14 @@ for f in * .[!.]* ..?*; do
 done
 """
 
+# On refusal the contents are still read (and dropped), so the writer never hits a broken pipe.
 _WRITE_SCRIPT = r"""
-cd /home/user || exit 9
-p=$(realpath -m -- "$1") || exit 2
-case "$p" in /home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
-[ -d "$p" ] && { echo "$1 is a directory" >&2; exit 4; }
-mkdir -p -- "$(dirname -- "$p")" || exit 5
+refuse() { echo "$2" >&2; cat > /dev/null; exit "$1"; }
+cd /home/user || refuse 9 "no home directory"
+p=$(realpath -m -- "$1") || refuse 2 "cannot resolve $1"
+case "$p" in /home/user/*) ;; *) refuse 3 "resolves to $p, outside /home/user";; esac
+[ -d "$p" ] && refuse 4 "$1 is a directory"
+mkdir -p -- "$(dirname -- "$p")" || refuse 5 "cannot create the parent directory of $1"
 exec cat > "$p"
 """
 

@@ -514,7 +514,9 @@ class LocalBackend:
         for part in ("usr", "etc"):
             (scorer_layer / part).mkdir(parents=True, exist_ok=True)
         for path, contents in program.files.items():
-            target = scorer_layer / path.lstrip("/")
+            target = (scorer_layer / path.lstrip("/")).resolve()
+            if not target.is_relative_to(scorer_layer.resolve()):
+                raise InvalidRequestError(f"scorer file {path!r} escapes the scorer's directory")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(contents)
         spec = SandboxSpec(

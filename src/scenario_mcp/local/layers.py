@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import shutil
 import stat
 from pathlib import Path
@@ -130,7 +131,9 @@ class LayerStore:
 
     async def subtree_layer(self, upper_root: Path, rel_dir: str, layer_dir: Path) -> None:
         """A layer holding only one directory of a sandbox's changes (the scorer's view of the agent)."""
-        rel = rel_dir.strip("/")
+        rel = posixpath.normpath(rel_dir).strip("/")
+        if rel.startswith("..") or "/../" in f"/{rel}/":
+            raise SandboxError(f"working directory {rel_dir!r} escapes the devbox")
         first, _, rest = rel.partition("/")
         source = upper_root / first / rest if first in HOST_DIRS else upper_root / "root" / rel
         dest = layer_dir / rel
