@@ -247,8 +247,14 @@ class Sandbox:
         return self.init_start_time is not None and _process_start_time(self.init_pid) == self.init_start_time
 
     def enter_argv(self) -> list[str]:
-        """argv prefix that runs a program inside the sandbox, from its root."""
-        return ["nsenter", "-t", str(self.init_pid), "-a", "-r", "-w", "--"]
+        """argv prefix that runs a program inside the sandbox, from its root.
+
+        The sandbox's own namespaces only (not `-a`: an unprivileged server may not enter the
+        host's cgroup or network namespace, even to stay where it is)."""
+        namespaces = ["-U", "-m", "-p", "-i", "-u"] + ([] if self.spec.network else ["-n"])
+        # Unprivileged, setgroups is denied in the sandbox: keep our ids (root inside) as they are.
+        credentials = [] if os.geteuid() == 0 else ["--preserve-credentials"]
+        return ["nsenter", "-t", str(self.init_pid), *namespaces, *credentials, "-r", "-w", "--"]
 
     async def kill_all_but_init(self) -> None:
         """Stop every process in the sandbox except its init (scoring starts from rest)."""
@@ -307,8 +313,11 @@ class Sandbox:
 
     async def stop(self) -> None:
         """Kill init: the kernel then kills every process of the PID namespace, and the mount
-        namespace (with all its overlays) goes away with its last process. Returns once init is
-        dead and (by the spawner, or the host's init after a restart) reaped, or after 5 s."""
+        namespace (with all its overlays) goes away with its last process.
+
+        Returns once init has exited (at most 5 s), and has been reaped if that is quick: the
+        spawner reaps the inits it started at once; an init from before a server restart is
+        reaped by the host's init, in its own time."""
         if not self.alive():
             return
         try:
@@ -321,6 +330,7 @@ class Sandbox:
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             with anyio.move_on_after(5):
                 await anyio.wait_readable(pidfd)  # readable once it has exited
+            with anyio.move_on_after(0.5):
                 while _process_start_time(self.init_pid, dead_too=True) == self.init_start_time:
                     await anyio.sleep(0.001)
         finally:
