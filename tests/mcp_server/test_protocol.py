@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from mcp.types import PromptReference, ResourceTemplateReference
 
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.mcp_server.server import build_server
 from scenario_mcp.mcp_server.tools import TOOLS
+
+from .helpers import seed_scenario, seed_snapshot, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -41,20 +46,101 @@ async def error_text(client: Client, tool: str, **arguments: Any) -> str:
     return " ".join(getattr(block, "text", "") for block in result.content)
 
 
+READS = {name for name in (spec.name for spec in TOOLS) if name.startswith(("get_", "list_", "read_"))}
+DESTRUCTIVE = {"archive_scenario", "shutdown_devbox", "cancel_run", "complete_run", "kill_execution"}
+IDEMPOTENT_WRITES = {
+    "update_scenario",
+    "archive_scenario",
+    "unarchive_scenario",
+    "validate_scenario",
+    "shutdown_devbox",
+    "write_devbox_file",
+    "kill_execution",
+}
+
+
 async def test_every_tool_has_schema_title_and_annotations(backend: LocalBackend) -> None:
     async with Client(build_server(backend)) as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(listed) == {spec.name for spec in TOOLS}
-    for tool in listed.values():
-        assert tool.title and tool.description
-        assert tool.output_schema is not None and tool.output_schema.get("type") == "object"
-        assert tool.annotations is not None and tool.annotations.open_world_hint is False
-    assert listed["get_run"].annotations.read_only_hint is True  # type: ignore[union-attr]
-    assert listed["cancel_run"].annotations.destructive_hint is True  # type: ignore[union-attr]
+    assert {"create_scenario", "update_scenario", "get_scenario", "list_scenarios", "archive_scenario"} <= set(listed)
+    assert {"create_devbox", "get_devbox", "list_devboxes", "shutdown_devbox", "snapshot_devbox"} <= set(listed)
+    assert {"execute_on_devbox", "execute_async", "kill_execution", "send_execution_stdin"} <= set(listed)
+    assert {"read_devbox_file", "write_devbox_file", "list_devbox_files", "run_scenario"} <= set(listed)
+    assert {"start_run", "get_run", "list_runs", "score_run", "complete_run", "cancel_run"} <= set(listed)
+    for name, tool in listed.items():
+        assert tool.title and tool.description and len(tool.description) > 40, name
+        assert tool.input_schema.get("type") == "object", name
+        assert tool.output_schema is not None and tool.output_schema.get("type") == "object", name
+        hints = tool.annotations
+        assert hints is not None and hints.open_world_hint is False, name
+        assert hints.read_only_hint is (name in READS | {"validate_scenario"}), name
+        assert hints.destructive_hint is (name in DESTRUCTIVE), name
+        assert hints.idempotent_hint is (name in READS | IDEMPOTENT_WRITES), name
     # create_scenario takes Runloop's create body as is: its fields are the tool's arguments.
     props = listed["create_scenario"].input_schema["properties"]
     assert {"name", "input_context", "scoring_contract", "environment_parameters", "reference_output"} <= set(props)
     assert listed["execute_on_devbox"].input_schema["required"] == ["devbox_id", "command"]
+    # Constraints of the input models reach the published schema.
+    limit = listed["list_scenarios"].input_schema["properties"]["limit"]
+    assert (limit["minimum"], limit["maximum"]) == (1, 5000)
+    assert set(listed["list_runs"].input_schema["$defs"]["ScenarioRunState"]["enum"]) >= {"running", "scored"}
+
+
+async def test_resources_prompts_and_completions(backend: LocalBackend) -> None:
+    snapshot_id = await seed_snapshot(backend)
+    scenario = await seed_scenario(backend, snapshot_id)
+    async with Client(build_server(backend)) as client:
+        run = await ok(client, "start_run", scenario_id=scenario.id, run_name="listed")
+        await ok(client, "execute_on_devbox", devbox_id=run["devbox_id"], command="echo hello-logs")
+        uris = {str(r.uri) for r in (await client.list_resources()).resources}
+        assert {
+            f"scenario://{scenario.id}/problem_statement",
+            f"run://{run['id']}",
+            f"run://{run['id']}/logs",
+        } <= uris
+        templates = {t.uri_template: t for t in (await client.list_resource_templates()).resource_templates}
+        assert templates["scenario://{scenario_id}/problem_statement"].mime_type == "text/markdown"
+        assert templates["run://{run_id}"].mime_type == "application/json"
+        assert "devbox://{devbox_id}/files/{+path}" in templates
+
+        statement = await client.read_resource(f"scenario://{scenario.id}/problem_statement")
+        assert statement.contents[0].mime_type == "text/markdown"
+        assert "calc.add subtracts" in text_of(statement)
+        state = json.loads(text_of(await client.read_resource(f"run://{run['id']}")))
+        assert state["state"] == "running" and state["devbox_id"] == run["devbox_id"]
+        logs = text_of(await client.read_resource(f"run://{run['id']}/logs"))
+        assert re.search(
+            r"^\[\d{4}-\d\d-\d\dT[\d:.]+\+00:00\] exec:exe_\w+\n\$ echo hello-logs\nhello-logs", logs, re.M
+        ), logs
+
+        prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+        assert [a.name for a in prompts["solve_scenario"].arguments or []] == ["run_id"]
+        assert [a.name for a in prompts["author_scenario"].arguments or []] == ["goal"]
+        brief = await client.get_prompt("solve_scenario", {"run_id": run["id"]})
+        text = "".join(getattr(m.content, "text", "") for m in brief.messages)
+        assert run["devbox_id"] in text and "/home/user" in text and "score_run" in text and "calc.add" in text
+        guide = await client.get_prompt("author_scenario", {"goal": "fix a date parser"})
+        text = "".join(getattr(m.content, "text", "") for m in guide.messages)
+        assert "fix a date parser" in text and "validate_scenario" in text and "weight" in text
+        assert "reference" in text.lower()
+        with pytest.raises(MCPError, match="not found"):
+            await client.get_prompt("solve_scenario", {"run_id": "scr_nope"})
+
+        completion = await client.complete(
+            ResourceTemplateReference(uri="run://{run_id}"), {"name": "run_id", "value": run["id"][:8]}
+        )
+        assert run["id"] in completion.completion.values
+        completion = await client.complete(PromptReference(name="nope"), {"name": "arg1", "value": "x"})
+        assert completion.completion.values == []
+        await ok(client, "cancel_run", run_id=run["id"])
+
+
+async def test_legacy_handshake_era_in_memory(backend: LocalBackend) -> None:
+    async with Client(build_server(backend), mode="legacy") as client:
+        assert client.protocol_version < "2026"
+        assert {t.name for t in (await client.list_tools()).tools} == {spec.name for spec in TOOLS}
+        assert "scenario 'scn_nope' not found" in await error_text(client, "get_scenario", scenario_id="scn_nope")
 
 
 async def test_seed_workflow_through_the_client(backend: LocalBackend) -> None:
