@@ -8,8 +8,11 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
+
+from scenario_mcp.local.engine import LocalBackend
 
 HOST_TOOLS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -50,6 +53,16 @@ async def run_argv(argv: list[str]) -> None:
     result = await anyio.run_process(argv, check=False, stdin=subprocess.DEVNULL, env={"PATH": HOST_TOOLS_PATH})
     if result.returncode != 0:
         raise RuntimeError(f"{argv} exited {result.returncode}: {result.stderr.decode(errors='replace')}")
+
+
+async def shutdown_all(data_dir: Path) -> None:
+    """Shut down every devbox still running in a data dir (a failed or interrupted benchmark's)."""
+    if not data_dir.exists():
+        return
+    async with LocalBackend(data_dir) as engine:
+        page = await engine.list_devboxes(limit=5000, status="running")
+        for box in page.devboxes:
+            await engine.shutdown_devbox(box.id)
 
 
 def print_table(title: str, rows: list[Row]) -> None:

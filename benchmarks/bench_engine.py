@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import anyio
-from _common import Figure, Row, print_table, run_argv, timed
+from _common import Figure, Row, print_table, run_argv, shutdown_all, timed
 
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import DevboxCreateParameters
@@ -98,11 +98,11 @@ if __name__ == "__main__":
     parser.add_argument("--data-dir", type=Path, help="reuse this data dir (default: a fresh temporary one)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if args.data_dir is not None:
-        anyio.run(main, args.runs, args.data_dir)
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="scenario-mcp-bench-"))
-        try:
-            anyio.run(main, args.runs, tmp / "data")
-        finally:
+    tmp = None if args.data_dir is not None else Path(tempfile.mkdtemp(prefix="scenario-mcp-bench-"))
+    data_dir = args.data_dir or tmp / "data"
+    try:
+        anyio.run(main, args.runs, data_dir)
+    finally:
+        anyio.run(shutdown_all, data_dir)
+        if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
