@@ -52,8 +52,7 @@ def check_host_support() -> None:
     """Raise SandboxError with a fix when this machine cannot make sandboxes."""
     if not _which("nsenter"):
         raise SandboxError(
-            "cannot make sandboxes: nsenter not found on PATH; "
-            "install util-linux (Debian: apt-get install util-linux)"
+            "cannot make sandboxes: nsenter not found on PATH; install util-linux (Debian: apt-get install util-linux)"
         )
     max_userns = Path("/proc/sys/user/max_user_namespaces")
     if max_userns.exists() and max_userns.read_text().strip() == "0":
@@ -188,11 +187,15 @@ class _Spawner:
 
     def close(self) -> None:
         """At exit: close its stdin so that it ends (sandboxes live on)."""
-        with self._lock:
+        if not self._lock.acquire(timeout=5):
+            return  # a request is stuck: our exit closes the pipe all the same
+        try:
             if self._process is not None:
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                     self._process.communicate(timeout=2)
                 self._process = None
+        finally:
+            self._lock.release()
 
 
 _SPAWNER = _Spawner()
