@@ -98,3 +98,40 @@ async def test_serve_logs_to_stderr_only(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stdout == b""
     assert b"scenario-mcp" in result.stderr
+
+
+async def test_solver_pinned_to_a_run_over_stdio(tmp_path: Path, default_blueprint_cache: Path) -> None:
+    """`serve --role solver --run RUN_ID`: no authoring tools, one run, its devbox; the rest is not found."""
+    from scenario_mcp.models import StartScenarioRunParameters
+
+    from .mcp_server.helpers import FIX, SECRETS, error_text, seed_scenario, seed_snapshot
+
+    data_dir = tmp_path / "data"
+    async with LocalBackend(data_dir) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        scenario = await seed_scenario(engine, await seed_snapshot(engine))
+        mine = await engine.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
+        theirs = await engine.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
+    serve = [sys.executable, "-m", "scenario_mcp", "serve", "--data-dir", str(data_dir)]
+    server = StdioServerParameters(command=serve[0], args=[*serve[1:], "--role", "solver", "--run", mine.id])
+    async with Client(server) as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+        assert "get_run" in tools and not tools & {"create_scenario", "start_run", "validate_scenario"}
+        assert "not found" in await error_text(client, "get_run", run_id=theirs.id)
+        scenario_view = await ok(client, "get_scenario", scenario_id=scenario.id)
+        await ok(client, "execute_on_devbox", devbox_id=mine.devbox_id, command=FIX)
+        await ok(client, "score_run", run_id=mine.id, wait=True)
+        run = await ok(client, "complete_run", run_id=mine.id)
+        assert run["scoring_contract_result"]["score"] == 1.0
+        shown = str(scenario_view) + str(run)
+        assert not [s for s in SECRETS if s in shown]
+
+    async with LocalBackend(data_dir) as engine:
+        await engine.cancel_run(theirs.id)  # leave no devbox running behind the test
+
+    for extra, code, message in (
+        (["--run", mine.id], 2, b"--role solver"),
+        (["--role", "solver", "--run", "scr_missing"], 1, b"scr_missing"),
+    ):
+        result = await anyio.run_process([*serve, *extra], check=False, stdin=None)
+        assert result.returncode == code and message in result.stderr, result.stderr
