@@ -4,6 +4,7 @@
 
 (a) LocalBackend.create_devbox from a snapshot (the devbox is shut down after each, untimed)
     vs. `bwrap --unshare-all --ro-bind / / true`: a fresh set of namespaces around a trivial program.
+(a') Sandbox.start alone for the same layers (no database writes, no cgroups), same floor.
 (b) LocalBackend.execute(`true`) in a running devbox
     vs. `nsenter -t <init pid> -a -r -w true` into the same devbox's namespaces.
 
@@ -19,12 +20,14 @@ import logging
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import anyio
 from _common import Figure, Row, print_table, run_argv, shutdown_all, timed
 
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
 from scenario_mcp.models import DevboxCreateParameters
 
 WARMUP = 5
@@ -37,7 +40,7 @@ async def make_snapshot(backend: LocalBackend) -> str:
     await backend.write_file(box.id, "project/tests/test_example.py", "def test_example():\n    assert 1 + 1 == 3\n")
     snapshot = await backend.snapshot_disk(box.id, name="bench")
     await backend.shutdown_devbox(box.id)
-    return snapshot.id
+    return str(snapshot.id)
 
 
 async def bench_create(backend: LocalBackend, snapshot_id: str, runs: int) -> Row:
@@ -57,6 +60,34 @@ async def bench_create(backend: LocalBackend, snapshot_id: str, runs: int) -> Ro
             measured.samples.append(ms)
             floor.samples.append(floor_ms)
     return Row("(a) devbox create from a snapshot", measured, floor, goal_ms=12)
+
+
+async def bench_sandbox_start(backend: LocalBackend, snapshot_id: str, runs: int) -> Row:
+    """The sandbox part of (a) alone: Sandbox.start for the same layers, without the engine's
+    bookkeeping (database writes, cgroups)."""
+    layers, _ = await backend.devboxes.resolve_layers(blueprint_id=None, blueprint_name=None, snapshot_id=snapshot_id)
+    store = backend.devboxes.layers
+    measured = Figure("Sandbox.start, then stop (untimed)")
+    floor = Figure(" ".join(BWRAP_FLOOR))
+    state_dirs = Path(tempfile.mkdtemp(prefix="bench-sandboxes-", dir=backend.data_dir))
+    for i in range(WARMUP + runs):
+        spec = SandboxSpec(
+            state_dir=state_dirs / str(i),
+            layers=tuple(store.path(layer) for layer in layers),
+            skeleton=store.skeleton,
+            etc_mask=store.etc_mask,
+            hostname="bench",
+        )
+        started = time.perf_counter()
+        sandbox = await Sandbox.start(spec)
+        ms = (time.perf_counter() - started) * 1000
+        await sandbox.stop()
+        floor_ms = await timed(lambda: run_argv(BWRAP_FLOOR))
+        if i >= WARMUP:
+            measured.samples.append(ms)
+            floor.samples.append(floor_ms)
+    shutil.rmtree(state_dirs, ignore_errors=True)
+    return Row("(a') its sandbox alone", measured, floor, goal_ms=None)
 
 
 async def bench_exec(backend: LocalBackend, snapshot_id: str, runs: int) -> Row:
@@ -88,7 +119,11 @@ async def main(runs: int, data_dir: Path) -> None:
         await backend.devboxes.ensure_default_blueprint()
         snapshot_id = await make_snapshot(backend)
         print(f"timing {runs} runs of each figure ...", file=sys.stderr)
-        rows = [await bench_create(backend, snapshot_id, runs), await bench_exec(backend, snapshot_id, runs)]
+        rows = [
+            await bench_create(backend, snapshot_id, runs),
+            await bench_sandbox_start(backend, snapshot_id, runs),
+            await bench_exec(backend, snapshot_id, runs),
+        ]
     print_table(f"engine benchmarks (p50 over {runs} runs, after {WARMUP} warm-up runs)", rows)
 
 
@@ -99,7 +134,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     tmp = None if args.data_dir is not None else Path(tempfile.mkdtemp(prefix="scenario-mcp-bench-"))
-    data_dir = args.data_dir or tmp / "data"
+    data_dir: Path = args.data_dir if tmp is None else tmp / "data"
     try:
         anyio.run(main, args.runs, data_dir)
     finally:

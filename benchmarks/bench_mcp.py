@@ -103,7 +103,7 @@ async def engine_snapshot(engine: LocalBackend) -> str:
     await engine.write_file(box.id, "tests/test_example.py", FAILING_TEST)
     snapshot = await engine.snapshot_disk(box.id, name="bench-failing-test")
     await engine.shutdown_devbox(box.id)
-    return snapshot.id
+    return str(snapshot.id)
 
 
 async def mcp_snapshot(client: Client) -> str:
@@ -177,9 +177,7 @@ async def workflow_engine(engine: LocalBackend, snapshot_id: str) -> None:
     await engine.complete_run(run.id)
 
 
-async def bench_workflow(
-    engine: LocalBackend, client: Client, engine_snap: str, mcp_snap: str, runs: int
-) -> Row:
+async def bench_workflow(engine: LocalBackend, client: Client, engine_snap: str, mcp_snap: str, runs: int) -> Row:
     measured, floor = Figure("seed workflow over MCP stdio"), Figure("the same workflow on LocalBackend")
     steps: list[tuple[Figure, Callable[[], Awaitable[None]]]] = [
         (measured, lambda: workflow_mcp(client, mcp_snap)),
