@@ -122,6 +122,14 @@ class LocalBackend:
 
     async def _reconcile(self) -> None:
         restored = set(await self.devboxes.reconcile())
+        for devbox_id in sorted(restored):
+            run_id = (await self.devboxes.internal(devbox_id)).get("run_id")
+            if run_id and await self._store.get("runs", run_id) is None:
+                # The server died inside start_run, after the devbox and before the run: the run
+                # was never acknowledged, so its devbox has no one to serve.
+                log.info("devbox %s belongs to a run that was never started; shutting it down", devbox_id)
+                await self.devboxes.shutdown(devbox_id)
+                restored.discard(devbox_id)
         page = await self._store.list("runs", limit=100_000, state="scoring")
         for row in page.rows:
             run = ScenarioRunView.model_validate(row.data)
