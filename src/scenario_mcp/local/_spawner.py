@@ -164,6 +164,40 @@ def _pivot_into(root: str) -> None:
     os.chdir("/")
 
 
+# /proc entries that act on the whole host. The devbox's root is the host's uid 0 (when the
+# server runs as root), which passes the owner check on them: they are made read-only or masked.
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "driver", "mtrr")
+PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
+MS_REMOUNT = 0x20
+
+
+def _harden_and_lock() -> None:
+    """Protect /proc, then move into a nested user and mount namespace.
+
+    Mounts made in a namespace owned by a more privileged user namespace are locked in the new
+    one: the devbox's root cannot unmount or remount them (nor mount a fresh procfs, as its PID
+    namespace belongs to the outer user namespace). Root in the devbox stays the host's uid 0 for
+    files, so copy-on-write into the system directories works, but it can no longer undo these.
+    """
+    proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    for name in PROC_READ_ONLY:
+        path = f"/proc/{name}"
+        if not os.path.exists(path):
+            continue
+        _mount(path, path, None, MS_BIND | MS_REC, None)
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | proc_flags, None)
+    for name in PROC_MASKED:
+        path = f"/proc/{name}"
+        if os.path.exists(path):
+            _mount("/dev/null", path, None, MS_BIND, None)
+    _check(int(_libc.unshare(ctypes.c_int(CLONE_NEWUSER | CLONE_NEWNS))), "unshare(nested user namespace)")
+    # A process may map only its own ids into a user namespace it created, and then without
+    # setgroups: uid and gid 0 stay 0.
+    for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+
+
 def _init(report: int, requests: int, network: bool) -> None:
     """PID 1 of the new PID namespace: wait for a request, build the root, become the init shell."""
     os.setsid()
@@ -189,6 +223,7 @@ def _init(report: int, requests: int, network: bool) -> None:
     name = request["hostname"].encode()
     _check(int(_libc.sethostname(name, ctypes.c_size_t(len(name)))), "sethostname")
     _pivot_into(request["root"])
+    _harden_and_lock()
     os.dup2(0, 2)  # /dev/null, like 0 and 1
     os.closerange(3, report)
     os.closerange(report + 1, 1 << 16)
