@@ -169,6 +169,9 @@ def _pivot_into(root: str) -> None:
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "driver", "mtrr")
 PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
 MS_REMOUNT = 0x20
+# Read while still in the host's namespaces: only a root server needs the nested lock (run
+# unprivileged, the devbox's root is the server's own uid and the host's /proc/sys is not its).
+_SERVER_IS_ROOT = os.geteuid() == 0
 
 
 def _harden_and_lock() -> None:
@@ -190,6 +193,8 @@ def _harden_and_lock() -> None:
         path = f"/proc/{name}"
         if os.path.exists(path):
             _mount("/dev/null", path, None, MS_BIND, None)
+    if not _SERVER_IS_ROOT:
+        return
     _check(int(_libc.unshare(ctypes.c_int(CLONE_NEWUSER | CLONE_NEWNS))), "unshare(nested user namespace)")
     # A process may map only its own ids into a user namespace it created, and then without
     # setgroups: uid and gid 0 stay 0.

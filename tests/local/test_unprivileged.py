@@ -1,0 +1,114 @@
+"""The other way of running the server: as an ordinary user (issue 3: "test both ways").
+
+Run unprivileged, the devbox's root is the server's own uid: host files only root may read stay
+unreadable, host-root-owned system directories are read-only to the devbox, /proc/sys is not its
+to write, and its home is writable. The engine runs in a subprocess as uid 65534 (nobody).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import anyio
+import pytest
+
+import scenario_mcp
+
+pytestmark = pytest.mark.anyio
+
+SCRIPT = """
+import anyio, json, sys
+from pathlib import Path
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.models import BlueprintCreateParameters, DevboxCreateParameters
+
+async def main():
+    async with LocalBackend(Path(sys.argv[1])) as backend:
+        blueprint = await backend.create_blueprint(BlueprintCreateParameters(name="empty"))
+        box = await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint.id))
+        results = {"limits": box.limits}
+        for name, command in json.loads(sys.argv[2]).items():
+            run = await backend.execute(box.id, command)
+            results[name] = [run.exit_status, run.stdout, run.stderr]
+        await backend.shutdown_devbox(box.id)
+        print(json.dumps(results))
+
+anyio.run(main)
+"""
+
+ATTEMPTS = {
+    "whoami": "id -u",
+    "shadow": "cat /etc/shadow",
+    "usr": "touch /usr/local/bin/scenario-mcp-unprivileged",
+    "home": "echo hi > /home/user/f && cat /home/user/f",
+    "sysctl": "echo 9 > /proc/sys/kernel/panic",
+}
+
+
+def interpreter() -> str:
+    """A Python the unprivileged user can run, of the same version as the test environment's."""
+    for candidate in ("/usr/bin/python3", sys.executable):
+        real = os.path.realpath(candidate)
+        if all(os.access(p, os.X_OK) for p in Path(real).parents) and Path(real).exists():
+            probe = subprocess.run(
+                [
+                    "setpriv",
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--inh-caps=-all",
+                    "--bounding-set=-all",
+                    real,
+                    "-c",
+                    "import sys; print(sys.version_info[:2])",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if probe.stdout.strip() == str(sys.version_info[:2]):
+                return real
+    raise AssertionError("no Python of this version that uid 65534 can run (install python3 from the distribution)")
+
+
+async def test_an_unprivileged_server_gives_devboxes_no_host_privilege() -> None:
+    assert os.geteuid() == 0, "this test drops to uid 65534 from root"
+    data_dir = Path(tempfile.mkdtemp(prefix="scenario-mcp-unprivileged-"))
+    os.chown(data_dir, 65534, 65534)
+    path = os.pathsep.join([*site.getsitepackages(), str(Path(scenario_mcp.__file__).parents[1])])
+    try:
+        result = await anyio.run_process(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                interpreter(),
+                "-c",
+                SCRIPT,
+                str(data_dir / "data"),
+                json.dumps(ATTEMPTS),
+            ],
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(data_dir), "PYTHONPATH": path},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        seen = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    assert seen["whoami"][:2] == [0, "0\n"]  # root inside, the server's uid outside
+    assert seen["shadow"][0] != 0 and "Permission denied" in seen["shadow"][2]
+    assert seen["usr"][0] != 0 and "Permission denied" in seen["usr"][2]
+    assert not Path("/usr/local/bin/scenario-mcp-unprivileged").exists()
+    assert seen["home"][:2] == [0, "hi\n"]
+    assert seen["sysctl"][0] != 0
+    assert not any(limit.startswith("pids") for limit in seen["limits"])  # no cgroups to make unprivileged
