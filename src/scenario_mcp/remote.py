@@ -438,7 +438,6 @@ class RemoteBackend:
         )
         output: str | None = None
         try:
-            await self.wait_for_devbox_status(run.devbox_id, ["running"], timeout_seconds=600)
             if apply:
                 output = await self._apply_reference(scenario, run.devbox_id)
             await self.score_run(run.id)
@@ -484,7 +483,15 @@ class RemoteBackend:
     # --- runs ----------------------------------------------------------------------------------
 
     async def start_run(self, params: StartScenarioRunParameters) -> ScenarioRunView:
-        return await self._post("/v1/scenarios/start_run", ScenarioRunView, _dump(params))
+        """Start a run and wait until its devbox is running, as the local engine returns it."""
+        run = await self._post("/v1/scenarios/start_run", ScenarioRunView, _dump(params))
+        box = await self.wait_for_devbox_status(run.devbox_id, ["running", "failure", "shutdown"], timeout_seconds=1800)
+        if box.status != DevboxStatus.RUNNING:
+            reason = box.failure_message or box.failure_reason or box.shutdown_reason or "no reason given"
+            raise RemoteUnavailableError(
+                503, f"the devbox {box.id} of run {run.id} did not start: it is `{box.status.value}` ({reason})"
+            )
+        return run
 
     async def get_run(self, run_id: str) -> ScenarioRunView:
         return await self._get(f"/v1/scenarios/runs/{run_id}", ScenarioRunView)

@@ -242,6 +242,8 @@ async def test_files_over_the_wire(http: httpx2.AsyncClient) -> None:
     assert "escapes" in error(
         await http.post(f"{base}/read_file_contents", json={"file_path": "../../etc/shadow"}), 400
     )
+    huge = b'{"file_path": "big", "contents": "' + b"a" * (64 * 1024 * 1024) + b'"}'
+    assert "larger than" in error(await http.post(f"{base}/write_file_contents", content=huge), 413)
 
     snap = ok(await http.post(f"{base}/snapshot_disk_async", json={"name": "n"}))
     status = ok(await http.get(f"/v1/devboxes/disk_snapshots/{snap['id']}/status"))

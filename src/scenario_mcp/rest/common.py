@@ -18,6 +18,7 @@ MAX_LIST_LIMIT = 5000
 DEFAULT_LIST_LIMIT = 20
 # Scans for filters the backend cannot apply itself read the whole list in pages this big.
 SCAN_PAGE = 5000
+MAX_JSON_BODY = 64 * 1024 * 1024
 
 _ERROR_TYPES = {
     400: "bad_request",
@@ -91,8 +92,21 @@ def parse_model(model: type[M], data: Any, *, hints: dict[str, str] | None = Non
         raise ApiError(400, message) from exc
 
 
+async def _read_capped(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BODY:
+        raise ApiError(413, f"request body is larger than {MAX_JSON_BODY} bytes; send big files with upload_file")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BODY:
+            raise ApiError(413, f"request body is larger than {MAX_JSON_BODY} bytes; send big files with upload_file")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def json_object(request: Request, *, required: bool = True) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await _read_capped(request)
     if not raw.strip():
         if required:
             raise ApiError(400, "request body is required: a JSON object")
