@@ -22,3 +22,25 @@ def test_server_json_matches_registry_schema_and_pyproject() -> None:
     assert all(p["version"] == version for p in server["packages"])
     assert f"mcp-name: {server['name']}" in (ROOT / "README.md").read_text()
     assert len(server["description"]) <= 100
+
+
+def test_server_json_arguments_and_environment_match_the_cli() -> None:
+    """Every argument the registry entry passes is one `scenario-mcp serve` accepts; every variable is described."""
+    from scenario_mcp.cli import _parser
+
+    server = json.loads((ROOT / "server.json").read_text())
+    (package,) = server["packages"]
+    assert package["runtimeHint"] == "uvx" and package["transport"] == {"type": "stdio"}
+    argv: list[str] = []
+    for argument in package["packageArguments"]:
+        if argument["type"] == "positional":
+            argv.append(argument["value"])
+        else:
+            argv += [argument["name"], argument.get("default", "scr_x")]
+    parsed = _parser().parse_args(argv)
+    assert parsed.command == "serve" and parsed.role == "author" and parsed.run_id == "scr_x"
+    for variable in package["environmentVariables"]:
+        assert variable["description"] and "isSecret" in variable
+    source = (ROOT / "src" / "scenario_mcp").rglob("*.py")
+    used = "".join(p.read_text() for p in source)
+    assert all(v["name"] in used for v in package["environmentVariables"])
