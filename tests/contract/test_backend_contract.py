@@ -324,3 +324,21 @@ async def test_custom_scorers(engine: Backend) -> None:
         await engine.create_custom_scorer(CreateCustomScorerParameters(type="always_one", bash_script="echo 1"))
     with pytest.raises(NotFoundError):
         await engine.get_custom_scorer("sco_nope")
+
+
+async def test_benchmark_runs_refuse_what_cannot_start(engine: Backend) -> None:
+    empty = await engine.create_benchmark(BenchmarkCreateParameters(name="empty"))
+    with pytest.raises(InvalidRequestError) as no_scenarios:
+        await engine.start_benchmark_run(StartBenchmarkRunParameters(benchmark_id=empty.id))
+    assert "no scenarios" in no_scenarios.value.message
+    archived = await simple_scenario(engine, "archived")
+    await engine.archive_scenario(archived.id)
+    stale = await engine.create_benchmark(BenchmarkCreateParameters(name="stale", scenario_ids=[archived.id]))
+    with pytest.raises(InvalidStateError) as refused:
+        await engine.start_benchmark_run(StartBenchmarkRunParameters(benchmark_id=stale.id))
+    assert archived.id in refused.value.message
+    assert (await engine.list_benchmark_runs()).runs == []
+    with pytest.raises(NotFoundError):
+        await engine.create_benchmark(BenchmarkCreateParameters(name="ghost", scenario_ids=["scn_ghost"]))
+    with pytest.raises(NotFoundError):
+        await engine.get_benchmark_run("bmr_nope")
