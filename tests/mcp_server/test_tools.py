@@ -216,3 +216,22 @@ async def test_benchmarks(backend: LocalBackend) -> None:
         assert [r["scenario_id"] for r in runs] == [scenario.id]
         for r in runs:
             await ok(client, "cancel_run", run_id=r["id"])
+
+
+async def test_long_calls_report_progress_and_stop_when_cancelled(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        box = (await ok(client, "create_devbox"))["id"]
+        progress = Progress()
+        result = await client.call_tool(
+            "execute_on_devbox", {"devbox_id": box, "command": "sleep 2.5; echo done"}, progress_callback=progress
+        )
+        assert not result.is_error and (result.structured_content or {})["stdout"] == "done\n"
+        assert progress.events and "still working" in (progress.events[0][2] or "")
+        progress.assert_increasing()
+
+        # A cancelled call takes its command with it.
+        with anyio.move_on_after(1):
+            await client.call_tool("execute_on_devbox", {"devbox_id": box, "command": "touch started; sleep 30"})
+        with anyio.fail_after(10):
+            while "sleep 30" in (await ok(client, "execute_on_devbox", devbox_id=box, command="ps -eo args"))["stdout"]:
+                await anyio.sleep(0.1)
