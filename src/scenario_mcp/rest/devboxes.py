@@ -332,7 +332,7 @@ def routes(backend: Backend) -> list[Route]:
         devbox_id = path_param(request, "id")
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise ApiError(415, "upload_file takes multipart/form-data with fields `path` and `file`")
-        async with request.form(max_part_size=MAX_UPLOAD_BYTES) as form:
+        async with request.form() as form:  # file parts spool to disk; other fields stay small
             path, upload = form.get("path"), form.get("file")
             if not isinstance(path, str) or not path:
                 raise ApiError(
