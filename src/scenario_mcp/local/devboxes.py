@@ -9,6 +9,7 @@ import os
 import posixpath
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -330,6 +331,10 @@ class DevboxManager:
             await sandbox.stop()
         if cgroups is not None:
             await anyio.to_thread.run_sync(cgroups.destroy)
+        # Its disk changes go (snapshots were copies); its execution logs stay.
+        state_dir = self.boxes_dir / devbox_id
+        for part in ("upper", "work", "root"):
+            await anyio.to_thread.run_sync(_remove_tree, state_dir / part)
 
     async def reconcile(self) -> list[str]:
         """After a restart: reattach devboxes whose init survived, fail the others."""
@@ -352,8 +357,10 @@ class DevboxManager:
                 failure_reason="health_check_failed",
                 failure_message="the devbox's processes died while the server was down",
             )
-            # Whatever it left (a cgroup, a stray process) goes too.
+            # Whatever it left (a cgroup, a stray process, its disk changes) goes too.
             await anyio.to_thread.run_sync(make_cgroups(row.id, LimitRequest()).destroy)
+            for part in ("upper", "work", "root"):
+                await anyio.to_thread.run_sync(_remove_tree, self.boxes_dir / row.id / part)
         return restored
 
     async def expire(self) -> None:
@@ -443,11 +450,10 @@ class DevboxManager:
                     "(out_of_memory; raise launch_parameters.custom_gb_memory)"
                 )
             if cgroups.pids_limit_hits() > pid_hits_before:
-                # A fork bomb ends here: what it left in the command's process group goes too.
-                execution.kill(process_group=True)
-                execution.killed = False
+                # A fork bomb ends here: frozen, everything but init is killed, then thawed.
+                await anyio.to_thread.run_sync(cgroups.kill_all_except, sandbox.init_pid)
                 execution.notes.append(
-                    "this command reached the devbox's process limit; its remaining processes were killed"
+                    "this command reached the devbox's process limit; every process of the devbox was killed"
                 )
             if execution.exit_status == 153:  # SIGXFSZ
                 execution.notes.append(f"a file reached the devbox's size cap of {cgroups.disk_bytes} bytes")
@@ -988,6 +994,13 @@ def shell_argv(working_directory: str, command: str) -> list[str]:
         working_directory,
         command,
     ]
+
+
+def _remove_tree(path: Path) -> None:
+    # overlayfs work dirs hold a root-only `work/work` directory; make everything removable first.
+    if path.exists():
+        subprocess.run(["chmod", "-R", "u+rwx", str(path)], check=False, capture_output=True)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_capped(path: Path) -> tuple[str, bool]:

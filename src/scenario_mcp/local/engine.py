@@ -76,8 +76,9 @@ def _limit(limit: int) -> int:
 class LocalBackend:
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, sweep_interval: float = EXPIRY_INTERVAL) -> None:
         self.data_dir = data_dir
+        self.sweep_interval = sweep_interval
         self.store: Store | None = None
         self._devboxes: DevboxManager | None = None
         self._tg: TaskGroup | None = None
@@ -148,7 +149,7 @@ class LocalBackend:
 
     async def _expiry_loop(self) -> None:
         while True:
-            await anyio.sleep(EXPIRY_INTERVAL)
+            await anyio.sleep(self.sweep_interval)
             try:
                 await self.devboxes.expire()
                 await self._timeout_runs_of_dead_devboxes()

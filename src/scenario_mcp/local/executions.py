@@ -43,7 +43,7 @@ class Execution:
 
     @property
     def running(self) -> bool:
-        return not self.done.is_set()
+        return self.exit_status is None
 
     async def send_stdin(self, text: str | None, sig: str | None) -> None:
         if not self.running:
@@ -160,5 +160,8 @@ async def _supervise(execution: Execution, on_done: Callable[[Execution], Awaita
         with anyio.CancelScope(shield=True):
             if execution._stdin is not None:
                 await execution._stdin.aclose()
-            execution.done.set()
-            await on_done(execution)
+            # Persisted before anyone waiting is told: a returned result is an acknowledged one.
+            try:
+                await on_done(execution)
+            finally:
+                execution.done.set()

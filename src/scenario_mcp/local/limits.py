@@ -98,6 +98,22 @@ class Cgroups:
                 return [int(p) for p in procs.read_text().split()]
         return []
 
+    def kill_all_except(self, keep: int) -> None:
+        """Kill every process in the cgroup but one (init), frozen first so none can fork away."""
+        frozen = self.freeze(True)
+        for _ in range(20):
+            victims = [pid for pid in self.pids() if pid != keep]
+            if not victims:
+                break
+            for pid in victims:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            if frozen:
+                self.freeze(False)  # frozen processes die only once thawed
+                frozen = self.freeze(True)
+            time.sleep(0.01)
+        self.freeze(False)
+
     def destroy(self) -> None:
         """Kill whatever is left and remove the directories."""
         if self.freezer_dir is not None:
