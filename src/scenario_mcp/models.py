@@ -451,6 +451,8 @@ class ScenarioValidationView(BaseModel):
     gold: ValidationAttempt = Field(description="The reference output applied to a fresh devbox: must score 1.0.")
     untouched: ValidationAttempt = Field(description="The untouched environment: must score below 1.0.")
     validation_type: ValidationType | None = None
+    forward: bool | None = Field(default=None, description="FORWARD check: the reference output scores 1.0.")
+    reverse: bool | None = Field(default=None, description="REVERSE check: the untouched environment scores below 1.0.")
 
 
 # ---------------------------------------------------------------------------------------------

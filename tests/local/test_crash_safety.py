@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -80,9 +81,10 @@ async def check_survivors(backend: LocalBackend, acks: list[dict[str, object]]) 
         if box.status == "failure":
             assert box.failure_message
         assert box.id not in host_mounts
-        for controller in ("pids", "memory", "freezer"):
-            leftovers = list(Path("/sys/fs/cgroup", controller).rglob(f"scenario-mcp/{box.id}/cgroup.procs"))
-            assert all(not p.read_text().strip() for p in leftovers), (box.id, leftovers)
+        for controller in ("pids", "freezer"):
+            procs = Path("/sys/fs/cgroup", controller, "scenario-mcp", box.id, "cgroup.procs")
+            with contextlib.suppress(FileNotFoundError):  # removed: nothing left, as it should be
+                assert not procs.read_text().strip(), (box.id, controller)
 
 
 async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, default_blueprint_cache: Path) -> None:

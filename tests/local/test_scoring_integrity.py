@@ -17,12 +17,14 @@ from scenario_mcp.models import (
     ScenarioCreateParameters,
     ScenarioEnvironment,
     ScenarioRunView,
+    ScenarioUpdateParameters,
     ScenarioView,
     ScoringContract,
     ScoringFunction,
     StartScenarioRunParameters,
     TestBasedScorer,
     TestFile,
+    ValidationType,
 )
 
 pytestmark = pytest.mark.anyio
@@ -174,3 +176,13 @@ def test_unified_diffs_are_told_from_commands() -> None:
     assert is_unified_diff("diff --git a/x b/x\n")
     assert not is_unified_diff("sed -i 's/--- /+++ /' x")
     assert not is_unified_diff("pytest -q")
+
+
+async def test_validation_type_picks_the_checks(backend: LocalBackend) -> None:
+    sc = await scenario(backend, bash="echo 1.0")  # untouched already passes: REVERSE fails
+    assert not (await backend.validate_scenario(sc.id)).reverse
+    forward_only = await backend.update_scenario(
+        sc.id, ScenarioUpdateParameters(validation_type=ValidationType.FORWARD)
+    )
+    verdict = await backend.validate_scenario(forward_only.id)
+    assert verdict.valid and verdict.forward and not verdict.reverse
