@@ -32,6 +32,7 @@ from scenario_mcp.models import (
     ScoringFunction,
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
+    ValidationType,
 )
 
 pytestmark = pytest.mark.anyio
@@ -268,6 +269,24 @@ async def test_validate_scenario(engine: Backend) -> None:
     assert validation.valid, validation.verdict
     assert validation.gold.result is not None and validation.gold.result.score == 1.0
     assert validation.untouched.result is not None and validation.untouched.result.score == 0.0
+    assert validation.forward and validation.reverse
+
+    # A scorer that passes anything: FORWARD judges the reference alone, so it is valid; the
+    # REVERSE check fails either way, and a scenario with no validation_type needs both.
+    lenient = await engine.create_scenario(
+        ScenarioCreateParameters(
+            name="lenient",
+            input_context=InputContext(problem_statement="Anything goes."),
+            scoring_contract=scorer_contract(BashScriptScorer(bash_script="echo 1.0")),
+            reference_output="true",
+            validation_type=ValidationType.FORWARD,
+        )
+    )
+    forward = await engine.validate_scenario(lenient.id)
+    assert forward.valid and forward.forward and forward.reverse is False
+    await engine.update_scenario(lenient.id, ScenarioUpdateParameters(validation_type=ValidationType.UNSPECIFIED))
+    both = await engine.validate_scenario(lenient.id)
+    assert not both.valid and "already scores 1.0" in both.verdict
 
 
 # --- benchmarks and custom scorers ---------------------------------------------------------------
