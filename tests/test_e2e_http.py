@@ -154,7 +154,11 @@ async def test_legacy_sse_transport(tmp_path: Path, default_blueprint_cache: Pat
         port = url.split(":")[2].split("/")[0]
         refused = await http.get(url, headers={"Host": f"evil.example:{port}"})
         assert refused.status_code == 421
+        async with Client(sse_client(url), mode="legacy") as client:
+            assert client.protocol_version < "2026"
+            assert "not found" in await error_text(client, "get_run", run_id="scr_nope")
         async with Client(sse_client(url)) as client:
+            assert client.protocol_version >= "2026"
             tools = {t.name for t in (await client.list_tools()).tools}
             assert "run_scenario" in tools and "create_scenario" not in tools
             scenario = await ok(client, "get_scenario", scenario_id=scenario_id)

@@ -164,9 +164,14 @@ class SolverBackend:
         except NotFoundError:
             return None
 
-    async def _shown(self, run: ScenarioRunView) -> ScenarioRunView:
+    async def _shown(
+        self, run: ScenarioRunView, scenarios: dict[str, ScenarioView | None] | None = None
+    ) -> ScenarioRunView:
         self._run_devboxes.add(run.devbox_id)
-        return redact_run(run, await self._scenario_of(run))
+        cache = {} if scenarios is None else scenarios
+        if run.scenario_id not in cache:
+            cache[run.scenario_id] = await self._scenario_of(run)
+        return redact_run(run, cache[run.scenario_id])
 
     # --- scenarios -------------------------------------------------------------------------------
 
@@ -223,7 +228,8 @@ class SolverBackend:
             state=state,
             benchmark_run_id=benchmark_run_id,
         )
-        return page.model_copy(update={"runs": [await self._shown(r) for r in page.runs]})
+        scenarios: dict[str, ScenarioView | None] = {}  # one lookup per scenario, not per run
+        return page.model_copy(update={"runs": [await self._shown(r, scenarios) for r in page.runs]})
 
     async def score_run(self, run_id: str) -> ScenarioRunView:
         await self._check_run(run_id)

@@ -28,6 +28,7 @@ from ..models import (
     DevboxCreateParameters,
     DevboxListView,
     DevboxSnapshotView,
+    DevboxStatus,
     DevboxView,
     ExecutionOutputChunk,
     ExecutionView,
@@ -139,9 +140,7 @@ class DevboxIdInput(_Input):
 
 
 class ListDevboxesInput(_Input):
-    status: Literal["running", "shutdown", "failure", "suspended", "provisioning", "initializing"] | None = Field(
-        default=None, description="Only devboxes in this status."
-    )
+    status: DevboxStatus | None = Field(default=None, description="Only devboxes in this status.")
     limit: int = Field(default=20, ge=1, le=5000, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
 
@@ -299,7 +298,8 @@ async def get_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
 
 
 async def list_devboxes(backend: Backend, params: ListDevboxesInput) -> DevboxListView:
-    return await backend.list_devboxes(limit=params.limit, starting_after=params.starting_after, status=params.status)
+    status = params.status.value if params.status else None
+    return await backend.list_devboxes(limit=params.limit, starting_after=params.starting_after, status=status)
 
 
 async def shutdown_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
