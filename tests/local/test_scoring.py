@@ -163,7 +163,7 @@ def test_scorer_programs() -> None:
             test_command="pytest -q",
             test_files=[
                 ScorerTestFile(file_path="tests/test_a.py", file_contents="A"),
-                ScorerTestFile(file_path="/test_b.py", file_contents="B"),
+                ScorerTestFile(file_path="./test_b.py", file_contents="B"),
             ],
         ),
         "/work/proj/",
