@@ -194,7 +194,7 @@ async def _serve(data_dir: Path, backend_kind: str = "local", args: argparse.Nam
                 await backend.get_run(run_id)  # fail now, clearly, on a run that does not exist
             except BackendError as exc:
                 raise RuntimeError(f"--run {run_id}: {exc.message}") from exc
-        server = build_server(backend, role=role, run_id=run_id)
+        server = build_server(backend, role=role, run_id=run_id, open_world=backend_kind == "remote")
         if transport == "stdio":
             await server.run_stdio_async()
             return

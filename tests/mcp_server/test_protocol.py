@@ -248,3 +248,9 @@ async def test_unknown_resource_ids_are_not_found(backend: LocalBackend) -> None
             "scenario://{scenario_id}/problem_statement",
             "run://{run_id}/logs",
         }
+
+
+async def test_a_remote_backend_makes_the_tools_open_world(backend: LocalBackend) -> None:
+    async with Client(build_server(backend, open_world=True)) as client:
+        tools = (await client.list_tools()).tools
+    assert all(t.annotations and t.annotations.open_world_hint is True for t in tools)

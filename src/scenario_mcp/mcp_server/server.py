@@ -58,9 +58,12 @@ class ScenarioServer(MCPServer[Any]):
         return adjust_mime_types(str(uri), await super().read_resource(uri, context))
 
 
-def build_server(backend: Backend, *, role: Role = "author", run_id: str | None = None) -> MCPServer[Any]:
+def build_server(
+    backend: Backend, *, role: Role = "author", run_id: str | None = None, open_world: bool = False
+) -> MCPServer[Any]:
     """The MCP server over `backend`. A solver (optionally pinned to `run_id`) sees no authoring
-    tool and no reference output, scorer body or (unless allowed) scorer output anywhere."""
+    tool and no reference output, scorer body or (unless allowed) scorer output anywhere.
+    `open_world`: the backend reaches beyond this machine (a remote API), and the tools say so."""
     if run_id is not None and role != "solver":
         raise ValueError("run_id pins a solver session; use role='solver'")
     specs: list[ToolSpec]
@@ -81,7 +84,7 @@ def build_server(backend: Backend, *, role: Role = "author", run_id: str | None 
         lifespan=lambda _app: notifier.running(),
     )
     for spec in specs:
-        _register_tool(server, backend, spec, notifier)
+        _register_tool(server, backend, spec, notifier, open_world=open_world)
     register_resources(server, backend)
     register_prompts(server, backend, role=role)
     register_completions(server, backend, role=role)
@@ -94,7 +97,9 @@ def build_server(backend: Backend, *, role: Role = "author", run_id: str | None 
     return server
 
 
-def _register_tool(server: MCPServer[Any], backend: Backend, spec: ToolSpec, notifier: RunNotifier) -> None:
+def _register_tool(
+    server: MCPServer[Any], backend: Backend, spec: ToolSpec, notifier: RunNotifier, *, open_world: bool
+) -> None:
     async def call(ctx: Context, **arguments: Any) -> BaseModel:
         try:
             params = spec.input_model.model_validate(arguments)
@@ -129,7 +134,7 @@ def _register_tool(server: MCPServer[Any], backend: Backend, spec: ToolSpec, not
         name=spec.name,
         title=spec.title,
         description=spec.description,
-        annotations=spec.annotations,
+        annotations=spec.annotations.model_copy(update={"open_world_hint": open_world}),
         structured_output=True,
     )
 

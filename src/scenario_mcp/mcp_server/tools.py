@@ -534,7 +534,8 @@ class ToolSpec:
 
 
 def _hints(*, read_only: bool = False, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
-    # openWorldHint is false: the local engine touches nothing outside this machine.
+    # openWorldHint is false: the local engine touches nothing outside this machine (build_server
+    # sets it true over a remote backend).
     return ToolAnnotations(
         read_only_hint=read_only,
         destructive_hint=destructive,
