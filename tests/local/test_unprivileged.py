@@ -7,10 +7,10 @@ to write, and its home is writable. The engine runs in a subprocess as uid 65534
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
-import site
 import subprocess
 import sys
 import tempfile
@@ -18,8 +18,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-
-import scenario_mcp
 
 pytestmark = pytest.mark.anyio
 
@@ -52,6 +50,36 @@ ATTEMPTS = {
 }
 
 
+# What the engine imports beyond the standard library, copied where uid 65534 can read it (the
+# checkout and its virtualenv may sit under a directory only root may enter).
+PACKAGES = (
+    "scenario_mcp",
+    "anyio",
+    "sniffio",
+    "idna",
+    "pydantic",
+    "pydantic_core",
+    "typing_extensions",
+    "annotated_types",
+    "typing_inspection",
+)
+
+
+def readable_copy_of_packages(dest: Path) -> Path:
+    dest.mkdir()
+    for name in PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        if origin.name == "__init__.py":
+            shutil.copytree(origin.parent, dest / origin.parent.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, dest / origin.name)
+    subprocess.run(["chmod", "-R", "a+rX", str(dest)], check=True)
+    return dest
+
+
 def interpreter() -> str:
     """A Python the unprivileged user can run, of the same version as the test environment's."""
     for candidate in ("/usr/bin/python3", sys.executable):
@@ -82,7 +110,7 @@ async def test_an_unprivileged_server_gives_devboxes_no_host_privilege() -> None
     assert os.geteuid() == 0, "this test drops to uid 65534 from root"
     data_dir = Path(tempfile.mkdtemp(prefix="scenario-mcp-unprivileged-"))
     os.chown(data_dir, 65534, 65534)
-    path = os.pathsep.join([*site.getsitepackages(), str(Path(scenario_mcp.__file__).parents[1])])
+    path = str(readable_copy_of_packages(data_dir / "packages"))
     try:
         result = await anyio.run_process(
             [

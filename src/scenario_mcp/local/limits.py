@@ -52,7 +52,12 @@ class Cgroups:
     def join_prefix(self) -> list[str]:
         """argv prefix that runs a command inside these cgroups with the file size cap."""
         blocks = str(max(1, self.disk_bytes // 512))
-        return ["/bin/sh", "-c", _JOIN, blocks, *(str(p) for p in self.procs_files), "--"]
+        prefix = ["/bin/sh", "-c", _JOIN, blocks, *(str(p) for p in self.procs_files), "--"]
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # A server started in the background ignores SIGINT, and so would every command it
+            # starts: an agent's INTERRUPT would do nothing. Commands get the default back.
+            prefix += ["env", "--default-signal=INT,QUIT"]
+        return prefix
 
     def add_process(self, pid: int) -> None:
         for procs in self.procs_files:
