@@ -46,7 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-.venv/bin/scenario-mcp serve --transport http --port 0 --data-dir "$work/data" --log-level WARNING \
+.venv/bin/scenario-mcp serve --transport http --port 0 --data-dir "$work/data" --log-level WARNING --conformance-fixtures \
   >/dev/null 2>"$work/serve.log" &
 server_pid=$!
 url=

@@ -92,6 +92,11 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--run", dest="run_id", default=None, metavar="RUN_ID", help="with --role solver: pin the session to this run"
     )
+    serve.add_argument(
+        "--conformance-fixtures",
+        action="store_true",
+        help="also serve the fixture resource the official MCP conformance suite reads (testing only)",
+    )
 
 
 def _serve_usage_error(args: argparse.Namespace) -> str | None:
@@ -194,7 +199,13 @@ async def _serve(data_dir: Path, backend_kind: str = "local", args: argparse.Nam
                 await backend.get_run(run_id)  # fail now, clearly, on a run that does not exist
             except BackendError as exc:
                 raise RuntimeError(f"--run {run_id}: {exc.message}") from exc
-        server = build_server(backend, role=role, run_id=run_id, open_world=backend_kind == "remote")
+        server = build_server(
+            backend,
+            role=role,
+            run_id=run_id,
+            open_world=backend_kind == "remote",
+            conformance_fixtures=bool(args and args.conformance_fixtures),
+        )
         if transport == "stdio":
             await server.run_stdio_async()
             return

@@ -254,3 +254,12 @@ async def test_a_remote_backend_makes_the_tools_open_world(backend: LocalBackend
     async with Client(build_server(backend, open_world=True)) as client:
         tools = (await client.list_tools()).tools
     assert all(t.annotations and t.annotations.open_world_hint is True for t in tools)
+
+
+async def test_conformance_fixture_only_on_request(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+        assert "test://template/{id}/data" not in templates
+    async with Client(build_server(backend, conformance_fixtures=True)) as client:
+        read = await client.read_resource("test://template/123/data")
+        assert '"id": "123"' in getattr(read.contents[0], "text", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -59,7 +60,12 @@ class ScenarioServer(MCPServer[Any]):
 
 
 def build_server(
-    backend: Backend, *, role: Role = "author", run_id: str | None = None, open_world: bool = False
+    backend: Backend,
+    *,
+    role: Role = "author",
+    run_id: str | None = None,
+    open_world: bool = False,
+    conformance_fixtures: bool = False,
 ) -> MCPServer[Any]:
     """The MCP server over `backend`. A solver (optionally pinned to `run_id`) sees no authoring
     tool and no reference output, scorer body or (unless allowed) scorer output anywhere.
@@ -88,6 +94,8 @@ def build_server(
     register_resources(server, backend)
     register_prompts(server, backend, role=role)
     register_completions(server, backend, role=role)
+    if conformance_fixtures:
+        _register_conformance_fixtures(server)
     # Change notifications in both eras: legacy resources/subscribe, and the current era's
     # subscriptions/listen (served by the SDK; the notifier notes which runs to watch).
     lowlevel = server._lowlevel_server
@@ -95,6 +103,20 @@ def build_server(
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, notifier.unsubscribe)
     lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, notifier.listen)
     return server
+
+
+def _register_conformance_fixtures(server: MCPServer[Any]) -> None:
+    """The resource template the official conformance suite reads by a fixed URI
+    (`resources-templates-read`): served only with `--conformance-fixtures`, for that suite."""
+
+    @server.resource(
+        "test://template/{id}/data",
+        name="conformance_template",
+        description="Fixture for the MCP conformance suite; not part of scenario-mcp's surface.",
+        mime_type="application/json",
+    )
+    def conformance_template(id: str) -> str:
+        return json.dumps({"id": id, "templateTest": True, "data": f"Data for ID: {id}"})
 
 
 def _register_tool(
