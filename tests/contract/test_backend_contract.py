@@ -18,6 +18,7 @@ from scenario_mcp.models import (
     BenchmarkCreateParameters,
     CommandScorer,
     CreateCustomScorerParameters,
+    CustomScorer,
     DevboxCreateParameters,
     DevboxStatus,
     ExecutionStatus,
@@ -343,6 +344,38 @@ async def test_custom_scorers(engine: Backend) -> None:
         await engine.create_custom_scorer(CreateCustomScorerParameters(type="always_one", bash_script="echo 1"))
     with pytest.raises(NotFoundError):
         await engine.get_custom_scorer("sco_nope")
+
+
+async def test_a_custom_scorer_scores_with_its_context(engine: Backend) -> None:
+    await engine.create_custom_scorer(
+        CreateCustomScorerParameters(
+            type="context_echo",
+            bash_script="python3 -c \"import json, os; print(json.loads(os.environ['RL_SCORER_CONTEXT'])['score'])\"",
+        )
+    )
+    scenario = await engine.create_scenario(
+        ScenarioCreateParameters(
+            name="custom",
+            input_context=InputContext(problem_statement="p"),
+            scoring_contract=ScoringContract(
+                scoring_function_parameters=[
+                    ScoringFunction(
+                        name="ctx",
+                        weight=1,
+                        scorer=CustomScorer(custom_scorer_type="context_echo", scorer_params={"score": 0.25}),
+                    )
+                ]
+            ),
+        )
+    )
+    run = await engine.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
+    await engine.score_run(run.id)
+    with anyio.fail_after(60):
+        while (run := await engine.get_run(run.id)).state == "scoring":
+            await anyio.sleep(0.05)
+    assert run.scoring_contract_result is not None
+    assert run.scoring_contract_result.score == 0.25, run.scoring_contract_result
+    await engine.complete_run(run.id)
 
 
 async def test_benchmark_runs_refuse_what_cannot_start(engine: Backend) -> None:

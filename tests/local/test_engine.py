@@ -200,8 +200,10 @@ async def test_scenario_refuses_unsupported_scorers_and_unknown_environment(back
     with pytest.raises(InvalidRequestError) as info:
         await scenario_with(backend, bad)
     assert "grep (ast_grep_scorer)" in info.value.message
-    assert "mine (custom_scorer)" in info.value.message
     assert "fine" not in info.value.message
+    unregistered = contract(("mine", 1, CustomScorer(custom_scorer_type="llm_judge")))
+    with pytest.raises(InvalidRequestError, match="'llm_judge', which is not registered"):
+        await scenario_with(backend, unregistered)
 
     ok = contract(("fine", 1, CommandScorer(command="true")))
     with pytest.raises(NotFoundError, match="snp_nope"):

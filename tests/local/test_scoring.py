@@ -171,12 +171,14 @@ def test_scorer_programs() -> None:
     assert tests.files == {"/work/proj/tests/test_a.py": "A", "/work/proj/test_b.py": "B"}
     assert tests.score_from == "tests"
 
-    for scorer in (
-        AstGrepScorer(pattern="x", search_directory="."),
-        CustomScorer(custom_scorer_type="mine"),
-    ):
-        with pytest.raises(ValueError, match="not supported by the local engine"):
-            scorer_program(scorer, "/home/user")
+    with pytest.raises(ValueError, match="not supported by the local engine"):
+        scorer_program(AstGrepScorer(pattern="x", search_directory="."), "/home/user")
+    custom = CustomScorer(custom_scorer_type="mine", scorer_params={"k": 1})
+    with pytest.raises(ValueError, match="no custom scorer of type 'mine' is registered"):
+        scorer_program(custom, "/home/user")
+    program = scorer_program(custom, "/home/user", custom_script="echo 1.0")
+    assert program.files == {"/opt/scenario-scorer/custom.sh": "echo 1.0"}
+    assert program.env == {"RL_SCORER_CONTEXT": '{"k": 1}'} and program.score_from == "stdout"
 
 
 def test_unsupported_scorers_names_function_and_type() -> None:
@@ -187,7 +189,7 @@ def test_unsupported_scorers_names_function_and_type() -> None:
             ScoringFunction(name="cust", weight=1, scorer=CustomScorer(custom_scorer_type="t")),
         ]
     )
-    assert unsupported_scorers(contract) == ["grep (ast_grep_scorer)", "cust (custom_scorer)"]
+    assert unsupported_scorers(contract) == ["grep (ast_grep_scorer)"]  # custom scorers run once registered
 
 
 COMMAND = ScorerProgram("true", score_from="exit_code")

@@ -24,6 +24,7 @@ from ..models import (
     BlueprintListView,
     BlueprintView,
     CreateCustomScorerParameters,
+    CustomScorer,
     DevboxCreateParameters,
     DevboxListView,
     DevboxLogsListView,
@@ -43,6 +44,7 @@ from ..models import (
     ScenarioUpdateParameters,
     ScenarioValidationView,
     ScenarioView,
+    ScoringContract,
     ScoringContractResultView,
     ScoringFunction,
     ScoringFunctionResultView,
@@ -175,6 +177,7 @@ class LocalBackend:
                 + ", ".join(unsupported)
                 + "; use bash_script_scorer, command_scorer, python_script_scorer or test_based_scorer"
             )
+        await self._check_custom_scorers_registered(params.scoring_contract)
         env = params.environment_parameters
         if env is not None:
             # Fail now, not at start_run, when the environment names something that does not exist.
@@ -201,6 +204,18 @@ class LocalBackend:
         )
         await self._save_scenario(view)
         return view
+
+    async def _check_custom_scorers_registered(self, contract: ScoringContract) -> None:
+        for function in contract.scoring_function_parameters:
+            scorer = function.scorer
+            if (
+                isinstance(scorer, CustomScorer)
+                and await self.custom_scorers.by_type(scorer.custom_scorer_type) is None
+            ):
+                raise InvalidRequestError(
+                    f"scoring function {function.name!r} names custom scorer type {scorer.custom_scorer_type!r}, "
+                    "which is not registered; register it first (create_custom_scorer with that type and a bash script)"
+                )
 
     async def _save_scenario(self, view: ScenarioView) -> None:
         await self._store.put("scenarios", view.id, view.model_dump(mode="json"), name=view.name, state=view.status)
@@ -234,6 +249,7 @@ class LocalBackend:
                 unsupported = unsupported_scorers(value)
                 if unsupported:
                     raise InvalidRequestError(f"the local engine cannot run these scorers: {', '.join(unsupported)}")
+                await self._check_custom_scorers_registered(value)
                 value = normalise_weights(value)
             # "" / [] / {} clear a field
             update[field] = None if value in ("", [], {}) and field not in ("metadata",) else value
@@ -530,7 +546,16 @@ class LocalBackend:
         agent_layer: Path,
         work: Path,
     ) -> ScoringFunctionResultView:
-        program = scorer_program(function.scorer, scenario.working_directory)
+        custom_script = None
+        if isinstance(function.scorer, CustomScorer):
+            registered = await self.custom_scorers.by_type(function.scorer.custom_scorer_type)
+            custom_script = registered.bash_script if registered else None
+        try:
+            program = scorer_program(function.scorer, scenario.working_directory, custom_script)
+        except ValueError as exc:
+            return ScoringFunctionResultView(
+                scoring_function_name=function.name, score=0.0, output=f"[error] {exc}", state="error"
+            )
         scorer_layer = work / "scorer-layer"
         for part in ("usr", "etc"):
             (scorer_layer / part).mkdir(parents=True, exist_ok=True)
@@ -556,6 +581,7 @@ class LocalBackend:
                     stdout=out,
                     stderr=err,
                     timeout=scenario.scorer_timeout_sec,
+                    env=program.env,
                 )
                 out.seek(0)
                 err.seek(0)

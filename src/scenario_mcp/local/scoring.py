@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -20,7 +21,13 @@ from ..models import (
 # in a layer above the agent's, so nothing of the agent's can stand in for them.
 SCORER_DIR = "/opt/scenario-scorer"
 
-SUPPORTED_SCORERS = ("bash_script_scorer", "command_scorer", "python_script_scorer", "test_based_scorer")
+SUPPORTED_SCORERS = (
+    "bash_script_scorer",
+    "command_scorer",
+    "python_script_scorer",
+    "test_based_scorer",
+    "custom_scorer",
+)
 
 _SCORE_LINE = re.compile(r"^\s*(?:score\s*[=:]\s*)?([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$", re.IGNORECASE)
 _PYTEST_COUNTS = re.compile(r"(\d+) (passed|failed|error|errors|xfailed|xpassed)\b")
@@ -72,9 +79,11 @@ class ScorerProgram:
     command: str
     files: dict[str, str] = field(default_factory=dict)  # absolute path -> contents
     score_from: str = "stdout"  # "stdout" | "exit_code" | "tests"
+    env: dict[str, str] = field(default_factory=dict)
 
 
-def scorer_program(scorer: object, working_directory: str) -> ScorerProgram:
+def scorer_program(scorer: object, working_directory: str, custom_script: str | None = None) -> ScorerProgram:
+    """What to place and run for a scorer; a custom scorer needs its registered bash script."""
     wd = working_directory.rstrip("/") or "/"
     if isinstance(scorer, BashScriptScorer):
         return ScorerProgram(f"bash {SCORER_DIR}/score.sh", {f"{SCORER_DIR}/score.sh": scorer.bash_script})
@@ -85,7 +94,15 @@ def scorer_program(scorer: object, working_directory: str) -> ScorerProgram:
     if isinstance(scorer, TestBasedScorer):
         files = {f"{wd}/{f.file_path.lstrip('/')}": f.file_contents for f in scorer.test_files}
         return ScorerProgram(scorer.test_command, files, score_from="tests")
-    if isinstance(scorer, AstGrepScorer | CustomScorer):
+    if isinstance(scorer, CustomScorer):
+        if custom_script is None:
+            raise ValueError(f"no custom scorer of type {scorer.custom_scorer_type!r} is registered")
+        return ScorerProgram(
+            f"bash {SCORER_DIR}/custom.sh",
+            {f"{SCORER_DIR}/custom.sh": custom_script},
+            env={"RL_SCORER_CONTEXT": json.dumps(scorer.scorer_params or {})},
+        )
+    if isinstance(scorer, AstGrepScorer):
         raise ValueError(f"scorer type {scorer.type!r} is not supported by the local engine")
     raise TypeError(f"unknown scorer {scorer!r}")
 
