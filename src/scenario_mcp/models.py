@@ -267,11 +267,24 @@ class ScoringContractResultView(BaseModel):
     scoring_function_results: list[ScoringFunctionResultView]
 
 
+class RunProfile(_Model):
+    """Runtime configuration of a run; camelCase on the wire, as Runloop has it."""
+
+    purpose: str | None = None
+    envVars: dict[str, str] | None = None
+    secrets: dict[str, str] | None = None
+    launchParameters: LaunchParameters | None = None
+    mounts: list[dict[str, Any]] | None = None
+
+
 class StartScenarioRunParameters(_Model):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
     scenario_id: str
     run_name: str | None = None
     benchmark_run_id: str | None = None
     metadata: Metadata | None = None
+    run_profile: RunProfile | None = Field(default=None, alias="runProfile")
 
 
 class ScenarioRunView(BaseModel):

@@ -394,3 +394,27 @@ async def test_benchmark_runs_refuse_what_cannot_start(engine: Backend) -> None:
         await engine.create_benchmark(BenchmarkCreateParameters(name="ghost", scenario_ids=["scn_ghost"]))
     with pytest.raises(NotFoundError):
         await engine.get_benchmark_run("bmr_nope")
+
+
+async def test_run_profile_sets_the_runs_environment(engine: Backend) -> None:
+    scenario = await engine.create_scenario(
+        ScenarioCreateParameters(
+            name="profiled",
+            input_context=InputContext(problem_statement="p"),
+            required_environment_variables=["GREETING"],
+            scoring_contract=ScoringContract(
+                scoring_function_parameters=[ScoringFunction(name="s", weight=1, scorer=CommandScorer(command="true"))]
+            ),
+        )
+    )
+    with pytest.raises(InvalidRequestError, match="GREETING"):
+        await engine.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
+    run = await engine.start_run(
+        StartScenarioRunParameters.model_validate(
+            {"scenario_id": scenario.id, "runProfile": {"envVars": {"GREETING": "hi"}, "purpose": "eval"}}
+        )
+    )
+    assert run.purpose == "eval"
+    result = await engine.execute(run.devbox_id, 'echo "$GREETING"')
+    assert result.stdout == "hi\n"
+    await engine.cancel_run(run.id)

@@ -140,13 +140,24 @@ async def test_start_run_takes_camel_case_run_profile(http: httpx2.AsyncClient) 
         await http.post("/v1/scenarios/start_run", json={"scenario_id": created["id"], "run_profile": {}}), 400
     )
     assert "run_profile: unknown field" in snake and "runProfile" in snake
-    with_env = {"scenario_id": created["id"], "runProfile": {"envVars": {"A": "1"}}}
-    assert "runProfile.envVars is not supported" in error(
-        await http.post("/v1/scenarios/start_run", json=with_env), 400
+    with_mounts = {"scenario_id": created["id"], "runProfile": {"mounts": [{"type": "x"}]}}
+    assert "runProfile.mounts is not supported" in error(
+        await http.post("/v1/scenarios/start_run", json=with_mounts), 400
     )
+    with_env = {"scenario_id": created["id"], "runProfile": {"envVars": {"A": "1"}, "purpose": "p"}}
+    profiled = ok(await http.post("/v1/scenarios/start_run", json=with_env))
+    assert profiled["purpose"] == "p"
+    assert (
+        ok(await http.post(f"/v1/devboxes/{profiled['devbox_id']}/execute", json={"command": "echo $A"}))["stdout"]
+        == "1\n"
+    )
+    ok(await http.post(f"/v1/scenarios/runs/{profiled['id']}/cancel"))
     run = ok(await http.post("/v1/scenarios/start_run", json={"scenario_id": created["id"], "runProfile": {}}))
     assert run["state"] == "running" and run["scenario_id"] == created["id"]
-    assert [r["id"] for r in ok(await http.get(f"/v1/scenarios/{created['id']}/runs"))["runs"]] == [run["id"]]
+    assert [r["id"] for r in ok(await http.get(f"/v1/scenarios/{created['id']}/runs"))["runs"]] == [
+        run["id"],
+        profiled["id"],
+    ]
     assert ok(await http.post(f"/v1/scenarios/runs/{run['id']}/cancel"))["state"] == "canceled"
     assert "cannot complete" in error(await http.post(f"/v1/scenarios/runs/{run['id']}/complete"), 409)
     assert "not found" in error(await http.post("/v1/scenarios/start_run", json={"scenario_id": "scn_nope"}), 404)

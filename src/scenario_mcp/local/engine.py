@@ -33,7 +33,9 @@ from ..models import (
     DevboxView,
     ExecutionOutputChunk,
     ExecutionView,
+    LaunchParameters,
     RunLogEntry,
+    RunProfile,
     ScenarioCreateParameters,
     ScenarioListView,
     ScenarioRunListView,
@@ -349,7 +351,15 @@ class LocalBackend:
             reverse=reverse_problem is None,
         )
 
-    async def _environment_devbox(self, scenario: ScenarioView, *, name: str, run_id: str | None = None) -> DevboxView:
+    async def _environment_devbox(
+        self,
+        scenario: ScenarioView,
+        *,
+        name: str,
+        run_id: str | None = None,
+        environment_variables: dict[str, str] | None = None,
+        launch_parameters: LaunchParameters | None = None,
+    ) -> DevboxView:
         env = scenario.environment
         devbox = await self.devboxes.create(
             DevboxCreateParameters(
@@ -357,7 +367,8 @@ class LocalBackend:
                 blueprint_id=env.blueprint_id if env else None,
                 blueprint_name=env.blueprint_name if env else None,
                 snapshot_id=env.snapshot_id if env else None,
-                launch_parameters=env.launch_parameters if env else None,
+                launch_parameters=launch_parameters or (env.launch_parameters if env else None),
+                environment_variables=environment_variables or None,
             ),
             run_id=run_id,
         )
@@ -412,25 +423,28 @@ class LocalBackend:
         scenario = await self.get_scenario(params.scenario_id)
         if scenario.status != "active":
             raise InvalidStateError(f"scenario {scenario.id} is archived; unarchive it before starting a run")
-        env = scenario.environment
+        profile = params.run_profile or RunProfile()
+        unsupported = [name for name in ("secrets", "mounts") if getattr(profile, name)]
+        if unsupported:
+            raise InvalidRequestError(
+                f"runProfile.{unsupported[0]} is not supported by the local engine (it keeps no secrets and mounts "
+                "nothing); pass values as runProfile.envVars instead"
+            )
+        env_vars = profile.envVars or {}
+        missing = [name for name in scenario.required_environment_variables or [] if name not in env_vars]
+        if missing:
+            raise InvalidRequestError(
+                f"scenario {scenario.id} requires environment variables {', '.join(missing)}; "
+                "give them in runProfile.envVars"
+            )
         run_id = new_id("run")
-        devbox = await self.devboxes.create(
-            DevboxCreateParameters(
-                name=f"run-{run_id}",
-                blueprint_id=env.blueprint_id if env else None,
-                blueprint_name=env.blueprint_name if env else None,
-                snapshot_id=env.snapshot_id if env else None,
-                launch_parameters=env.launch_parameters if env else None,
-            ),
+        devbox = await self._environment_devbox(
+            scenario,
+            name=f"run-{run_id}",
             run_id=run_id,
+            environment_variables=env_vars,
+            launch_parameters=profile.launchParameters,
         )
-        workdir = scenario.working_directory
-        result = await self.devboxes.execute(
-            devbox.id, f"mkdir -p -- '{workdir}'", working_directory="/", log_source="setup"
-        )
-        if result.exit_status != 0:
-            await self.devboxes.shutdown(devbox.id)
-            raise InvalidRequestError(f"cannot create working directory {workdir}: {result.stderr}")
         run = ScenarioRunView(
             id=run_id,
             name=params.run_name,
@@ -439,6 +453,7 @@ class LocalBackend:
             benchmark_run_id=params.benchmark_run_id,
             state=ScenarioRunState.RUNNING,
             metadata=params.metadata or {},
+            purpose=profile.purpose,
         )
         await self._save_run(run)
         await self._store.add_log(run_id, now_ms(), "run", f"run started on devbox {devbox.id}")

@@ -6,7 +6,6 @@ import io
 import re
 import zipfile
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -21,9 +20,9 @@ from ..models import (
     BenchmarkRunView,
     BenchmarkView,
     CreateCustomScorerParameters,
-    LaunchParameters,
     Metadata,
     RunLogEntry,
+    RunProfile,
     ScenarioCreateParameters,
     ScenarioListView,
     ScenarioRunListView,
@@ -51,18 +50,6 @@ _CAMEL_HINT = {"run_profile": "Runloop spells it runProfile, in camelCase"}
 _ENV_HINT = {
     "environment": "a scenario's environment goes in as environment_parameters; views return it as environment"
 }
-
-
-class RunProfile(BaseModel):
-    """`runProfile` on start_run: camelCase on the wire, as Runloop has it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    purpose: str | None = None
-    envVars: dict[str, str] | None = None
-    secrets: dict[str, str] | None = None
-    launchParameters: LaunchParameters | None = None
-    mounts: list[dict[str, Any]] | None = None
 
 
 class StartRunBody(BaseModel):
@@ -104,7 +91,7 @@ class BenchmarkUpdateBody(BaseModel):
 
 
 def _check_run_profile(profile: RunProfile | None) -> None:
-    """Refuse what this engine would otherwise silently drop: a run profile it cannot apply."""
+    """Benchmark runs take no run profile here: refuse one rather than silently drop it."""
     if profile is None:
         return
     given = [name for name, value in profile.model_dump(exclude_none=True).items() if value not in ({}, [], "")]
@@ -187,12 +174,12 @@ def routes(backend: Backend) -> list[Route]:
 
     async def start_run(request: Request) -> Response:
         start = await body(request, StartRunBody, hints=_CAMEL_HINT)
-        _check_run_profile(start.run_profile)
         params = StartScenarioRunParameters(
             scenario_id=start.scenario_id,
             run_name=start.run_name,
             benchmark_run_id=start.benchmark_run_id,
             metadata=start.metadata,
+            run_profile=start.run_profile,
         )
         return model_response(await backend.start_run(params))
 
