@@ -73,8 +73,8 @@ from .models import (
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
     ValidationAttempt,
-    ValidationType,
 )
+from .validation import judge_validation
 
 log = logging.getLogger(__name__)
 
@@ -402,42 +402,7 @@ class RemoteBackend:
             tg.start_soon(attempt, True)
             tg.start_soon(attempt, False)
         gold, untouched = attempts[True], attempts[False]
-        # The same judgement as the local engine's: FORWARD is judged on the reference alone,
-        # REVERSE on the untouched environment alone, anything else on both.
-        forward_problem = reverse_problem = None
-        if gold.error or gold.result is None:
-            forward_problem = f"applying and scoring the reference output failed: {gold.error}"
-        elif gold.result.score < 1.0:
-            failing = [
-                f"{r.scoring_function_name}={r.score} ({r.state})"
-                for r in gold.result.scoring_function_results
-                if r.score < 1.0
-            ]
-            forward_problem = f"the reference output scores {gold.result.score}, not 1.0: {', '.join(failing)}"
-        if untouched.error or untouched.result is None:
-            reverse_problem = f"scoring the untouched environment failed: {untouched.error}"
-        elif untouched.result.score >= 1.0:
-            reverse_problem = "the untouched environment already scores 1.0: the scorers do not test the task"
-        kind = scenario.validation_type
-        problems = [
-            p
-            for p, applies in (
-                (forward_problem, kind != ValidationType.REVERSE),
-                (reverse_problem, kind != ValidationType.FORWARD),
-            )
-            if p and applies
-        ]
-        verdict = "valid: the reference output scores 1.0 and the untouched environment scores below it"
-        return ScenarioValidationView(
-            scenario_id=scenario_id,
-            valid=not problems,
-            verdict=verdict if not problems else "invalid: " + "; ".join(problems),
-            gold=gold,
-            untouched=untouched,
-            validation_type=kind,
-            forward=forward_problem is None,
-            reverse=reverse_problem is None,
-        )
+        return judge_validation(scenario, gold, untouched)
 
     async def _validation_attempt(self, scenario: ScenarioView, apply: bool) -> ValidationAttempt:
         label = "reference_output" if apply else "nothing"

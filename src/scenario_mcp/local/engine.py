@@ -53,11 +53,11 @@ from ..models import (
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
     ValidationAttempt,
-    ValidationType,
     new_id,
     normalise_weights,
     now_ms,
 )
+from ..validation import judge_validation
 from .benchmarks import Benchmarks
 from .custom_scorers import CustomScorers
 from .devboxes import DevboxManager, shell_argv
@@ -314,42 +314,7 @@ class LocalBackend:
             tg.start_soon(run_gold)
             tg.start_soon(run_untouched)
         assert gold is not None and untouched is not None
-        forward_problem = reverse_problem = None
-        if gold.error or gold.result is None:
-            forward_problem = f"applying and scoring the reference output failed: {gold.error}"
-        elif gold.result.score < 1.0:
-            failing = [
-                f"{r.scoring_function_name}={r.score} ({r.state})"
-                for r in gold.result.scoring_function_results
-                if r.score < 1.0
-            ]
-            forward_problem = f"the reference output scores {gold.result.score}, not 1.0: {', '.join(failing)}"
-        if untouched.error or untouched.result is None:
-            reverse_problem = f"scoring the untouched environment failed: {untouched.error}"
-        elif untouched.result.score >= 1.0:
-            reverse_problem = "the untouched environment already scores 1.0: the scorers do not test the task"
-        # A FORWARD scenario is judged on its reference alone, a REVERSE one on its untouched
-        # environment alone; any other (or none) needs both.
-        kind = scenario.validation_type
-        problems = [
-            p
-            for p, applies in (
-                (forward_problem, kind != ValidationType.REVERSE),
-                (reverse_problem, kind != ValidationType.FORWARD),
-            )
-            if p and applies
-        ]
-        verdict = "valid: the reference output scores 1.0 and the untouched environment scores below it"
-        return ScenarioValidationView(
-            scenario_id=scenario_id,
-            valid=not problems,
-            verdict=verdict if not problems else "invalid: " + "; ".join(problems),
-            gold=gold,
-            untouched=untouched,
-            validation_type=kind,
-            forward=forward_problem is None,
-            reverse=reverse_problem is None,
-        )
+        return judge_validation(scenario, gold, untouched)
 
     async def _environment_devbox(
         self,
