@@ -27,6 +27,7 @@ import errno
 import fcntl
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -74,8 +75,6 @@ SYS_PIVOT_ROOT = {
 }
 
 SETUP_TIMEOUT = 30.0
-# PID 1 of the sandbox: ignores the signals a process inside could send it, reaps orphans, sleeps.
-INIT_ARGV = ["/bin/sh", "-c", "trap '' TERM INT HUP; while :; do sleep 2147483647 & wait; done"]
 
 
 class Request(TypedDict):
@@ -83,6 +82,13 @@ class Request(TypedDict):
     steps: list[list[str]]  # see _run_step
     network: bool  # keep the host's network namespace
     hostname: str
+    launcher_dir: str  # where init listens for commands to start (LAUNCHER_SOCKET in it)
+
+
+# init listens here for the server's commands: it forks them itself, so a command starts inside
+# every namespace and cgroup of the devbox at the cost of a fork (no nsenter, no cgroup move).
+LAUNCHER_SOCKET = "launcher.sock"
+MAX_MESSAGE = 1 << 20
 
 
 class SpawnError(Exception):
@@ -227,17 +233,155 @@ def _init(report: int, requests: int, network: bool) -> None:
         _run_step(step)
     name = request["hostname"].encode()
     _check(int(_libc.sethostname(name, ctypes.c_size_t(len(name)))), "sethostname")
+    listener = _listen(request["launcher_dir"])
     _pivot_into(request["root"])
     _harden_and_lock()
     os.dup2(0, 2)  # /dev/null, like 0 and 1
-    os.closerange(3, report)
-    os.closerange(report + 1, 1 << 16)
-    for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)  # Python's ignored signals would stay ignored in init
+    keep = sorted((report, listener.fileno()))
+    for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
+        os.closerange(low + 1, high)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    # `report` closes on exec: "R" then end of file is how the spawner learns of success.
+    # "R" then end of file is how the spawner learns of success.
     os.write(report, b"R\n")
-    os.execve(INIT_ARGV[0], INIT_ARGV, {})
+    os.close(report)
+    _serve(listener)
+
+
+def _listen(directory: str) -> socket.socket:
+    """The launcher socket, bound on the host's filesystem before the root is pivoted away.
+
+    Bound by a relative name (socket paths are short) and readable by the server's uid only."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    os.chdir(directory)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(LAUNCHER_SOCKET)
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(LAUNCHER_SOCKET)
+    finally:
+        os.umask(old_umask)
+    listener.listen(128)
+    return listener
+
+
+def _serve(listener: socket.socket) -> None:
+    """PID 1 of the devbox: start the commands the server sends, report their exit, reap orphans.
+
+    A request is one SOCK_SEQPACKET message, {"argv", "env", "cwd", "fsize"} with the command's
+    stdin, stdout and stderr attached (SCM_RIGHTS). Replies on the same connection: {"pid"} (or
+    {"error"}), later {"exit"}. {"signal", "group"} on it signals the command (or its group).
+    When the server goes away the command runs on (a background process), unreported."""
+    wake_r, wake_w = os.pipe()
+    for fd in (wake_r, wake_w):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_IGN)
+    connections: dict[int, socket.socket] = {}
+    pid_of: dict[int, int] = {}  # connection fd -> its command's pid
+    connection_of: dict[int, socket.socket] = {}  # command pid -> its connection
+    while True:
+        try:
+            watched: list[socket.socket | int] = [listener, wake_r, *connections.values()]
+            readable, _, _ = select.select(watched, [], [])
+        except InterruptedError:
+            continue
+        if wake_r in readable:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(wake_r, 4096):
+                    pass
+        _reap_commands(connection_of)
+        for ready in readable:
+            if ready is listener:
+                with contextlib.suppress(OSError):
+                    conn, _ = listener.accept()
+                    connections[conn.fileno()] = conn
+            elif isinstance(ready, socket.socket):
+                _handle(ready, connections, pid_of, connection_of, listener, wake_r, wake_w)
+
+
+def _reap_commands(connection_of: dict[int, socket.socket]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = connection_of.pop(pid, None)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.send(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode())
+
+
+def _handle(
+    conn: socket.socket,
+    connections: dict[int, socket.socket],
+    pid_of: dict[int, int],
+    connection_of: dict[int, socket.socket],
+    listener: socket.socket,
+    wake_r: int,
+    wake_w: int,
+) -> None:
+    fd = conn.fileno()
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(conn, MAX_MESSAGE, 3)
+    except OSError:
+        data, fds = b"", []
+    if not data:  # the server hung up: the command (if any) runs on, unreported
+        connections.pop(fd, None)
+        pid = pid_of.pop(fd, None)
+        if pid is not None:
+            connection_of.pop(pid, None)
+        conn.close()
+        return
+    try:
+        message = json.loads(data)
+        if "signal" in message:
+            pid = pid_of.get(fd)
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    (os.killpg if message.get("group") else os.kill)(pid, int(message["signal"]))
+            return
+        if len(fds) != 3:
+            raise ValueError("a command needs its stdin, stdout and stderr")
+        pid = os.fork()
+        if pid == 0:
+            _exec_command(message, fds)
+        pid_of[fd] = pid
+        connection_of[pid] = conn
+        conn.send(json.dumps({"pid": pid}).encode())
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            conn.send(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+    finally:
+        for passed in fds:
+            os.close(passed)
+
+
+def _exec_command(message: dict[str, Any], fds: list[int]) -> None:
+    """In the forked child: become the command, in its own session and process group."""
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in range(1, signal.NSIG):
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                signal.signal(sig, signal.SIG_DFL)
+        os.setsid()
+        for target, source in enumerate(fds):
+            os.dup2(source, target)
+        os.closerange(3, 1 << 16)
+        if message.get("fsize"):
+            resource.setrlimit(resource.RLIMIT_FSIZE, (int(message["fsize"]), int(message["fsize"])))
+        try:
+            os.chdir(message.get("cwd") or "/")
+        except OSError:
+            os.chdir("/")
+        os.execve(message["argv"][0], message["argv"], message["env"])
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(2, f"scenario-mcp: cannot start {message.get('argv')}: {exc}\n".encode())
+    os._exit(127)
 
 
 def _child(report: int, go: int, requests: int, network: bool) -> None:

@@ -46,6 +46,7 @@ from ..models import (
     now_ms,
 )
 from .executions import KILLED_EXIT_STATUS, TIMEOUT_EXIT_STATUS, Execution, start_execution
+from .launcher import launcher_socket
 from .layers import LayerStore, tree_size
 from .limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, Cgroups, LimitRequest, make_cgroups
 from .sandbox import HOME, Sandbox, SandboxError, SandboxSpec, sandbox_env
@@ -135,6 +136,7 @@ class DevboxManager:
         self._shell_busy: dict[tuple[str, str], Execution] = {}
         self._tg: TaskGroup | None = None
         self._cgroups: dict[str, Cgroups] = {}
+        self._rows: dict[str, tuple[DevboxView, dict[str, Any]]] = {}
         self._build_lock = anyio.Lock()
 
     @property
@@ -147,17 +149,24 @@ class DevboxManager:
 
     # --- views ---------------------------------------------------------------------------------
 
-    async def get(self, devbox_id: str) -> DevboxView:
+    async def _row(self, devbox_id: str) -> tuple[DevboxView, dict[str, Any]]:
+        # This manager is the only writer of devbox rows (one engine per data dir, see engine.py):
+        # what it last wrote is what the store holds, so reads need no trip to SQLite.
+        cached = self._rows.get(devbox_id)
+        if cached is not None:
+            return cached
         row = await self.store.get("devboxes", devbox_id)
         if row is None:
             raise NotFoundError("devbox", devbox_id)
-        return DevboxView.model_validate(row.data)
+        cached = (DevboxView.model_validate(row.data), row.internal)
+        self._rows[devbox_id] = cached
+        return cached
+
+    async def get(self, devbox_id: str) -> DevboxView:
+        return (await self._row(devbox_id))[0]
 
     async def internal(self, devbox_id: str) -> dict[str, Any]:
-        row = await self.store.get("devboxes", devbox_id)
-        if row is None:
-            raise NotFoundError("devbox", devbox_id)
-        return row.internal
+        return dict((await self._row(devbox_id))[1])
 
     async def _save(self, view: DevboxView, internal: dict[str, Any] | None = None) -> None:
         await self.store.put(
@@ -168,6 +177,10 @@ class DevboxManager:
             name=view.name,
             state=view.status,
         )
+        if internal is None:
+            previous = self._rows.get(view.id)
+            internal = previous[1] if previous else (await self._row(view.id))[1]
+        self._rows[view.id] = (view, dict(internal))
 
     async def _transition(
         self, view: DevboxView, status: DevboxStatus, internal: dict[str, Any] | None = None, **fields: Any
@@ -440,16 +453,14 @@ class DevboxManager:
         started = now_ms()
         log_dir = self.boxes_dir / devbox_id / "exec"
         cgroups = self.cgroups(devbox_id)
-        ooms_before = cgroups.oom_kills()
-        pid_hits_before = cgroups.pids_limit_hits()
 
         async def finished(execution: Execution) -> None:
-            if cgroups.oom_kills() > ooms_before:
+            if cgroups.new_oom_kills():
                 execution.notes.append(
                     "a process of this command was killed: the devbox reached its memory limit "
                     "(out_of_memory; raise launch_parameters.custom_gb_memory)"
                 )
-            if cgroups.pids_limit_hits() > pid_hits_before:
+            if cgroups.new_pids_limit_hits():
                 # A fork bomb ends here: frozen, everything but init is killed, then thawed.
                 await anyio.to_thread.run_sync(cgroups.kill_all_except, sandbox.init_pid)
                 execution.notes.append(
@@ -462,8 +473,11 @@ class DevboxManager:
         async def launch() -> Execution:
             return await start_execution(
                 tg=self.tg,
-                argv=[*cgroups.join_prefix(), *sandbox.enter_argv(), *argv],
+                launcher_socket=launcher_socket(self.boxes_dir / devbox_id),
+                enter_argv=[*cgroups.join_prefix(), *sandbox.enter_argv()],
+                argv=argv,
                 env=sandbox_env(internal.get("env")),
+                file_size_limit=cgroups.disk_bytes,
                 execution_id=execution_id,
                 devbox_id=devbox_id,
                 command=command,

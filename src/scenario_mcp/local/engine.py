@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import logging
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -72,6 +74,20 @@ EXPIRY_INTERVAL = 5.0
 MAX_LIST_LIMIT = 5000
 
 
+def _lock_data_dir(data_dir: Path) -> int:
+    """One engine per data dir: it alone writes the database and holds the devboxes' state."""
+    fd = os.open(data_dir / "engine.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(
+            f"another scenario-mcp engine is using the data dir {data_dir}; stop it, or give this one "
+            "another --data-dir (or SCENARIO_MCP_DATA_DIR)"
+        ) from None
+    return fd
+
+
 def _limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise InvalidRequestError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
@@ -88,6 +104,8 @@ class LocalBackend:
         self._devboxes: DevboxManager | None = None
         self._tg: TaskGroup | None = None
         self._scoring: dict[str, anyio.CancelScope] = {}
+        self._runs: dict[str, ScenarioRunView] = {}
+        self._lock_file: int | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -97,6 +115,7 @@ class LocalBackend:
         except SandboxError as exc:
             raise RuntimeError(str(exc)) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock_data_dir(self.data_dir)
         self.store = Store(self.data_dir / "scenario-mcp.sqlite3")
         self._devboxes = DevboxManager(self.store, self.data_dir)
         await anyio.to_thread.run_sync(self._devboxes.layers.ensure_base)
@@ -115,6 +134,9 @@ class LocalBackend:
         await self._tg.__aexit__(exc_type, exc, tb)
         await self._devboxes.close()
         self.store.close()
+        if self._lock_file is not None:
+            os.close(self._lock_file)  # releases the lock
+            self._lock_file = None
 
     @property
     def devboxes(self) -> DevboxManager:
@@ -375,6 +397,7 @@ class LocalBackend:
     # --- runs ----------------------------------------------------------------------------------
 
     async def _save_run(self, run: ScenarioRunView) -> None:
+        self._runs.pop(run.id, None)
         await self._store.put(
             "runs",
             run.id,
@@ -383,6 +406,7 @@ class LocalBackend:
             state=run.state,
             parent_id=run.scenario_id,
         )
+        self._runs[run.id] = run
 
     async def start_run(self, params: StartScenarioRunParameters) -> ScenarioRunView:
         scenario = await self.get_scenario(params.scenario_id)
@@ -425,10 +449,15 @@ class LocalBackend:
         return run
 
     async def get_run(self, run_id: str) -> ScenarioRunView:
+        cached = self._runs.get(run_id)  # the engine is the only writer of runs (see __aenter__)
+        if cached is not None:
+            return cached
         row = await self._store.get("runs", run_id)
         if row is None:
             raise NotFoundError("scenario run", run_id)
-        return ScenarioRunView.model_validate(row.data)
+        run = ScenarioRunView.model_validate(row.data)
+        self._runs[run_id] = run
+        return run
 
     async def list_runs(
         self,

@@ -1,19 +1,25 @@
-"""Live executions: a process in a devbox, its bounded output, stdin, deadline and kill."""
+"""Live executions: a process in a devbox, its bounded output, stdin, deadline and kill.
+
+A command is started by the devbox's init (its launcher, see launcher.py): a fork inside every
+namespace and cgroup of the devbox. Devboxes started before launchers existed are entered with
+nsenter instead; both kinds of process look the same from here (`ProcessHandle`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import anyio
-from anyio.abc import ByteReceiveStream, ByteSendStream, Process, TaskGroup
+from anyio.abc import Process, TaskGroup
 
 from ..backend import InvalidRequestError, InvalidStateError
+from .launcher import launch
 from .output import OutputLog
 
 TIMEOUT_EXIT_STATUS = 124
@@ -23,13 +29,48 @@ KILLED_EXIT_STATUS = 137
 DRAIN_GRACE = 0.05
 
 
+class ProcessHandle(Protocol):
+    @property
+    def returncode(self) -> int | None: ...
+    async def wait(self) -> int: ...
+    def signal(self, sig: int, *, group: bool) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class NsenterProcess:
+    """A command entered into the devbox by nsenter, which forked it: signal nsenter's child."""
+
+    def __init__(self, process: Process) -> None:
+        self._process = process
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    async def wait(self) -> int:
+        return await self._process.wait()
+
+    def signal(self, sig: int, *, group: bool) -> None:
+        pid = self._process.pid
+        if group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+            return
+        with contextlib.suppress(OSError):
+            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+                os.kill(int(child), sig)
+
+    async def aclose(self) -> None:
+        await self._process.aclose()
+
+
 @dataclass
 class Execution:
     execution_id: str
     devbox_id: str
     command: str
     shell_name: str | None
-    process: Process
+    process: ProcessHandle
     stdout: OutputLog
     stderr: OutputLog
     timeout: float
@@ -38,7 +79,7 @@ class Execution:
     timed_out: bool = False
     killed: bool = False
     notes: list[str] = field(default_factory=list)
-    _stdin: ByteSendStream | None = None
+    _stdin: int | None = None  # the write end of the command's stdin, when attached
     _eofs: list[anyio.Event] = field(default_factory=list)
 
     @property
@@ -49,39 +90,41 @@ class Execution:
         if not self.running:
             raise InvalidStateError(f"execution {self.execution_id} has completed; it takes no more input")
         if sig == "INTERRUPT":
-            self._signal_group(signal.SIGINT)
+            self.process.signal(signal.SIGINT, group=True)
             return
+        if sig not in (None, "EOF"):
+            raise InvalidRequestError(f"unknown signal {sig!r}; use EOF or INTERRUPT")
         if self._stdin is None:
             raise InvalidRequestError(
-                f"execution {self.execution_id} was started without stdin; start it with attach_stdin=true"
+                f"execution {self.execution_id} was started without stdin (or its stdin was closed); "
+                "start it with attach_stdin=true"
             )
-        if text:
-            await self._stdin.send(text.encode("utf-8"))
+        data = (text or "").encode("utf-8")
+        while data:
+            try:
+                data = data[os.write(self._stdin, data) :]
+            except BlockingIOError:
+                await anyio.wait_writable(self._stdin)
+            except BrokenPipeError as exc:
+                raise InvalidStateError(f"execution {self.execution_id} no longer reads its stdin") from exc
         if sig == "EOF":
-            await self._stdin.aclose()
+            self.close_stdin()
+
+    def close_stdin(self) -> None:
+        if self._stdin is not None:
+            os.close(self._stdin)
             self._stdin = None
-        elif sig not in (None, "INTERRUPT"):
-            raise InvalidRequestError(f"unknown signal {sig!r}; use EOF or INTERRUPT")
 
     def kill(self, *, process_group: bool = True) -> None:
         self.killed = True
-        if process_group:
-            self._signal_group(signal.SIGKILL)
-            return
-        # nsenter forked the command: kill the command itself, not just nsenter.
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        with contextlib.suppress(OSError):
-            for pid in children.read_text().split():
-                os.kill(int(pid), signal.SIGKILL)
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
+        self.process.signal(signal.SIGKILL, group=process_group)
 
 
 async def start_execution(
     *,
     tg: TaskGroup,
+    launcher_socket: Path | None,
+    enter_argv: list[str],
     argv: list[str],
     env: dict[str, str],
     execution_id: str,
@@ -91,18 +134,38 @@ async def start_execution(
     timeout: float,
     log_dir: Path,
     attach_stdin: bool,
+    file_size_limit: int | None,
     on_done: Callable[[Execution], Awaitable[None]],
 ) -> Execution:
-    """Start a process and the tasks that pump its output and enforce its deadline."""
+    """Start a command and the tasks that pump its output and enforce its deadline.
+
+    With `launcher_socket`, the devbox's init starts it; otherwise `enter_argv + argv` runs here.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
-    process = await anyio.open_process(
-        argv,
-        stdin=subprocess.PIPE if attach_stdin else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    )
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe() if attach_stdin else (os.open(os.devnull, os.O_RDONLY), None)
+    try:
+        process: ProcessHandle
+        if launcher_socket is not None:
+            process = await launch(
+                launcher_socket, argv, env, (in_r, out_w, err_w), cwd="/", file_size_limit=file_size_limit
+            )
+        else:
+            opened = await anyio.open_process(
+                [*enter_argv, *argv], stdin=in_r, stdout=out_w, stderr=err_w, env=env, start_new_session=True
+            )
+            process = NsenterProcess(opened)
+    except BaseException:
+        for fd in (out_r, err_r, in_w):
+            if fd is not None:
+                os.close(fd)
+        raise
+    finally:
+        for fd in (out_w, err_w, in_r):
+            os.close(fd)
+    if in_w is not None:
+        os.set_blocking(in_w, False)
     execution = Execution(
         execution_id=execution_id,
         devbox_id=devbox_id,
@@ -112,24 +175,30 @@ async def start_execution(
         stdout=OutputLog(log_dir / f"{execution_id}.out"),
         stderr=OutputLog(log_dir / f"{execution_id}.err"),
         timeout=timeout,
-        _stdin=process.stdin,
+        _stdin=in_w,
     )
-    assert process.stdout is not None and process.stderr is not None
-    for stream, log in ((process.stdout, execution.stdout), (process.stderr, execution.stderr)):
+    for fd, log in ((out_r, execution.stdout), (err_r, execution.stderr)):
         eof = anyio.Event()
         execution._eofs.append(eof)
-        tg.start_soon(_pump, stream, log, eof)
+        tg.start_soon(_pump, fd, log, eof)
     tg.start_soon(_supervise, execution, on_done)
     return execution
 
 
-async def _pump(stream: ByteReceiveStream, log: OutputLog, eof: anyio.Event) -> None:
+async def _pump(fd: int, log: OutputLog, eof: anyio.Event) -> None:
+    os.set_blocking(fd, False)
     try:
-        async for chunk in stream:
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                await anyio.wait_readable(fd)
+                continue
+            if not chunk:
+                break
             log.write(chunk)
-    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-        pass
     finally:
+        os.close(fd)
         log.close()
         eof.set()
 
@@ -141,25 +210,27 @@ async def _supervise(execution: Execution, on_done: Callable[[Execution], Awaita
             await process.wait()
         if scope.cancelled_caught:
             execution.timed_out = True
-            execution._signal_group(signal.SIGKILL)
+            process.signal(signal.SIGKILL, group=True)
             await process.wait()
         with anyio.move_on_after(DRAIN_GRACE):
             for eof in execution._eofs:
                 await eof.wait()
     finally:
         if process.returncode is None:  # the engine is going away: take the command with it
-            execution._signal_group(signal.SIGKILL)
-            with anyio.CancelScope(shield=True):
+            process.signal(signal.SIGKILL, group=True)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 await process.wait()
         code = process.returncode
         if execution.timed_out:
             code = TIMEOUT_EXIT_STATUS
-        elif code is not None and code < 0:
+        elif code is None:
+            code = KILLED_EXIT_STATUS
+        elif code < 0:
             code = 128 - code  # killed by a signal: the shell's convention
         execution.exit_status = code
         with anyio.CancelScope(shield=True):
-            if execution._stdin is not None:
-                await execution._stdin.aclose()
+            execution.close_stdin()
+            await process.aclose()
             # Persisted before anyone waiting is told: a returned result is an acknowledged one.
             try:
                 await on_done(execution)

@@ -48,6 +48,8 @@ class Cgroups:
     freezer_dir: Path | None = None
     version: int = 0
     disk_bytes: int = DEFAULT_DISK_BYTES
+    _seen_ooms: int = 0
+    _seen_pid_hits: int = 0
 
     def join_prefix(self) -> list[str]:
         """argv prefix that runs a command inside these cgroups with the file size cap."""
@@ -73,6 +75,18 @@ class Cgroups:
             if match:
                 return int(match.group(1))
         return 0
+
+    def new_oom_kills(self) -> bool:
+        """Whether the kernel OOM-killed a process of the devbox since the last look."""
+        count = self.oom_kills()
+        seen, self._seen_ooms = self._seen_ooms, count
+        return count > seen
+
+    def new_pids_limit_hits(self) -> bool:
+        """Whether a fork was refused for the pids limit since the last look."""
+        count = self.pids_limit_hits()
+        seen, self._seen_pid_hits = self._seen_pid_hits, count
+        return count > seen
 
     def pids_limit_hits(self) -> int:
         """How often a fork was refused for the pids limit."""
@@ -118,6 +132,17 @@ class Cgroups:
                 frozen = self.freeze(True)
             time.sleep(0.01)
         self.freeze(False)
+        # The dead count against the pids limit until init has reaped them: wait for that, so
+        # the next command can fork.
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and self._pids_current() > 2:
+            time.sleep(0.01)
+
+    def _pids_current(self) -> int:
+        for procs in self.procs_files:
+            with contextlib.suppress(OSError, ValueError):
+                return int((procs.parent / "pids.current").read_text())
+        return 0
 
     def destroy(self) -> None:
         """Kill whatever is left and remove the directories."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from collections import deque
 from pathlib import Path
+from typing import BinaryIO
 
 HEAD_CAP = 1024 * 1024  # kept on disk from the start of the stream
+FIRST_CAP = 64 * 1024  # also kept in memory: what an execution result shows inline
 TAIL_CAP = 256 * 1024  # kept from the end of the stream
 
 
@@ -20,8 +22,9 @@ class OutputLog:
         self.head_cap = head_cap
         self.tail_cap = tail_cap
         self.total = 0
-        self._head = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._head: BinaryIO | None = None  # the file is made when the first byte arrives
         self._head_len = 0
+        self._first = bytearray()  # the first FIRST_CAP bytes, for inline results without a read
         self._tail: deque[bytes] = deque()
         self._tail_len = 0
         self.closed = False
@@ -32,10 +35,13 @@ class OutputLog:
 
     def write(self, data: bytes) -> None:
         self.total += len(data)
+        if len(self._first) < FIRST_CAP:
+            self._first += data[: FIRST_CAP - len(self._first)]
         room = self.head_cap - self._head_len
         if room > 0:
+            if self._head is None:
+                self._head = open(self.path, "wb")  # noqa: SIM115 - closed by close()
             self._head.write(data[:room])
-            self._head.flush()
             self._head_len += min(room, len(data))
             data = data[room:]
         if data:
@@ -55,6 +61,8 @@ class OutputLog:
         """
         offset = max(0, offset)
         if offset < self._head_len:
+            if self._head is not None and not self.closed:
+                self._head.flush()
             with open(self.path, "rb") as f:
                 f.seek(offset)
                 data = f.read(min(limit, self._head_len - offset))
@@ -67,7 +75,7 @@ class OutputLog:
 
     def head(self, cap: int) -> tuple[str, bool]:
         """The first `cap` bytes as text, and whether the stream was longer."""
-        data, _ = self.read(0, cap)
+        data = bytes(self._first[:cap]) if cap <= FIRST_CAP else self.read(0, cap)[0]
         return data.decode("utf-8", errors="replace"), self.total > cap
 
     def close(self) -> None:
@@ -75,12 +83,15 @@ class OutputLog:
         if self.closed:
             return
         self.closed = True
-        self._head.close()
-        if self._tail_len:
+        if self._head is not None:
+            self._head.close()
+        if self._tail_len:  # only a long stream has a tail, and an account of what was dropped
             self.path.with_suffix(self.path.suffix + ".tail").write_bytes(b"".join(self._tail))
-        self.path.with_suffix(self.path.suffix + ".json").write_text(
-            json.dumps({"total": self.total, "head": self._head_len, "tail": self._tail_len, "dropped": self.dropped})
-        )
+            self.path.with_suffix(self.path.suffix + ".json").write_text(
+                json.dumps(
+                    {"total": self.total, "head": self._head_len, "tail": self._tail_len, "dropped": self.dropped}
+                )
+            )
 
     def text(self) -> str:
         """The kept log as text, with a marker where bytes were dropped."""

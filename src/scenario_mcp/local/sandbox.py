@@ -229,6 +229,7 @@ class Sandbox:
             "steps": setup_steps(spec),
             "network": spec.network,
             "hostname": spec.hostname,
+            "launcher_dir": str(spec.state_dir),
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):

@@ -1,0 +1,42 @@
+"""Commands start from the devbox's init (its launcher), and one engine owns a data dir."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.launcher import launcher_socket
+from scenario_mcp.models import DevboxCreateParameters
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_commands_are_forked_by_the_devbox_init(backend: LocalBackend) -> None:
+    box = await backend.create_devbox(DevboxCreateParameters())
+    socket_path = launcher_socket(backend.devboxes.boxes_dir / box.id)
+    assert socket_path is not None
+    assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600  # the server's uid only
+    result = await backend.execute(box.id, "ps -o ppid= -p $$; ulimit -f; grep SigIgn /proc/self/status")
+    parent, file_limit, ignored = (result.stdout or "").splitlines()
+    assert parent.strip() == "1"  # init started it: no nsenter in between
+    assert file_limit != "unlimited"  # the disk cap's file size limit applies
+    assert ignored.split()[1] == "0" * 16  # no signal ignored, whatever the server ignores
+
+
+async def test_a_command_the_caller_abandons_is_killed(backend: LocalBackend) -> None:
+    import anyio
+
+    box = await backend.create_devbox(DevboxCreateParameters())
+    with anyio.move_on_after(0.5):
+        await backend.execute(box.id, "sleep 300")
+    left = await backend.execute(box.id, "ps -eo args | grep -c '^sleep 300' || true")
+    assert left.stdout == "0\n"
+
+
+async def test_one_engine_per_data_dir(backend: LocalBackend, data_dir: Path) -> None:
+    with pytest.raises(RuntimeError, match="another scenario-mcp engine is using the data dir"):
+        async with LocalBackend(data_dir):
+            pass
