@@ -92,6 +92,11 @@ async def test_devbox_tools_and_files(backend: LocalBackend) -> None:
         with pytest.raises(MCPError):
             await client.read_resource(f"devbox://{box['id']}/files/../../etc/shadow")
 
+        assert (await ok(client, "suspend_devbox", devbox_id=box["id"]))["status"] == "suspended"
+        refused = await client.call_tool("execute_on_devbox", {"devbox_id": box["id"], "command": "true"})
+        assert refused.is_error and "suspended" in str(refused.content)
+        assert (await ok(client, "resume_devbox", devbox_id=box["id"]))["status"] == "running"
+
         snap = await ok(client, "snapshot_devbox", devbox_id=box["id"], name="with-files", commit_message="files")
         assert snap["source_devbox_id"] == box["id"]
         gone = await ok(client, "shutdown_devbox", devbox_id=box["id"])

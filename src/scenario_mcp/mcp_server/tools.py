@@ -306,6 +306,14 @@ async def shutdown_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView
     return await backend.shutdown_devbox(params.devbox_id)
 
 
+async def suspend_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
+    return await backend.suspend_devbox(params.devbox_id)
+
+
+async def resume_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
+    return await backend.resume_devbox(params.devbox_id)
+
+
 async def snapshot_devbox(backend: Backend, params: SnapshotDevboxInput) -> DevboxSnapshotView:
     return await backend.snapshot_disk(
         params.devbox_id, name=params.name, metadata=params.metadata, commit_message=params.commit_message
@@ -696,6 +704,27 @@ TOOLS: tuple[ToolSpec, ...] = (
         DevboxView,
         shutdown_devbox,
         _hints(destructive=True, idempotent=True),
+        authoring=True,
+    ),
+    ToolSpec(
+        "suspend_devbox",
+        "Suspend devbox",
+        "Freeze every process of a running devbox (memory and disk are kept) until resume_devbox; a suspended "
+        "devbox runs no commands.",
+        DevboxIdInput,
+        DevboxView,
+        suspend_devbox,
+        _hints(),
+        authoring=True,
+    ),
+    ToolSpec(
+        "resume_devbox",
+        "Resume devbox",
+        "Thaw a suspended devbox: its processes carry on where they stopped.",
+        DevboxIdInput,
+        DevboxView,
+        resume_devbox,
+        _hints(),
         authoring=True,
     ),
     ToolSpec(
