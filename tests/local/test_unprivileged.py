@@ -47,6 +47,7 @@ ATTEMPTS = {
     "usr": "touch /usr/local/bin/scenario-mcp-unprivileged",
     "home": "echo hi > /home/user/f && cat /home/user/f",
     "sysctl": "echo 9 > /proc/sys/kernel/panic",
+    "rlimits": "ulimit -v; ulimit -u",
 }
 
 
@@ -139,4 +140,8 @@ async def test_an_unprivileged_server_gives_devboxes_no_host_privilege() -> None
     assert not Path("/usr/local/bin/scenario-mcp-unprivileged").exists()
     assert seen["home"][:2] == [0, "hi\n"]
     assert seen["sysctl"][0] != 0
-    assert not any(limit.startswith("pids") for limit in seen["limits"])  # no cgroups to make unprivileged
+    # No cgroups to make unprivileged: rlimits stand in, and the view says so.
+    assert not any(limit.startswith("pids") for limit in seen["limits"])
+    assert f"memory <= {4 << 30} bytes per process (rlimit)" in seen["limits"]
+    assert "processes <= 1024 per user (rlimit)" in seen["limits"]
+    assert seen["rlimits"][1].split() == [str((4 << 30) // 1024), "1024"]

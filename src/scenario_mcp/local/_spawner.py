@@ -267,7 +267,7 @@ def _listen(directory: str) -> socket.socket:
 def _serve(listener: socket.socket) -> None:
     """PID 1 of the devbox: start the commands the server sends, report their exit, reap orphans.
 
-    A request is one SOCK_SEQPACKET message, {"argv", "env", "cwd", "fsize"} with the command's
+    A request is one SOCK_SEQPACKET message, {"argv", "env", "cwd", "rlimits"} with the command's
     stdin, stdout and stderr attached (SCM_RIGHTS). Replies on the same connection: {"pid"} (or
     {"error"}), later {"exit"}. {"signal", "group"} on it signals the command (or its group).
     When the server goes away the command runs on (a background process), unreported."""
@@ -371,8 +371,9 @@ def _exec_command(message: dict[str, Any], fds: list[int]) -> None:
         for target, source in enumerate(fds):
             os.dup2(source, target)
         os.closerange(3, 1 << 16)
-        if message.get("fsize"):
-            resource.setrlimit(resource.RLIMIT_FSIZE, (int(message["fsize"]), int(message["fsize"])))
+        for name, value in (message.get("rlimits") or {}).items():
+            if name in ("FSIZE", "AS", "NPROC"):
+                resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (int(value), int(value)))
         try:
             os.chdir(message.get("cwd") or "/")
         except OSError:

@@ -477,7 +477,7 @@ class DevboxManager:
                 enter_argv=[*cgroups.join_prefix(), *sandbox.enter_argv()],
                 argv=argv,
                 env=sandbox_env(internal.get("env")),
-                file_size_limit=cgroups.disk_bytes,
+                rlimits=cgroups.rlimits(),
                 execution_id=execution_id,
                 devbox_id=devbox_id,
                 command=command,

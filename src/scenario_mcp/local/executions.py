@@ -134,7 +134,7 @@ async def start_execution(
     timeout: float,
     log_dir: Path,
     attach_stdin: bool,
-    file_size_limit: int | None,
+    rlimits: dict[str, int],
     on_done: Callable[[Execution], Awaitable[None]],
 ) -> Execution:
     """Start a command and the tasks that pump its output and enforce its deadline.
@@ -148,9 +148,7 @@ async def start_execution(
     try:
         process: ProcessHandle
         if launcher_socket is not None:
-            process = await launch(
-                launcher_socket, argv, env, (in_r, out_w, err_w), cwd="/", file_size_limit=file_size_limit
-            )
+            process = await launch(launcher_socket, argv, env, (in_r, out_w, err_w), cwd="/", rlimits=rlimits)
         else:
             opened = await anyio.open_process(
                 [*enter_argv, *argv], stdin=in_r, stdout=out_w, stderr=err_w, env=env, start_new_session=True

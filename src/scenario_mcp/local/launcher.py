@@ -65,10 +65,10 @@ async def launch(
     fds: tuple[int, int, int],
     *,
     cwd: str = "/",
-    file_size_limit: int | None = None,
+    rlimits: dict[str, int] | None = None,
 ) -> LaunchedProcess:
     """Start `argv` in the devbox whose launcher listens at `socket_path`, on the given stdio."""
-    payload = json.dumps({"argv": argv, "env": env, "cwd": cwd, "fsize": file_size_limit}).encode()
+    payload = json.dumps({"argv": argv, "env": env, "cwd": cwd, "rlimits": rlimits or {}}).encode()
     if len(payload) > MAX_MESSAGE:
         raise SandboxError(f"the command is too long to start ({len(payload)} bytes, at most {MAX_MESSAGE})")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -48,6 +48,9 @@ class Cgroups:
     freezer_dir: Path | None = None
     version: int = 0
     disk_bytes: int = DEFAULT_DISK_BYTES
+    memory_bytes: int = DEFAULT_MEMORY_BYTES
+    max_pids: int = DEFAULT_PIDS
+    pids_dir: Path | None = None
     _seen_ooms: int = 0
     _seen_pid_hits: int = 0
 
@@ -60,6 +63,16 @@ class Cgroups:
             # starts: an agent's INTERRUPT would do nothing. Commands get the default back.
             prefix += ["env", "--default-signal=INT,QUIT"]
         return prefix
+
+    def rlimits(self) -> dict[str, int]:
+        """What each command gets as rlimits: the file size cap always; memory and processes where
+        no cgroup limits them (per process, and per uid, which is the best an rlimit can do)."""
+        limits = {"FSIZE": self.disk_bytes}
+        if self.memory_dir is None:
+            limits["AS"] = self.memory_bytes
+        if self.pids_dir is None:
+            limits["NPROC"] = self.max_pids
+        return limits
 
     def add_process(self, pid: int) -> None:
         for procs in self.procs_files:
@@ -174,10 +187,19 @@ def _own_cgroup_paths() -> dict[str, str]:
 
 
 def make_cgroups(name: str, request: LimitRequest) -> Cgroups:
-    """Make cgroups for one devbox; never raises: limits it cannot make are simply not enforced."""
-    own = _own_cgroup_paths()
-    groups = Cgroups(disk_bytes=request.disk_bytes)
+    """Make cgroups for one devbox; never raises: where it cannot, rlimits stand in (see rlimits)."""
+    groups = Cgroups(disk_bytes=request.disk_bytes, memory_bytes=request.memory_bytes, max_pids=request.pids)
     groups.enforced.append(f"file size <= {request.disk_bytes} bytes (rlimit)")
+    _make(groups, name, request)
+    if groups.memory_dir is None:
+        groups.enforced.append(f"memory <= {request.memory_bytes} bytes per process (rlimit)")
+    if groups.pids_dir is None:
+        groups.enforced.append(f"processes <= {request.pids} per user (rlimit)")
+    return groups
+
+
+def _make(groups: Cgroups, name: str, request: LimitRequest) -> None:
+    own = _own_cgroup_paths()
     v1 = {
         c: CGROUP_ROOT / c for c in ("pids", "memory", "cpu", "freezer") if (CGROUP_ROOT / c / "cgroup.procs").exists()
     }
@@ -189,6 +211,7 @@ def make_cgroups(name: str, request: LimitRequest) -> Cgroups:
                 directory.mkdir(parents=True, exist_ok=True)
                 if controller == "pids":
                     (directory / "pids.max").write_text(str(request.pids))
+                    groups.pids_dir = directory
                     groups.enforced.append(f"pids <= {request.pids}")
                 elif controller == "memory":
                     (directory / "memory.limit_in_bytes").write_text(str(request.memory_bytes))
@@ -205,7 +228,7 @@ def make_cgroups(name: str, request: LimitRequest) -> Cgroups:
                 continue
             groups.dirs.append(directory)
             groups.procs_files.append(directory / "cgroup.procs")
-        return groups
+        return
     if (CGROUP_ROOT / "cgroup.controllers").exists() and "" in own:
         parent = CGROUP_ROOT / own[""].lstrip("/") / GROUP_NAME
         directory = parent / name
@@ -221,6 +244,7 @@ def make_cgroups(name: str, request: LimitRequest) -> Cgroups:
             groups.enforced.append("freezer")
             with contextlib.suppress(OSError):
                 (directory / "pids.max").write_text(str(request.pids))
+                groups.pids_dir = directory
                 groups.enforced.append(f"pids <= {request.pids}")
             with contextlib.suppress(OSError):
                 (directory / "memory.max").write_text(str(request.memory_bytes))
@@ -228,4 +252,3 @@ def make_cgroups(name: str, request: LimitRequest) -> Cgroups:
                 groups.enforced.append(f"memory <= {request.memory_bytes} bytes")
         except OSError as exc:
             log.debug("cgroup v2 unavailable: %s", exc)
-    return groups
