@@ -117,6 +117,7 @@ ABUSES = {
     "memory hog": "python3 -c 'x = bytearray(3 << 30)'; sleep 5",
     "endless output": "yes 0123456789 | head -c 300000000",
     "cpu spin": "for i in 1 2 3 4; do (while :; do :; done) & done; sleep 5; kill %1 %2 %3 %4",
+    "disk filler": "head -c 1500M /dev/zero > big; rm -f big",
 }
 
 
