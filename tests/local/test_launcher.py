@@ -26,6 +26,15 @@ async def test_commands_are_forked_by_the_devbox_init(backend: LocalBackend) -> 
     assert ignored.split()[1] == "0" * 16  # no signal ignored, whatever the server ignores
 
 
+async def test_init_and_commands_sit_in_the_devbox_cgroups(backend: LocalBackend) -> None:
+    first = await backend.create_devbox(DevboxCreateParameters())
+    second = await backend.create_devbox(DevboxCreateParameters())  # the spawner's next, parked ahead
+    for box in (first, second):
+        result = await backend.execute(box.id, "grep -E ':(pids|memory):' /proc/1/cgroup /proc/self/cgroup")
+        lines = (result.stdout or "").splitlines()
+        assert len(lines) == 4 and all(line.endswith(f"/scenario-mcp/{box.id}") for line in lines), lines
+
+
 async def test_a_command_the_caller_abandons_is_killed(backend: LocalBackend) -> None:
     import anyio
 

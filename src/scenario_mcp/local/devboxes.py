@@ -285,20 +285,21 @@ class DevboxManager:
             )
             raise EnvironmentUnavailableError(f"could not start devbox {devbox_id}: {exc}") from exc
         self._live[devbox_id] = sandbox
-        cgroups = self._make_cgroups(devbox_id, launch)
-        cgroups.add_process(sandbox.init_pid)
+        cgroups = self._make_cgroups(devbox_id, launch, adopt=sandbox.spare_cgroup)
+        if not cgroups.adopted:
+            cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         view = await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
         for command in launch.launch_commands or []:
             await self.execute(devbox_id, command)
         return view
 
-    def _make_cgroups(self, devbox_id: str, launch: LaunchParameters) -> Cgroups:
+    def _make_cgroups(self, devbox_id: str, launch: LaunchParameters, *, adopt: str | None = None) -> Cgroups:
         request = LimitRequest(
             memory_bytes=(launch.custom_gb_memory << 30) if launch.custom_gb_memory else DEFAULT_MEMORY_BYTES,
             disk_bytes=(launch.custom_disk_size << 30) if launch.custom_disk_size else DEFAULT_DISK_BYTES,
         )
-        cgroups = make_cgroups(devbox_id, request)
+        cgroups = make_cgroups(devbox_id, request, adopt=adopt)
         self._cgroups[devbox_id] = cgroups
         return cgroups
 

@@ -63,6 +63,7 @@ from ..validation import judge_validation
 from .benchmarks import Benchmarks
 from .custom_scorers import CustomScorers
 from .devboxes import DevboxManager, shell_argv
+from .limits import remove_stale_spares
 from .runs import check_transition
 from .sandbox import Sandbox, SandboxError, SandboxSpec, check_host_support
 from .scoring import score_result, scorer_program, unsupported_scorers, weighted_total
@@ -119,6 +120,7 @@ class LocalBackend:
         self.store = Store(self.data_dir / "scenario-mcp.sqlite3")
         self._devboxes = DevboxManager(self.store, self.data_dir)
         await anyio.to_thread.run_sync(self._devboxes.layers.ensure_base)
+        await anyio.to_thread.run_sync(remove_stale_spares)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._devboxes.attach_task_group(self._tg)

@@ -51,6 +51,7 @@ class Cgroups:
     memory_bytes: int = DEFAULT_MEMORY_BYTES
     max_pids: int = DEFAULT_PIDS
     pids_dir: Path | None = None
+    adopted: bool = False  # init already sits in these cgroups (a spare, renamed)
     _seen_ooms: int = 0
     _seen_pid_hits: int = 0
 
@@ -186,11 +187,44 @@ def _own_cgroup_paths() -> dict[str, str]:
     return paths
 
 
-def make_cgroups(name: str, request: LimitRequest) -> Cgroups:
+V1_CONTROLLERS = ("pids", "memory", "cpu", "freezer")
+
+
+def _v1_parents() -> dict[str, Path]:
+    own = _own_cgroup_paths()
+    return {
+        controller: CGROUP_ROOT / controller / own.get(controller, "/").lstrip("/") / GROUP_NAME
+        for controller in V1_CONTROLLERS
+        if (CGROUP_ROOT / controller / "cgroup.procs").exists()
+    }
+
+
+def spare_cgroup_parents() -> list[Path]:
+    """Where the spawner may park prepared inits (cgroup v1 only: v2 cannot rename a cgroup)."""
+    parents = []
+    for parent in _v1_parents().values():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return []  # all or nothing: a spare is adopted whole
+        parents.append(parent)
+    return parents
+
+
+def remove_stale_spares() -> None:
+    """Spare cgroups whose prepared init died with a previous spawner are empty: remove them."""
+    for parent in _v1_parents().values():
+        with contextlib.suppress(OSError):
+            for spare in parent.glob("spare-*"):
+                with contextlib.suppress(OSError):
+                    spare.rmdir()  # fails, as it should, while a prepared init is in it
+
+
+def make_cgroups(name: str, request: LimitRequest, *, adopt: str | None = None) -> Cgroups:
     """Make cgroups for one devbox; never raises: where it cannot, rlimits stand in (see rlimits)."""
     groups = Cgroups(disk_bytes=request.disk_bytes, memory_bytes=request.memory_bytes, max_pids=request.pids)
     groups.enforced.append(f"file size <= {request.disk_bytes} bytes (rlimit)")
-    _make(groups, name, request)
+    _make(groups, name, request, adopt)
     if groups.memory_dir is None:
         groups.enforced.append(f"memory <= {request.memory_bytes} bytes per process (rlimit)")
     if groups.pids_dir is None:
@@ -198,16 +232,21 @@ def make_cgroups(name: str, request: LimitRequest) -> Cgroups:
     return groups
 
 
-def _make(groups: Cgroups, name: str, request: LimitRequest) -> None:
+def _make(groups: Cgroups, name: str, request: LimitRequest, adopt: str | None) -> None:
     own = _own_cgroup_paths()
     v1 = {
         c: CGROUP_ROOT / c for c in ("pids", "memory", "cpu", "freezer") if (CGROUP_ROOT / c / "cgroup.procs").exists()
     }
     if v1:
         groups.version = 1
+        adopted = 0
         for controller, root in v1.items():
             directory = root / own.get(controller, "/").lstrip("/") / GROUP_NAME / name
             try:
+                if adopt is not None and (directory.parent / adopt).is_dir():
+                    # The spawner parked this init in a spare cgroup: take it over by name.
+                    (directory.parent / adopt).rename(directory)
+                    adopted += 1
                 directory.mkdir(parents=True, exist_ok=True)
                 if controller == "pids":
                     (directory / "pids.max").write_text(str(request.pids))
@@ -228,6 +267,7 @@ def _make(groups: Cgroups, name: str, request: LimitRequest) -> None:
                 continue
             groups.dirs.append(directory)
             groups.procs_files.append(directory / "cgroup.procs")
+        groups.adopted = adopted == len(v1)
         return
     if (CGROUP_ROOT / "cgroup.controllers").exists() and "" in own:
         parent = CGROUP_ROOT / own[""].lstrip("/") / GROUP_NAME

@@ -35,6 +35,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from . import _spawner
+from .limits import spare_cgroup_parents
 
 # Host directories shown read-only at the bottom of the devbox's filesystem, each overlaid.
 HOST_DIRS = ("usr", "etc")
@@ -145,7 +146,7 @@ class _Spawner:
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
-                [sys.executable, "-I", "-S", _spawner.__file__],
+                [sys.executable, "-I", "-S", _spawner.__file__, *(str(p) for p in spare_cgroup_parents())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env={"PATH": HOST_TOOLS_PATH, "LANG": "C.UTF-8"},
@@ -153,8 +154,8 @@ class _Spawner:
             )
         return self._process
 
-    def spawn(self, request: _spawner.Request) -> int:
-        """The host pid of a new sandbox init (blocking)."""
+    def spawn(self, request: _spawner.Request) -> tuple[int, str | None]:
+        """The host pid of a new sandbox init, and the spare cgroup it already sits in (blocking)."""
         line = json.dumps(request).encode() + b"\n"
         with self._lock:
             for attempt in range(2):
@@ -175,7 +176,7 @@ class _Spawner:
                 reply = json.loads(answer)
                 if not reply["ok"]:
                     raise SandboxError(f"sandbox setup failed: {reply['error']}")
-                return int(reply["pid"])
+                return int(reply["pid"]), reply.get("cgroup")
         raise AssertionError("unreachable")
 
     def _forget(self) -> None:
@@ -220,6 +221,7 @@ class Sandbox:
     spec: SandboxSpec
     init_pid: int
     init_start_time: int | None = None
+    spare_cgroup: str | None = None  # cgroups init already sits in, to be adopted (limits.py)
 
     @classmethod
     async def start(cls, spec: SandboxSpec) -> Sandbox:
@@ -233,8 +235,8 @@ class Sandbox:
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):
-            init_pid = await anyio.to_thread.run_sync(_SPAWNER.spawn, request)
-            sandbox = cls(spec, init_pid, _process_start_time(init_pid))
+            init_pid, spare_cgroup = await anyio.to_thread.run_sync(_SPAWNER.spawn, request)
+            sandbox = cls(spec, init_pid, _process_start_time(init_pid), spare_cgroup)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
