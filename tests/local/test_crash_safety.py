@@ -15,6 +15,7 @@ import pytest
 
 from scenario_mcp.backend import InvalidStateError
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.launcher import launcher_socket, terminate
 
 from ..conftest import seed_default_blueprint
 
@@ -87,6 +88,10 @@ async def check_survivors(backend: LocalBackend, acks: list[dict[str, object]]) 
         if box.status == "failure":
             assert box.failure_message
         assert box.id not in host_mounts
+        # No init of it is left answering on its launcher socket (an init whose create was cut
+        # short by the kill has no pid on record, only this).
+        socket_path = launcher_socket(backend.devboxes.boxes_dir / box.id)
+        assert socket_path is None or not terminate(socket_path), box.id
         for controller in ("pids", "freezer"):
             procs = Path("/sys/fs/cgroup", controller, "scenario-mcp", box.id, "cgroup.procs")
             with contextlib.suppress(FileNotFoundError):  # removed: nothing left, as it should be

@@ -338,6 +338,10 @@ def _handle(
         return
     try:
         message = json.loads(data)
+        if message.get("op") == "exit":
+            # The server gives up this devbox (it lost track of it in a crash): as PID 1 goes,
+            # the kernel takes every process of the namespace, and the mounts go with them.
+            os._exit(0)
         if "signal" in message:
             pid = pid_of.get(fd)
             if pid is not None:

@@ -46,7 +46,7 @@ from ..models import (
     now_ms,
 )
 from .executions import KILLED_EXIT_STATUS, TIMEOUT_EXIT_STATUS, Execution, start_execution
-from .launcher import launcher_socket
+from .launcher import launcher_socket, terminate
 from .layers import LayerStore, tree_size
 from .limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, Cgroups, LimitRequest, make_cgroups
 from .sandbox import HOME, Sandbox, SandboxError, SandboxSpec, sandbox_env
@@ -371,7 +371,11 @@ class DevboxManager:
                 failure_reason="health_check_failed",
                 failure_message="the devbox's processes died while the server was down",
             )
-            # Whatever it left (a cgroup, a stray process, its disk changes) goes too.
+            # Whatever it left goes too: an init that lost its record (the server died inside a
+            # create), a cgroup, its disk changes.
+            stray = launcher_socket(self.boxes_dir / row.id)
+            if stray is not None:
+                terminate(stray)
             await anyio.to_thread.run_sync(make_cgroups(row.id, LimitRequest()).destroy)
             for part in ("upper", "work", "root"):
                 await anyio.to_thread.run_sync(_remove_tree, self.boxes_dir / row.id / part)

@@ -120,11 +120,11 @@ class LocalBackend:
         self.store = Store(self.data_dir / "scenario-mcp.sqlite3")
         self._devboxes = DevboxManager(self.store, self.data_dir)
         await anyio.to_thread.run_sync(self._devboxes.layers.ensure_base)
-        await anyio.to_thread.run_sync(remove_stale_spares)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._devboxes.attach_task_group(self._tg)
         await self._reconcile()
+        await anyio.to_thread.run_sync(remove_stale_spares)
         self._tg.start_soon(self._expiry_loop)
         return self
 

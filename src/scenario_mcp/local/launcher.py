@@ -90,6 +90,17 @@ async def launch(
         raise
 
 
+def terminate(socket_path: Path) -> bool:
+    """Tell a devbox's init to exit, taking the devbox with it; False when nothing answered."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        try:
+            _connect(sock, socket_path)
+            sock.send(json.dumps({"op": "exit"}).encode())
+        except OSError:
+            return False
+    return True
+
+
 def _connect(sock: socket.socket, path: Path) -> None:
     # A local unix connect and one small send: microseconds, not worth a thread hop.
     if len(str(path)) <= _MAX_SOCKET_PATH:
