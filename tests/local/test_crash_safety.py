@@ -73,6 +73,9 @@ async def check_survivors(backend: LocalBackend, acks: list[dict[str, object]]) 
             await anyio.sleep(0.05)
     for run in (await backend.list_runs(limit=5000, state="failed")).runs:
         assert run.failure_reason
+    # No scorer sandbox of a killed server is left running.
+    for socket_path in (backend.data_dir / "scoring").glob("*/*/box/launcher.sock"):
+        assert not terminate(socket_path), socket_path
     # Devboxes: restored (alive) or failed with a reason; nothing of a dead one left on the host.
     host_mounts = Path("/proc/mounts").read_text()
     for box in (await backend.list_devboxes(limit=5000)).devboxes:

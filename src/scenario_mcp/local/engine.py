@@ -60,9 +60,11 @@ from ..models import (
     now_ms,
 )
 from ..validation import judge_validation
+from ._spawner import LAUNCHER_SOCKET
 from .benchmarks import Benchmarks
 from .custom_scorers import CustomScorers
 from .devboxes import DevboxManager, shell_argv
+from .launcher import terminate
 from .limits import remove_stale_spares
 from .runs import check_transition
 from .sandbox import Sandbox, SandboxError, SandboxSpec, check_host_support
@@ -124,6 +126,7 @@ class LocalBackend:
         await self._tg.__aenter__()
         self._devboxes.attach_task_group(self._tg)
         await self._reconcile()
+        await anyio.to_thread.run_sync(self._clean_scoring_leftovers)
         await anyio.to_thread.run_sync(remove_stale_spares)
         self._tg.start_soon(self._expiry_loop)
         return self
@@ -133,12 +136,15 @@ class LocalBackend:
     ) -> None:
         assert self._tg is not None and self.store is not None and self._devboxes is not None
         self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(exc_type, exc, tb)
-        await self._devboxes.close()
-        self.store.close()
-        if self._lock_file is not None:
-            os.close(self._lock_file)  # releases the lock
-            self._lock_file = None
+        try:
+            await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            # Whatever the tasks raised, the database and the data dir are let go.
+            await self._devboxes.close()
+            self.store.close()
+            if self._lock_file is not None:
+                os.close(self._lock_file)  # releases the lock
+                self._lock_file = None
 
     @property
     def devboxes(self) -> DevboxManager:
@@ -175,6 +181,17 @@ class LocalBackend:
                         }
                     )
                 )
+
+    def _clean_scoring_leftovers(self) -> None:
+        """Scorer sandboxes of a server that died mid-scoring have no record: end them by their
+        launcher sockets and remove their directories (the runs themselves are scored again)."""
+        scoring = self.data_dir / "scoring"
+        if not scoring.exists():
+            return
+        for socket_path in scoring.glob(f"*/*/box/{LAUNCHER_SOCKET}"):
+            terminate(socket_path)
+        for leftover in scoring.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
 
     async def _expiry_loop(self) -> None:
         while True:
