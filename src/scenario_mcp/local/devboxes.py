@@ -475,6 +475,19 @@ class DevboxManager:
                 execution.notes.append(f"a file reached the devbox's size cap of {cgroups.disk_bytes} bytes")
             await self._finished(execution, internal.get("run_id"), started, log_source)
 
+        # Recorded as running before it starts: its completion, written when it ends, must be
+        # the last word (a fast command can end before a later "running" write would land).
+        await self.store.put(
+            "executions",
+            execution_id,
+            ExecutionView(
+                devbox_id=devbox_id, execution_id=execution_id, status=ExecutionStatus.RUNNING, shell_name=shell_name
+            ).model_dump(mode="json"),
+            internal={"command": command, "working_directory": wd or HOME, "start_ms": started},
+            parent_id=devbox_id,
+            state=ExecutionStatus.RUNNING,
+        )
+
         async def launch() -> Execution:
             return await start_execution(
                 tg=self.tg,
@@ -511,14 +524,6 @@ class DevboxManager:
             if oldest is None:
                 break
             del self._executions[oldest]
-        await self.store.put(
-            "executions",
-            execution_id,
-            self.execution_view(execution).model_dump(mode="json"),
-            internal={"command": command, "working_directory": wd or HOME, "start_ms": started},
-            parent_id=devbox_id,
-            state=ExecutionStatus.RUNNING,
-        )
         return execution
 
     def execution_view(self, execution: Execution) -> ExecutionView:
