@@ -353,6 +353,10 @@ def _handle(
         pid = os.fork()
         if pid == 0:
             _exec_command(message, fds)
+        # Its own process group before the server hears of it, so a signal to the group at once
+        # reaches it (the child's setsid may not have run yet; one of the two wins, both suffice).
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
         pid_of[fd] = pid
         connection_of[pid] = conn
         conn.send(json.dumps({"pid": pid}).encode())
@@ -371,7 +375,8 @@ def _exec_command(message: dict[str, Any], fds: list[int]) -> None:
         for sig in range(1, signal.NSIG):
             with contextlib.suppress(OSError, ValueError, RuntimeError):
                 signal.signal(sig, signal.SIG_DFL)
-        os.setsid()
+        with contextlib.suppress(OSError):
+            os.setsid()  # fails only when the launcher already made it a group leader
         for target, source in enumerate(fds):
             os.dup2(source, target)
         os.closerange(3, 1 << 16)
