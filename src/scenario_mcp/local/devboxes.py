@@ -422,6 +422,7 @@ class DevboxManager:
             working_directory=working_directory,
             shell_name=shell_name,
             log_source=log_source,
+            record_start=False,
         )
         try:
             await execution.done.wait()
@@ -440,6 +441,7 @@ class DevboxManager:
         shell_name: str | None = None,
         attach_stdin: bool = False,
         log_source: str = "exec",
+        record_start: bool = True,
     ) -> Execution:
         if not command.strip():
             raise InvalidRequestError("command is empty; give a shell command such as `ls -la`")
@@ -475,18 +477,23 @@ class DevboxManager:
                 execution.notes.append(f"a file reached the devbox's size cap of {cgroups.disk_bytes} bytes")
             await self._finished(execution, internal.get("run_id"), started, log_source)
 
-        # Recorded as running before it starts: its completion, written when it ends, must be
-        # the last word (a fast command can end before a later "running" write would land).
-        await self.store.put(
-            "executions",
-            execution_id,
-            ExecutionView(
-                devbox_id=devbox_id, execution_id=execution_id, status=ExecutionStatus.RUNNING, shell_name=shell_name
-            ).model_dump(mode="json"),
-            internal={"command": command, "working_directory": wd or HOME, "start_ms": started},
-            parent_id=devbox_id,
-            state=ExecutionStatus.RUNNING,
-        )
+        # An async execution is recorded as running before it starts (its id is handed out now):
+        # its completion, written when it ends, must be the last word. A waited-for one is
+        # acknowledged only by its result, so only its completion is written.
+        if record_start:
+            await self.store.put(
+                "executions",
+                execution_id,
+                ExecutionView(
+                    devbox_id=devbox_id,
+                    execution_id=execution_id,
+                    status=ExecutionStatus.RUNNING,
+                    shell_name=shell_name,
+                ).model_dump(mode="json"),
+                internal={"command": command, "working_directory": wd or HOME, "start_ms": started},
+                parent_id=devbox_id,
+                state=ExecutionStatus.RUNNING,
+            )
 
         async def launch() -> Execution:
             return await start_execution(
