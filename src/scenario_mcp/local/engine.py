@@ -6,6 +6,7 @@ import fcntl
 import itertools
 import logging
 import os
+import shlex
 import shutil
 import uuid
 from pathlib import Path
@@ -381,7 +382,7 @@ class LocalBackend:
         workdir = scenario.working_directory
         made = await self.devboxes.execute(
             devbox.id,
-            'mkdir -p -- "$WD"'.replace("$WD", workdir.replace('"', "")),
+            f"mkdir -p -- {shlex.quote(workdir)}",
             working_directory="/",
             log_source="setup",
         )

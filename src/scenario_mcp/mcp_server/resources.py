@@ -13,7 +13,8 @@ can see here is exactly what its tools can.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,15 @@ def iso(timestamp_ms: int) -> str:
     return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
+@contextmanager
+def _not_found() -> Iterator[None]:
+    """An unknown id is the protocol's resource-not-found error, with the backend's message."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise ResourceNotFoundError(exc.message) from exc
+
+
 def register_resources(server: MCPServer[Any], backend: Backend) -> None:
     @server.resource(
         "scenario://{scenario_id}/problem_statement",
@@ -55,10 +65,8 @@ def register_resources(server: MCPServer[Any], backend: Backend) -> None:
         mime_type="text/markdown",
     )
     async def problem_statement(scenario_id: str) -> str:
-        try:
+        with _not_found():
             scenario = await backend.get_scenario(scenario_id)
-        except NotFoundError as exc:
-            raise ResourceNotFoundError(exc.message) from exc
         return problem_statement_text(scenario)
 
     @server.resource(
@@ -69,10 +77,8 @@ def register_resources(server: MCPServer[Any], backend: Backend) -> None:
         mime_type="application/json",
     )
     async def run_view(run_id: str) -> str:
-        try:
+        with _not_found():
             run = await backend.get_run(run_id)
-        except NotFoundError as exc:
-            raise ResourceNotFoundError(exc.message) from exc
         return run.model_dump_json(indent=2)
 
     @server.resource(
@@ -83,10 +89,8 @@ def register_resources(server: MCPServer[Any], backend: Backend) -> None:
         mime_type="text/plain",
     )
     async def run_logs(run_id: str) -> str:
-        try:
+        with _not_found():
             entries = await backend.run_logs(run_id)
-        except NotFoundError as exc:
-            raise ResourceNotFoundError(exc.message) from exc
         return logs_text(entries)
 
     @server.resource(
