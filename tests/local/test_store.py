@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_mcp.local.store import KINDS, SCHEMA_VERSION, Store
+from scenario_mcp.local.store import CHECKPOINT_EVERY, KINDS, SCHEMA_VERSION, Store
 
 pytestmark = pytest.mark.anyio
 
@@ -178,3 +178,19 @@ async def test_run_logs_in_insertion_order_per_run(tmp_path: Path) -> None:
         assert await store.logs("scr_none") == []
     finally:
         store.close()
+
+
+async def test_the_wal_stays_bounded_though_puts_commit_inline(tmp_path: Path) -> None:
+    # Puts commit on the event loop and never checkpoint there; a worker thread checkpoints every
+    # CHECKPOINT_EVERY writes, so the WAL is reused instead of growing with every write.
+    store = Store(tmp_path / "db.sqlite3")
+    payload = {"blob": "x" * 3000}
+    wal = tmp_path / "db.sqlite3-wal"
+    for i in range(CHECKPOINT_EVERY):
+        await store.put("devboxes", f"dbx_{i}", payload)
+    one_interval = wal.stat().st_size
+    for i in range(CHECKPOINT_EVERY, 6 * CHECKPOINT_EVERY):
+        await store.put("devboxes", f"dbx_{i}", payload)
+    assert wal.stat().st_size < 2 * one_interval  # without checkpoints: about 6 times
+    assert (await store.get("devboxes", f"dbx_{6 * CHECKPOINT_EVERY - 1}")) is not None
+    store.close()

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 from anyio.abc import TaskGroup
@@ -45,6 +45,7 @@ from ..models import (
     new_id,
     now_ms,
 )
+from .commands import direct_argv, named_shell_argv, shell_argv
 from .executions import KILLED_EXIT_STATUS, TIMEOUT_EXIT_STATUS, Execution, start_execution
 from .launcher import launcher_socket, terminate
 from .layers import LayerStore, tree_size
@@ -131,6 +132,7 @@ class DevboxManager:
         self.layers = LayerStore(data_dir / "layers")
         self.boxes_dir = data_dir / "devboxes"
         self._live: dict[str, Sandbox] = {}
+        self._launchers: dict[str, Path] = {}
         self._executions: dict[str, Execution] = {}
         self._shell_locks: dict[tuple[str, str], anyio.Lock] = {}
         self._shell_busy: dict[tuple[str, str], Execution] = {}
@@ -306,8 +308,11 @@ class DevboxManager:
     def cgroups(self, devbox_id: str) -> Cgroups:
         return self._cgroups.get(devbox_id) or Cgroups()
 
-    async def sandbox(self, devbox_id: str) -> Sandbox:
-        """The live sandbox of a running devbox, or a clear error saying why there is none."""
+    async def sandbox(self, devbox_id: str, *, check_init: bool = True) -> Sandbox:
+        """The live sandbox of a running devbox, or a clear error saying why there is none.
+
+        `check_init=False` skips looking for its init in /proc, for a caller that learns of a dead
+        init anyway (a launcher that cannot be reached) and then calls `check_alive`."""
         view = await self.get(devbox_id)
         if view.status != DevboxStatus.RUNNING:
             reason = view.failure_message or view.failure_reason or view.shutdown_reason
@@ -317,10 +322,26 @@ class DevboxManager:
                 + "; only a running devbox can do this"
             )
         sandbox = self._live.get(devbox_id)
-        if sandbox is None or not sandbox.alive():
-            await self.mark_dead(devbox_id, "the devbox's init process is gone")
-            raise InvalidStateError(f"devbox {devbox_id} has died: its init process is gone")
+        if sandbox is None or (check_init and not sandbox.alive()):
+            await self._died(devbox_id)
+        assert sandbox is not None
         return sandbox
+
+    async def check_alive(self, devbox_id: str, sandbox: Sandbox) -> None:
+        if not sandbox.alive():
+            await self._died(devbox_id)
+
+    async def _died(self, devbox_id: str) -> NoReturn:
+        await self.mark_dead(devbox_id, "the devbox's init process is gone")
+        raise InvalidStateError(f"devbox {devbox_id} has died: its init process is gone")
+
+    def _launcher(self, devbox_id: str) -> Path | None:
+        """The devbox's launcher socket; one that exists stays for the devbox's life (its path is
+        reused by a resumed devbox's init), so it is looked up once."""
+        found = self._launchers.get(devbox_id) or launcher_socket(self.boxes_dir / devbox_id)
+        if found is not None:
+            self._launchers[devbox_id] = found
+        return found
 
     async def mark_dead(self, devbox_id: str, message: str, reason: str = "health_check_failed") -> None:
         view = await self.get(devbox_id)
@@ -338,6 +359,7 @@ class DevboxManager:
     async def _stop(self, devbox_id: str) -> None:
         """Kill every process of the devbox and release its cgroups; its mounts go with its namespace."""
         sandbox = self._live.pop(devbox_id, None)
+        self._launchers.pop(devbox_id, None)
         cgroups = self._cgroups.pop(devbox_id, None)
         if cgroups is not None:
             cgroups.freeze(False)  # a frozen process cannot die
@@ -453,10 +475,15 @@ class DevboxManager:
         wd = working_directory or None
         if wd is not None and not wd.startswith("/"):
             wd = posixpath.join(HOME, wd)
-        sandbox = await self.sandbox(devbox_id)
+        socket_path = self._launcher(devbox_id)
+        sandbox = await self.sandbox(devbox_id, check_init=socket_path is None)
         internal = await self.internal(devbox_id)
         execution_id = new_id("execution")
-        argv = shell_argv(wd or HOME, command) if shell_name is None else named_shell_argv(shell_name, wd, command)
+        env = sandbox_env(internal.get("env"))
+        if shell_name is None:
+            argv, direct = shell_argv(wd or HOME, command), direct_argv(command, wd or HOME, env)
+        else:
+            argv, direct = named_shell_argv(shell_name, wd, command), None
         started = now_ms()
         log_dir = self.boxes_dir / devbox_id / "exec"
         cgroups = self.cgroups(devbox_id)
@@ -496,22 +523,27 @@ class DevboxManager:
             )
 
         async def launch() -> Execution:
-            return await start_execution(
-                tg=self.tg,
-                launcher_socket=launcher_socket(self.boxes_dir / devbox_id),
-                enter_argv=[*cgroups.join_prefix(), *sandbox.enter_argv()],
-                argv=argv,
-                env=sandbox_env(internal.get("env")),
-                rlimits=cgroups.rlimits(),
-                execution_id=execution_id,
-                devbox_id=devbox_id,
-                command=command,
-                shell_name=shell_name,
-                timeout=timeout,
-                log_dir=log_dir,
-                attach_stdin=attach_stdin,
-                on_done=finished,
-            )
+            try:
+                return await start_execution(
+                    tg=self.tg,
+                    launcher_socket=socket_path,
+                    enter_argv=[] if socket_path else [*cgroups.join_prefix(), *sandbox.enter_argv()],
+                    argv=argv,
+                    direct=None if direct is None else (direct, wd or HOME),
+                    env=env,
+                    rlimits=cgroups.rlimits(),
+                    execution_id=execution_id,
+                    devbox_id=devbox_id,
+                    command=command,
+                    shell_name=shell_name,
+                    timeout=timeout,
+                    log_dir=log_dir,
+                    attach_stdin=attach_stdin,
+                    on_done=finished,
+                )
+            except SandboxError:
+                await self.check_alive(devbox_id, sandbox)  # a launcher gone with its init
+                raise
 
         if shell_name is None:
             execution = await launch()
@@ -985,46 +1017,6 @@ async def _run_build_command(sandbox: Sandbox, command: str) -> tuple[int, str, 
     if timed_out:
         return TIMEOUT_EXIT_STATUS, stdout, stderr + f"\ntimed out after {BUILD_COMMAND_TIMEOUT:g} s"
     return code, stdout, stderr
-
-
-# A named shell keeps its working directory and exported environment in a state file inside the
-# devbox (on its private /run), restored before and saved after each command.
-_NAMED_SHELL_SCRIPT = r"""
-state=/run/scenario-mcp/shells/$0
-if [ -f "$state" ]; then . "$state"; else cd /home/user || exit 1; fi
-if [ -n "$1" ]; then cd -- "$1" || exit 1; fi
-eval "$2"
-__rc=$?
-mkdir -p /run/scenario-mcp/shells
-{ export -p | grep -v -e '^declare -x \(OLDPWD\|PWD\|SHLVL\)=' ; printf 'cd -- %q\n' "$PWD"; } > "$state"
-exit $__rc
-"""
-
-
-def named_shell_argv(shell_name: str, working_directory: str | None, command: str) -> list[str]:
-    return [
-        "/bin/bash",
-        "--noprofile",
-        "--norc",
-        "-c",
-        _NAMED_SHELL_SCRIPT,
-        shell_name,
-        working_directory or "",
-        command,
-    ]
-
-
-def shell_argv(working_directory: str, command: str) -> list[str]:
-    """bash running `command` from `working_directory` (a clear failure if it does not exist)."""
-    return [
-        "/bin/bash",
-        "--noprofile",
-        "--norc",
-        "-c",
-        'cd -- "$0" || exit 1; eval "$1"',
-        working_directory,
-        command,
-    ]
 
 
 def _remove_tree(path: Path) -> None:

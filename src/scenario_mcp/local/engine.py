@@ -63,8 +63,9 @@ from ..models import (
 from ..validation import judge_validation
 from ._spawner import LAUNCHER_SOCKET
 from .benchmarks import Benchmarks
+from .commands import shell_argv
 from .custom_scorers import CustomScorers
-from .devboxes import DevboxManager, shell_argv
+from .devboxes import DevboxManager
 from .launcher import terminate
 from .limits import remove_stale_spares
 from .runs import check_transition

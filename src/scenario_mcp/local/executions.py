@@ -32,6 +32,8 @@ DRAIN_GRACE = 0.05
 class ProcessHandle(Protocol):
     @property
     def returncode(self) -> int | None: ...
+    @property
+    def start_error(self) -> str | None: ...  # why it never started, when it did not
     async def wait(self) -> int: ...
     def signal(self, sig: int, *, group: bool) -> None: ...
     async def aclose(self) -> None: ...
@@ -46,6 +48,10 @@ class NsenterProcess:
     @property
     def returncode(self) -> int | None:
         return self._process.returncode
+
+    @property
+    def start_error(self) -> str | None:
+        return None  # nsenter reports its own failures on stderr
 
     async def wait(self) -> int:
         return await self._process.wait()
@@ -126,6 +132,7 @@ async def start_execution(
     launcher_socket: Path | None,
     enter_argv: list[str],
     argv: list[str],
+    direct: tuple[list[str], str] | None = None,
     env: dict[str, str],
     execution_id: str,
     devbox_id: str,
@@ -139,16 +146,16 @@ async def start_execution(
 ) -> Execution:
     """Start a command and the tasks that pump its output and enforce its deadline.
 
-    With `launcher_socket`, the devbox's init starts it; otherwise `enter_argv + argv` runs here.
+    With `launcher_socket`, the devbox's init starts it (`direct`'s program from its directory
+    when it can: see commands.py); otherwise `enter_argv + argv` runs here.
     """
-    log_dir.mkdir(parents=True, exist_ok=True)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     in_r, in_w = os.pipe() if attach_stdin else (os.open(os.devnull, os.O_RDONLY), None)
     try:
         process: ProcessHandle
         if launcher_socket is not None:
-            process = await launch(launcher_socket, argv, env, (in_r, out_w, err_w), cwd="/", rlimits=rlimits)
+            process = launch(launcher_socket, argv, env, (in_r, out_w, err_w), rlimits=rlimits, direct=direct)
         else:
             opened = await anyio.open_process(
                 [*enter_argv, *argv], stdin=in_r, stdout=out_w, stderr=err_w, env=env, start_new_session=True
@@ -210,6 +217,8 @@ async def _supervise(execution: Execution, on_done: Callable[[Execution], Awaita
             execution.timed_out = True
             process.signal(signal.SIGKILL, group=True)
             await process.wait()
+        if process.start_error is not None:
+            execution.notes.append(process.start_error)
         with anyio.move_on_after(DRAIN_GRACE):
             for eof in execution._eofs:
                 await eof.wait()

@@ -54,6 +54,7 @@ class Cgroups:
     adopted: bool = False  # init already sits in these cgroups (a spare, renamed)
     _seen_ooms: int = 0
     _seen_pid_hits: int = 0
+    _open_files: dict[Path, int] = field(default_factory=dict)
 
     def join_prefix(self) -> list[str]:
         """argv prefix that runs a command inside these cgroups with the file size cap."""
@@ -83,12 +84,9 @@ class Cgroups:
     def oom_kills(self) -> int:
         if self.memory_dir is None:
             return 0
-        name = "memory.oom_control" if self.version == 1 else "memory.events"
-        with contextlib.suppress(OSError):
-            match = re.search(r"oom_kill (\d+)", (self.memory_dir / name).read_text())
-            if match:
-                return int(match.group(1))
-        return 0
+        return self._counter(
+            self.memory_dir / ("memory.oom_control" if self.version == 1 else "memory.events"), "oom_kill"
+        )
 
     def new_oom_kills(self) -> bool:
         """Whether the kernel OOM-killed a process of the devbox since the last look."""
@@ -104,13 +102,20 @@ class Cgroups:
 
     def pids_limit_hits(self) -> int:
         """How often a fork was refused for the pids limit."""
-        for procs in self.procs_files:
-            events = procs.parent / "pids.events"
-            with contextlib.suppress(OSError):
-                match = re.search(r"max (\d+)", events.read_text())
-                if match:
-                    return int(match.group(1))
-        return 0
+        return 0 if self.pids_dir is None else self._counter(self.pids_dir / "pids.events", "max")
+
+    def _counter(self, path: Path, key: str) -> int:
+        """A counter of a cgroup's flat-keyed file, read again (every command) through a descriptor
+        kept open: opening the file costs many times the read."""
+        try:
+            fd = self._open_files.get(path)
+            if fd is None:
+                fd = self._open_files[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            text = os.pread(fd, 4096, 0).decode()
+        except OSError:
+            return 0
+        match = re.search(rf"^{key} (\d+)$", text, re.MULTILINE)
+        return int(match.group(1)) if match else 0
 
     def freeze(self, frozen: bool) -> bool:
         """Freeze or thaw every process; False when there is no freezer (the caller signals instead)."""
@@ -160,6 +165,8 @@ class Cgroups:
 
     def destroy(self) -> None:
         """Kill whatever is left and remove the directories."""
+        while self._open_files:
+            os.close(self._open_files.popitem()[1])
         if self.freezer_dir is not None:
             self.freeze(False)
         for pid in self.pids():

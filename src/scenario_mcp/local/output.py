@@ -40,7 +40,7 @@ class OutputLog:
         room = self.head_cap - self._head_len
         if room > 0:
             if self._head is None:
-                self._head = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+                self._head = _create(self.path)
             self._head.write(data[:room])
             self._head_len += min(room, len(data))
             data = data[room:]
@@ -102,3 +102,11 @@ class OutputLog:
         if self._tail_len:
             parts.append(b"".join(self._tail).decode("utf-8", errors="replace"))
         return "".join(parts)
+
+
+def _create(path: Path) -> BinaryIO:
+    try:
+        return open(path, "wb")  # closed by OutputLog.close()
+    except FileNotFoundError:  # the first output of its directory
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "wb")

@@ -66,6 +66,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+# Writes between two WAL checkpoints (each a few pages): bounds the WAL file to a few MiB.
+CHECKPOINT_EVERY = 256
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ class Store:
         # every commit, ~2 ms each here, on every exec.
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints (which fsync) run only in worker threads, never inline on the event loop:
+        # see put() and _run().
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._writes_since_checkpoint = 0
         self._migrate()
 
     def _migrate(self) -> None:
@@ -117,8 +123,25 @@ class Store:
     # --- sync primitives (run in a worker thread) ---------------------------------------------
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` on the connection, in the calling (worker) thread; checkpoint when due."""
         with self._lock:
-            return fn(self._conn)
+            result = fn(self._conn)
+            if self._writes_since_checkpoint >= CHECKPOINT_EVERY:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self._writes_since_checkpoint = 0
+            return result
+
+    def _put_inline(self, *args: Any) -> bool:
+        """Do a put now, on the calling thread, if the connection is free and no checkpoint is
+        due; False otherwise. A commit here does not fsync (WAL, synchronous=NORMAL): it costs
+        less than the hop to a worker thread, which every exec's completion would pay."""
+        if self._writes_since_checkpoint >= CHECKPOINT_EVERY or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._conn_put(self._conn, *args)
+        finally:
+            self._lock.release()
+        return True
 
     def _put(
         self,
@@ -130,31 +153,42 @@ class Store:
         state: str | None,
         parent_id: str | None,
     ) -> None:
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    f"""INSERT INTO {kind} (id, name, state, parent_id, data, internal)
-                        VALUES (?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(id) DO UPDATE SET name=excluded.name, state=excluded.state,
-                            parent_id=excluded.parent_id, data=excluded.data,
-                            internal=CASE WHEN ? THEN excluded.internal ELSE {kind}.internal END""",
-                    (
-                        ident,
-                        name,
-                        state,
-                        parent_id,
-                        json.dumps(data),
-                        json.dumps(internal or {}),
-                        internal is not None,
-                    ),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        self._run(lambda conn: self._conn_put(conn, kind, ident, data, internal, name, state, parent_id))
 
-        self._run(op)
+    def _conn_put(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        ident: str,
+        data: dict[str, Any],
+        internal: dict[str, Any] | None,
+        name: str | None,
+        state: str | None,
+        parent_id: str | None,
+    ) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                f"""INSERT INTO {kind} (id, name, state, parent_id, data, internal)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET name=excluded.name, state=excluded.state,
+                        parent_id=excluded.parent_id, data=excluded.data,
+                        internal=CASE WHEN ? THEN excluded.internal ELSE {kind}.internal END""",
+                (
+                    ident,
+                    name,
+                    state,
+                    parent_id,
+                    json.dumps(data),
+                    json.dumps(internal or {}),
+                    internal is not None,
+                ),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._writes_since_checkpoint += 1
 
     def _get(self, kind: str, ident: str) -> Row | None:
         row = self._run(lambda c: c.execute(f"SELECT id, data, internal FROM {kind} WHERE id = ?", (ident,)).fetchone())
@@ -201,12 +235,14 @@ class Store:
 
     def _delete(self, kind: str, ident: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
+            self._writes_since_checkpoint += 1
             return conn.execute(f"DELETE FROM {kind} WHERE id = ?", (ident,)).rowcount > 0
 
         return self._run(op)
 
     def _add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
+            self._writes_since_checkpoint += 1
             conn.execute(
                 "INSERT INTO run_logs (run_id, timestamp_ms, source, message) VALUES (?, ?, ?, ?)",
                 (run_id, timestamp_ms, source, message),
@@ -242,7 +278,9 @@ class Store:
         parent_id: str | None = None,
     ) -> None:
         """Insert or replace one object; `internal=None` keeps the stored internal state."""
-        await anyio.to_thread.run_sync(self._put, kind, ident, data, internal, name, state, parent_id)
+        args = (kind, ident, data, internal, name, state, parent_id)
+        if not self._put_inline(*args):
+            await anyio.to_thread.run_sync(self._put, *args)
 
     async def get(self, kind: str, ident: str) -> Row | None:
         return await anyio.to_thread.run_sync(self._get, kind, ident)
