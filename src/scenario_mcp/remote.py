@@ -20,6 +20,8 @@ import os
 import posixpath
 import random
 import shlex
+import time
+import uuid
 import zipfile
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -192,6 +194,15 @@ def _params(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def uuid7() -> str:
+    """A UUIDv7 (RFC 9562: milliseconds since the epoch, then random bits), as Runloop's
+    `command_id` wants; Python has uuid7 only from 3.14."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # the RFC's variant
+    return str(uuid.UUID(int=value))
+
+
 class RemoteBackend:
     """The Backend protocol over a Runloop-compatible REST API. Use as an async context manager."""
 
@@ -279,7 +290,13 @@ class RemoteBackend:
         data: dict[str, Any] | None = None,
         timeout: float | None = None,
         accept: str | None = None,
+        idempotent: bool | None = None,
     ) -> httpx2.Response:
+        """One request, sent again after a connection failure, a 429 or 5xx, with backoff. A request
+        that may have reached the server is sent again only if it is idempotent (GETs, and POSTs
+        that say so, as `execute` with its command_id)."""
+        if idempotent is None:
+            idempotent = method == "GET"
         kwargs: dict[str, Any] = {"params": params}
         if json_body is not None:
             kwargs["json"] = json_body
@@ -306,19 +323,19 @@ class RemoteBackend:
                 await self._backoff(attempt, None)
                 continue
             except httpx2.TimeoutException as exc:
-                if method == "GET" and not last:
+                if idempotent and not last:
                     await self._backoff(attempt, None)
                     continue
                 raise RemoteError(
                     504, f"the remote API at {self.base_url} did not answer {where} in time: {type(exc).__name__}"
                 ) from exc
             except httpx2.TransportError as exc:
-                if method == "GET" and not last:
+                if idempotent and not last:
                     await self._backoff(attempt, None)
                     continue
                 raise RemoteError(502, f"the connection to {self.base_url} failed during {where}: {exc}") from exc
             status = response.status_code
-            retryable = status in RETRY_STATUSES or (status >= 500 and method == "GET")
+            retryable = status in RETRY_STATUSES or (status >= 500 and idempotent)
             if retryable and not last:
                 log.info("remote API answered %s to %s; retrying (attempt %d)", status, where, attempt + 1)
                 await self._backoff(attempt, response)
@@ -340,9 +357,12 @@ class RemoteBackend:
         body: dict[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        idempotent: bool = False,
         **params: Any,
     ) -> V:
-        response = await self._request("POST", path, json_body=body, params=_params(**params), timeout=timeout)
+        response = await self._request(
+            "POST", path, json_body=body, params=_params(**params), timeout=timeout, idempotent=idempotent
+        )
         return model.model_validate_json(response.content)
 
     async def _poll(
@@ -696,12 +716,31 @@ class RemoteBackend:
         working_directory: str | None = None,
         shell_name: str | None = None,
     ) -> ExecutionView:
-        """execute_async, then bounded long polls until it completes or its deadline kills it."""
+        """`execute` (one request: it waits for the command up to its optimistic timeout), then
+        bounded long polls until it completes or its deadline kills it.
+
+        Not execute_async + wait_for_status: that is two round trips for every command, and
+        execute_async cannot be sent again safely; `execute`'s command_id makes it idempotent."""
         timeout = self._check_timeout(timeout_seconds)
-        started = await self._start(devbox_id, command, working_directory, shell_name, False)
+        deadline = anyio.current_time() + timeout
+        hold = min(EXECUTION_LONG_POLL, timeout)
+        body: dict[str, Any] = {
+            "command": self._command(command, working_directory),
+            "command_id": uuid7(),
+            "optimistic_timeout": int(hold),  # an integer in Runloop's API; a shorter deadline polls
+        }
+        if shell_name is not None:
+            body["shell_name"] = shell_name
+        started = await self._post(
+            f"/v1/devboxes/{devbox_id}/execute",
+            ExecutionView,
+            body,
+            timeout=hold + LONG_POLL_MARGIN,
+            idempotent=True,
+            last_n=LAST_N,
+        )
         if started.status == ExecutionStatus.COMPLETED:
             return started
-        deadline = anyio.current_time() + timeout
         while (remaining := deadline - anyio.current_time()) > 0:
             try:
                 return await self._wait_once(devbox_id, started.execution_id, ["completed"], remaining)

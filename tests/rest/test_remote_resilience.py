@@ -6,13 +6,16 @@ answers 429 or 503 to the first tries of each request, as a loaded gateway would
 
 from __future__ import annotations
 
+import json
 import socket
+import time
+import uuid
 from collections import Counter
 
 import anyio
 import pytest
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scenario_mcp.backend import NotFoundError
 from scenario_mcp.local.engine import LocalBackend
@@ -85,3 +88,50 @@ def test_from_env_requires_a_key_for_runloop_cloud() -> None:
         RemoteBackend.from_env({})
     remote = RemoteBackend.from_env({"RUNLOOP_BASE_URL": "http://127.0.0.1:9/", "RUNLOOP_API_KEY": "k"})
     assert remote.base_url == "http://127.0.0.1:9"
+
+
+class LosesFirstAnswer:
+    """Runs the first request to each `execute` path, then loses its answer (a 502 instead), as a
+    gateway that timed out on the way back would; keeps the bodies it saw."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.bodies: list[dict[str, object]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/execute"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+
+        async def recording() -> Message:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            return message
+
+        async def swallow(message: Message) -> None:
+            pass
+
+        first = not self.bodies
+        if first:
+            await self.app(scope, recording, swallow)
+        else:
+            await self.app(scope, recording, send)
+        self.bodies.append(json.loads(b"".join(chunks)))
+        if first:
+            await JSONResponse({"code": 502, "error": "bad_gateway", "message": "lost"}, status_code=502)(
+                scope, receive, send
+            )
+
+
+async def test_a_lost_execute_answer_is_asked_again_and_the_command_runs_once(backend: LocalBackend) -> None:
+    lossy = LosesFirstAnswer(build_rest_app(backend, token=TOKEN))
+    async with serve_app(lossy) as url, RemoteBackend(url, TOKEN, max_retries=2) as remote:
+        box = await remote.create_devbox(DevboxCreateParameters(name="lossy"))
+        result = await remote.execute(box.id, "echo ran >> once.txt; cat once.txt")
+    assert result.exit_status == 0 and result.stdout == "ran\n"  # not "ran\nran\n"
+    first, again = lossy.bodies
+    assert first == again  # the same command_id: the server knows it is the same command
+    command_id = uuid.UUID(str(first["command_id"]))
+    assert command_id.version == 7
+    assert abs((command_id.int >> 80) - time.time() * 1000) < 60_000  # its milliseconds are now's
