@@ -67,9 +67,6 @@ def test_an_environment_that_changes_bash_goes_to_bash(name: str) -> None:
     assert direct_argv("ls", HOME, {"OTHER": "x"}) == ["ls"]
 
 
-
-
-
 @pytest.mark.anyio
 async def test_a_plain_command_is_inits_own_child(backend: LocalBackend) -> None:
     box = await backend.create_devbox(DevboxCreateParameters())

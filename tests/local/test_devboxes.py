@@ -15,6 +15,8 @@ from scenario_mcp.local.devboxes import INLINE_OUTPUT_CAP
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import DevboxCreateParameters, DevboxStatus, LaunchParameters
 
+from ..conftest import seed_default_blueprint
+
 pytestmark = pytest.mark.anyio
 
 
@@ -372,6 +374,36 @@ async def test_shutdown_leaves_no_process_or_mount(backend: LocalBackend) -> Non
     # Shutting down again is harmless and changes nothing.
     again = await backend.shutdown_devbox(box)
     assert again == view
+
+
+async def test_a_shutdown_devbox_gives_its_disk_back(backend: LocalBackend) -> None:
+    box = await new_box(backend)
+    await run_ok(backend, box, "head -c 1M /dev/zero > blob")
+    await backend.shutdown_devbox(box)
+    state_dir = backend.devboxes.boxes_dir / box
+    with anyio.fail_after(10):  # just after the answer: removing files takes a moment
+        while any((state_dir / part).exists() for part in ("upper", "work", "root")):
+            await anyio.sleep(0.02)
+
+
+async def test_a_disk_a_dead_server_left_behind_goes_at_the_next_start(
+    data_dir: Path, default_blueprint_cache: Path
+) -> None:
+    async with LocalBackend(data_dir) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        box = await engine.create_devbox(DevboxCreateParameters())
+        await engine.shutdown_devbox(box.id)
+        running = await engine.create_devbox(DevboxCreateParameters())
+        await engine.write_file(running.id, "keep.txt", "mine")
+        boxes_dir = engine.devboxes.boxes_dir
+    # As if the server died between the shutdown's answer and the removal of the disk:
+    left = boxes_dir / box.id / "upper" / "root" / "home" / "user" / "left.txt"
+    left.parent.mkdir(parents=True)
+    left.write_text("x")
+    async with LocalBackend(data_dir) as engine:
+        assert not (boxes_dir / box.id / "upper").exists()
+        assert (await engine.read_file(running.id, "keep.txt")) == "mine"  # a live devbox keeps its disk
+        await engine.shutdown_devbox(running.id)
 
 
 async def test_shutdown_devbox_refuses_work(backend: LocalBackend) -> None:

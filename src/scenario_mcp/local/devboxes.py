@@ -9,10 +9,11 @@ import os
 import posixpath
 import re
 import shutil
-import subprocess
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -367,10 +368,13 @@ class DevboxManager:
             await sandbox.stop()
         if cgroups is not None:
             await anyio.to_thread.run_sync(cgroups.destroy)
-        # Its disk changes go (snapshots were copies); its execution logs stay.
-        state_dir = self.boxes_dir / devbox_id
-        for part in ("upper", "work", "root"):
-            await anyio.to_thread.run_sync(_remove_tree, state_dir / part)
+        # Its disk changes go (snapshots were copies), after the caller has its answer: removing
+        # even a few files takes milliseconds here. Its execution logs stay. A server that dies
+        # first removes them on its next start (reconcile).
+        self.tg.start_soon(partial(anyio.to_thread.run_sync, _remove_trees, *self._disk_dirs(devbox_id)))
+
+    def _disk_dirs(self, devbox_id: str) -> list[Path]:
+        return [self.boxes_dir / devbox_id / part for part in ("upper", "work", "root")]
 
     async def reconcile(self) -> list[str]:
         """After a restart: reattach devboxes whose init survived, fail the others."""
@@ -399,8 +403,12 @@ class DevboxManager:
             if stray is not None:
                 terminate(stray)
             await anyio.to_thread.run_sync(make_cgroups(row.id, LimitRequest()).destroy)
-            for part in ("upper", "work", "root"):
-                await anyio.to_thread.run_sync(_remove_tree, self.boxes_dir / row.id / part)
+            await anyio.to_thread.run_sync(_remove_trees, *self._disk_dirs(row.id))
+        # Disks of devboxes that were stopped just before the server went down.
+        for upper in await anyio.to_thread.run_sync(lambda: list(self.boxes_dir.glob("*/upper"))):
+            stopped = await self.store.get("devboxes", upper.parent.name)
+            if stopped is None or stopped.data.get("status") in (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE):
+                await anyio.to_thread.run_sync(_remove_trees, *self._disk_dirs(upper.parent.name))
         return restored
 
     async def expire(self) -> None:
@@ -1019,11 +1027,28 @@ async def _run_build_command(sandbox: Sandbox, command: str) -> tuple[int, str, 
     return code, stdout, stderr
 
 
-def _remove_tree(path: Path) -> None:
-    # overlayfs work dirs hold a root-only `work/work` directory; make everything removable first.
-    if path.exists():
-        subprocess.run(["chmod", "-R", "u+rwx", str(path)], check=False, capture_output=True)
-        shutil.rmtree(path, ignore_errors=True)
+def _remove_trees(*paths: Path) -> None:
+    for path in paths:
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            # Not the server's to enter or change (overlayfs leaves a mode-000 `work/work`; a
+            # devbox may chmod its files): open everything up, then remove what is left.
+            _open_up(path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _open_up(top: Path) -> None:
+    """`chmod -R u+rwx`, each directory before it is read."""
+    stack = [str(top)]
+    while stack:
+        directory = stack.pop()
+        with contextlib.suppress(OSError):
+            os.chmod(directory, stat.S_IMODE(os.lstat(directory).st_mode) | 0o700)
+            with os.scandir(directory) as entries:
+                stack.extend(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
 
 
 def _read_capped(path: Path) -> tuple[str, bool]:

@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import uuid
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -563,7 +564,10 @@ class LocalBackend:
                     f"state={result.state} score={result.score}\n{result.output}",
                 )
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            # Off the scoring's critical path and the event loop (tens of ms for a pytest run's
+            # caches); a server that dies first removes it on its next start.
+            assert self._tg is not None
+            self._tg.start_soon(partial(anyio.to_thread.run_sync, shutil.rmtree, work, True))
         return ScoringContractResultView(
             score=weighted_total(scenario.scoring_contract, results), scoring_function_results=results
         )
