@@ -94,7 +94,7 @@ LAST_N = "1000000"
 DEFAULT_EXEC_TIMEOUT = 120.0
 MAX_EXEC_TIMEOUT = 3600.0
 TIMEOUT_EXIT_STATUS = 124
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_ALWAYS = frozenset({429, 503})
 MAX_BACKOFF = 10.0
 
 T = TypeVar("T")
@@ -335,7 +335,8 @@ class RemoteBackend:
                     continue
                 raise RemoteError(502, f"the connection to {self.base_url} failed during {where}: {exc}") from exc
             status = response.status_code
-            retryable = status in RETRY_STATUSES or (status >= 500 and idempotent)
+            # 429 and 503 say the request was not taken; a 502 or 504 may come after it was.
+            retryable = status in RETRY_ALWAYS or (status >= 500 and idempotent)
             if retryable and not last:
                 log.info("remote API answered %s to %s; retrying (attempt %d)", status, where, attempt + 1)
                 await self._backoff(attempt, response)

@@ -135,3 +135,15 @@ async def test_a_lost_execute_answer_is_asked_again_and_the_command_runs_once(ba
     command_id = uuid.UUID(str(first["command_id"]))
     assert command_id.version == 7
     assert abs((command_id.int >> 80) - time.time() * 1000) < 60_000  # its milliseconds are now's
+
+
+async def test_a_gateway_error_on_a_request_that_may_have_run_is_not_sent_again(backend: LocalBackend) -> None:
+    # A 502 may come after the server took the request: creating a devbox twice would leak one.
+    flaky = Flaky(build_rest_app(backend, token=TOKEN), 502, failures=1)
+    async with serve_app(flaky) as url, RemoteBackend(url, TOKEN, max_retries=3) as remote:
+        with pytest.raises(RemoteError) as failed:
+            await remote.create_devbox(DevboxCreateParameters(name="once"))
+        assert (await remote.list_devboxes()).total_count == 0  # a GET: its 502 was retried
+    assert failed.value.status == 502 and "502 on POST /v1/devboxes" in failed.value.message
+    assert flaky.seen[("POST", "/v1/devboxes")] == 1
+    assert flaky.seen[("GET", "/v1/devboxes")] == 2
