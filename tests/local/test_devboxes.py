@@ -443,3 +443,28 @@ async def test_launch_commands_run_at_create(backend: LocalBackend) -> None:
         backend, launch_parameters=LaunchParameters(launch_commands=["echo one > boot.txt", "echo two >> boot.txt"])
     )
     assert await backend.read_file(box, "boot.txt") == "one\ntwo\n"
+
+
+async def test_a_suspended_devbox_resumes_after_a_server_restart(data_dir: Path, default_blueprint_cache: Path) -> None:
+    async with LocalBackend(data_dir) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        box = await engine.create_devbox(DevboxCreateParameters())
+        # Its own session: a background process that outlives the server (an execution does not).
+        ticker = "(setsid sh -c 'while true; do date +%s%N >> ticks; sleep 0.01; done' >/dev/null 2>&1 &)"
+        await engine.execute(box.id, ticker)
+        await engine.write_file(box.id, "kept.txt", "state")
+        await engine.suspend_devbox(box.id)
+    async with LocalBackend(data_dir) as engine:
+        assert (await engine.get_devbox(box.id)).status == DevboxStatus.SUSPENDED
+        ticks = engine.devboxes.boxes_dir / box.id / "upper" / "root" / "home" / "user" / "ticks"
+        frozen = ticks.read_text()
+        await anyio.sleep(0.2)
+        assert ticks.read_text() == frozen  # still frozen: the restart woke nothing
+        resumed = await engine.resume_devbox(box.id)
+        assert resumed.status == DevboxStatus.RUNNING
+        assert await engine.read_file(box.id, "kept.txt") == "state"
+        before = (await engine.execute(box.id, "wc -l < ticks")).stdout
+        await anyio.sleep(0.3)
+        after = (await engine.execute(box.id, "wc -l < ticks")).stdout
+        assert int(after or 0) > int(before or 0)  # its processes run again
+        await engine.shutdown_devbox(box.id)

@@ -377,9 +377,10 @@ class DevboxManager:
         return [self.boxes_dir / devbox_id / part for part in ("upper", "work", "root")]
 
     async def reconcile(self) -> list[str]:
-        """After a restart: reattach devboxes whose init survived, fail the others."""
+        """After a restart: reattach devboxes whose init survived (suspended ones too, still
+        frozen), fail the others."""
         restored: list[str] = []
-        page = await self.store.list("devboxes", limit=100_000, state=["running", "provisioning"])
+        page = await self.store.list("devboxes", limit=100_000, state=["running", "provisioning", "suspended"])
         for row in page.rows:
             internal = row.internal
             pid, start = internal.get("init_pid"), internal.get("init_start")
