@@ -8,7 +8,9 @@
     parks it in its cgroups) while it waits, so a create that is not back to back skips that part.
 (a') Sandbox.start alone for the same layers (no database writes, no cgroups), same floor.
 (b) LocalBackend.execute(`true`) in a running devbox
-    vs. `nsenter -t <init pid> -a -r -w true` into the same devbox's namespaces.
+    vs. `nsenter -t <init pid> -a -r -w true` into the same devbox's namespaces. A command of plain
+    words runs without bash (commands.py), as bash itself would run it.
+(b') LocalBackend.execute(`true;`): a command bash must interpret, so bash starts too; same floor.
 
 Each figure is the median of N runs (default 50) after a few warm-up runs; measured runs and floor
 runs alternate so that a drift of the machine hits both alike. The data dir is temporary: the
@@ -96,17 +98,17 @@ async def bench_sandbox_start(backend: LocalBackend, snapshot_id: str, runs: int
     return Row("(a') its sandbox alone", measured, floor, goal_ms=None)
 
 
-async def bench_exec(backend: LocalBackend, snapshot_id: str, runs: int) -> Row:
+async def bench_exec(backend: LocalBackend, snapshot_id: str, runs: int, command: str = "true") -> Row:
     box = await backend.create_devbox(DevboxCreateParameters(snapshot_id=snapshot_id))
     try:
         init_pid = (await backend.devboxes.sandbox(box.id)).init_pid
         nsenter = ["nsenter", "-t", str(init_pid), "-a", "-r", "-w", "true"]
-        measured = Figure("execute(`true`)")
+        measured = Figure(f"execute(`{command}`)")
         floor = Figure(" ".join(nsenter))
         for i in range(WARMUP + runs):
 
             async def execute() -> None:
-                result = await backend.execute(box.id, "true")
+                result = await backend.execute(box.id, command)
                 assert result.exit_status == 0, result.stderr
 
             ms = await timed(execute)
@@ -116,7 +118,9 @@ async def bench_exec(backend: LocalBackend, snapshot_id: str, runs: int) -> Row:
                 floor.samples.append(floor_ms)
     finally:
         await backend.shutdown_devbox(box.id)
-    return Row("(b) exec `true` in a running devbox", measured, floor, goal_ms=4)
+    if command == "true":
+        return Row("(b) exec `true` in a running devbox", measured, floor, goal_ms=4)
+    return Row(f"(b') exec `{command}`, through bash", measured, floor, goal_ms=None)
 
 
 async def main(runs: int, data_dir: Path) -> None:
@@ -130,6 +134,8 @@ async def main(runs: int, data_dir: Path) -> None:
             await bench_create(backend, snapshot_id, runs, pause=0.1),
             await bench_sandbox_start(backend, snapshot_id, runs),
             await bench_exec(backend, snapshot_id, runs),
+            # A command bash must interpret (`;`): the same, plus bash's start-up (commands.py).
+            await bench_exec(backend, snapshot_id, runs, command="true;"),
         ]
     print_table(f"engine benchmarks (p50 over {runs} runs, after {WARMUP} warm-up runs)", rows)
 
