@@ -55,6 +55,13 @@ async def seed_default_blueprint(backend: LocalBackend, cache: Path) -> None:
     )
 
 
+async def shutdown_all(engine: LocalBackend) -> None:
+    """Shut down every devbox a test left alive: running, or suspended (frozen, not gone)."""
+    for status in ("running", "suspended"):
+        for box in (await engine.list_devboxes(limit=5000, status=status)).devboxes:
+            await engine.shutdown_devbox(box.id)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
@@ -67,6 +74,4 @@ async def backend(data_dir: Path, default_blueprint_cache: Path) -> AsyncIterato
         try:
             yield engine
         finally:
-            page = await engine.list_devboxes(limit=5000, status="running")
-            for box in page.devboxes:
-                await engine.shutdown_devbox(box.id)
+            await shutdown_all(engine)

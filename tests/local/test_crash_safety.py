@@ -17,7 +17,7 @@ from scenario_mcp.backend import InvalidStateError
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.launcher import launcher_socket, terminate
 
-from ..conftest import seed_default_blueprint
+from ..conftest import seed_default_blueprint, shutdown_all
 
 pytestmark = pytest.mark.anyio
 
@@ -115,5 +115,4 @@ async def test_kill_9_at_random_points_loses_nothing(tmp_path: Path, default_blu
         assert sum(1 for a in all_acks if a["kind"] == "score") >= 3, "the worker should get some runs scored"
     finally:
         async with LocalBackend(data_dir) as backend:
-            for box in (await backend.list_devboxes(limit=5000, status="running")).devboxes:
-                await backend.shutdown_devbox(box.id)
+            await shutdown_all(backend)

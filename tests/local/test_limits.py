@@ -22,7 +22,7 @@ from scenario_mcp.models import (
     StartScenarioRunParameters,
 )
 
-from ..conftest import seed_default_blueprint
+from ..conftest import seed_default_blueprint, shutdown_all
 
 pytestmark = pytest.mark.anyio
 
@@ -35,8 +35,7 @@ async def fast_backend(data_dir: Path, default_blueprint_cache: Path) -> AsyncIt
         try:
             yield engine
         finally:
-            for box in (await engine.list_devboxes(limit=5000, status="running")).devboxes:
-                await engine.shutdown_devbox(box.id)
+            await shutdown_all(engine)
 
 
 async def test_the_view_says_which_limits_are_enforced(backend: LocalBackend) -> None:
