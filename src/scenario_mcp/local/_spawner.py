@@ -87,8 +87,8 @@ class Request(TypedDict):
     launcher_dir: str  # where init listens for commands to start (LAUNCHER_SOCKET in it)
 
 
-# init listens here for the server's commands: it forks them itself, so a command starts inside
-# every namespace and cgroup of the devbox at the cost of a fork (no nsenter, no cgroup move).
+# init listens here for the server's commands: it starts them itself (a vfork), so a command starts
+# inside every namespace and cgroup of the devbox (no nsenter, no cgroup move).
 LAUNCHER_SOCKET = "launcher.sock"
 MAX_MESSAGE = 1 << 20
 

@@ -1,6 +1,6 @@
 """Live executions: a process in a devbox, its bounded output, stdin, deadline and kill.
 
-A command is started by the devbox's init (its launcher, see launcher.py): a fork inside every
+A command is started by the devbox's init (its launcher, see launcher.py): a vfork inside every
 namespace and cgroup of the devbox. Devboxes started before launchers existed are entered with
 nsenter instead; both kinds of process look the same from here (`ProcessHandle`).
 """

@@ -1,7 +1,7 @@
 """The server's side of a devbox's launcher: ask its init to start a command.
 
 Init listens on a unix socket in the devbox's state directory (see _spawner._serve). Starting a
-command there is one message and a fork inside the devbox: no nsenter, and no move into the
+command there is one message and a vfork inside the devbox: no nsenter, and no move into the
 devbox's cgroups, which the kernel makes slow (several ms) when nothing moved for a while.
 """
 
