@@ -675,6 +675,12 @@ class RemoteBackend:
         view = await self._post(f"/v1/devboxes/{devbox_id}/resume", DevboxView)
         return await self._settle(view, DevboxStatus.RESUMING, ["running", "failure", "shutdown"])
 
+    async def update_devbox(
+        self, devbox_id: str, *, name: str | None = None, metadata: dict[str, str] | None = None
+    ) -> DevboxView:
+        body = {k: v for k, v in (("name", name), ("metadata", metadata)) if v is not None}
+        return await self._post(f"/v1/devboxes/{devbox_id}", DevboxView, body, idempotent=True)
+
     async def keep_alive_devbox(self, devbox_id: str) -> DevboxView:
         await self._request("POST", f"/v1/devboxes/{devbox_id}/keep_alive")
         return await self.get_devbox(devbox_id)
@@ -965,6 +971,22 @@ class RemoteBackend:
                 409, f"snapshot {snapshot_id} is `{state}`" + (f": {detail}" if detail else "")
             )
         return DevboxSnapshotView.model_validate(status["snapshot"])
+
+    async def update_snapshot(
+        self,
+        snapshot_id: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, str] | None = None,
+        commit_message: str | None = None,
+    ) -> DevboxSnapshotView:
+        body = {
+            k: v
+            for k, v in (("name", name), ("metadata", metadata), ("commit_message", commit_message))
+            if v is not None
+        }
+        path = f"/v1/devboxes/disk_snapshots/{snapshot_id}"
+        return await self._post(path, DevboxSnapshotView, body, idempotent=True)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         await self._request("POST", f"/v1/devboxes/disk_snapshots/{snapshot_id}/delete")

@@ -187,6 +187,32 @@ async def test_devbox_execute_files_and_snapshots(engine: Backend) -> None:
         await engine.get_snapshot(snapshot.id)
 
 
+async def test_devboxes_and_snapshots_take_a_new_name_and_metadata(engine: Backend) -> None:
+    box = await engine.create_devbox(DevboxCreateParameters(name="before", metadata={"a": "1"}))
+    renamed = await engine.update_devbox(box.id, name="after")
+    assert renamed.name == "after" and renamed.metadata == {"a": "1"}  # what is not given stays
+    relabeled = await engine.update_devbox(box.id, metadata={"b": "2"})
+    assert relabeled.name == "after" and relabeled.metadata == {"b": "2"}  # replaced whole, as Runloop does
+    assert (await engine.get_devbox(box.id)).metadata == {"b": "2"}
+    assert (await engine.get_devbox(box.id)).status == DevboxStatus.RUNNING
+
+    snapshot = await engine.snapshot_disk(box.id, name="snap", metadata={"k": "v"}, commit_message="first")
+    updated = await engine.update_snapshot(snapshot.id, name="snap-2", commit_message="second")
+    assert (updated.name, updated.metadata, updated.commit_message) == ("snap-2", {"k": "v"}, "second")
+    fetched = await engine.get_snapshot(snapshot.id)
+    assert (fetched.name, fetched.commit_message, fetched.source_devbox_id) == ("snap-2", "second", box.id)
+    assert [s.id for s in (await engine.list_snapshots(devbox_id=box.id)).snapshots] == [snapshot.id]
+    with pytest.raises(InvalidRequestError):
+        await engine.update_snapshot(snapshot.id, commit_message="x" * 1001)
+
+    with pytest.raises(NotFoundError):
+        await engine.update_devbox("dbx_nope", name="x")
+    with pytest.raises(NotFoundError):
+        await engine.update_snapshot("snp_nope", name="x")
+    await engine.shutdown_devbox(box.id)
+    await engine.delete_snapshot(snapshot.id)
+
+
 async def test_async_executions(engine: Backend) -> None:
     box = await engine.create_devbox(DevboxCreateParameters())
     started = await engine.execute_async(box.id, "sleep 0.3; echo done")

@@ -259,8 +259,19 @@ async def test_files_over_the_wire(http: httpx2.AsyncClient) -> None:
     snap = ok(await http.post(f"{base}/snapshot_disk_async", json={"name": "n"}))
     status = ok(await http.get(f"/v1/devboxes/disk_snapshots/{snap['id']}/status"))
     assert status["status"] == "complete" and status["snapshot"]["id"] == snap["id"]
+    assert "metadata.a" in error(
+        await http.post(f"/v1/devboxes/disk_snapshots/{snap['id']}", json={"metadata": {"a": 1}}), 400
+    )
+    relabeled = ok(await http.post(f"/v1/devboxes/disk_snapshots/{snap['id']}", json={"commit_message": "c"}))
+    assert relabeled["name"] == "n" and relabeled["commit_message"] == "c"
     ok(await http.post(f"/v1/devboxes/disk_snapshots/{snap['id']}/delete"))
     error(await http.get(f"/v1/devboxes/disk_snapshots/{snap['id']}/status"), 404)
+
+    # POST on a devbox's own path updates it; GET still reads it.
+    assert "nme: unknown field" in error(await http.post(base, json={"nme": "x"}), 400)
+    assert ok(await http.post(base, json={"name": "renamed"}))["name"] == "renamed"
+    assert ok(await http.get(base))["name"] == "renamed"
+    error(await http.post("/v1/devboxes/dbx_nope", json={"name": "x"}), 404)
 
 
 async def test_cli_api_serves_and_refuses_open_binds(tmp_path: Path, default_blueprint_cache: Path) -> None:

@@ -164,7 +164,13 @@ async def test_sdk_files_snapshots_and_lifecycle(client: AsyncRunloop) -> None:
     by_kind = client.devboxes.disk_snapshots.list
     assert [s.id async for s in by_kind(extra_query={"metadata[kind]": "async"})] == [pending.id]
     assert [s.id async for s in by_kind(extra_query={"metadata[kind][in]": "x,y"})] == []
+    relabeled = await client.devboxes.disk_snapshots.update(pending.id, name="kept", commit_message="why")
+    assert (relabeled.name, relabeled.commit_message, relabeled.metadata) == ("kept", "why", {"kind": "async"})
     await client.devboxes.disk_snapshots.delete(pending.id)
+
+    renamed = await client.devboxes.update(devbox.id, name="renamed", metadata={"owner": "sdk"})
+    assert (renamed.name, renamed.metadata) == ("renamed", {"owner": "sdk"})
+    assert (await client.devboxes.retrieve(devbox.id)).name == "renamed"
 
     suspended = await client.devboxes.suspend(devbox.id)
     assert suspended.status == "suspended"

@@ -785,6 +785,16 @@ class DevboxManager:
             await sandbox.run_quiet(["/bin/sh", "-c", "kill -CONT -1 2>/dev/null; exit 0"])
         return await self._transition(view, DevboxStatus.RUNNING)
 
+    async def update(self, devbox_id: str, *, name: str | None, metadata: dict[str, str] | None) -> DevboxView:
+        """A new name or metadata (each replaced whole when given), in any status."""
+        view = await self.get(devbox_id)
+        update = {field: value for field, value in (("name", name), ("metadata", metadata)) if value is not None}
+        if not update:
+            return view
+        updated = view.model_copy(update=update)
+        await self._save(updated)
+        return updated
+
     async def keep_alive(self, devbox_id: str) -> DevboxView:
         view = await self.get(devbox_id)
         if view.status not in (DevboxStatus.RUNNING, DevboxStatus.SUSPENDED):
@@ -865,6 +875,31 @@ class DevboxManager:
         if row is None:
             raise NotFoundError("snapshot", snapshot_id)
         return DevboxSnapshotView.model_validate(row.data)
+
+    async def update_snapshot(
+        self, snapshot_id: str, *, name: str | None, metadata: dict[str, str] | None, commit_message: str | None
+    ) -> DevboxSnapshotView:
+        """A new name, metadata or commit message (each replaced whole when given); its disk stays."""
+        if commit_message is not None and len(commit_message) > 1000:
+            raise InvalidRequestError("commit_message is limited to 1000 characters")
+        view = await self.get_snapshot(snapshot_id)
+        update = {
+            field: value
+            for field, value in (("name", name), ("metadata", metadata), ("commit_message", commit_message))
+            if value is not None
+        }
+        if not update:
+            return view
+        updated = view.model_copy(update=update)
+        await self.store.put(
+            "snapshots",
+            snapshot_id,
+            updated.model_dump(mode="json"),
+            name=updated.name,
+            parent_id=updated.source_devbox_id,
+            state="complete",
+        )
+        return updated
 
     async def list_snapshots(
         self, limit: int, starting_after: str | None, devbox_id: str | None

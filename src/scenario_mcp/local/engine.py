@@ -758,6 +758,11 @@ class LocalBackend:
     async def resume_devbox(self, devbox_id: str) -> DevboxView:
         return await self.devboxes.resume(devbox_id)
 
+    async def update_devbox(
+        self, devbox_id: str, *, name: str | None = None, metadata: dict[str, str] | None = None
+    ) -> DevboxView:
+        return await self.devboxes.update(devbox_id, name=name, metadata=metadata)
+
     async def keep_alive_devbox(self, devbox_id: str) -> DevboxView:
         return await self.devboxes.keep_alive(devbox_id)
 
@@ -869,6 +874,18 @@ class LocalBackend:
 
     async def get_snapshot(self, snapshot_id: str) -> DevboxSnapshotView:
         return await self.devboxes.get_snapshot(snapshot_id)
+
+    async def update_snapshot(
+        self,
+        snapshot_id: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, str] | None = None,
+        commit_message: str | None = None,
+    ) -> DevboxSnapshotView:
+        return await self.devboxes.update_snapshot(
+            snapshot_id, name=name, metadata=metadata, commit_message=commit_message
+        )
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         page = await self._store.list("scenarios", limit=100_000, state="active")

@@ -109,6 +109,11 @@ class DownloadFileBody(_Body):
     path: str
 
 
+class DevboxUpdateBody(_Body):
+    name: str | None = None
+    metadata: Metadata | None = None
+
+
 class SnapshotBody(_Body):
     name: str | None = None
     metadata: Metadata | None = None
@@ -160,6 +165,11 @@ def routes(backend: Backend) -> list[Route]:
 
     async def get_devbox(request: Request) -> Response:
         return model_response(await backend.get_devbox(path_param(request, "id")))
+
+    async def update_devbox(request: Request) -> Response:
+        update = await body(request, DevboxUpdateBody, required=False)
+        view = await backend.update_devbox(path_param(request, "id"), name=update.name, metadata=update.metadata)
+        return model_response(view)
 
     async def wait_for_status(request: Request) -> Response:
         wait = await body(request, WaitForDevboxBody)
@@ -392,6 +402,13 @@ def routes(backend: Backend) -> list[Route]:
     async def get_snapshot(request: Request) -> Response:
         return model_response(await backend.get_snapshot(path_param(request, "id")))
 
+    async def update_snapshot(request: Request) -> Response:
+        snap = await body(request, SnapshotBody, required=False)
+        view = await backend.update_snapshot(
+            path_param(request, "id"), name=snap.name, metadata=snap.metadata, commit_message=snap.commit_message
+        )
+        return model_response(view)
+
     async def snapshot_status(request: Request) -> Response:
         # Snapshots here are made before snapshot_disk_async answers: any that exists is complete.
         snapshot = await backend.get_snapshot(path_param(request, "id"))
@@ -430,9 +447,11 @@ def routes(backend: Backend) -> list[Route]:
         Route("/v1/devboxes", list_devboxes, methods=["GET"]),
         Route("/v1/devboxes/disk_snapshots", list_snapshots, methods=["GET"]),
         Route("/v1/devboxes/disk_snapshots/{id}", get_snapshot, methods=["GET"]),
+        Route("/v1/devboxes/disk_snapshots/{id}", update_snapshot, methods=["POST"]),
         Route("/v1/devboxes/disk_snapshots/{id}/status", snapshot_status, methods=["GET"]),
         Route("/v1/devboxes/disk_snapshots/{id}/delete", delete_snapshot, methods=["POST"]),
         Route("/v1/devboxes/{id}", get_devbox, methods=["GET"]),
+        Route("/v1/devboxes/{id}", update_devbox, methods=["POST"]),
         Route("/v1/devboxes/{id}/wait_for_status", wait_for_status, methods=["POST"]),
         Route("/v1/devboxes/{id}/shutdown", shutdown, methods=["POST"]),
         Route("/v1/devboxes/{id}/suspend", suspend, methods=["POST"]),
