@@ -415,6 +415,17 @@ class BlueprintView(BaseModel):
     build_log: str | None = Field(default=None, description="scenario-mcp extension: the build's output, capped.")
 
 
+class BlueprintBuildLog(BaseModel):
+    level: str
+    timestamp_ms: int
+    message: str
+
+
+class BlueprintBuildLogsListView(BaseModel):
+    blueprint_id: str
+    logs: list[BlueprintBuildLog]
+
+
 class BlueprintCreateParameters(_Model):
     name: str = Field(min_length=1)
     system_setup_commands: list[str] = Field(default_factory=list)

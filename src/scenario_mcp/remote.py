@@ -47,6 +47,7 @@ from .models import (
     BenchmarkRunListView,
     BenchmarkRunView,
     BenchmarkView,
+    BlueprintBuildLogsListView,
     BlueprintCreateParameters,
     BlueprintListView,
     BlueprintView,
@@ -619,6 +620,12 @@ class RemoteBackend:
 
     async def list_blueprints(self, *, limit: int = 20, starting_after: str | None = None) -> BlueprintListView:
         return await self._get("/v1/blueprints", BlueprintListView, limit=limit, starting_after=starting_after)
+
+    async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
+        return await self._get(f"/v1/blueprints/{blueprint_id}/logs", BlueprintBuildLogsListView)
+
+    async def delete_blueprint(self, blueprint_id: str) -> None:
+        await self._request("POST", f"/v1/blueprints/{blueprint_id}/delete")
 
     # --- devboxes ------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from scenario_mcp.backend import (
 from scenario_mcp.models import (
     BashScriptScorer,
     BenchmarkCreateParameters,
+    BlueprintCreateParameters,
     CommandScorer,
     CreateCustomScorerParameters,
     CustomScorer,
@@ -255,6 +256,48 @@ async def test_blueprints_listed(engine: Backend) -> None:
     page = await engine.list_blueprints(limit=10)
     assert page.blueprints and page.blueprints[0].status == "build_complete"
     assert (await engine.get_blueprint(page.blueprints[0].id)).name == page.blueprints[0].name
+
+
+async def test_a_blueprint_builds_logs_and_deletes_when_unused(engine: Backend) -> None:
+    built = await engine.create_blueprint(
+        BlueprintCreateParameters(
+            name="tooling",
+            system_setup_commands=["mkdir -p /opt/tool && echo v1 > /opt/tool/version", "echo installed"],
+        )
+    )
+    assert built.status == "build_complete", built.failure_reason
+    logs = (await engine.blueprint_logs(built.id)).logs
+    assert [log.level for log in logs] == ["info", "info"]
+    assert logs[1].message.startswith("$ echo installed\ninstalled") and logs[0].timestamp_ms <= logs[1].timestamp_ms
+
+    box = await engine.create_devbox(DevboxCreateParameters(blueprint_name="tooling"))
+    assert (await engine.execute(box.id, "cat /opt/tool/version")).stdout == "v1\n"
+    with pytest.raises(InvalidStateError) as in_use:  # a running devbox stands on its layer
+        await engine.delete_blueprint(built.id)
+    assert box.id in in_use.value.message
+    await engine.shutdown_devbox(box.id)
+    scenario = await engine.create_scenario(
+        ScenarioCreateParameters(
+            name="on-tooling",
+            input_context=InputContext(problem_statement="p"),
+            environment_parameters=ScenarioEnvironment(blueprint_name="tooling"),
+            scoring_contract=scorer_contract(CommandScorer(command="true")),
+        )
+    )
+    with pytest.raises(InvalidStateError) as named:  # a scenario's environment names it
+        await engine.delete_blueprint(built.id)
+    assert scenario.id in named.value.message
+    await engine.archive_scenario(scenario.id)
+    await engine.delete_blueprint(built.id)
+    with pytest.raises(NotFoundError):
+        await engine.get_blueprint(built.id)
+    with pytest.raises(NotFoundError):
+        await engine.blueprint_logs(built.id)
+
+    broken = await engine.create_blueprint(BlueprintCreateParameters(name="broken", system_setup_commands=["exit 3"]))
+    assert broken.status == "failed" and "exited 3" in (broken.failure_reason or "")
+    assert [log.level for log in (await engine.blueprint_logs(broken.id)).logs] == ["error", "error"]
+    await engine.delete_blueprint(broken.id)
 
 
 # --- runs ----------------------------------------------------------------------------------------

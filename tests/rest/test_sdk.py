@@ -229,3 +229,15 @@ async def test_sdk_sees_runloop_errors(client: AsyncRunloop) -> None:
             scoring_contract={"scoring_function_parameters": [{"name": "has space", "weight": 1, "scorer": {}}]},
         )
     assert "scoring_contract.scoring_function_parameters.0" in bad.value.body["message"]  # type: ignore[index]
+
+
+async def test_sdk_blueprint_build_logs_and_delete(client: AsyncRunloop) -> None:
+    blueprint = await client.blueprints.create_and_await_build_complete(
+        name="sdk-tool", system_setup_commands=["echo built-by-sdk"], polling_config=FAST
+    )
+    assert blueprint.status == "build_complete"
+    logs = await client.blueprints.logs(blueprint.id)
+    assert logs.blueprint_id == blueprint.id and "built-by-sdk" in logs.logs[0].message
+    await client.blueprints.delete(blueprint.id)
+    with pytest.raises(NotFoundError):
+        await client.blueprints.retrieve(blueprint.id)

@@ -29,6 +29,7 @@ from ..backend import (
 )
 from ..models import (
     DEFAULT_KEEP_ALIVE_SECONDS,
+    BlueprintBuildLogsListView,
     BlueprintCreateParameters,
     BlueprintView,
     DevboxCreateParameters,
@@ -60,6 +61,7 @@ SHELL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_LONG_POLL = 30.0
 MAX_LOG_ENTRIES = 1000
 MAX_REMEMBERED_EXECUTIONS = 1000
+MAX_BUILD_LOG_ENTRY = 16_000  # characters of one build command's log kept (its end)
 DEFAULT_EXEC_TIMEOUT = 120.0
 MAX_EXEC_TIMEOUT = 3600.0
 INLINE_OUTPUT_CAP = 64 * 1024
@@ -975,6 +977,7 @@ class DevboxManager:
             hostname="blueprint-build",
         )
         build_log: list[str] = []
+        logs: list[dict[str, Any]] = []  # Runloop's BlueprintBuildLog, one per command
         failure: str | None = None
         try:
             sandbox = await Sandbox.start(spec)
@@ -985,6 +988,13 @@ class DevboxManager:
                 for command in params.system_setup_commands:
                     code, out, err = await _run_build_command(sandbox, command)
                     build_log.append(f"$ {command}\n{out}{err}[exit {code}]")
+                    logs.append(
+                        {
+                            "level": "info" if code == 0 else "error",
+                            "timestamp_ms": now_ms(),
+                            "message": build_log[-1][-MAX_BUILD_LOG_ENTRY:],
+                        }
+                    )
                     if code != 0:
                         failure = f"`{command}` exited {code}: {(err or out).strip()[-2000:]}"
                         break
@@ -999,10 +1009,11 @@ class DevboxManager:
         }
         if failure is None:
             view = view.model_copy(update={"status": "build_complete", **update})
-            internal = {"layers": [blueprint_id, *base_layers]}
+            internal: dict[str, Any] = {"layers": [blueprint_id, *base_layers], "build_logs": logs}
         else:
             view = view.model_copy(update={"status": "failed", "failure_reason": failure, **update})
-            internal = {}
+            logs.append({"level": "error", "timestamp_ms": now_ms(), "message": f"build failed: {failure}"})
+            internal = {"build_logs": logs}
         await self.store.put(
             "blueprints",
             blueprint_id,
@@ -1018,6 +1029,39 @@ class DevboxManager:
         if row is None:
             raise NotFoundError("blueprint", blueprint_id)
         return BlueprintView.model_validate(row.data)
+
+    async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
+        row = await self.store.get("blueprints", blueprint_id)
+        if row is None:
+            raise NotFoundError("blueprint", blueprint_id)
+        logs = row.internal.get("build_logs")
+        if logs is None:  # built before logs were kept one per command: the whole log as one
+            view = BlueprintView.model_validate(row.data)
+            when = view.build_finish_time_ms or view.create_time_ms
+            logs = [{"level": "info", "timestamp_ms": when, "message": view.build_log}] if view.build_log else []
+        return BlueprintBuildLogsListView(blueprint_id=blueprint_id, logs=logs)
+
+    async def delete_blueprint(self, blueprint_id: str, scenarios_using: list[str]) -> None:
+        """Delete a blueprint and its layer unless something still stands on it."""
+        await self.get_blueprint(blueprint_id)
+        if scenarios_using:
+            raise InvalidStateError(
+                f"blueprint {blueprint_id} is the environment of scenario(s) {', '.join(scenarios_using)}; "
+                "archive or update them first"
+            )
+        users = []
+        for kind in ("blueprints", "snapshots", "devboxes"):
+            for row in (await self.store.list(kind, limit=100_000)).rows:
+                if row.id == blueprint_id or (kind == "devboxes" and row.data["status"] in ("shutdown", "failure")):
+                    continue
+                if blueprint_id in row.internal.get("layers", []):
+                    users.append(row.id)
+        if users:
+            raise InvalidStateError(
+                f"blueprint {blueprint_id} is a layer of {', '.join(users[:10])}; delete or shut down those first"
+            )
+        await self.store.delete("blueprints", blueprint_id)
+        await anyio.to_thread.run_sync(self.layers.remove, blueprint_id)
 
     async def ensure_default_blueprint(self) -> BlueprintView:
         """The default environment, built once per data dir (it needs PyPI the first time)."""

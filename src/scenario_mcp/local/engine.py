@@ -24,6 +24,7 @@ from ..models import (
     BenchmarkRunListView,
     BenchmarkRunView,
     BenchmarkView,
+    BlueprintBuildLogsListView,
     BlueprintCreateParameters,
     BlueprintListView,
     BlueprintView,
@@ -659,6 +660,20 @@ class LocalBackend:
 
     async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
         return await self.devboxes.get_blueprint(blueprint_id)
+
+    async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
+        return await self.devboxes.blueprint_logs(blueprint_id)
+
+    async def delete_blueprint(self, blueprint_id: str) -> None:
+        blueprint = await self.devboxes.get_blueprint(blueprint_id)
+        page = await self._store.list("scenarios", limit=100_000, state="active")
+        using = [
+            r.id
+            for r in page.rows
+            if (env := r.data.get("environment") or {}).get("blueprint_id") == blueprint_id
+            or env.get("blueprint_name") == blueprint.name
+        ]
+        await self.devboxes.delete_blueprint(blueprint_id, using)
 
     async def create_devbox(self, params: DevboxCreateParameters) -> DevboxView:
         return await self.devboxes.create(params)

@@ -441,6 +441,13 @@ def routes(backend: Backend) -> list[Route]:
     async def get_blueprint(request: Request) -> Response:
         return model_response(await backend.get_blueprint(path_param(request, "id")))
 
+    async def blueprint_logs(request: Request) -> Response:
+        return model_response(await backend.blueprint_logs(path_param(request, "id")))
+
+    async def delete_blueprint(request: Request) -> Response:
+        await backend.delete_blueprint(path_param(request, "id"))
+        return json_response({})
+
     execution = "/v1/devboxes/{devbox_id}/executions/{execution_id}"
     return [
         Route("/v1/devboxes", create_devbox, methods=["POST"]),
@@ -476,4 +483,6 @@ def routes(backend: Backend) -> list[Route]:
         Route("/v1/blueprints", create_blueprint, methods=["POST"]),
         Route("/v1/blueprints", list_blueprints, methods=["GET"]),
         Route("/v1/blueprints/{id}", get_blueprint, methods=["GET"]),
+        Route("/v1/blueprints/{id}/logs", blueprint_logs, methods=["GET"]),
+        Route("/v1/blueprints/{id}/delete", delete_blueprint, methods=["POST"]),
     ]
