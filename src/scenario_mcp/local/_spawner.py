@@ -330,6 +330,7 @@ class _Launcher:
                 process.returncode = code
             conn = self.connection_of.pop(pid, None)
             if conn is not None:
+                self.pid_of.pop(conn.fileno(), None)  # a late signal must not find a recycled pid
                 with contextlib.suppress(OSError):
                     conn.send(json.dumps({"exit": code, "pid": pid}).encode())
 
