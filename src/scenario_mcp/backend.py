@@ -23,6 +23,9 @@ from .models import (
     DevboxView,
     ExecutionOutputChunk,
     ExecutionView,
+    MetadataKeysView,
+    MetadataKind,
+    MetadataValuesView,
     RunLogEntry,
     ScenarioCreateParameters,
     ScenarioListView,
@@ -143,6 +146,10 @@ class Backend(Protocol):
     async def list_blueprints(self, *, limit: int = 20, starting_after: str | None = None) -> BlueprintListView: ...
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView: ...
     async def delete_blueprint(self, blueprint_id: str) -> None: ...
+
+    # metadata: which keys the objects of a kind carry, and the values of one
+    async def metadata_keys(self, kind: MetadataKind) -> MetadataKeysView: ...
+    async def metadata_values(self, kind: MetadataKind, key: str) -> MetadataValuesView: ...
 
     # devboxes
     async def create_devbox(self, params: DevboxCreateParameters) -> DevboxView: ...

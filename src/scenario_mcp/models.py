@@ -415,6 +415,26 @@ class BlueprintView(BaseModel):
     build_log: str | None = Field(default=None, description="scenario-mcp extension: the build's output, capped.")
 
 
+MetadataKind = Literal["scenarios", "benchmarks", "blueprints", "snapshots", "devboxes"]
+# Where Runloop's API lists each kind (its metadata listings are under `…/metadata/keys`).
+COLLECTION_PATHS: dict[MetadataKind, str] = {
+    "scenarios": "/v1/scenarios",
+    "benchmarks": "/v1/benchmarks",
+    "blueprints": "/v1/blueprints",
+    "snapshots": "/v1/devboxes/disk_snapshots",
+    "devboxes": "/v1/devboxes",
+}
+
+
+class MetadataKeysView(BaseModel):
+    keys: list[str]
+
+
+class MetadataValuesView(BaseModel):
+    key: str
+    values: list[str]
+
+
 class BlueprintBuildLog(BaseModel):
     level: str
     timestamp_ms: int

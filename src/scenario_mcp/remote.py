@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 import httpx2
@@ -42,6 +43,7 @@ from .backend import (
     OperationTimeoutError,
 )
 from .models import (
+    COLLECTION_PATHS,
     BenchmarkCreateParameters,
     BenchmarkListView,
     BenchmarkRunListView,
@@ -62,6 +64,9 @@ from .models import (
     ExecutionOutputChunk,
     ExecutionStatus,
     ExecutionView,
+    MetadataKeysView,
+    MetadataKind,
+    MetadataValuesView,
     RunLogEntry,
     ScenarioCreateParameters,
     ScenarioListView,
@@ -623,6 +628,13 @@ class RemoteBackend:
 
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
         return await self._get(f"/v1/blueprints/{blueprint_id}/logs", BlueprintBuildLogsListView)
+
+    async def metadata_keys(self, kind: MetadataKind) -> MetadataKeysView:
+        return await self._get(f"{COLLECTION_PATHS[kind]}/metadata/keys", MetadataKeysView)
+
+    async def metadata_values(self, kind: MetadataKind, key: str) -> MetadataValuesView:
+        path = f"{COLLECTION_PATHS[kind]}/metadata/keys/{quote(key, safe='')}/values"
+        return await self._get(path, MetadataValuesView)
 
     async def delete_blueprint(self, blueprint_id: str) -> None:
         await self._request("POST", f"/v1/blueprints/{blueprint_id}/delete")

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .backend import Backend, BackendError
-from .rest import devboxes, scenarios
+from .rest import devboxes, metadata, scenarios
 from .rest.common import ApiError, backend_error_response, error_body, error_response, validation_message
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,12 @@ async def _health(request: Request) -> Response:
 def build_rest_app(backend: Backend, token: str | None = None) -> ASGIApp:
     """The REST app over `backend`; with `token`, every call needs it as a bearer token."""
     app = Starlette(
-        routes=[Route("/healthz", _health, methods=["GET"]), *scenarios.routes(backend), *devboxes.routes(backend)],
+        routes=[
+            Route("/healthz", _health, methods=["GET"]),
+            *metadata.routes(backend),  # first: `…/metadata/keys` is not an object id
+            *scenarios.routes(backend),
+            *devboxes.routes(backend),
+        ],
         exception_handlers={
             BackendError: _backend_error,
             ApiError: _api_error,

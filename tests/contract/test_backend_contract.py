@@ -214,6 +214,30 @@ async def test_devboxes_and_snapshots_take_a_new_name_and_metadata(engine: Backe
     await engine.delete_snapshot(snapshot.id)
 
 
+async def test_metadata_keys_and_values_of_each_kind(engine: Backend) -> None:
+    await simple_scenario(engine, name="m1")  # metadata {"suite": "contract"}
+    await engine.create_scenario(
+        ScenarioCreateParameters(
+            name="m2",
+            input_context=InputContext(problem_statement="p"),
+            scoring_contract=scorer_contract(CommandScorer(command="true")),
+            metadata={"suite": "other", "team x": "a/b"},
+        )
+    )
+    assert (await engine.metadata_keys("scenarios")).keys == ["suite", "team x"]
+    assert (await engine.metadata_values("scenarios", "suite")).values == ["contract", "other"]
+    spaced = await engine.metadata_values("scenarios", "team x")  # a key that needs quoting in a URL
+    assert (spaced.key, spaced.values) == ("team x", ["a/b"])
+    assert (await engine.metadata_values("scenarios", "nope")).values == []
+
+    box = await engine.create_devbox(DevboxCreateParameters(metadata={"owner": "me"}))
+    assert (await engine.metadata_keys("devboxes")).keys == ["owner"]
+    await engine.snapshot_disk(box.id, metadata={"stage": "one"})
+    assert (await engine.metadata_values("snapshots", "stage")).values == ["one"]
+    assert (await engine.metadata_keys("benchmarks")).keys == []
+    await engine.shutdown_devbox(box.id)
+
+
 async def test_async_executions(engine: Backend) -> None:
     box = await engine.create_devbox(DevboxCreateParameters())
     started = await engine.execute_async(box.id, "sleep 0.3; echo done")

@@ -89,6 +89,9 @@ async def test_bad_requests_say_which_field_and_why(http: httpx2.AsyncClient) ->
     assert "limit must be between" in error(await http.get("/v1/scenarios", params={"limit": 0}), 400)
     assert "must be an integer" in error(await http.get("/v1/scenarios", params={"limit": "x"}), 400)
     assert "no such endpoint" in error(await http.get("/v1/nothing"), 404)
+    # Runloop's public catalogue has nothing here; its metadata listings answer, empty.
+    assert ok(await http.get("/v1/blueprints/public/metadata/keys")) == {"keys": []}
+    assert ok(await http.get("/v1/devboxes/disk_snapshots/public/metadata/keys/k/values")) == {"key": "k", "values": []}
     assert "not supported" in error(await http.delete("/v1/scenarios"), 405)
 
 

@@ -39,6 +39,9 @@ from ..models import (
     ExecutionOutputChunk,
     ExecutionView,
     LaunchParameters,
+    MetadataKeysView,
+    MetadataKind,
+    MetadataValuesView,
     RunLogEntry,
     RunProfile,
     ScenarioCreateParameters,
@@ -663,6 +666,12 @@ class LocalBackend:
 
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
         return await self.devboxes.blueprint_logs(blueprint_id)
+
+    async def metadata_keys(self, kind: MetadataKind) -> MetadataKeysView:
+        return MetadataKeysView(keys=await self._store.metadata_keys(kind))
+
+    async def metadata_values(self, kind: MetadataKind, key: str) -> MetadataValuesView:
+        return MetadataValuesView(key=key, values=await self._store.metadata_values(kind, key))
 
     async def delete_blueprint(self, blueprint_id: str) -> None:
         blueprint = await self.devboxes.get_blueprint(blueprint_id)

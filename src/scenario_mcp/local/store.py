@@ -261,6 +261,17 @@ class Store:
             ]
         )
 
+    def _metadata_keys(self, kind: str) -> list[str]:
+        sql = f"SELECT DISTINCT m.key FROM {kind}, json_each({kind}.data, '$.metadata') AS m ORDER BY m.key"
+        return self._run(lambda c: [str(r[0]) for r in c.execute(sql).fetchall()])
+
+    def _metadata_values(self, kind: str, key: str) -> list[str]:
+        sql = (
+            f"SELECT DISTINCT m.value FROM {kind}, json_each({kind}.data, '$.metadata') AS m "
+            "WHERE m.key = ? ORDER BY m.value"
+        )
+        return self._run(lambda c: [str(r[0]) for r in c.execute(sql, (key,)).fetchall()])
+
     def integrity_check(self) -> str:
         return str(self._run(lambda c: c.execute("PRAGMA integrity_check").fetchone()[0]))
 
@@ -300,6 +311,14 @@ class Store:
 
     async def add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
         await anyio.to_thread.run_sync(self._add_log, run_id, timestamp_ms, source, message)
+
+    async def metadata_keys(self, kind: str) -> builtins.list[str]:
+        """Every key of the `metadata` of this kind's objects, sorted."""
+        return await anyio.to_thread.run_sync(self._metadata_keys, kind)
+
+    async def metadata_values(self, kind: str, key: str) -> builtins.list[str]:
+        """Every value one metadata key takes across this kind's objects, sorted."""
+        return await anyio.to_thread.run_sync(self._metadata_values, kind, key)
 
     async def logs(self, run_id: str) -> builtins.list[tuple[int, str, str]]:
         return await anyio.to_thread.run_sync(self._logs, run_id)
