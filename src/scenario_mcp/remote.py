@@ -561,6 +561,12 @@ class RemoteBackend:
     async def list_benchmarks(self, *, limit: int = 20, starting_after: str | None = None) -> BenchmarkListView:
         return await self._get("/v1/benchmarks", BenchmarkListView, limit=limit, starting_after=starting_after)
 
+    async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        return await self._post(f"/v1/benchmarks/{benchmark_id}/archive", BenchmarkView, idempotent=True)
+
+    async def unarchive_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        return await self._post(f"/v1/benchmarks/{benchmark_id}/unarchive", BenchmarkView, idempotent=True)
+
     async def update_benchmark_scenarios(
         self, benchmark_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
     ) -> BenchmarkView:

@@ -423,6 +423,16 @@ async def test_benchmark_run_scores_the_mean(engine: Backend) -> None:
     assert canceled.state == "canceled" and (await engine.get_benchmark_run(second.id)).state == "canceled"
     assert all(r.state == "canceled" for r in (await engine.list_runs(benchmark_run_id=second.id)).runs)
 
+    # Archived: out of the listings and not runnable, until unarchived.
+    assert (await engine.archive_benchmark(benchmark.id)).status == "archived"
+    assert (await engine.get_benchmark(benchmark.id)).status == "archived"
+    assert (await engine.list_benchmarks()).benchmarks == []
+    with pytest.raises(InvalidStateError) as archived:
+        await engine.start_benchmark_run(StartBenchmarkRunParameters(benchmark_id=benchmark.id))
+    assert "unarchive" in archived.value.message
+    assert (await engine.unarchive_benchmark(benchmark.id)).status == "active"
+    assert [b.id for b in (await engine.list_benchmarks()).benchmarks] == [benchmark.id]
+
 
 async def test_custom_scorers(engine: Backend) -> None:
     scorer = await engine.create_custom_scorer(CreateCustomScorerParameters(type="always_one", bash_script="echo 1.0"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ..backend import BackendError, InvalidRequestError, InvalidStateError, NotFoundError
 from ..models import (
@@ -84,12 +84,18 @@ class Benchmarks:
         return BenchmarkView.model_validate(row.data)
 
     async def list(self, *, limit: int, starting_after: str | None = None) -> BenchmarkListView:
-        page = await self.store.list(BENCHMARKS, limit=limit, starting_after=starting_after)
+        # As Runloop lists them: an archived benchmark is left out (get it by id).
+        page = await self.store.list(BENCHMARKS, limit=limit, starting_after=starting_after, state="active")
         return BenchmarkListView(
             benchmarks=[BenchmarkView.model_validate(r.data) for r in page.rows],
             has_more=page.has_more,
             total_count=page.total_count,
         )
+
+    async def set_status(self, benchmark_id: str, status: Literal["active", "archived"]) -> BenchmarkView:
+        view = (await self.get(benchmark_id)).model_copy(update={"status": status})
+        await self._save(view)
+        return view
 
     async def update_scenarios(
         self, benchmark_id: str, *, add: builtins.list[str] | None = None, remove: builtins.list[str] | None = None
@@ -124,6 +130,8 @@ class Benchmarks:
 
     async def start_run(self, params: StartBenchmarkRunParameters) -> BenchmarkRunView:
         benchmark = await self.get(params.benchmark_id)
+        if benchmark.status != "active":
+            raise InvalidStateError(f"benchmark {benchmark.id} is archived; unarchive it to run it")
         if not benchmark.scenario_ids:
             raise InvalidRequestError(
                 f"benchmark {benchmark.id} has no scenarios; add some with update_benchmark_scenarios first"

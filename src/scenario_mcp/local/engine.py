@@ -853,6 +853,12 @@ class LocalBackend:
     async def list_benchmarks(self, *, limit: int = 20, starting_after: str | None = None) -> BenchmarkListView:
         return await self.benchmarks.list(limit=_limit(limit), starting_after=starting_after)
 
+    async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        return await self.benchmarks.set_status(benchmark_id, "archived")
+
+    async def unarchive_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        return await self.benchmarks.set_status(benchmark_id, "active")
+
     async def update_benchmark_scenarios(
         self, benchmark_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
     ) -> BenchmarkView:

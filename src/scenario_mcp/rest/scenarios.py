@@ -291,6 +291,12 @@ def routes(backend: Backend) -> list[Route]:
     async def get_benchmark(request: Request) -> Response:
         return model_response(await backend.get_benchmark(path_param(request, "id")))
 
+    async def archive_benchmark(request: Request) -> Response:
+        return model_response(await backend.archive_benchmark(path_param(request, "id")))
+
+    async def unarchive_benchmark(request: Request) -> Response:
+        return model_response(await backend.unarchive_benchmark(path_param(request, "id")))
+
     async def update_benchmark(request: Request) -> Response:
         benchmark_id = path_param(request, "id")
         update = await body(request, BenchmarkUpdateBody)
@@ -417,6 +423,8 @@ def routes(backend: Backend) -> list[Route]:
         Route("/v1/benchmarks/{id}", get_benchmark, methods=["GET"]),
         Route("/v1/benchmarks/{id}", update_benchmark, methods=["POST"]),
         Route("/v1/benchmarks/{id}/definitions", benchmark_definitions, methods=["GET"]),
+        Route("/v1/benchmarks/{id}/archive", archive_benchmark, methods=["POST"]),
+        Route("/v1/benchmarks/{id}/unarchive", unarchive_benchmark, methods=["POST"]),
         Route("/v1/benchmarks/{id}/scenarios", update_benchmark_scenarios, methods=["POST"]),
         Route("/v1/benchmarks/{id}/runs", list_runs_of_benchmark, methods=["GET"]),
         *(Route("/v1/benchmark_runs" + path, fn, methods=m) for path, fn, m in benchmark_run_routes),
