@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenario_mcp.local.commands import direct_argv
 from scenario_mcp.local.engine import LocalBackend
@@ -113,3 +117,31 @@ async def test_plain_commands_behave_exactly_as_through_bash(backend: LocalBacke
         if command == "env":
             got, expected = sorted((got[1] or "").splitlines()), sorted((expected[1] or "").splitlines())
         assert got == expected, command
+
+
+# What bash itself makes of a command: its words (with globbing off and nothing run but `set`), and
+# what the first word is to it.
+_BASH_WORDS = 'set -f; eval "set -- $1"; printf "%s\\0" "$(type -t -- "$1" || echo none)" "$@"'
+_plain = st.text(alphabet="abcxyz019_./:,+@%=^-", min_size=1, max_size=6)
+_risky = st.tuples(_plain, st.sampled_from(list("$*?[]{}~'\"\\;|&<>()`#!\n")), _plain).map("".join)
+_commands = st.lists(_plain | _risky, min_size=1, max_size=4).map(" ".join) | st.sampled_from(
+    ["true", "false", "ls -la", "cd /tmp", "echo x", "if x", "$HOME", "a$b", "x=1 y", "~ ls"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_commands)
+def test_what_runs_without_bash_is_what_bash_would_run(command: str) -> None:
+    words = direct_argv(command, HOME, {})
+    if words is None:
+        return  # bash runs it: always right
+    result = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-c", _BASH_WORDS, "_", command],
+        capture_output=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    kind, *parsed = result.stdout.decode().split("\0")[:-1]
+    assert parsed == words  # the same words, nothing expanded
+    # The program bash would run: a file on PATH (or none found); never a builtin, keyword or alias.
+    assert kind in ("file", "none") or words in (["true"], ["false"])
