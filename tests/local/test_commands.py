@@ -13,6 +13,7 @@ from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import DevboxCreateParameters
 
 HOME = "/home/user"
+ENV = {"PATH": "/usr/bin:/bin"}
 
 
 @pytest.mark.parametrize(
@@ -26,7 +27,7 @@ HOME = "/home/user"
     ],
 )
 def test_plain_words_are_the_program_and_its_arguments(command: str, words: list[str]) -> None:
-    assert direct_argv(command, HOME, {}) == words
+    assert direct_argv(command, HOME, ENV) == words
 
 
 @pytest.mark.parametrize(
@@ -57,18 +58,25 @@ def test_plain_words_are_the_program_and_its_arguments(command: str, words: list
     ],
 )
 def test_anything_bash_would_interpret_goes_to_bash(command: str) -> None:
-    assert direct_argv(command, HOME, {}) is None
+    assert direct_argv(command, HOME, ENV) is None
 
 
 @pytest.mark.parametrize("working_directory", ["relative", "/home/user/", "/home/user/../tmp", "/a//b", "/a b"])
 def test_a_directory_bash_would_spell_differently_goes_to_bash(working_directory: str) -> None:
-    assert direct_argv("ls", working_directory, {}) is None
+    assert direct_argv("ls", working_directory, ENV) is None
+
+
+@pytest.mark.parametrize("path", ["", "bin:/usr/bin", "/usr/bin::/bin"])
+def test_a_relative_search_path_goes_to_bash(path: str) -> None:
+    assert direct_argv("ls", HOME, {"PATH": path}) is None
+    assert direct_argv("ls", HOME, {}) is None  # bash's own default PATH ends in `.`
+    assert direct_argv("./run.sh", HOME, {"PATH": path}) == ["./run.sh"]  # no search at all
 
 
 @pytest.mark.parametrize("name", ["BASH_ENV", "BASH_FUNC_ls%%", "SHELLOPTS", "PWD", "SHLVL"])
 def test_an_environment_that_changes_bash_goes_to_bash(name: str) -> None:
-    assert direct_argv("ls", HOME, {name: "x"}) is None
-    assert direct_argv("ls", HOME, {"OTHER": "x"}) == ["ls"]
+    assert direct_argv("ls", HOME, {**ENV, name: "x"}) is None
+    assert direct_argv("ls", HOME, {**ENV, "OTHER": "x"}) == ["ls"]
 
 
 @pytest.mark.anyio
@@ -132,14 +140,14 @@ _commands = st.lists(_plain | _risky, min_size=1, max_size=4).map(" ".join) | st
 @settings(max_examples=200, deadline=None)
 @given(_commands)
 def test_what_runs_without_bash_is_what_bash_would_run(command: str) -> None:
-    words = direct_argv(command, HOME, {})
+    words = direct_argv(command, HOME, ENV)
     if words is None:
         return  # bash runs it: always right
     result = subprocess.run(
         ["bash", "--noprofile", "--norc", "-c", _BASH_WORDS, "_", command],
         capture_output=True,
         check=False,
-        env={"PATH": "/usr/bin:/bin"},
+        env=ENV,
     )
     kind, *parsed = result.stdout.decode().split("\0")[:-1]
     assert parsed == words  # the same words, nothing expanded

@@ -45,6 +45,8 @@ def direct_argv(command: str, working_directory: str, env: dict[str, str]) -> li
         return None  # bash's `cd` would spell PWD differently
     if any(name in _SHELL_VARIABLES or name.startswith("BASH_FUNC_") for name in env):
         return None  # an exported function or startup file could change what the words mean
+    if "/" not in first and not all(entry.startswith("/") for entry in env.get("PATH", "").split(":")):
+        return None  # bash searches a relative (or empty) PATH entry from the working directory
     return words
 
 
