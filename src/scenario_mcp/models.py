@@ -41,6 +41,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def given(**values: Any) -> dict[str, Any]:
+    """The values that were given (not None): a request body, a query, or a partial update."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
 class _Model(BaseModel):
     # Input bodies reject unknown fields so a typo is an error, not a silent no-op.
     model_config = ConfigDict(extra="forbid")

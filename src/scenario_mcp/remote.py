@@ -81,6 +81,7 @@ from .models import (
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
     ValidationAttempt,
+    given,
 )
 from .validation import judge_validation
 
@@ -194,10 +195,6 @@ def is_unified_diff(text: str) -> bool:
 def _dump(model: BaseModel) -> dict[str, Any]:
     # Omitted, not null: Runloop's updates keep a field that is absent and clear one that is empty.
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def uuid7() -> str:
@@ -354,7 +351,7 @@ class RemoteBackend:
         raise AssertionError("unreachable")
 
     async def _get(self, path: str, model: type[V], **params: Any) -> V:
-        response = await self._request("GET", path, params=_params(**params))
+        response = await self._request("GET", path, params=given(**params))
         return model.model_validate_json(response.content)
 
     async def _post(
@@ -368,7 +365,7 @@ class RemoteBackend:
         **params: Any,
     ) -> V:
         response = await self._request(
-            "POST", path, json_body=body, params=_params(**params), timeout=timeout, idempotent=idempotent
+            "POST", path, json_body=body, params=given(**params), timeout=timeout, idempotent=idempotent
         )
         return model.model_validate_json(response.content)
 
@@ -570,7 +567,7 @@ class RemoteBackend:
     async def update_benchmark_scenarios(
         self, benchmark_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
     ) -> BenchmarkView:
-        body = _params(scenarios_to_add=add, scenarios_to_remove=remove)
+        body = given(scenarios_to_add=add, scenarios_to_remove=remove)
         return await self._post(f"/v1/benchmarks/{benchmark_id}/scenarios", BenchmarkView, body)
 
     async def start_benchmark_run(self, params: StartBenchmarkRunParameters) -> BenchmarkRunView:
@@ -703,7 +700,7 @@ class RemoteBackend:
     async def update_devbox(
         self, devbox_id: str, *, name: str | None = None, metadata: dict[str, str] | None = None
     ) -> DevboxView:
-        body = {k: v for k, v in (("name", name), ("metadata", metadata)) if v is not None}
+        body = given(name=name, metadata=metadata)
         return await self._post(f"/v1/devboxes/{devbox_id}", DevboxView, body, idempotent=True)
 
     async def keep_alive_devbox(self, devbox_id: str) -> DevboxView:
@@ -868,7 +865,7 @@ class RemoteBackend:
         await self._request(
             "POST",
             f"/v1/devboxes/{devbox_id}/executions/{execution_id}/send_std_in",
-            json_body=_params(text=text, signal=signal),
+            json_body=given(text=text, signal=signal),
         )
         return await self.get_execution(devbox_id, execution_id)
 
@@ -969,7 +966,7 @@ class RemoteBackend:
         metadata: dict[str, str] | None = None,
         commit_message: str | None = None,
     ) -> DevboxSnapshotView:
-        body = _params(name=name, metadata=metadata, commit_message=commit_message)
+        body = given(name=name, metadata=metadata, commit_message=commit_message)
         return await self._post(f"/v1/devboxes/{devbox_id}/snapshot_disk", DevboxSnapshotView, body, timeout=1800)
 
     async def list_snapshots(
@@ -1005,11 +1002,7 @@ class RemoteBackend:
         metadata: dict[str, str] | None = None,
         commit_message: str | None = None,
     ) -> DevboxSnapshotView:
-        body = {
-            k: v
-            for k, v in (("name", name), ("metadata", metadata), ("commit_message", commit_message))
-            if v is not None
-        }
+        body = given(name=name, metadata=metadata, commit_message=commit_message)
         path = f"/v1/devboxes/disk_snapshots/{snapshot_id}"
         return await self._post(path, DevboxSnapshotView, body, idempotent=True)
 

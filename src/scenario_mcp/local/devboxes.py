@@ -44,6 +44,7 @@ from ..models import (
     ExecutionStatus,
     ExecutionView,
     LaunchParameters,
+    given,
     new_id,
     now_ms,
 )
@@ -790,7 +791,7 @@ class DevboxManager:
     async def update(self, devbox_id: str, *, name: str | None, metadata: dict[str, str] | None) -> DevboxView:
         """A new name or metadata (each replaced whole when given), in any status."""
         view = await self.get(devbox_id)
-        update = {field: value for field, value in (("name", name), ("metadata", metadata)) if value is not None}
+        update = given(name=name, metadata=metadata)
         if not update:
             return view
         updated = view.model_copy(update=update)
@@ -885,11 +886,7 @@ class DevboxManager:
         if commit_message is not None and len(commit_message) > 1000:
             raise InvalidRequestError("commit_message is limited to 1000 characters")
         view = await self.get_snapshot(snapshot_id)
-        update = {
-            field: value
-            for field, value in (("name", name), ("metadata", metadata), ("commit_message", commit_message))
-            if value is not None
-        }
+        update = given(name=name, metadata=metadata, commit_message=commit_message)
         if not update:
             return view
         updated = view.model_copy(update=update)
@@ -914,27 +911,29 @@ class DevboxManager:
         )
 
     async def delete_snapshot(self, snapshot_id: str, scenarios_using: list[str]) -> None:
-        """Delete a snapshot unless something still stands on its layer."""
         await self.get_snapshot(snapshot_id)
+        await self._delete_layer("snapshots", "snapshot", snapshot_id, scenarios_using)
+
+    async def _delete_layer(self, kind: str, noun: str, layer_id: str, scenarios_using: list[str]) -> None:
+        """Delete a snapshot or blueprint, and its layer, unless something still stands on it."""
         if scenarios_using:
             raise InvalidStateError(
-                f"snapshot {snapshot_id} is the environment of scenario(s) {', '.join(scenarios_using)}; "
+                f"{noun} {layer_id} is the environment of scenario(s) {', '.join(scenarios_using)}; "
                 "archive or update them first"
             )
         users = []
-        for kind in ("snapshots", "devboxes"):
-            page = await self.store.list(kind, limit=100_000)
-            for row in page.rows:
-                if row.id == snapshot_id:
+        for other in ("blueprints", "snapshots", "devboxes"):
+            for row in (await self.store.list(other, limit=100_000)).rows:
+                if row.id == layer_id or (other == "devboxes" and row.data["status"] in ("shutdown", "failure")):
                     continue
-                if kind == "devboxes" and row.data["status"] in ("shutdown", "failure"):
-                    continue
-                if snapshot_id in row.internal.get("layers", []):
+                if layer_id in row.internal.get("layers", []):
                     users.append(row.id)
         if users:
-            raise InvalidStateError(f"snapshot {snapshot_id} is a layer of {', '.join(users[:10])}; delete those first")
-        await self.store.delete("snapshots", snapshot_id)
-        await anyio.to_thread.run_sync(self.layers.remove, snapshot_id)
+            raise InvalidStateError(
+                f"{noun} {layer_id} is a layer of {', '.join(users[:10])}; delete or shut down those first"
+            )
+        await self.store.delete(kind, layer_id)
+        await anyio.to_thread.run_sync(self.layers.remove, layer_id)
 
     # --- blueprints ----------------------------------------------------------------------------
 
@@ -1042,26 +1041,8 @@ class DevboxManager:
         return BlueprintBuildLogsListView(blueprint_id=blueprint_id, logs=logs)
 
     async def delete_blueprint(self, blueprint_id: str, scenarios_using: list[str]) -> None:
-        """Delete a blueprint and its layer unless something still stands on it."""
         await self.get_blueprint(blueprint_id)
-        if scenarios_using:
-            raise InvalidStateError(
-                f"blueprint {blueprint_id} is the environment of scenario(s) {', '.join(scenarios_using)}; "
-                "archive or update them first"
-            )
-        users = []
-        for kind in ("blueprints", "snapshots", "devboxes"):
-            for row in (await self.store.list(kind, limit=100_000)).rows:
-                if row.id == blueprint_id or (kind == "devboxes" and row.data["status"] in ("shutdown", "failure")):
-                    continue
-                if blueprint_id in row.internal.get("layers", []):
-                    users.append(row.id)
-        if users:
-            raise InvalidStateError(
-                f"blueprint {blueprint_id} is a layer of {', '.join(users[:10])}; delete or shut down those first"
-            )
-        await self.store.delete("blueprints", blueprint_id)
-        await anyio.to_thread.run_sync(self.layers.remove, blueprint_id)
+        await self._delete_layer("blueprints", "blueprint", blueprint_id, scenarios_using)
 
     async def ensure_default_blueprint(self) -> BlueprintView:
         """The default environment, built once per data dir (it needs PyPI the first time)."""

@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import uuid
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -674,14 +675,10 @@ class LocalBackend:
         return MetadataValuesView(key=key, values=await self._store.metadata_values(kind, key))
 
     async def delete_blueprint(self, blueprint_id: str) -> None:
-        blueprint = await self.devboxes.get_blueprint(blueprint_id)
-        page = await self._store.list("scenarios", limit=100_000, state="active")
-        using = [
-            r.id
-            for r in page.rows
-            if (env := r.data.get("environment") or {}).get("blueprint_id") == blueprint_id
-            or env.get("blueprint_name") == blueprint.name
-        ]
+        name = (await self.devboxes.get_blueprint(blueprint_id)).name
+        using = await self._active_scenarios_on(
+            lambda env: env.get("blueprint_id") == blueprint_id or env.get("blueprint_name") == name
+        )
         await self.devboxes.delete_blueprint(blueprint_id, using)
 
     async def create_devbox(self, params: DevboxCreateParameters) -> DevboxView:
@@ -918,9 +915,13 @@ class LocalBackend:
         )
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        page = await self._store.list("scenarios", limit=100_000, state="active")
-        using = [r.id for r in page.rows if (r.data.get("environment") or {}).get("snapshot_id") == snapshot_id]
+        using = await self._active_scenarios_on(lambda env: env.get("snapshot_id") == snapshot_id)
         await self.devboxes.delete_snapshot(snapshot_id, using)
+
+    async def _active_scenarios_on(self, environment_matches: Callable[[dict[str, Any]], bool]) -> list[str]:
+        """The active scenarios whose environment matches: what a snapshot or blueprint must keep."""
+        page = await self._store.list("scenarios", limit=100_000, state="active")
+        return [r.id for r in page.rows if environment_matches(r.data.get("environment") or {})]
 
 
 def is_unified_diff(text: str) -> bool:

@@ -120,7 +120,7 @@ class Store:
         with self._lock:
             self._conn.close()
 
-    # --- sync primitives (run in a worker thread) ---------------------------------------------
+    # --- sync primitives (in a worker thread, or inline: see _run_now) -------------------------
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` on the connection, in the calling (worker) thread; checkpoint when due."""
@@ -131,31 +131,19 @@ class Store:
                 self._writes_since_checkpoint = 0
             return result
 
-    def _put_inline(self, *args: Any) -> bool:
-        """Do a put now, on the calling thread, if the connection is free and no checkpoint is
-        due; False otherwise. A commit here does not fsync (WAL, synchronous=NORMAL): it costs
-        less than the hop to a worker thread, which every exec's completion would pay."""
+    def _run_now(self, fn: Callable[[sqlite3.Connection], None]) -> bool:
+        """Run a small write now, on the calling thread, if the connection is free and no
+        checkpoint is due; False otherwise. A commit here does not fsync (WAL, synchronous=NORMAL):
+        it costs less than the hop to a worker thread, which every exec's completion would pay."""
         if self._writes_since_checkpoint >= CHECKPOINT_EVERY or not self._lock.acquire(blocking=False):
             return False
         try:
-            self._conn_put(self._conn, *args)
+            fn(self._conn)
         finally:
             self._lock.release()
         return True
 
-    def _put(
-        self,
-        kind: str,
-        ident: str,
-        data: dict[str, Any],
-        internal: dict[str, Any] | None,
-        name: str | None,
-        state: str | None,
-        parent_id: str | None,
-    ) -> None:
-        self._run(lambda conn: self._conn_put(conn, kind, ident, data, internal, name, state, parent_id))
-
-    def _conn_put(
+    def _write_row(
         self,
         conn: sqlite3.Connection,
         kind: str,
@@ -240,16 +228,6 @@ class Store:
 
         return self._run(op)
 
-    def _add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
-        def op(conn: sqlite3.Connection) -> None:
-            self._writes_since_checkpoint += 1
-            conn.execute(
-                "INSERT INTO run_logs (run_id, timestamp_ms, source, message) VALUES (?, ?, ?, ?)",
-                (run_id, timestamp_ms, source, message),
-            )
-
-        self._run(op)
-
     def _logs(self, run_id: str) -> list[tuple[int, str, str]]:
         return self._run(
             lambda c: [
@@ -289,9 +267,11 @@ class Store:
         parent_id: str | None = None,
     ) -> None:
         """Insert or replace one object; `internal=None` keeps the stored internal state."""
-        args = (kind, ident, data, internal, name, state, parent_id)
-        if not self._put_inline(*args):
-            await anyio.to_thread.run_sync(self._put, *args)
+
+        def write(conn: sqlite3.Connection) -> None:
+            self._write_row(conn, kind, ident, data, internal, name, state, parent_id)
+
+        await self._write(write)
 
     async def get(self, kind: str, ident: str) -> Row | None:
         return await anyio.to_thread.run_sync(self._get, kind, ident)
@@ -310,7 +290,19 @@ class Store:
         return await anyio.to_thread.run_sync(self._delete, kind, ident)
 
     async def add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
-        await anyio.to_thread.run_sync(self._add_log, run_id, timestamp_ms, source, message)
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO run_logs (run_id, timestamp_ms, source, message) VALUES (?, ?, ?, ?)",
+                (run_id, timestamp_ms, source, message),
+            )
+            self._writes_since_checkpoint += 1
+
+        await self._write(write)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """A small write (one row): inline when it can be (see _run_now), else in a worker thread."""
+        if not self._run_now(fn):
+            await anyio.to_thread.run_sync(self._run, fn)
 
     async def metadata_keys(self, kind: str) -> builtins.list[str]:
         """Every key of the `metadata` of this kind's objects, sorted."""
