@@ -517,3 +517,10 @@ async def test_reconcile_rescores_run_left_scoring(data_dir: Path, default_bluep
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(init, signal.SIGKILL)
+
+
+async def test_metadata_of_an_unknown_kind_is_refused(backend: LocalBackend) -> None:
+    with pytest.raises(InvalidRequestError, match="unknown kind 'runs; --'"):
+        await backend.metadata_keys("runs; --")  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError, match="use one of scenarios, benchmarks"):
+        await backend.metadata_values("executions", "k")  # type: ignore[arg-type]

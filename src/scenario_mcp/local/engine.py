@@ -20,6 +20,7 @@ from anyio.abc import TaskGroup
 
 from ..backend import InvalidRequestError, InvalidStateError, NotFoundError
 from ..models import (
+    COLLECTION_PATHS,
     BenchmarkCreateParameters,
     BenchmarkListView,
     BenchmarkRunListView,
@@ -669,10 +670,10 @@ class LocalBackend:
         return await self.devboxes.blueprint_logs(blueprint_id)
 
     async def metadata_keys(self, kind: MetadataKind) -> MetadataKeysView:
-        return MetadataKeysView(keys=await self._store.metadata_keys(kind))
+        return MetadataKeysView(keys=await self._store.metadata_keys(_metadata_kind(kind)))
 
     async def metadata_values(self, kind: MetadataKind, key: str) -> MetadataValuesView:
-        return MetadataValuesView(key=key, values=await self._store.metadata_values(kind, key))
+        return MetadataValuesView(key=key, values=await self._store.metadata_values(_metadata_kind(kind), key))
 
     async def delete_blueprint(self, blueprint_id: str) -> None:
         name = (await self.devboxes.get_blueprint(blueprint_id)).name
@@ -922,6 +923,13 @@ class LocalBackend:
         """The active scenarios whose environment matches: what a snapshot or blueprint must keep."""
         page = await self._store.list("scenarios", limit=100_000, state="active")
         return [r.id for r in page.rows if environment_matches(r.data.get("environment") or {})]
+
+
+def _metadata_kind(kind: str) -> str:
+    # The kind names a table: only the known ones reach SQL.
+    if kind not in COLLECTION_PATHS:
+        raise InvalidRequestError(f"unknown kind {kind!r}; use one of {', '.join(COLLECTION_PATHS)}")
+    return kind
 
 
 def is_unified_diff(text: str) -> bool:
