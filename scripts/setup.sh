@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 need=()
 command -v unshare >/dev/null || need+=(util-linux)
 command -v nsenter >/dev/null || need+=(util-linux)
-command -v ip >/dev/null || need+=(iproute2)
-command -v bwrap >/dev/null || need+=(bubblewrap)      # the benchmarks' floor
+command -v slirp4netns >/dev/null || need+=(slirp4netns)  # a networked devbox's own network
+command -v nft >/dev/null || need+=(nftables)              # ... and its egress rules
+command -v ip >/dev/null || need+=(iproute2)               # tests read the host's addresses with it
+command -v bwrap >/dev/null || need+=(bubblewrap)          # the benchmarks' floor
 command -v newuidmap >/dev/null || need+=(uidmap)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
@@ -19,6 +21,12 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "setup: please install: ${need[*]} (Debian/Ubuntu: sudo apt-get install ${need[*]})" >&2
   fi
+fi
+
+# slirp4netns opens /dev/net/tun as the server's user: udev makes it 0666 on Debian, but machines
+# without udev (containers, small VMs) leave it 0600, which only a server run as root can use.
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" = 600 ]; then
+  chmod 0666 /dev/net/tun
 fi
 
 python=${PYTHON:-python3}

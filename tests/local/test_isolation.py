@@ -272,12 +272,6 @@ async def test_cannot_reach_the_host_loopback(backend: LocalBackend, loopback_se
     assert result.exit_status != 0 and "hello from the host" not in (result.stdout or "")
 
 
-async def test_network_is_an_explicit_opt_in(backend: LocalBackend, loopback_server: int) -> None:
-    box = await new_box(backend, network=True)
-    result = await run(backend, box, f"timeout 5 bash -c 'cat < /dev/tcp/127.0.0.1/{loopback_server}'")
-    assert result.stdout == "hello from the host\n"
-
-
 async def test_cannot_reach_another_devboxs_loopback_port(backend: LocalBackend) -> None:
     server, client = await new_box(backend), await new_box(backend)
     await run(backend, server, "nohup python3 -m http.server 8765 --bind 127.0.0.1 >/dev/null 2>&1 & sleep 1")

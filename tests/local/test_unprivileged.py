@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ SCRIPT = """
 import anyio, json, sys
 from pathlib import Path
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.models import BlueprintCreateParameters, DevboxCreateParameters
+from scenario_mcp.models import BlueprintCreateParameters, DevboxCreateParameters, LaunchParameters
 
 async def main():
     async with LocalBackend(Path(sys.argv[1])) as backend:
@@ -36,6 +37,13 @@ async def main():
             run = await backend.execute(box.id, command)
             results[name] = [run.exit_status, run.stdout, run.stderr]
         await backend.shutdown_devbox(box.id)
+        net = await backend.create_devbox(
+            DevboxCreateParameters(blueprint_id=blueprint.id, launch_parameters=LaunchParameters(network=True))
+        )
+        for name, command in json.loads(sys.argv[3]).items():
+            run = await backend.execute(net.id, command)
+            results["net:" + name] = [run.exit_status, run.stdout, run.stderr]
+        await backend.shutdown_devbox(net.id)
         print(json.dumps(results))
 
 anyio.run(main)
@@ -48,6 +56,14 @@ ATTEMPTS = {
     "home": "echo hi > /home/user/f && cat /home/user/f",
     "sysctl": "echo 9 > /proc/sys/kernel/panic",
     "rlimits": "ulimit -v; ulimit -u",
+}
+
+# In a devbox with network (slirp4netns joins the devbox's user namespace to serve it).
+NETWORK_ATTEMPTS = {
+    "dns": "getent hosts pypi.org",
+    "host_loopback": "timeout 5 bash -c 'cat < /dev/tcp/127.0.0.1/{port}';"
+    " timeout 5 bash -c 'cat < /dev/tcp/10.0.2.2/{port}'",
+    "rules": "nft flush ruleset",
 }
 
 
@@ -112,6 +128,11 @@ async def test_an_unprivileged_server_gives_devboxes_no_host_privilege() -> None
     data_dir = Path(tempfile.mkdtemp(prefix="scenario-mcp-unprivileged-"))
     os.chown(data_dir, 65534, 65534)
     path = str(readable_copy_of_packages(data_dir / "packages"))
+    greeter = socket.socket()
+    greeter.bind(("127.0.0.1", 0))
+    greeter.listen()
+    port = greeter.getsockname()[1]
+    network_attempts = {name: command.format(port=port) for name, command in NETWORK_ATTEMPTS.items()}
     try:
         result = await anyio.run_process(
             [
@@ -126,6 +147,7 @@ async def test_an_unprivileged_server_gives_devboxes_no_host_privilege() -> None
                 SCRIPT,
                 str(data_dir / "data"),
                 json.dumps(ATTEMPTS),
+                json.dumps(network_attempts),
             ],
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(data_dir), "PYTHONPATH": path},
             check=False,
@@ -133,6 +155,7 @@ async def test_an_unprivileged_server_gives_devboxes_no_host_privilege() -> None
         assert result.returncode == 0, result.stderr.decode()
         seen = json.loads(result.stdout.decode().strip().splitlines()[-1])
     finally:
+        greeter.close()
         shutil.rmtree(data_dir, ignore_errors=True)
     assert seen["whoami"][:2] == [0, "0\n"]  # root inside, the server's uid outside
     assert seen["shadow"][0] != 0 and "Permission denied" in seen["shadow"][2]
@@ -145,3 +168,8 @@ async def test_an_unprivileged_server_gives_devboxes_no_host_privilege() -> None
     assert f"memory <= {4 << 30} bytes per process (rlimit)" in seen["limits"]
     assert "processes <= 1024 per user (rlimit)" in seen["limits"]
     assert seen["rlimits"][1].split() == [str((4 << 30) // 1024), "1024"]
+    # With network: out through slirp4netns, but not to the host's loopback, and no way to
+    # loosen the egress rules.
+    assert seen["net:dns"][0] == 0 and "pypi.org" in seen["net:dns"][1], seen["net:dns"]
+    assert seen["net:host_loopback"][0] != 0 and "refused" in seen["net:host_loopback"][2]
+    assert seen["net:rules"][0] != 0 and "not permitted" in seen["net:rules"][2]

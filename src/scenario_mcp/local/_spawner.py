@@ -78,11 +78,24 @@ SYS_PIVOT_ROOT = {
 
 SETUP_TIMEOUT = 30.0
 
+# A networked devbox's own network: a TAP device in its network namespace, served by slirp4netns
+# (user-mode TCP/IP on the host side: each connection the devbox opens becomes a socket of the
+# slirp4netns process). slirp4netns's fixed addresses:
+SLIRP_NETWORK = "10.0.2.0/24"
+SLIRP_DNS = "10.0.2.3"  # its DNS forwarder, to the host's resolver
+SLIRP_TAP = "tap0"
+# Destinations a devbox never reaches, whatever its policy: the host's loopback and link-local
+# ranges (cloud metadata services live at 169.254.169.254), and the rest of slirp's network (its
+# gateway 10.0.2.2 would be the host's loopback, were slirp4netns not told to refuse).
+ALWAYS_BLOCKED_V4 = ("127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8", SLIRP_NETWORK)
+ALWAYS_BLOCKED_V6 = ("::1/128", "fe80::/10", "::ffff:0:0/96")
+NETWORK_TOOLS = {"slirp4netns": "slirp4netns", "nft": "nftables"}  # program -> Debian package
+
 
 class Request(TypedDict):
     root: str  # the mount point that becomes `/`
     steps: list[list[str]]  # see _run_step
-    network: bool  # keep the host's network namespace
+    network: bool  # outbound connectivity through slirp4netns (every sandbox has its own netns)
     hostname: str
     launcher_dir: str  # where init listens for commands to start (LAUNCHER_SOCKET in it)
 
@@ -160,6 +173,129 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack(IFREQ, b"lo", flags | IFF_UP))
 
 
+def host_addresses() -> tuple[list[str], list[str]]:
+    """The host's own IPv4 and IPv6 addresses (read in the host's network namespace): a devbox's
+    connection to one of them would reach the host's services through slirp4netns's sockets."""
+    v4: list[str] = []
+    with contextlib.suppress(OSError), open("/proc/net/fib_trie") as trie:
+        last = ""
+        for line in trie:
+            text = line.strip()
+            if text.startswith("|-- "):
+                last = text[4:]
+            elif text == "/32 host LOCAL" and last and not last.startswith("127.") and last not in v4:
+                v4.append(last)
+    v6: list[str] = []
+    with contextlib.suppress(OSError), open("/proc/net/if_inet6") as table:
+        for line in table:
+            digits = line.split()[0]
+            address = ":".join(digits[i : i + 4] for i in range(0, 32, 4))
+            if address not in v6:
+                v6.append(address)
+    return v4, v6
+
+
+def egress_ruleset(blocked_v4: list[str], blocked_v6: list[str]) -> str:
+    """The nftables rules of a networked devbox's namespace: what it may not reach.
+
+    Installed by init before the devbox's commands exist, from the user namespace that owns the
+    network namespace; the commands run in a nested one, without CAP_NET_ADMIN over it, so they
+    cannot change them. Outbound traffic not matched here goes to slirp4netns. (An allowlist of
+    hostnames becomes one more rule here: `ip daddr != @allowed reject`.)"""
+    v4 = ", ".join([*ALWAYS_BLOCKED_V4, *blocked_v4])
+    v6 = ", ".join([*ALWAYS_BLOCKED_V6, *blocked_v6])
+    return f"""table inet scenario_mcp {{
+    chain egress {{
+        type filter hook output priority 0; policy accept;
+        oif "lo" accept
+        ip daddr {SLIRP_DNS} meta l4proto {{ tcp, udp }} th dport 53 accept
+        ip daddr {{ {v4} }} meta l4proto tcp reject with tcp reset
+        ip daddr {{ {v4} }} reject with icmp type admin-prohibited
+        ip6 daddr {{ {v6} }} meta l4proto tcp reject with tcp reset
+        ip6 daddr {{ {v6} }} reject with icmpv6 type admin-prohibited
+    }}
+}}
+"""
+
+
+def _network_tool(name: str) -> str:
+    path = shutil.which(name, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    if path is None:
+        missing = " ".join(NETWORK_TOOLS.values())
+        raise SpawnError(
+            f"a devbox with network needs {name}, which is not installed; install {missing} "
+            f"(Debian: apt-get install {missing}), or create the devbox without network"
+        )
+    return path
+
+
+def _own_network(network: bool, ruleset: str) -> None:
+    """In init, before any request: its own network namespace, `lo` up, root's usual rights in it
+    (binding ports below 1024, pinging) though commands hold no capability over it, and (with
+    network) the egress rules."""
+    _check(int(_libc.unshare(ctypes.c_int(CLONE_NEWNET))), "unshare(CLONE_NEWNET)")
+    with contextlib.suppress(OSError):  # a sandbox without loopback is still usable
+        _loopback_up()
+    for name, value in (("ip_unprivileged_port_start", "0"), ("ping_group_range", "0 0")):
+        with contextlib.suppress(OSError), open(f"/proc/sys/net/ipv4/{name}", "w") as f:
+            f.write(value)
+    if network:
+        nft = subprocess.run(
+            [_network_tool("nft"), "-f", "-"], input=ruleset.encode(), capture_output=True, check=False
+        )
+        if nft.returncode != 0:
+            raise SpawnError(f"installing the devbox's egress rules: {nft.stderr.decode(errors='replace').strip()}")
+
+
+def _start_slirp(pid: int, exit_fd: int) -> subprocess.Popen[bytes]:
+    """Attach slirp4netns to a prepared init's network namespace; returns once `tap0` is up.
+
+    It refuses the gateway's mapping to the host's loopback, confines itself (seccomp; as root,
+    its sandbox too), forwards no port, and exits when init does (`exit_fd` closes)."""
+    ready_r, ready_w = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [
+                _network_tool("slirp4netns"),
+                "--configure",
+                "--mtu=65520",
+                "--disable-host-loopback",
+                # As root, its own sandbox drops every capability but binding low ports. (Not
+                # otherwise: 1.2.0's fails to take the devbox's gid there, and it holds nothing
+                # the server's user does not.)
+                *(["--enable-sandbox"] if os.geteuid() == 0 else []),
+                "--enable-seccomp",
+                f"--exit-fd={exit_fd}",
+                f"--ready-fd={ready_w}",
+                f"--userns-path=/proc/{pid}/ns/user",
+                "--netns-type=path",
+                f"/proc/{pid}/ns/net",
+                SLIRP_TAP,
+            ],
+            pass_fds=(exit_fd, ready_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    finally:
+        os.close(ready_w)
+    try:
+        ready, _, _ = select.select([ready_r], [], [], SETUP_TIMEOUT)
+        if not ready or os.read(ready_r, 1) != b"1":
+            process.kill()
+            _, err = process.communicate()
+            reason = err.decode(errors="replace").strip()[-500:]
+            if "/dev/net/tun" in reason:
+                reason += " (a server not run as root needs it open to all, as udev makes it: chmod 0666 /dev/net/tun)"
+            raise SpawnError(f"slirp4netns did not bring the devbox's network up: {reason}")
+    finally:
+        os.close(ready_r)
+    assert process.stderr is not None
+    process.stderr.close()
+    return process
+
+
 def _pivot_into(root: str) -> None:
     machine = os.uname().machine
     number = SYS_PIVOT_ROOT.get(machine)
@@ -177,9 +313,6 @@ def _pivot_into(root: str) -> None:
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "driver", "mtrr")
 PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
 MS_REMOUNT = 0x20
-# Read while still in the host's namespaces: only a root server needs the nested lock (run
-# unprivileged, the devbox's root is the server's own uid and the host's /proc/sys is not its).
-_SERVER_IS_ROOT = os.geteuid() == 0
 
 
 def _harden_and_lock() -> None:
@@ -187,8 +320,10 @@ def _harden_and_lock() -> None:
 
     Mounts made in a namespace owned by a more privileged user namespace are locked in the new
     one: the devbox's root cannot unmount or remount them (nor mount a fresh procfs, as its PID
-    namespace belongs to the outer user namespace). Root in the devbox stays the host's uid 0 for
-    files, so copy-on-write into the system directories works, but it can no longer undo these.
+    namespace belongs to the outer user namespace). Nor does it hold any capability over the
+    network namespace (owned by the outer one): its routes and egress rules are not its to change.
+    Root in the devbox stays the same uid for files (the host's 0 when the server runs as root),
+    so copy-on-write into the system directories works, but it can no longer undo these.
     """
     proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
     for name in PROC_READ_ONLY:
@@ -201,8 +336,6 @@ def _harden_and_lock() -> None:
         path = f"/proc/{name}"
         if os.path.exists(path):
             _mount("/dev/null", path, None, MS_BIND, None)
-    if not _SERVER_IS_ROOT:
-        return
     _check(int(_libc.unshare(ctypes.c_int(CLONE_NEWUSER | CLONE_NEWNS))), "unshare(nested user namespace)")
     # A process may map only its own ids into a user namespace it created, and then without
     # setgroups: uid and gid 0 stay 0.
@@ -211,13 +344,15 @@ def _harden_and_lock() -> None:
             f.write(text)
 
 
-def _init(report: int, requests: int, network: bool) -> None:
-    """PID 1 of the new PID namespace: wait for a request, build the root, become the init shell."""
+def _init(report: int, requests: int, network_exit: int, ruleset: str) -> None:
+    """PID 1 of the new PID namespace: wait for a request, build the root, become the init shell.
+
+    `network_exit` (with network; else -1) is the write end of slirp4netns's exit pipe: held open
+    by init alone, it closes when init ends, and slirp4netns with it."""
+    network = network_exit >= 0
     os.setsid()
-    if not network:
-        _check(int(_libc.unshare(ctypes.c_int(CLONE_NEWNET))), "unshare(CLONE_NEWNET)")
-        with contextlib.suppress(OSError):  # a sandbox without loopback is still usable
-            _loopback_up()
+    _own_network(network, ruleset)
+    os.write(report, b"N\n")  # the spawner may attach slirp4netns to this namespace now
     data = b""
     while chunk := os.read(requests, 1 << 16):
         data += chunk
@@ -239,7 +374,7 @@ def _init(report: int, requests: int, network: bool) -> None:
     _pivot_into(request["root"])
     _harden_and_lock()
     os.dup2(0, 2)  # /dev/null, like 0 and 1
-    keep = sorted((report, listener.fileno()))
+    keep = sorted({report, listener.fileno(), *([network_exit] if network else [])})
     for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
         os.closerange(low + 1, high)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -456,10 +591,10 @@ def _exec_command(message: dict[str, Any], fds: list[int]) -> None:
     os._exit(127)
 
 
-def _child(report: int, go: int, requests: int, network: bool) -> None:
+def _child(report: int, go: int, requests: int, network_exit: int, ruleset: str) -> None:
     """Unshare user, PID, IPC and UTS namespaces, wait for the id maps, fork the future init,
     report its pid and exit."""
-    keep = sorted((report, go, requests))
+    keep = sorted({report, go, requests, *([network_exit] if network_exit >= 0 else [])})
     for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
         os.closerange(low + 1, high)  # the spawner's other descriptors (another prepared init's)
     devnull = os.open("/dev/null", os.O_RDWR)
@@ -473,7 +608,7 @@ def _child(report: int, go: int, requests: int, network: bool) -> None:
     pid = os.fork()
     if pid == 0:
         try:
-            _init(report, requests, network)
+            _init(report, requests, network_exit, ruleset)
         except BaseException as exc:
             _report_error(report, exc)
         os._exit(1)
@@ -532,11 +667,18 @@ class _Ready:
 
     def __init__(self, pid: int, requests: int, reports: _Lines) -> None:
         self.pid, self.requests, self.reports = pid, requests, reports
+        self.slirp: subprocess.Popen[bytes] | None = None  # its network, when it has one
 
 
 def prepare(network: bool) -> _Ready:
-    """Fork a future init into fresh user, PID, IPC, UTS (and network) namespaces: the slow part
-    of a start."""
+    """Fork a future init into fresh user, PID, IPC, UTS and network namespaces (with network,
+    slirp4netns attached to the latter): the slow part of a start."""
+    ruleset = egress_ruleset(*host_addresses()) if network else ""
+    exit_r = exit_w = -1
+    if network:
+        _network_tool("nft")
+        _network_tool("slirp4netns")
+        exit_r, exit_w = os.pipe()
     report_r, report_w = os.pipe()
     go_r, go_w = os.pipe()
     requests_r, requests_w = os.pipe()
@@ -546,32 +688,44 @@ def prepare(network: bool) -> _Ready:
             os.close(report_r)
             os.close(go_w)
             os.close(requests_w)
-            _child(report_w, go_r, requests_r, network)
+            if network:
+                os.close(exit_r)
+            _child(report_w, go_r, requests_r, exit_w, ruleset)
         except BaseException as exc:
             _report_error(report_w, exc)
             os._exit(1)
         os._exit(0)
-    for fd in (report_w, go_r, requests_r):
+    for fd in (report_w, go_r, requests_r, *([exit_w] if network else [])):
         os.close(fd)
     lines = _Lines(report_r, time.monotonic() + SETUP_TIMEOUT)
+    pid = None
     try:
         line = lines.next()
         if line != b"U":
             raise SpawnError(_failure(line))
         _write_id_maps(child)
         os.write(go_w, b"G")
-        line = lines.next()
-        if line is None or not line.startswith(b"P"):
-            raise SpawnError(_failure(line))
-        return _Ready(int(line[1:]), requests_w, lines)
+        seen = {lines.next(), lines.next()}  # the child's "P<pid>" and init's "N", in either order
+        pids = [line for line in seen if line and line.startswith(b"P")]
+        if not pids or b"N" not in seen:
+            raise SpawnError(_failure(next((line for line in seen if line not in (b"N", *pids)), None)))
+        pid = int(pids[0][1:])
+        ready = _Ready(pid, requests_w, lines)
+        if network:
+            ready.slirp = _start_slirp(pid, exit_r)
+        return ready
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGKILL)  # its child, if any, reads end of file and exits
+        for doomed in (child, pid):
+            if doomed is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(doomed, signal.SIGKILL)  # an init, if any, reads end of file and exits
         os.close(report_r)
         os.close(requests_w)
         raise
     finally:
         os.close(go_w)
+        if network:
+            os.close(exit_r)
 
 
 # cgroup directories (one per hierarchy) that prepared inits are moved into ahead of time, as
@@ -645,28 +799,30 @@ def main() -> None:
     _libc.prctl(ctypes.c_int(PR_SET_CHILD_SUBREAPER), ctypes.c_ulong(1), 0, 0, 0)
     CGROUP_PARENTS.extend(sys.argv[1:])
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    ready: _Ready | None = None  # without network, the common case
-    spare: str | None = None
+    # The next sandbox's slow part, done while the server has no request for us: one without
+    # network (the common case), and one with network once the server has asked for one.
+    ready: dict[bool, _Ready | None] = {False: None, True: None}
+    spare: dict[bool, str | None] = {False: None, True: None}
+    wanted = {False}
     while True:
-        if ready is None:
-            # Get the next sandbox's slow part done while the server has no request for us.
-            with contextlib.suppress(SpawnError):
-                ready = prepare(network=False)
-                spare = _place_in_spare_cgroups(ready.pid)
+        for network in sorted(wanted):
+            if ready[network] is None:
+                with contextlib.suppress(SpawnError):
+                    prepared = prepare(network)
+                    ready[network], spare[network] = prepared, _place_in_spare_cgroups(prepared.pid)
         line = stdin.readline()
         if not line:
             return  # the server is gone; the sandboxes live on (and `ready` sees end of file)
         reply: dict[str, Any]
         try:
             request: Request = json.loads(line)
+            network = bool(request["network"])
+            wanted.add(network)
             for attempt in range(2):
-                current_spare = None
-                if request["network"]:
-                    current = prepare(network=True)
-                elif ready is not None:
-                    current, ready, current_spare, spare = ready, None, spare, None
-                else:
-                    current = prepare(network=False)
+                current, current_spare = ready[network], spare[network]
+                ready[network] = spare[network] = None
+                if current is None:
+                    current = prepare(network)
                 try:
                     reply = {"ok": True, "pid": launch(current, request), "cgroup": current_spare}
                     break

@@ -1,7 +1,9 @@
 """Long-lived Linux sandboxes: namespaces held by an init process, execs join them.
 
-A sandbox gets its own user, mount, PID, IPC and UTS namespaces (and network namespace unless it
-is given network). Its root is a stack of overlayfs mounts built inside its own mount namespace:
+A sandbox gets its own user, mount, PID, IPC, UTS and network namespaces. Given network, its network
+namespace gets a TAP device served by slirp4netns, behind egress rules (see _spawner.py): the
+internet as the host sees it, but not the host itself, its loopback, link-local addresses or other
+devboxes. Its root is a stack of overlayfs mounts built inside its own mount namespace:
 
     /            overlay: the sandbox's layers over a skeleton (home, root, tmp, var, ...)
     /usr, /etc   overlay: the sandbox's layers over the host's own /usr and /etc
@@ -11,8 +13,9 @@ is given network). Its root is a stack of overlayfs mounts built inside its own 
 Writes land in the sandbox's upper directories; the host's files are never written. Secrets in the
 host's /etc are hidden by whiteouts in a mask layer (see layers.py). The init that holds the
 namespaces is started by a small helper process with direct syscalls (see _spawner.py); it does
-not depend on the server and outlives it. Execs enter the namespaces with nsenter, so background
-processes started by one exec are there for the next.
+not depend on the server and outlives it. Init starts the devbox's commands itself (launcher.py),
+so background processes started by one command are there for the next; internal helpers enter
+with nsenter.
 """
 
 from __future__ import annotations
@@ -82,6 +85,12 @@ class SandboxSpec:
     def mount_point(self) -> Path:
         return self.state_dir / "root"
 
+    @property
+    def network_layer(self) -> Path:
+        """A read-only layer on top of /etc for a networked sandbox: its resolv.conf names
+        slirp4netns's DNS forwarder (the host's own may be a loopback address, not reachable)."""
+        return self.state_dir / "network"
+
     def upper(self, part: str) -> Path:
         return self.state_dir / "upper" / part
 
@@ -94,6 +103,10 @@ def prepare_dirs(spec: SandboxSpec) -> None:
         spec.upper(part).mkdir(parents=True, exist_ok=True)
         spec.work(part).mkdir(parents=True, exist_ok=True)
     spec.mount_point.mkdir(parents=True, exist_ok=True)
+    if spec.network:
+        etc = spec.network_layer / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "resolv.conf").write_text(f"nameserver {_spawner.SLIRP_DNS}\n")
 
 
 def _overlay(lower: list[Path], upper: Path, work: Path, target: str) -> list[str]:
@@ -108,6 +121,8 @@ def setup_steps(spec: SandboxSpec) -> list[list[str]]:
     steps = [_overlay([*spec.layers, spec.skeleton], spec.upper("root"), spec.work("root"), root)]
     for part in HOST_DIRS:
         lower = [layer / part for layer in spec.layers]
+        if part == "etc" and spec.network:
+            lower.insert(0, spec.network_layer / "etc")
         if part == "etc":
             lower.append(spec.etc_mask / "etc")
         lower.append(Path("/") / part)
@@ -256,8 +271,8 @@ class Sandbox:
         """argv prefix that runs a program inside the sandbox, from its root.
 
         The sandbox's own namespaces only (not `-a`: an unprivileged server may not enter the
-        host's cgroup or network namespace, even to stay where it is)."""
-        namespaces = ["-U", "-m", "-p", "-i", "-u"] + ([] if self.spec.network else ["-n"])
+        host's cgroup namespace, even to stay where it is)."""
+        namespaces = ["-U", "-m", "-p", "-i", "-u", "-n"]
         # Unprivileged, setgroups is denied in the sandbox: keep our ids (root inside) as they are.
         credentials = [] if os.geteuid() == 0 else ["--preserve-credentials"]
         return ["nsenter", "-t", str(self.init_pid), *namespaces, *credentials, "-r", "-w", "--"]
