@@ -15,6 +15,7 @@ import anyio
 import platformdirs
 
 from . import __version__
+from .http_guard import token_from_env
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -61,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     api.add_argument(
         "--token",
-        default=os.environ.get("SCENARIO_MCP_API_TOKEN"),
-        help="bearer token every request must carry (env SCENARIO_MCP_API_TOKEN); required off loopback",
+        default=token_from_env(legacy_api=True),
+        help="bearer token every request but /healthz must carry (env SCENARIO_MCP_TOKEN, or the older "
+        "SCENARIO_MCP_API_TOKEN); required off loopback",
     )
     sub.add_parser("demo", parents=[common], help="walk the seed workflow through a real MCP client over stdio")
     return parser
@@ -79,7 +81,7 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--port", type=int, default=8000, help="HTTP/SSE: port to bind (default 8000; 0 picks one)")
     serve.add_argument(
         "--token",
-        default=os.environ.get("SCENARIO_MCP_TOKEN") or None,
+        default=token_from_env(),
         help="HTTP/SSE: bearer token every request must carry (env SCENARIO_MCP_TOKEN); required off loopback",
     )
     serve.add_argument(
@@ -103,7 +105,7 @@ def _serve_usage_error(args: argparse.Namespace) -> str | None:
     if args.run_id and args.role != "solver":
         return "--run pins a solver session to a run; add --role solver"
     if args.transport != "stdio":
-        from .mcp_server.http import BindRefused, check_bind
+        from .http_guard import BindRefused, check_bind
 
         try:
             check_bind(args.host, args.token)
@@ -127,14 +129,12 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(anyio.run(run_demo, data_dir))
     if args.command == "api":
-        from .rest_api import is_loopback
+        from .http_guard import BindRefused, check_bind
 
-        if not is_loopback(args.host) and not args.token:
-            print(
-                f"scenario-mcp: refusing to serve the REST API on {args.host} without a bearer token; "
-                "pass --token (or set SCENARIO_MCP_API_TOKEN), or bind 127.0.0.1",
-                file=sys.stderr,
-            )
+        try:
+            check_bind(args.host, args.token)
+        except BindRefused as exc:
+            print(f"scenario-mcp: the REST API: {exc}", file=sys.stderr)
             sys.exit(2)
     if args.command == "serve" and (problem := _serve_usage_error(args)):
         print(f"scenario-mcp: {problem}", file=sys.stderr)
@@ -170,11 +170,11 @@ async def open_backend(kind: str, data_dir: Path) -> AsyncIterator[Backend]:
 async def _api(data_dir: Path, backend_kind: str, host: str, port: int, token: str | None) -> None:
     import uvicorn
 
-    from .rest_api import build_rest_app
+    from .rest import build_rest_app
 
     async with open_backend(backend_kind, data_dir) as backend:
         config = uvicorn.Config(
-            build_rest_app(backend, token=token),
+            build_rest_app(backend, token=token, host=host),
             host=host,
             port=port,
             lifespan="off",

@@ -15,7 +15,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from scenario_mcp.backend import Backend
-from scenario_mcp.rest_api import build_rest_app
+from scenario_mcp.rest import build_rest_app
 
 TOKEN = "test-token-5f1c"
 
@@ -28,8 +28,10 @@ async def serve_rest(backend: Backend, token: str | None = TOKEN) -> AsyncIterat
 
 
 @asynccontextmanager
-async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve any ASGI app with uvicorn on a free port of 127.0.0.1; yields the base URL."""
+async def serve_app(app: ASGIApp, *, lifespan: bool = False) -> AsyncIterator[str]:
+    """Serve any ASGI app with uvicorn on a free port of 127.0.0.1; yields the base URL.
+
+    `lifespan` runs the app's startup and shutdown (the MCP transports start their session manager there)."""
     # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
     # without it every response written in two parts waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -39,7 +41,7 @@ async def serve_app(app: ASGIApp) -> AsyncIterator[str]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        lifespan="off",
+        lifespan="on" if lifespan else "off",
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=2,

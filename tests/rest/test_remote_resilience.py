@@ -19,7 +19,7 @@ from scenario_mcp.backend import NotFoundError
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import DevboxCreateParameters
 from scenario_mcp.remote import RemoteBackend, RemoteError
-from scenario_mcp.rest_api import build_rest_app
+from scenario_mcp.rest import build_rest_app
 
 from .server import TOKEN, serve_app
 

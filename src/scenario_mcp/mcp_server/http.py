@@ -1,122 +1,29 @@
 """The HTTP transports: streamable HTTP (`/mcp`) and the legacy SSE transport (`/sse` + `/messages/`).
 
-One guard sits in front of both, before the SDK sees a request:
-- `Host` must name this server (loopback names, or the address it is bound to): 421 otherwise,
-  so a DNS-rebinding page cannot talk to a loopback server;
-- a browser's `Origin`, when sent, must be one of those hosts too: 403 otherwise;
-- with a token, `Authorization: Bearer <token>` is required: 401 otherwise. A token is mandatory
-  when binding anything but a loopback address. Tokens are never read from the query string.
+Both sit behind the guard the REST API uses too (`scenario_mcp.http_guard`): Host (421), browser
+Origin (403) and, with a token, `Authorization: Bearer <token>` (401), before the SDK sees a request.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 import socket
 import sys
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import uvicorn
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
+
+from ..http_guard import HttpGuard, check_bind
 
 log = logging.getLogger(__name__)
 
 HttpTransport = Literal["sse", "http"]
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 MESSAGES_PATH = "/messages/"
-
-
-class BindRefused(ValueError):
-    """Binding as asked would expose the server without authentication."""
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind(host: str, token: str | None) -> None:
-    if not is_loopback(host) and not token:
-        raise BindRefused(
-            f"refusing to serve on {host!r} without authentication: that address is reachable from other machines. "
-            "Pass --token (or set SCENARIO_MCP_TOKEN) so clients must send `Authorization: Bearer <token>`, "
-            "or bind 127.0.0.1"
-        )
-
-
-def _hostname(value: str) -> str:
-    """`example.com:8000` / `[::1]:8000` / `127.0.0.1` -> the bare, lower-case host name."""
-    parsed = urlsplit(f"//{value}")
-    return (parsed.hostname or "").lower()
-
-
-class HttpGuard:
-    """ASGI middleware: Host (421), Origin (403) and bearer-token (401) checks, in that order."""
-
-    def __init__(self, app: ASGIApp, *, bind_host: str, token: str | None) -> None:
-        self.app = app
-        self.token = token
-        bare = bind_host.strip("[]").lower()
-        # A wildcard bind answers on every address the machine has: any Host may be right, and the
-        # token (mandatory there) is what keeps strangers out.
-        self.any_host = bare in WILDCARD_HOSTS
-        self.allowed_hosts = set(LOOPBACK_NAMES) | {bare}
-
-    def _host_ok(self, host: str | None) -> bool:
-        if not host:
-            return False
-        return self.any_host or _hostname(host) in self.allowed_hosts
-
-    def _origin_ok(self, origin: str | None) -> bool:
-        if origin is None:
-            return True  # not a browser, or same-origin
-        parsed = urlsplit(origin)
-        if parsed.scheme not in ("http", "https"):
-            return False
-        return self.any_host or (parsed.hostname or "").lower() in self.allowed_hosts
-
-    def _token_ok(self, authorization: str | None) -> bool:
-        if self.token is None:
-            return True
-        scheme, _, credentials = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(credentials.strip().encode(), self.token.encode())
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        response: JSONResponse | None = None
-        if not self._host_ok(headers.get("host")):
-            response = JSONResponse({"error": "misdirected request: unexpected Host header"}, status_code=421)
-        elif not self._origin_ok(headers.get("origin")):
-            response = JSONResponse({"error": "forbidden: cross-origin request refused"}, status_code=403)
-        elif not self._token_ok(headers.get("authorization")):
-            response = JSONResponse(
-                {"error": "unauthorized: send `Authorization: Bearer <token>`"},
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="scenario-mcp"'},
-            )
-        if response is not None:
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
 
 
 def http_app(server: MCPServer[Any], transport: HttpTransport, *, host: str, token: str | None) -> ASGIApp:

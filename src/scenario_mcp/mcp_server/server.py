@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .. import __version__
 from ..backend import Backend, BackendError
+from ..input_errors import validation_message
 from .access import Role, SolverBackend
 from .completions import register_completions
 from .notifications import CountingBus, RunNotifier
@@ -126,7 +127,7 @@ def _register_tool(
         try:
             params = spec.input_model.model_validate(arguments)
         except ValidationError as exc:
-            raise ToolError(f"invalid arguments for {spec.name}: {_validation_message(exc)}") from exc
+            raise ToolError(f"invalid arguments for {spec.name}: {validation_message(exc)}") from exc
 
         async def report(done: float, total: float | None = None, message: str | None = None) -> None:
             await ctx.report_progress(done, total, message)
@@ -197,11 +198,3 @@ def _signature(model: type[BaseModel], output: type[BaseModel]) -> inspect.Signa
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
         )
     return inspect.Signature(parameters, return_annotation=output)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "(body)"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)

@@ -1,16 +1,21 @@
-"""What every REST route shares: errors in Runloop's shape, body and query parsing, list pages."""
+"""What every REST route shares: the app's state, route tables, errors in Runloop's shape, body and
+query parsing, list pages."""
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from ..backend import BackendError
+from ..backend import Backend, BackendError
+from ..input_errors import validation_message
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -19,6 +24,34 @@ DEFAULT_LIST_LIMIT = 20
 # Scans for filters the backend cannot apply itself read the whole list in pages this big.
 SCAN_PAGE = 5000
 MAX_JSON_BODY = 64 * 1024 * 1024
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+# (method, path, handler): each resource module's routes, in the order Starlette tries them.
+RouteTable = Sequence[tuple[str, str, Endpoint]]
+
+
+@dataclass
+class ApiState:
+    """What handlers share, kept on `app.state.api`."""
+
+    backend: Backend
+    # execute's command_id makes a retried request idempotent: the same id, the same execution.
+    command_ids: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
+
+
+def api_state(request: Request) -> ApiState:
+    state = request.app.state.api
+    assert isinstance(state, ApiState)
+    return state
+
+
+def backend(request: Request) -> Backend:
+    return api_state(request).backend
+
+
+def build_routes(table: RouteTable) -> list[Route]:
+    return [Route(path, endpoint, methods=[method]) for method, path, endpoint in table]
+
 
 _ERROR_TYPES = {
     400: "bad_request",
@@ -30,6 +63,7 @@ _ERROR_TYPES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    421: "misdirected_request",
     500: "internal_error",
     501: "not_implemented",
     503: "unavailable",
@@ -67,25 +101,15 @@ def json_response(data: Any) -> Response:
     return JSONResponse(data)
 
 
-def validation_message(exc: ValidationError) -> str:
-    """One line per problem, each naming its field: `scoring_contract.weight: must be > 0`."""
-    parts = []
-    for error in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in error["loc"]) or "body"
-        if error["type"] == "extra_forbidden":
-            parts.append(f"{loc}: unknown field")
-        elif error["type"] == "missing":
-            parts.append(f"{loc}: required field missing")
-        else:
-            parts.append(f"{loc}: {error['msg']}")
-    return "invalid request: " + "; ".join(parts)
+def invalid_request(exc: ValidationError) -> str:
+    return "invalid request: " + validation_message(exc)
 
 
 def parse_model(model: type[M], data: Any, *, hints: dict[str, str] | None = None) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        message = validation_message(exc)
+        message = invalid_request(exc)
         for field, hint in (hints or {}).items():
             if isinstance(data, dict) and field in data:
                 message += f" ({hint})"
