@@ -41,6 +41,20 @@ def test_add():
 """
 
 
+class Progress:
+    """A progress callback (for mcp.Client or a tool function) that keeps every report."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, float | None, str | None]] = []
+
+    async def __call__(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        self.events.append((progress, total, message))
+
+    def assert_increasing(self) -> None:
+        values = [p for p, _, _ in self.events]
+        assert values == sorted(values) and len(set(values)) == len(values), self.events
+
+
 async def ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     result = await client.call_tool(tool, arguments)
     assert not result.is_error, result.content

@@ -1,42 +1,62 @@
-"""Roles: what a solver session may see and touch, and the redaction that keeps scoring hidden.
+"""Roles: what a solver session may see and touch.
 
 A solver never sees a reference output, a scorer's body or its test files, in any tool result,
 resource or prompt. Rather than trusting every tool to remember that, a solver session talks to a
-`SolverBackend`: a deny-by-default facade over the real Backend that checks access (a session
-pinned with `--run` sees one run, its scenario and its devbox; everything else is "not found")
-and redacts every view on its way out. Tools, resources and prompts are the same code for both
-roles; only the backend they are handed differs.
+`SolverBackend`: a deny-by-default implementation of Backend over the real one that checks access
+(a session pinned with `--run` sees one run, its scenario and its devbox; everything else is "not
+found"), refuses every authoring operation, and redacts every view on its way out (redaction.py).
+Tools, resources and prompts are the same code for both roles; only the backend they are handed
+differs. Every Backend method is written out here, so mypy checks that SolverBackend is one and a
+method added to the protocol must be decided on here.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from ..backend import Backend, InvalidRequestError, NotFoundError
 from ..models import (
+    BenchmarkCreateParameters,
+    BenchmarkListView,
+    BenchmarkRunListView,
+    BenchmarkRunView,
+    BenchmarkView,
+    BlueprintBuildLogsListView,
+    BlueprintCreateParameters,
+    BlueprintListView,
+    BlueprintView,
+    CreateCustomScorerParameters,
+    DevboxCreateParameters,
     DevboxListView,
+    DevboxLogsListView,
+    DevboxSnapshotListView,
+    DevboxSnapshotView,
     DevboxView,
     ExecutionOutputChunk,
     ExecutionView,
+    MetadataKeysView,
+    MetadataKind,
+    MetadataValuesView,
     RunLogEntry,
+    ScenarioCreateParameters,
     ScenarioListView,
     ScenarioRunListView,
     ScenarioRunView,
+    ScenarioScorersListView,
+    ScenarioScorerView,
+    ScenarioUpdateParameters,
+    ScenarioValidationView,
     ScenarioView,
-    ScoringFunction,
+    StartBenchmarkRunParameters,
     StartScenarioRunParameters,
 )
+from .redaction import HIDDEN_OUTPUT, SOLVER_SEES_SCORER_OUTPUT, redact_logs, redact_run, redact_scenario
+
+# HIDDEN_OUTPUT and SOLVER_SEES_SCORER_OUTPUT are redaction.py's, named here too: they are the
+# solver policy's public words (what a solver sees instead, and the key that lets it see more).
+__all__ = ["HIDDEN_OUTPUT", "SOLVER_SEES_SCORER_OUTPUT", "NotVisibleError", "Role", "SolverBackend"]
 
 Role = Literal["author", "solver"]
-
-# Runloop's scenario models have no "may the solver see scorer output" flag; this metadata key is
-# scenario-mcp's. Off by default: a failing test's output can quote the hidden test.
-SOLVER_SEES_SCORER_OUTPUT = "scenario_mcp.solver_sees_scorer_output"
-HIDDEN = "[hidden from solvers]"
-HIDDEN_OUTPUT = (
-    f"{HIDDEN} scorer output is not shown to solvers unless the scenario's metadata sets "
-    f"{SOLVER_SEES_SCORER_OUTPUT}=true"
-)
 
 
 class NotVisibleError(NotFoundError):
@@ -48,56 +68,8 @@ class NotVisibleError(NotFoundError):
         self.args = (self.message,)
 
 
-def solver_sees_scorer_output(scenario: ScenarioView) -> bool:
-    return scenario.metadata.get(SOLVER_SEES_SCORER_OUTPUT, "").strip().lower() == "true"
-
-
-def _hide_scorer(function: ScoringFunction) -> ScoringFunction:
-    """Keep a scoring function's name, weight and scorer type; hide everything the scorer runs."""
-    scorer = function.scorer
-    update: dict[str, Any] = {}
-    for name, info in type(scorer).model_fields.items():
-        if name in ("type", "custom_scorer_type"):
-            continue
-        value = getattr(scorer, name)
-        if isinstance(value, str):
-            update[name] = HIDDEN
-        elif isinstance(value, list):
-            update[name] = []
-        elif value is not None and not info.is_required():
-            update[name] = None
-    return function.model_copy(update={"scorer": scorer.model_copy(update=update)})
-
-
-def redact_scenario(scenario: ScenarioView) -> ScenarioView:
-    functions = [_hide_scorer(f) for f in scenario.scoring_contract.scoring_function_parameters]
-    contract = scenario.scoring_contract.model_copy(update={"scoring_function_parameters": functions})
-    return scenario.model_copy(update={"reference_output": None, "scoring_contract": contract})
-
-
-def redact_run(run: ScenarioRunView, scenario: ScenarioView | None) -> ScenarioRunView:
-    """Scores and states stay; each scorer's output only where the scenario allows it."""
-    result = run.scoring_contract_result
-    if result is None or (scenario is not None and solver_sees_scorer_output(scenario)):
-        return run
-    hidden = [r.model_copy(update={"output": HIDDEN_OUTPUT}) for r in result.scoring_function_results]
-    return run.model_copy(
-        update={"scoring_contract_result": result.model_copy(update={"scoring_function_results": hidden})}
-    )
-
-
-def redact_logs(entries: list[RunLogEntry], scenario: ScenarioView | None) -> list[RunLogEntry]:
-    """Scorer log entries keep their first line (`state=... score=...`) and lose the output."""
-    if scenario is not None and solver_sees_scorer_output(scenario):
-        return entries
-    redacted = []
-    for entry in entries:
-        if entry.source.startswith("scorer"):
-            first = entry.message.split("\n", 1)[0]
-            summary = first if first.startswith("state=") else ""
-            entry = entry.model_copy(update={"message": f"{summary}\n{HIDDEN_OUTPUT}".strip()})
-        redacted.append(entry)
-    return redacted
+def _refused(operation: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{operation} is not available to a solver session (the server runs --role solver)")
 
 
 class SolverBackend:
@@ -114,16 +86,6 @@ class SolverBackend:
         self.pinned_run_id = pinned_run_id
         self._pin: ScenarioRunView | None = None
         self._run_devboxes: set[str] = set()
-
-    def as_backend(self) -> Backend:
-        return cast(Backend, self)
-
-    def __getattr__(self, name: str) -> Any:
-        # Anything not defined below is an authoring operation.
-        async def refuse(*_args: Any, **_kwargs: Any) -> Any:
-            raise InvalidRequestError(f"{name} is not available to a solver session (the server runs --role solver)")
-
-        return refuse
 
     # --- access ----------------------------------------------------------------------------------
 
@@ -173,7 +135,10 @@ class SolverBackend:
             cache[run.scenario_id] = await self._scenario_of(run)
         return redact_run(run, cache[run.scenario_id])
 
-    # --- scenarios -------------------------------------------------------------------------------
+    # --- scenarios: read only, redacted ----------------------------------------------------------
+
+    async def create_scenario(self, params: ScenarioCreateParameters) -> ScenarioView:
+        raise _refused("create_scenario")
 
     async def get_scenario(self, scenario_id: str) -> ScenarioView:
         await self._check_scenario(scenario_id)
@@ -189,6 +154,18 @@ class SolverBackend:
             return ScenarioListView(scenarios=mine, has_more=False, total_count=len(mine))
         page = await self._inner.list_scenarios(limit=limit, starting_after=starting_after, name=name)
         return page.model_copy(update={"scenarios": [redact_scenario(s) for s in page.scenarios]})
+
+    async def update_scenario(self, scenario_id: str, params: ScenarioUpdateParameters) -> ScenarioView:
+        raise _refused("update_scenario")
+
+    async def archive_scenario(self, scenario_id: str) -> ScenarioView:
+        raise _refused("archive_scenario")
+
+    async def unarchive_scenario(self, scenario_id: str) -> ScenarioView:
+        raise _refused("unarchive_scenario")
+
+    async def validate_scenario(self, scenario_id: str) -> ScenarioValidationView:
+        raise _refused("validate_scenario")
 
     # --- runs ------------------------------------------------------------------------------------
 
@@ -248,7 +225,84 @@ class SolverBackend:
         run = await self._inner.get_run(run_id)
         return redact_logs(await self._inner.run_logs(run_id), await self._scenario_of(run))
 
-    # --- devboxes (a run's own only) -------------------------------------------------------------
+    # --- authoring only: benchmarks, custom scorers, blueprints, metadata -------------------------
+
+    async def create_benchmark(self, params: BenchmarkCreateParameters) -> BenchmarkView:
+        raise _refused("create_benchmark")
+
+    async def get_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        raise _refused("get_benchmark")
+
+    async def list_benchmarks(self, *, limit: int = 20, starting_after: str | None = None) -> BenchmarkListView:
+        raise _refused("list_benchmarks")
+
+    async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        raise _refused("archive_benchmark")
+
+    async def unarchive_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        raise _refused("unarchive_benchmark")
+
+    async def update_benchmark_scenarios(
+        self, benchmark_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
+    ) -> BenchmarkView:
+        raise _refused("update_benchmark_scenarios")
+
+    async def start_benchmark_run(self, params: StartBenchmarkRunParameters) -> BenchmarkRunView:
+        raise _refused("start_benchmark_run")
+
+    async def get_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
+        raise _refused("get_benchmark_run")
+
+    async def list_benchmark_runs(
+        self, *, limit: int = 20, starting_after: str | None = None, benchmark_id: str | None = None
+    ) -> BenchmarkRunListView:
+        raise _refused("list_benchmark_runs")
+
+    async def complete_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
+        raise _refused("complete_benchmark_run")
+
+    async def cancel_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
+        raise _refused("cancel_benchmark_run")
+
+    async def create_custom_scorer(self, params: CreateCustomScorerParameters) -> ScenarioScorerView:
+        raise _refused("create_custom_scorer")
+
+    async def get_custom_scorer(self, scorer_id: str) -> ScenarioScorerView:
+        raise _refused("get_custom_scorer")
+
+    async def list_custom_scorers(
+        self, *, limit: int = 20, starting_after: str | None = None
+    ) -> ScenarioScorersListView:
+        raise _refused("list_custom_scorers")
+
+    async def update_custom_scorer(self, scorer_id: str, params: CreateCustomScorerParameters) -> ScenarioScorerView:
+        raise _refused("update_custom_scorer")
+
+    async def create_blueprint(self, params: BlueprintCreateParameters) -> BlueprintView:
+        raise _refused("create_blueprint")
+
+    async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
+        raise _refused("get_blueprint")
+
+    async def list_blueprints(self, *, limit: int = 20, starting_after: str | None = None) -> BlueprintListView:
+        raise _refused("list_blueprints")
+
+    async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
+        raise _refused("blueprint_logs")
+
+    async def delete_blueprint(self, blueprint_id: str) -> None:
+        raise _refused("delete_blueprint")
+
+    async def metadata_keys(self, kind: MetadataKind) -> MetadataKeysView:
+        raise _refused("metadata_keys")
+
+    async def metadata_values(self, kind: MetadataKind, key: str) -> MetadataValuesView:
+        raise _refused("metadata_values")
+
+    # --- devboxes (a run's own only; their lifecycle is the run's) -------------------------------
+
+    async def create_devbox(self, params: DevboxCreateParameters) -> DevboxView:
+        raise _refused("create_devbox")
 
     async def get_devbox(self, devbox_id: str) -> DevboxView:
         await self._check_devbox(devbox_id)
@@ -258,6 +312,33 @@ class SolverBackend:
         self, *, limit: int = 20, starting_after: str | None = None, status: str | None = None
     ) -> DevboxListView:
         raise InvalidRequestError("list_devboxes is not available to a solver session; get_run shows your devbox")
+
+    async def wait_for_devbox_status(
+        self, devbox_id: str, statuses: list[str], *, timeout_seconds: float = 30
+    ) -> DevboxView:
+        raise _refused("wait_for_devbox_status")
+
+    async def shutdown_devbox(self, devbox_id: str) -> DevboxView:
+        raise _refused("shutdown_devbox")
+
+    async def suspend_devbox(self, devbox_id: str) -> DevboxView:
+        raise _refused("suspend_devbox")
+
+    async def resume_devbox(self, devbox_id: str) -> DevboxView:
+        raise _refused("resume_devbox")
+
+    async def keep_alive_devbox(self, devbox_id: str) -> DevboxView:
+        raise _refused("keep_alive_devbox")
+
+    async def update_devbox(
+        self, devbox_id: str, *, name: str | None = None, metadata: dict[str, str] | None = None
+    ) -> DevboxView:
+        raise _refused("update_devbox")
+
+    async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView:
+        raise _refused("devbox_logs")
+
+    # --- execution and files, in a run's devbox ----------------------------------------------------
 
     async def execute(
         self,
@@ -335,14 +416,53 @@ class SolverBackend:
         await self._check_devbox(devbox_id)
         await self._inner.write_file(devbox_id, file_path, contents)
 
-    async def download_file(self, devbox_id: str, path: str) -> bytes:
-        await self._check_devbox(devbox_id)
-        return await self._inner.download_file(devbox_id, path)
-
     async def upload_file(self, devbox_id: str, path: str, data: bytes) -> None:
         await self._check_devbox(devbox_id)
         await self._inner.upload_file(devbox_id, path, data)
 
+    async def download_file(self, devbox_id: str, path: str) -> bytes:
+        await self._check_devbox(devbox_id)
+        return await self._inner.download_file(devbox_id, path)
+
     async def list_files(self, devbox_id: str, path: str = ".") -> list[str]:
         await self._check_devbox(devbox_id)
         return await self._inner.list_files(devbox_id, path)
+
+    # --- snapshots: authoring only ---------------------------------------------------------------
+
+    async def snapshot_disk(
+        self,
+        devbox_id: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, str] | None = None,
+        commit_message: str | None = None,
+    ) -> DevboxSnapshotView:
+        raise _refused("snapshot_disk")
+
+    async def list_snapshots(
+        self, *, limit: int = 20, starting_after: str | None = None, devbox_id: str | None = None
+    ) -> DevboxSnapshotListView:
+        raise _refused("list_snapshots")
+
+    async def get_snapshot(self, snapshot_id: str) -> DevboxSnapshotView:
+        raise _refused("get_snapshot")
+
+    async def update_snapshot(
+        self,
+        snapshot_id: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, str] | None = None,
+        commit_message: str | None = None,
+    ) -> DevboxSnapshotView:
+        raise _refused("update_snapshot")
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        raise _refused("delete_snapshot")
+
+
+if TYPE_CHECKING:
+
+    def _is_a_backend(solver: SolverBackend) -> Backend:
+        return solver  # mypy --strict: SolverBackend implements every Backend method, signatures included

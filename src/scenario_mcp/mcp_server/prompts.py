@@ -16,7 +16,8 @@ from pydantic import Field
 
 from ..backend import Backend, NotFoundError
 from ..models import ScenarioRunState, ScenarioRunView, ScenarioView
-from .access import Role, solver_sees_scorer_output
+from .access import Role
+from .redaction import solver_sees_scorer_output
 
 
 def solve_brief(run: ScenarioRunView, scenario: ScenarioView, *, role: Role) -> str:

@@ -75,7 +75,7 @@ def build_server(
         raise ValueError("run_id pins a solver session; use role='solver'")
     specs: list[ToolSpec]
     if role == "solver":
-        backend = SolverBackend(backend, pinned_run_id=run_id).as_backend()
+        backend = SolverBackend(backend, pinned_run_id=run_id)
         specs = solver_tools(pinned=run_id is not None)
     else:
         specs = list(TOOLS)

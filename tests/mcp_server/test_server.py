@@ -1,4 +1,5 @@
-"""The MCP surface through a real in-memory mcp.Client over a real LocalBackend."""
+"""The MCP server (server.py) through a real in-memory mcp.Client over a real LocalBackend: what it
+publishes, how it reports errors and progress, and the options build_server takes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import re
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
@@ -15,7 +17,7 @@ from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.mcp_server.server import build_server
 from scenario_mcp.mcp_server.tools import TOOLS
 
-from .helpers import seed_scenario, seed_snapshot, text_of
+from .helpers import Progress, error_text, ok, seed_scenario, seed_snapshot, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -31,19 +33,6 @@ def scenario_body(snapshot_id: str, **extra: Any) -> dict[str, Any]:
         "reference_output": "sed -i s/2/1/ tests/test_example.py",
         **extra,
     }
-
-
-async def ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return dict(result.structured_content)
-
-
-async def error_text(client: Client, tool: str, **arguments: Any) -> str:
-    result = await client.call_tool(tool, arguments)
-    assert result.is_error, result.structured_content
-    return " ".join(getattr(block, "text", "") for block in result.content)
 
 
 READS = {name for name in (spec.name for spec in TOOLS) if name.startswith(("get_", "list_", "read_"))}
@@ -263,3 +252,22 @@ async def test_conformance_fixture_only_on_request(backend: LocalBackend) -> Non
     async with Client(build_server(backend, conformance_fixtures=True)) as client:
         read = await client.read_resource("test://template/123/data")
         assert '"id": "123"' in getattr(read.contents[0], "text", "")
+
+
+async def test_long_calls_report_progress_and_stop_when_cancelled(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        box = (await ok(client, "create_devbox"))["id"]
+        progress = Progress()
+        result = await client.call_tool(
+            "execute_on_devbox", {"devbox_id": box, "command": "sleep 2.5; echo done"}, progress_callback=progress
+        )
+        assert not result.is_error and (result.structured_content or {})["stdout"] == "done\n"
+        assert progress.events and "still working" in (progress.events[0][2] or "")
+        progress.assert_increasing()
+
+        # A cancelled call takes its command with it.
+        with anyio.move_on_after(1):
+            await client.call_tool("execute_on_devbox", {"devbox_id": box, "command": "touch started; sleep 30"})
+        with anyio.fail_after(10):
+            while "sleep 30" in (await ok(client, "execute_on_devbox", devbox_id=box, command="ps -eo args"))["stdout"]:
+                await anyio.sleep(0.1)

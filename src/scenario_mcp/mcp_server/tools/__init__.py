@@ -1,0 +1,14 @@
+"""The MCP tools: input models (inputs), plain async domain functions by area (scenarios,
+devboxes, runs, benchmarks), what a tool is (spec) and the catalogue that lists, describes and
+annotates them.
+
+Each function takes the Backend and its input model (and, for the long ones, a progress reporter)
+and returns a Runloop-shaped view; server.py registers the catalogue. Tests call these functions
+directly as well as through a real MCP client. A solver session hands them a SolverBackend
+(access.py), so the functions themselves know nothing of roles.
+"""
+
+from .catalogue import TOOLS, solver_tools
+from .spec import Progress, ToolSpec
+
+__all__ = ["TOOLS", "Progress", "ToolSpec", "solver_tools"]

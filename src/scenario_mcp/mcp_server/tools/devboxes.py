@@ -1,0 +1,143 @@
+"""Blueprints, devboxes, the commands run in them and their files."""
+
+from __future__ import annotations
+
+from ...backend import Backend, OperationTimeoutError
+from ...models import (
+    BlueprintCreateParameters,
+    BlueprintListView,
+    BlueprintView,
+    DevboxCreateParameters,
+    DevboxListView,
+    DevboxSnapshotView,
+    DevboxView,
+    ExecutionOutputChunk,
+    ExecutionView,
+)
+from .inputs import (
+    DevboxIdInput,
+    DirectoryListing,
+    ExecuteAsyncInput,
+    ExecuteInput,
+    ExecutionIdInput,
+    ExecutionOutputInput,
+    FileContents,
+    FileWritten,
+    GetExecutionInput,
+    ListBlueprintsInput,
+    ListDevboxesInput,
+    ListFilesInput,
+    ReadFileInput,
+    SendStdinInput,
+    SnapshotDevboxInput,
+    WriteFileInput,
+)
+
+# --- blueprints and devboxes -----------------------------------------------------------------------
+
+
+async def create_blueprint(backend: Backend, params: BlueprintCreateParameters) -> BlueprintView:
+    return await backend.create_blueprint(params)
+
+
+async def list_blueprints(backend: Backend, params: ListBlueprintsInput) -> BlueprintListView:
+    return await backend.list_blueprints(limit=params.limit, starting_after=params.starting_after)
+
+
+async def create_devbox(backend: Backend, params: DevboxCreateParameters) -> DevboxView:
+    return await backend.create_devbox(params)
+
+
+async def get_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
+    return await backend.get_devbox(params.devbox_id)
+
+
+async def list_devboxes(backend: Backend, params: ListDevboxesInput) -> DevboxListView:
+    status = params.status.value if params.status else None
+    return await backend.list_devboxes(limit=params.limit, starting_after=params.starting_after, status=status)
+
+
+async def shutdown_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
+    return await backend.shutdown_devbox(params.devbox_id)
+
+
+async def suspend_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
+    return await backend.suspend_devbox(params.devbox_id)
+
+
+async def resume_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
+    return await backend.resume_devbox(params.devbox_id)
+
+
+async def snapshot_devbox(backend: Backend, params: SnapshotDevboxInput) -> DevboxSnapshotView:
+    return await backend.snapshot_disk(
+        params.devbox_id, name=params.name, metadata=params.metadata, commit_message=params.commit_message
+    )
+
+
+# --- execution -------------------------------------------------------------------------------------
+
+
+async def execute_on_devbox(backend: Backend, params: ExecuteInput) -> ExecutionView:
+    return await backend.execute(
+        params.devbox_id,
+        params.command,
+        timeout_seconds=params.timeout_seconds,
+        working_directory=params.working_directory,
+        shell_name=params.shell_name,
+    )
+
+
+async def execute_async(backend: Backend, params: ExecuteAsyncInput) -> ExecutionView:
+    return await backend.execute_async(
+        params.devbox_id,
+        params.command,
+        timeout_seconds=params.timeout_seconds,
+        working_directory=params.working_directory,
+        shell_name=params.shell_name,
+        attach_stdin=params.attach_stdin,
+    )
+
+
+async def get_execution(backend: Backend, params: GetExecutionInput) -> ExecutionView:
+    if params.wait_seconds <= 0:
+        return await backend.get_execution(params.devbox_id, params.execution_id)
+    try:
+        return await backend.wait_for_execution(
+            params.devbox_id, params.execution_id, statuses=["completed"], timeout_seconds=params.wait_seconds
+        )
+    except OperationTimeoutError:
+        # Still running is an answer, not an error: the caller sees `running` and may wait again.
+        return await backend.get_execution(params.devbox_id, params.execution_id)
+
+
+async def kill_execution(backend: Backend, params: ExecutionIdInput) -> ExecutionView:
+    return await backend.kill_execution(params.devbox_id, params.execution_id)
+
+
+async def send_execution_stdin(backend: Backend, params: SendStdinInput) -> ExecutionView:
+    return await backend.send_stdin(params.devbox_id, params.execution_id, text=params.text, signal=params.signal)
+
+
+async def read_execution_output(backend: Backend, params: ExecutionOutputInput) -> ExecutionOutputChunk:
+    return await backend.execution_output(
+        params.devbox_id, params.execution_id, stream=params.stream, offset=params.offset
+    )
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+
+async def read_devbox_file(backend: Backend, params: ReadFileInput) -> FileContents:
+    contents = await backend.read_file(params.devbox_id, params.file_path)
+    return FileContents(file_path=params.file_path, contents=contents)
+
+
+async def write_devbox_file(backend: Backend, params: WriteFileInput) -> FileWritten:
+    await backend.write_file(params.devbox_id, params.file_path, params.contents)
+    return FileWritten(file_path=params.file_path, bytes_written=len(params.contents.encode("utf-8")))
+
+
+async def list_devbox_files(backend: Backend, params: ListFilesInput) -> DirectoryListing:
+    entries = await backend.list_files(params.devbox_id, params.path)
+    return DirectoryListing(devbox_id=params.devbox_id, path=params.path, entries=entries)

@@ -1,0 +1,140 @@
+"""The blueprint, devbox, execution and file tools (tools/devboxes.py): through a real in-memory
+mcp.Client over a real LocalBackend, and the functions called directly."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import BlobResourceContents, TextResourceContents
+
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.mcp_server.server import build_server
+from scenario_mcp.mcp_server.tools.devboxes import (
+    create_devbox,
+    execute_async,
+    execute_on_devbox,
+    get_execution,
+    kill_execution,
+    list_devbox_files,
+    list_devboxes,
+    read_devbox_file,
+    shutdown_devbox,
+    write_devbox_file,
+)
+from scenario_mcp.mcp_server.tools.inputs import (
+    DevboxIdInput,
+    DirectoryListing,
+    ExecuteAsyncInput,
+    ExecuteInput,
+    ExecutionIdInput,
+    FileContents,
+    FileWritten,
+    GetExecutionInput,
+    ListDevboxesInput,
+    ListFilesInput,
+    ReadFileInput,
+    WriteFileInput,
+)
+from scenario_mcp.models import DevboxCreateParameters, DevboxStatus
+
+from ..helpers import error_text, ok
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_devbox_tools_and_files(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        box = await ok(client, "create_devbox", name="files")
+        listed = await ok(client, "list_devboxes", status="running")
+        assert box["id"] in [d["id"] for d in listed["devboxes"]]
+        await ok(client, "write_devbox_file", devbox_id=box["id"], file_path="pkg/mod.py", contents="X = 1\n")
+        await ok(client, "execute_on_devbox", devbox_id=box["id"], command="printf '\\x00\\xff\\x01' > pkg/data.bin")
+        entries = (await ok(client, "list_devbox_files", devbox_id=box["id"]))["entries"]
+        assert "pkg/" in entries
+        inside = await ok(client, "list_devbox_files", devbox_id=box["id"], path="pkg")
+        assert inside["entries"] == ["data.bin", "mod.py"]
+
+        text = await client.read_resource(f"devbox://{box['id']}/files/pkg/mod.py")
+        assert isinstance(text.contents[0], TextResourceContents)
+        assert text.contents[0].text == "X = 1\n" and text.contents[0].mime_type == "text/x-python"
+        blob = await client.read_resource(f"devbox://{box['id']}/files/pkg/data.bin")
+        assert isinstance(blob.contents[0], BlobResourceContents)
+        assert base64.b64decode(blob.contents[0].blob) == b"\x00\xff\x01"
+        with pytest.raises(MCPError, match=r"missing\.py"):
+            await client.read_resource(f"devbox://{box['id']}/files/pkg/missing.py")
+        with pytest.raises(MCPError):
+            await client.read_resource(f"devbox://{box['id']}/files/../../etc/shadow")
+
+        assert (await ok(client, "suspend_devbox", devbox_id=box["id"]))["status"] == "suspended"
+        refused = await client.call_tool("execute_on_devbox", {"devbox_id": box["id"], "command": "true"})
+        assert refused.is_error and "suspended" in str(refused.content)
+        assert (await ok(client, "resume_devbox", devbox_id=box["id"]))["status"] == "running"
+
+        snap = await ok(client, "snapshot_devbox", devbox_id=box["id"], name="with-files", commit_message="files")
+        assert snap["source_devbox_id"] == box["id"]
+        gone = await ok(client, "shutdown_devbox", devbox_id=box["id"])
+        assert gone["status"] == "shutdown"
+        assert (await ok(client, "get_devbox", devbox_id=box["id"]))["status"] == "shutdown"
+        blueprints = await ok(client, "list_blueprints")
+        assert blueprints["blueprints"], "the default blueprint is listed"
+
+
+async def test_async_executions_stdin_kill_and_output(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        box = (await ok(client, "create_devbox"))["id"]
+        started = await ok(
+            client,
+            "execute_async",
+            devbox_id=box,
+            command="read line; echo got $line; cat > /dev/null",
+            attach_stdin=True,
+        )
+        assert started["status"] == "running"
+        exe = started["execution_id"]
+        await ok(client, "send_execution_stdin", devbox_id=box, execution_id=exe, text="hello\n", signal="EOF")
+        done = await ok(client, "get_execution", devbox_id=box, execution_id=exe, wait_seconds=20)
+        assert done["status"] == "completed" and done["exit_status"] == 0 and done["stdout"] == "got hello\n"
+        chunk = await ok(client, "read_execution_output", devbox_id=box, execution_id=exe)
+        assert chunk["output"] == "got hello\n"
+
+        sleeper = (await ok(client, "execute_async", devbox_id=box, command="sleep 60"))["execution_id"]
+        still = await ok(client, "get_execution", devbox_id=box, execution_id=sleeper, wait_seconds=0.2)
+        assert still["status"] == "running"  # a bounded wait is an answer, not an error
+        killed = await ok(client, "kill_execution", devbox_id=box, execution_id=sleeper)
+        final = await ok(client, "get_execution", devbox_id=box, execution_id=sleeper, wait_seconds=10)
+        assert final["status"] == "completed" and final["exit_status"] != 0, (killed, final)
+
+        await ok(client, "execute_on_devbox", devbox_id=box, command="cd /tmp && export V=7", shell_name="term")
+        shell = await ok(client, "execute_on_devbox", devbox_id=box, command="echo $PWD $V", shell_name="term")
+        assert shell["stdout"].strip() == "/tmp 7"
+        assert "shell_name" in await error_text(
+            client, "execute_on_devbox", devbox_id=box, command="true", shell_name="a b"
+        )
+
+
+async def test_file_and_execution_functions_directly(backend: LocalBackend) -> None:
+    box = await create_devbox(backend, DevboxCreateParameters(name="direct"))
+    written = await write_devbox_file(
+        backend, WriteFileInput(devbox_id=box.id, file_path="notes/greeting.txt", contents="héllo\n")
+    )
+    assert written == FileWritten(file_path="notes/greeting.txt", bytes_written=7)  # UTF-8 bytes, not characters
+    read = await read_devbox_file(backend, ReadFileInput(devbox_id=box.id, file_path="notes/greeting.txt"))
+    assert read == FileContents(file_path="notes/greeting.txt", contents="héllo\n")
+    listing = await list_devbox_files(backend, ListFilesInput(devbox_id=box.id, path="notes"))
+    assert listing == DirectoryListing(devbox_id=box.id, path="notes", entries=["greeting.txt"])
+    running = await list_devboxes(backend, ListDevboxesInput(status=DevboxStatus.RUNNING))
+    assert box.id in [d.id for d in running.devboxes]
+
+    sleeper = await execute_async(backend, ExecuteAsyncInput(devbox_id=box.id, command="sleep 30"))
+    waited = GetExecutionInput(devbox_id=box.id, execution_id=sleeper.execution_id, wait_seconds=0.2)
+    assert (await get_execution(backend, waited)).status == "running"  # the bounded wait ran out: an answer
+    await kill_execution(backend, ExecutionIdInput(devbox_id=box.id, execution_id=sleeper.execution_id))
+    done = await get_execution(backend, waited.model_copy(update={"wait_seconds": 10}))
+    assert done.status == "completed" and done.exit_status == 137
+
+    shell = ExecuteInput(devbox_id=box.id, command="cat notes/greeting.txt", working_directory="/home/user")
+    assert (await execute_on_devbox(backend, shell)).stdout == "héllo\n"
+    assert (await shutdown_devbox(backend, DevboxIdInput(devbox_id=box.id))).status == "shutdown"
