@@ -68,7 +68,6 @@ from ..models import (
     now_ms,
 )
 from ..validation import judge_validation
-from ._spawner import LAUNCHER_SOCKET
 from .benchmarks import Benchmarks
 from .commands import shell_argv
 from .custom_scorers import CustomScorers
@@ -76,7 +75,7 @@ from .devboxes import DevboxManager
 from .launcher import terminate
 from .limits import remove_stale_spares
 from .runs import check_transition
-from .sandbox import Sandbox, SandboxError, SandboxSpec, check_host_support
+from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec, check_host_support
 from .scoring import score_result, scorer_program, unsupported_scorers, weighted_total
 from .store import Store
 

@@ -1,6 +1,6 @@
 """The server's side of a devbox's launcher: ask its init to start a command.
 
-Init listens on a unix socket in the devbox's state directory (see _spawner._serve). Starting a
+Init listens on a unix socket in the devbox's state directory (see sandbox/init.py). Starting a
 command there is one message and a vfork inside the devbox: no nsenter, and no move into the
 devbox's cgroups, which the kernel makes slow (several ms) when nothing moved for a while.
 """
@@ -16,8 +16,7 @@ from typing import Any
 
 import anyio
 
-from ._spawner import LAUNCHER_SOCKET, MAX_MESSAGE
-from .sandbox import SandboxError
+from .sandbox import LAUNCHER_SOCKET, MAX_MESSAGE, SandboxError
 
 # A command init could not start (as a shell reports a command it cannot execute).
 START_FAILED_EXIT_STATUS = 126

@@ -22,8 +22,8 @@ import anyio
 import httpx2
 import pytest
 
-from scenario_mcp.local import _spawner
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.sandbox import network
 from scenario_mcp.models import (
     BashScriptScorer,
     DevboxCreateParameters,
@@ -215,7 +215,7 @@ async def test_the_egress_rules_refuse_the_hosts_own_addresses(backend: LocalBac
     sandbox = await backend.devboxes.sandbox(box)
     listed = await anyio.run_process(["nsenter", "-t", str(sandbox.init_pid), "-n", "nft", "-j", "list", "ruleset"])
     blocked = json.dumps(json.loads(listed.stdout))
-    v4, v6 = _spawner.host_addresses()
+    v4, v6 = network.host_addresses()
     expected = (await anyio.run_process(["ip", "-j", "addr"])).stdout
     host_v4 = {a["local"] for i in json.loads(expected) for a in i["addr_info"] if a["family"] == "inet"}
     assert set(v4) == host_v4 - {a for a in host_v4 if a.startswith("127.")}
@@ -235,9 +235,9 @@ async def test_each_devbox_has_its_own_network_namespace(backend: LocalBackend) 
 
 
 def test_ruleset_names_every_blocked_address() -> None:
-    rules = _spawner.egress_ruleset(["192.0.2.2"], ["fd00::2"])
+    rules = network.egress_ruleset(["192.0.2.2"], ["fd00::2"])
     assert "192.0.2.2" in rules and "fd00::2" in rules and "169.254.0.0/16" in rules
-    assert f"ip daddr {_spawner.SLIRP_DNS}" in rules  # DNS to slirp4netns's forwarder stays open
+    assert f"ip daddr {network.SLIRP_DNS}" in rules  # DNS to slirp4netns's forwarder stays open
     # `nft -c` parses and checks without applying; in a fresh namespace so the host is untouched.
     checked = subprocess.run(
         ["unshare", "-n", "nft", "-c", "-f", "-"], input=rules, capture_output=True, text=True, check=False
@@ -246,7 +246,7 @@ def test_ruleset_names_every_blocked_address() -> None:
 
 
 def test_host_addresses_skip_loopback() -> None:
-    v4, _v6 = _spawner.host_addresses()
+    v4, _v6 = network.host_addresses()
     assert all(not address.startswith("127.") for address in v4)
     assert len(v4) == len(set(v4))
 

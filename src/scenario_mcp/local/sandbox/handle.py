@@ -1,21 +1,9 @@
-"""Long-lived Linux sandboxes: namespaces held by an init process, execs join them.
+"""A running sandbox: started through the spawner helper, entered, stopped.
 
-A sandbox gets its own user, mount, PID, IPC, UTS and network namespaces. Given network, its network
-namespace gets a TAP device served by slirp4netns, behind egress rules (see _spawner.py): the
-internet as the host sees it, but not the host itself, its loopback, link-local addresses or other
-devboxes. Its root is a stack of overlayfs mounts built inside its own mount namespace:
-
-    /            overlay: the sandbox's layers over a skeleton (home, root, tmp, var, ...)
-    /usr, /etc   overlay: the sandbox's layers over the host's own /usr and /etc
-    /proc        a fresh procfs for its PID namespace
-    /dev         a small tmpfs with the harmless device nodes bound in
-
-Writes land in the sandbox's upper directories; the host's files are never written. Secrets in the
-host's /etc are hidden by whiteouts in a mask layer (see layers.py). The init that holds the
-namespaces is started by a small helper process with direct syscalls (see _spawner.py); it does
-not depend on the server and outlives it. Init starts the devbox's commands itself (launcher.py),
-so background processes started by one command are there for the next; internal helpers enter
-with nsenter.
+The init that holds a sandbox's namespaces is started by a small helper process with direct
+syscalls (spawner.py); it does not depend on the server and outlives it. Init starts the devbox's
+commands itself (launcher.py), so background processes started by one command are there for the
+next; internal helpers enter with nsenter.
 """
 
 from __future__ import annotations
@@ -24,7 +12,6 @@ import atexit
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,117 +24,14 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from . import _spawner
-from .limits import spare_cgroup_parents
-
-# Host directories shown read-only at the bottom of the devbox's filesystem, each overlaid.
-HOST_DIRS = ("usr", "etc")
-SANDBOX_PATH = "/opt/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-HOST_TOOLS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-HOME = "/home/user"
-
-
-class SandboxError(Exception):
-    """The sandbox could not be made or reached."""
-
-
-def check_host_support() -> None:
-    """Raise SandboxError with a fix when this machine cannot make sandboxes."""
-    if not _which("nsenter"):
-        raise SandboxError(
-            "cannot make sandboxes: nsenter not found on PATH; install util-linux (Debian: apt-get install util-linux)"
-        )
-    max_userns = Path("/proc/sys/user/max_user_namespaces")
-    if max_userns.exists() and max_userns.read_text().strip() == "0":
-        raise SandboxError(
-            "cannot make sandboxes: user namespaces are disabled (user.max_user_namespaces=0); "
-            "enable them with `sysctl -w user.max_user_namespaces=15000`"
-        )
-
-
-def _which(tool: str) -> str | None:
-    return shutil.which(tool, path=HOST_TOOLS_PATH)
-
-
-@dataclass(frozen=True)
-class SandboxSpec:
-    """Everything needed to (re)build a sandbox's root."""
-
-    state_dir: Path  # host dir holding upper/, work/ and the mount point
-    layers: tuple[Path, ...]  # read-only layer trees, topmost first
-    skeleton: Path  # bottom layer of `/`
-    etc_mask: Path  # whiteouts over the host's /etc secrets
-    network: bool = False
-    hostname: str = "devbox"
-
-    @property
-    def mount_point(self) -> Path:
-        return self.state_dir / "root"
-
-    @property
-    def network_layer(self) -> Path:
-        """A read-only layer on top of /etc for a networked sandbox: its resolv.conf names
-        slirp4netns's DNS forwarder (the host's own may be a loopback address, not reachable)."""
-        return self.state_dir / "network"
-
-    def upper(self, part: str) -> Path:
-        return self.state_dir / "upper" / part
-
-    def work(self, part: str) -> Path:
-        return self.state_dir / "work" / part
-
-
-def prepare_dirs(spec: SandboxSpec) -> None:
-    for part in ("root", *HOST_DIRS):
-        spec.upper(part).mkdir(parents=True, exist_ok=True)
-        spec.work(part).mkdir(parents=True, exist_ok=True)
-    spec.mount_point.mkdir(parents=True, exist_ok=True)
-    if spec.network:
-        etc = spec.network_layer / "etc"
-        etc.mkdir(parents=True, exist_ok=True)
-        (etc / "resolv.conf").write_text(f"nameserver {_spawner.SLIRP_DNS}\n")
-
-
-def _overlay(lower: list[Path], upper: Path, work: Path, target: str) -> list[str]:
-    # userxattr: the overlay is mounted inside a user namespace (kernel >= 5.11).
-    options = f"userxattr,lowerdir={':'.join(str(p) for p in lower)},upperdir={upper},workdir={work}"
-    return ["mount", "overlay", target, "overlay", options]
-
-
-def setup_steps(spec: SandboxSpec) -> list[list[str]]:
-    """The steps that build the sandbox's root inside its fresh namespaces (see _spawner.py)."""
-    root = str(spec.mount_point)
-    steps = [_overlay([*spec.layers, spec.skeleton], spec.upper("root"), spec.work("root"), root)]
-    for part in HOST_DIRS:
-        lower = [layer / part for layer in spec.layers]
-        if part == "etc" and spec.network:
-            lower.insert(0, spec.network_layer / "etc")
-        if part == "etc":
-            lower.append(spec.etc_mask / "etc")
-        lower.append(Path("/") / part)
-        steps.append(_overlay(lower, spec.upper(part), spec.work(part), f"{root}/{part}"))
-    dev = f"{root}/dev"
-    steps += [
-        ["mount", "proc", f"{root}/proc", "proc", "nosuid,nodev,noexec"],
-        ["mount", "tmpfs", dev, "tmpfs", "mode=755,size=1m,nosuid"],
-    ]
-    for device in DEVICES:
-        steps += [["file", f"{dev}/{device}"], ["bind", f"/dev/{device}", f"{dev}/{device}"]]
-    steps += [
-        ["symlink", "/proc/self/fd", f"{dev}/fd"],
-        ["symlink", "/proc/self/fd/0", f"{dev}/stdin"],
-        ["symlink", "/proc/self/fd/1", f"{dev}/stdout"],
-        ["symlink", "/proc/self/fd/2", f"{dev}/stderr"],
-        ["dir", f"{dev}/shm"],
-        ["mount", "tmpfs", f"{dev}/shm", "tmpfs", "size=64m,nosuid,nodev"],
-        ["mount", "tmpfs", f"{root}/run", "tmpfs", "size=16m,mode=755,nosuid,nodev"],
-    ]
-    return steps
+from ..limits import spare_cgroup_parents
+from . import mount_plan, spawner
+from .init import Request
+from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root_plan, sandbox_env
 
 
 class _Spawner:
-    """The client side of this process's spawner helper (_spawner.py), started on first use.
+    """The client side of this process's spawner helper (spawner.py), started on first use.
 
     One per process, not per event loop: requests are blocking pipe round trips made from a worker
     thread, one at a time. The helper exits when this process does (its stdin closes); the
@@ -161,7 +45,7 @@ class _Spawner:
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
-                [sys.executable, "-I", "-S", _spawner.__file__, *(str(p) for p in spare_cgroup_parents())],
+                [sys.executable, "-I", "-S", spawner.__file__, *(str(p) for p in spare_cgroup_parents())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env={"PATH": HOST_TOOLS_PATH, "LANG": "C.UTF-8"},
@@ -169,7 +53,7 @@ class _Spawner:
             )
         return self._process
 
-    def spawn(self, request: _spawner.Request) -> tuple[int, str | None]:
+    def spawn(self, request: Request) -> tuple[int, str | None]:
         """The host pid of a new sandbox init, and the spare cgroup it already sits in (blocking)."""
         line = json.dumps(request).encode() + b"\n"
         with self._lock:
@@ -241,9 +125,9 @@ class Sandbox:
     @classmethod
     async def start(cls, spec: SandboxSpec) -> Sandbox:
         prepare_dirs(spec)
-        request: _spawner.Request = {
+        request: Request = {
             "root": str(spec.mount_point),
-            "steps": setup_steps(spec),
+            "plan": mount_plan.encode(root_plan(spec)),
             "network": spec.network,
             "hostname": spec.hostname,
             "launcher_dir": str(spec.state_dir),
@@ -356,17 +240,3 @@ class Sandbox:
                     await anyio.sleep(0.001)
         finally:
             os.close(pidfd)
-
-
-def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment every devbox process starts with: nothing of the host's."""
-    env = {
-        "PATH": SANDBOX_PATH,
-        "HOME": HOME,
-        "USER": "root",
-        "LANG": "C.UTF-8",
-        "TERM": "dumb",
-        "SHELL": "/bin/bash",
-    }
-    env.update(extra or {})
-    return env

@@ -1,0 +1,93 @@
+"""A sandbox's root as a closed list of typed setup operations (as bubblewrap's SetupOp list).
+
+The server plans (spec.py); the sandbox's init applies the plan inside its fresh mount namespace,
+before it pivots into the root. Plans cross the spawner's pipe as JSON: each operation is a dict
+with its `op` name and its fields, and nothing else decodes. Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from . import libc
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A filesystem mount; `options` as for `mount -o`: flags (ro, nosuid, ...) and fs data."""
+
+    source: str
+    target: str
+    fstype: str
+    options: str = ""
+    op: ClassVar[str] = "mount"
+
+    def apply(self) -> None:
+        flags, data = 0, []
+        for option in self.options.split(",") if self.options else []:
+            if option in libc.MOUNT_FLAGS:
+                flags |= libc.MOUNT_FLAGS[option]
+            else:
+                data.append(option)
+        libc.mount(self.source, self.target, self.fstype, flags, ",".join(data) or None)
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: str
+    target: str
+    op: ClassVar[str] = "bind"
+
+    def apply(self) -> None:
+        libc.mount(self.source, self.target, None, libc.MS_BIND, None)
+
+
+@dataclass(frozen=True)
+class File:
+    """An empty file: the target of a bind mount."""
+
+    path: str
+    op: ClassVar[str] = "file"
+
+    def apply(self) -> None:
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+
+
+@dataclass(frozen=True)
+class Dir:
+    path: str
+    op: ClassVar[str] = "dir"
+
+    def apply(self) -> None:
+        os.mkdir(self.path, 0o755)
+
+
+@dataclass(frozen=True)
+class Symlink:
+    target: str
+    path: str
+    op: ClassVar[str] = "symlink"
+
+    def apply(self) -> None:
+        os.symlink(self.target, self.path)
+
+
+SetupOp = Mount | Bind | File | Dir | Symlink
+OPERATIONS: dict[str, type[SetupOp]] = {kind.op: kind for kind in (Mount, Bind, File, Dir, Symlink)}
+
+
+def encode(plan: list[SetupOp]) -> list[dict[str, Any]]:
+    return [{"op": step.op, **asdict(step)} for step in plan]
+
+
+def decode(data: list[dict[str, Any]]) -> list[SetupOp]:
+    plan: list[SetupOp] = []
+    for item in data:
+        fields = dict(item)
+        kind = OPERATIONS.get(fields.pop("op", None))
+        if kind is None:
+            raise libc.SpawnError(f"unknown setup operation {item!r}")
+        plan.append(kind(**fields))
+    return plan

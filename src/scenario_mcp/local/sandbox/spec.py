@@ -1,0 +1,139 @@
+"""What a sandbox is made of: its layers, its state directory, and the mount plan of its root.
+
+    /            overlay: the sandbox's layers over a skeleton (home, root, tmp, var, ...)
+    /usr, /etc   overlay: the sandbox's layers over the host's own /usr and /etc (with network, a
+                 resolv.conf naming slirp4netns's DNS forwarder on top)
+    /proc        a fresh procfs for its PID namespace
+    /dev         a small tmpfs with the harmless device nodes bound in
+
+Writes land in the sandbox's upper directories; the host's files are never written. Secrets in the
+host's /etc are hidden by whiteouts in a mask layer (see layers.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .mount_plan import Bind, Dir, File, Mount, SetupOp, Symlink
+from .network import SLIRP_DNS
+
+# Host directories shown read-only at the bottom of the devbox's filesystem, each overlaid.
+HOST_DIRS = ("usr", "etc")
+SANDBOX_PATH = "/opt/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+HOST_TOOLS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+HOME = "/home/user"
+
+
+class SandboxError(Exception):
+    """The sandbox could not be made or reached."""
+
+
+def check_host_support() -> None:
+    """Raise SandboxError with a fix when this machine cannot make sandboxes."""
+    if not _which("nsenter"):
+        raise SandboxError(
+            "cannot make sandboxes: nsenter not found on PATH; install util-linux (Debian: apt-get install util-linux)"
+        )
+    max_userns = Path("/proc/sys/user/max_user_namespaces")
+    if max_userns.exists() and max_userns.read_text().strip() == "0":
+        raise SandboxError(
+            "cannot make sandboxes: user namespaces are disabled (user.max_user_namespaces=0); "
+            "enable them with `sysctl -w user.max_user_namespaces=15000`"
+        )
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool, path=HOST_TOOLS_PATH)
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything needed to (re)build a sandbox's root."""
+
+    state_dir: Path  # host dir holding upper/, work/ and the mount point
+    layers: tuple[Path, ...]  # read-only layer trees, topmost first
+    skeleton: Path  # bottom layer of `/`
+    etc_mask: Path  # whiteouts over the host's /etc secrets
+    network: bool = False
+    hostname: str = "devbox"
+
+    @property
+    def mount_point(self) -> Path:
+        return self.state_dir / "root"
+
+    @property
+    def network_layer(self) -> Path:
+        """A read-only layer on top of /etc for a networked sandbox: its resolv.conf names
+        slirp4netns's DNS forwarder (the host's own may be a loopback address, not reachable)."""
+        return self.state_dir / "network"
+
+    def upper(self, part: str) -> Path:
+        return self.state_dir / "upper" / part
+
+    def work(self, part: str) -> Path:
+        return self.state_dir / "work" / part
+
+
+def prepare_dirs(spec: SandboxSpec) -> None:
+    for part in ("root", *HOST_DIRS):
+        spec.upper(part).mkdir(parents=True, exist_ok=True)
+        spec.work(part).mkdir(parents=True, exist_ok=True)
+    spec.mount_point.mkdir(parents=True, exist_ok=True)
+    if spec.network:
+        etc = spec.network_layer / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "resolv.conf").write_text(f"nameserver {SLIRP_DNS}\n")
+
+
+def _overlay(lower: list[Path], upper: Path, work: Path, target: str) -> Mount:
+    # userxattr: the overlay is mounted inside a user namespace (kernel >= 5.11).
+    options = f"userxattr,lowerdir={':'.join(str(p) for p in lower)},upperdir={upper},workdir={work}"
+    return Mount("overlay", target, "overlay", options)
+
+
+def root_plan(spec: SandboxSpec) -> list[SetupOp]:
+    """The operations that build the sandbox's root inside its fresh namespaces (init.py)."""
+    root = str(spec.mount_point)
+    steps: list[SetupOp] = [_overlay([*spec.layers, spec.skeleton], spec.upper("root"), spec.work("root"), root)]
+    for part in HOST_DIRS:
+        lower = [layer / part for layer in spec.layers]
+        if part == "etc" and spec.network:
+            lower.insert(0, spec.network_layer / "etc")
+        if part == "etc":
+            lower.append(spec.etc_mask / "etc")
+        lower.append(Path("/") / part)
+        steps.append(_overlay(lower, spec.upper(part), spec.work(part), f"{root}/{part}"))
+    dev = f"{root}/dev"
+    steps += [
+        Mount("proc", f"{root}/proc", "proc", "nosuid,nodev,noexec"),
+        Mount("tmpfs", dev, "tmpfs", "mode=755,size=1m,nosuid"),
+    ]
+    for device in DEVICES:
+        steps += [File(f"{dev}/{device}"), Bind(f"/dev/{device}", f"{dev}/{device}")]
+    steps += [
+        Symlink("/proc/self/fd", f"{dev}/fd"),
+        Symlink("/proc/self/fd/0", f"{dev}/stdin"),
+        Symlink("/proc/self/fd/1", f"{dev}/stdout"),
+        Symlink("/proc/self/fd/2", f"{dev}/stderr"),
+        Dir(f"{dev}/shm"),
+        Mount("tmpfs", f"{dev}/shm", "tmpfs", "size=64m,nosuid,nodev"),
+        Mount("tmpfs", f"{root}/run", "tmpfs", "size=16m,mode=755,nosuid,nodev"),
+    ]
+    return steps
+
+
+def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every devbox process starts with: nothing of the host's."""
+    env = {
+        "PATH": SANDBOX_PATH,
+        "HOME": HOME,
+        "USER": "root",
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "SHELL": "/bin/bash",
+    }
+    env.update(extra or {})
+    return env

@@ -1,0 +1,64 @@
+"""The mount plan: typed operations that cross the spawner's pipe as JSON and nothing else."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scenario_mcp.local.sandbox import SandboxSpec, root_plan, spawner
+from scenario_mcp.local.sandbox.libc import SpawnError
+from scenario_mcp.local.sandbox.mount_plan import Bind, Dir, File, Mount, Symlink, decode, encode
+
+
+def spec(tmp_path: Path, *, network: bool) -> SandboxSpec:
+    return SandboxSpec(
+        state_dir=tmp_path / "box",
+        layers=(tmp_path / "layer",),
+        skeleton=tmp_path / "skeleton",
+        etc_mask=tmp_path / "mask",
+        network=network,
+    )
+
+
+def test_a_plan_round_trips_through_json(tmp_path: Path) -> None:
+    plan = root_plan(spec(tmp_path, network=True))
+    assert decode(json.loads(json.dumps(encode(plan)))) == plan
+    assert {type(step) for step in plan} == {Mount, Bind, File, Dir, Symlink}
+
+
+def test_the_root_is_mounted_first_and_etc_gets_the_network_layer_on_top(tmp_path: Path) -> None:
+    networked, plain = root_plan(spec(tmp_path, network=True)), root_plan(spec(tmp_path, network=False))
+    root = str(tmp_path / "box" / "root")
+    assert isinstance(networked[0], Mount) and networked[0].target == root
+    etc = next(step for step in networked if isinstance(step, Mount) and step.target == f"{root}/etc")
+    lower = etc.options.split("lowerdir=")[1].split(",")[0].split(":")
+    assert lower[0] == str(tmp_path / "box" / "network" / "etc")  # resolv.conf naming slirp's DNS wins
+    assert lower[-2:] == [str(tmp_path / "mask" / "etc"), "/etc"]  # secrets masked over the host's /etc
+    plain_etc = next(step for step in plain if isinstance(step, Mount) and step.target == f"{root}/etc")
+    assert "network" not in plain_etc.options
+
+
+def test_an_unknown_operation_is_refused() -> None:
+    with pytest.raises(SpawnError, match="unknown setup operation"):
+        decode([{"op": "chmod", "path": "/"}])
+    with pytest.raises(TypeError):
+        decode([{"op": "bind", "source": "/a"}])  # a field missing
+
+
+def test_the_spawner_runs_isolated_on_the_standard_library_alone() -> None:
+    """`python -I -S spawner.py`: no site-packages, nothing from the environment; it reads its
+    requests until its stdin closes, then exits."""
+    probe = (
+        "import runpy, sys; sys.argv = [sys.argv[1]]; sys.stdin = open('/dev/null')\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('anyio', 'pydantic', 'scenario_mcp')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, spawner.__file__], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
