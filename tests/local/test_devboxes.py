@@ -11,8 +11,8 @@ import pytest
 from anyio.abc import SocketStream
 
 from scenario_mcp.backend import InvalidRequestError, InvalidStateError, NotFoundError
-from scenario_mcp.local.devboxes import INLINE_OUTPUT_CAP
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.executions import INLINE_OUTPUT_CAP
 from scenario_mcp.models import DevboxCreateParameters, DevboxStatus, LaunchParameters
 
 from ..conftest import seed_default_blueprint
