@@ -79,7 +79,9 @@ async def bench_create(backend: LocalBackend, snapshot_id: str, runs: int, *, pa
 async def bench_sandbox_start(backend: LocalBackend, snapshot_id: str, runs: int) -> Row:
     """The sandbox part of (a) alone: Sandbox.start for the same layers, without the engine's
     bookkeeping (database writes, cgroups)."""
-    layers, _ = await backend.devboxes.resolve_layers(blueprint_id=None, blueprint_name=None, snapshot_id=snapshot_id)
+    layers, _ = await backend.blueprints.environment_layers(
+        blueprint_id=None, blueprint_name=None, snapshot_id=snapshot_id
+    )
     store = backend.devboxes.layers
     measured = Figure("Sandbox.start, then stop (untimed)")
     floor = Figure(" ".join(BWRAP_FLOOR))
@@ -179,7 +181,7 @@ async def bench_first_connection(backend: LocalBackend, snapshot_id: str, runs: 
 async def main(runs: int, data_dir: Path, connect_runs: int) -> None:
     async with LocalBackend(data_dir) as backend:
         print("building the default blueprint (once per data dir) and a snapshot ...", file=sys.stderr)
-        await backend.devboxes.ensure_default_blueprint()
+        await backend.blueprints.ensure_default()
         snapshot_id = await make_snapshot(backend)
         print(f"timing {runs} runs of each figure ...", file=sys.stderr)
         rows = [

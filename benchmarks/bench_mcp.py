@@ -31,7 +31,7 @@ import anyio
 from _common import Figure, Row, print_table, shutdown_all, timed
 from mcp import Client, StdioServerParameters
 
-from scenario_mcp.local.devboxes import default_blueprint_id
+from scenario_mcp.local.blueprints import default_blueprint_id
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import (
     DevboxCreateParameters,
@@ -208,7 +208,7 @@ async def scorer_alone(engine: LocalBackend, snapshot_id: str, runs: int) -> Fig
 async def main(runs: int, workflow_runs: int, tmp: Path) -> None:
     async with LocalBackend(tmp / "engine") as engine:
         print("building the default blueprint (once per data dir) and the snapshots ...", file=sys.stderr)
-        await engine.devboxes.ensure_default_blueprint()
+        await engine.blueprints.ensure_default()
         await share_default_blueprint(engine, tmp / "server")
         engine_snap = await engine_snapshot(engine)
         server = StdioServerParameters(

@@ -40,7 +40,7 @@ from _common import Figure, timed
 from mcp import Client, StdioServerParameters
 from runloop_api_client import AsyncRunloop
 
-from scenario_mcp.local.devboxes import default_blueprint_id
+from scenario_mcp.local.blueprints import default_blueprint_id
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import DevboxCreateParameters
 from scenario_mcp.remote import RemoteBackend
@@ -185,7 +185,7 @@ def print_rows(runs: int, rows: list[tuple[str, Measured, Measured | None, bool]
 async def main(runs: int, root: Path) -> None:
     async with LocalBackend(root / "engine") as engine:
         print("building the default blueprint (once per data dir) ...", file=sys.stderr)
-        await engine.devboxes.ensure_default_blueprint()
+        await engine.blueprints.ensure_default()
         await seed_blueprint(engine, root / "mcp-local")
         await seed_blueprint(engine, root / "api")
         box = await engine.create_devbox(DevboxCreateParameters(name="bench"))

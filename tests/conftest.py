@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_mcp.local.devboxes import default_blueprint_id
+from scenario_mcp.local.blueprints import default_blueprint_id
 from scenario_mcp.local.engine import LocalBackend
 
 
@@ -30,7 +30,7 @@ def default_blueprint_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     async def build() -> None:
         async with LocalBackend(data_dir) as backend:
-            await backend.devboxes.ensure_default_blueprint()
+            await backend.blueprints.ensure_default()
 
     anyio.run(build)
     return data_dir

@@ -44,6 +44,21 @@ async def run_and_kill(data_dir: Path, delay: float) -> list[dict[str, object]]:
     return acks
 
 
+def scorer_sockets(scoring: Path) -> list[Path]:
+    """The launcher sockets of scorer sandboxes under `scoring`. The engine removes a finished
+    scoring's directory in the background (off the scoring's critical path), so one may go while
+    it is listed: what is gone has no socket."""
+
+    def entries(directory: Path) -> list[Path]:
+        try:
+            return list(directory.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    sockets = [function / "box" / "launcher.sock" for work in entries(scoring) for function in entries(work)]
+    return [socket_path for socket_path in sockets if socket_path.exists()]
+
+
 async def check_survivors(backend: LocalBackend, acks: list[dict[str, object]]) -> None:
     store = backend._store
     assert store.integrity_check() == "ok"
@@ -74,7 +89,7 @@ async def check_survivors(backend: LocalBackend, acks: list[dict[str, object]]) 
     for run in (await backend.list_runs(limit=5000, state="failed")).runs:
         assert run.failure_reason
     # No scorer sandbox of a killed server is left running.
-    for socket_path in (backend.data_dir / "scoring").glob("*/*/box/launcher.sock"):
+    for socket_path in scorer_sockets(backend.data_dir / "scoring"):
         assert not terminate(socket_path), socket_path
     # Devboxes: restored (alive) or failed with a reason; nothing of a dead one left on the host.
     host_mounts = Path("/proc/mounts").read_text()

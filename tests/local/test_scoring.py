@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.scoring import (
     SCORER_DIR,
     ScoreParseError,
@@ -33,6 +34,10 @@ from scenario_mcp.models import (
     normalise_weights,
 )
 from scenario_mcp.models import TestFile as ScorerTestFile  # not named Test*: pytest would collect it
+
+from .helpers import calc_scenario, contract, results_by_name, scenario_with, score, start
+
+pytestmark = pytest.mark.anyio
 
 # --- parse_score ------------------------------------------------------------------------------
 
@@ -335,3 +340,83 @@ def test_function_accepts_good_names_and_rejects_unknown_scorer() -> None:
         ScoringFunction.model_validate(
             {"name": "f", "weight": 1, "scorer": {"type": "command_scorer", "command": "x", "comand": "y"}}
         )
+
+
+async def test_scorer_test_file_wins_over_agent_file_and_fake_pytest(backend: LocalBackend) -> None:
+    scenario = await calc_scenario(backend)
+    run = await start(backend, scenario)
+    box = run.devbox_id
+    # The agent writes a trivially passing test at the scorer's path ...
+    await backend.write_file(box, "test_calc.py", "def test_add():\n    assert True\n")
+    # ... and fake pytests where the scorer's PATH would find them first.
+    fake = "#!/bin/sh\necho '99 passed in 0.01s'\nexit 0\n"
+    for path in ("/usr/local/bin/pytest", "/opt/python/bin/pytest"):
+        result = await backend.execute(box, f"cat > {path} <<'EOF'\n{fake}EOF\nchmod +x {path}")
+        assert result.exit_status == 0, result.stderr
+    # In the agent's devbox the fakes work (so the test means something).
+    assert (await backend.execute(box, "pytest -q")).stdout == "99 passed in 0.01s\n"
+    assert (await backend.execute(box, "pytest -q test_calc.py")).stdout == "99 passed in 0.01s\n"
+
+    scored = await score(backend, run.id)
+    state, value, output = results_by_name(scored)["tests"]
+    assert (state, value) == ("complete", 0.0), output
+    assert "99 passed" not in output
+    assert "2 failed" in output
+    # The agent's own file is untouched in its devbox.
+    assert await backend.read_file(box, "test_calc.py") == "def test_add():\n    assert True\n"
+
+
+async def test_bad_scorer_output_is_error_while_others_score(backend: LocalBackend) -> None:
+    scenario = await scenario_with(
+        backend,
+        contract(
+            ("garbage", 1, BashScriptScorer(bash_script="echo 'looks good to me'")),
+            ("too-big", 1, BashScriptScorer(bash_script="echo 7")),
+            ("exists", 2, CommandScorer(command="test -f answer.txt")),
+        ),
+    )
+    run = await start(backend, scenario)
+    await backend.write_file(run.devbox_id, "answer.txt", "42\n")
+    scored = await score(backend, run.id)
+    results = results_by_name(scored)
+    assert results["garbage"][:2] == ("error", 0.0)
+    assert "is not a score" in results["garbage"][2]
+    assert results["too-big"][:2] == ("error", 0.0)
+    assert "outside [0, 1]" in results["too-big"][2]
+    assert results["exists"][:2] == ("complete", 1.0)
+    assert scored.scoring_contract_result is not None
+    assert scored.scoring_contract_result.score == pytest.approx(0.5)
+
+
+async def test_weighted_scorers_combine_normalised(backend: LocalBackend) -> None:
+    scenario = await scenario_with(
+        backend,
+        contract(
+            ("light", 1, BashScriptScorer(bash_script="echo checking >&2\necho score=0.2")),
+            (
+                "heavy",
+                3,
+                PythonScriptScorer(python_script="print(open('/home/user/answer.txt').read().strip())"),
+            ),
+        ),
+    )
+    assert [f.weight for f in scenario.scoring_contract.scoring_function_parameters] == [0.25, 0.75]
+    run = await start(backend, scenario)
+    await backend.write_file(run.devbox_id, "answer.txt", "0.6\n")
+    scored = await score(backend, run.id)
+    results = results_by_name(scored)
+    assert results["light"][:2] == ("complete", 0.2)
+    assert "checking" in results["light"][2]
+    assert results["heavy"][:2] == ("complete", 0.6)
+    assert scored.scoring_contract_result is not None
+    assert scored.scoring_contract_result.score == pytest.approx(0.25 * 0.2 + 0.75 * 0.6)
+
+
+async def test_scoring_stops_agent_processes(backend: LocalBackend) -> None:
+    scenario = await scenario_with(backend, contract(("ok", 1, CommandScorer(command="true"))))
+    run = await start(backend, scenario)
+    pid = (await backend.execute(run.devbox_id, "sleep 300 >/dev/null 2>&1 & echo $!")).stdout
+    assert pid
+    await score(backend, run.id)
+    alive = await backend.execute(run.devbox_id, f"test -e /proc/{pid.strip()}")
+    assert alive.exit_status != 0, "the agent's background process survived scoring"

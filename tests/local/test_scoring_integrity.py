@@ -9,7 +9,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from scenario_mcp.local.engine import LocalBackend, is_unified_diff
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.scenarios import is_unified_diff
 from scenario_mcp.models import (
     BashScriptScorer,
     DevboxCreateParameters,

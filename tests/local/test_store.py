@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_mcp.local.store import CHECKPOINT_EVERY, KINDS, SCHEMA_VERSION, Store
+from scenario_mcp.local.store import CHECKPOINT_EVERY, SCHEMA_VERSION, TABLES, Store
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +32,7 @@ def test_migrations_set_user_version_and_create_tables(tmp_path: Path) -> None:
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
     finally:
         conn.close()
-    assert {*KINDS, "run_logs"} <= tables
+    assert {*TABLES, "run_logs"} <= tables
     assert journal == "wal"
 
 

@@ -27,12 +27,12 @@ from ..models import (
     new_id,
     now_ms,
 )
-from .store import Store
+from .store import Store, Table
 
 log = logging.getLogger(__name__)
 
-BENCHMARKS = "benchmarks"
-RUNS = "benchmark_runs"
+BENCHMARKS: Table = "benchmarks"
+BENCHMARK_RUNS: Table = "benchmark_runs"
 _DONE = {"complete": "completed", "cancel": "canceled"}
 
 
@@ -113,7 +113,7 @@ class Benchmarks:
 
     async def _save_run(self, run: BenchmarkRunView, scenario_run_ids: builtins.list[str] | None = None) -> None:
         await self.store.put(
-            RUNS,
+            BENCHMARK_RUNS,
             run.id,
             run.model_dump(mode="json"),
             internal=None if scenario_run_ids is None else {"scenario_run_ids": scenario_run_ids},
@@ -123,7 +123,7 @@ class Benchmarks:
         )
 
     async def _scenario_run_ids(self, benchmark_run_id: str) -> builtins.list[str]:
-        row = await self.store.get(RUNS, benchmark_run_id)
+        row = await self.store.get(BENCHMARK_RUNS, benchmark_run_id)
         if row is None:
             raise NotFoundError("benchmark run", benchmark_run_id)
         return list(row.internal.get("scenario_run_ids", []))
@@ -178,7 +178,7 @@ class Benchmarks:
         return run
 
     async def get_run(self, benchmark_run_id: str) -> BenchmarkRunView:
-        row = await self.store.get(RUNS, benchmark_run_id)
+        row = await self.store.get(BENCHMARK_RUNS, benchmark_run_id)
         if row is None:
             raise NotFoundError("benchmark run", benchmark_run_id)
         return BenchmarkRunView.model_validate(row.data)
@@ -186,7 +186,7 @@ class Benchmarks:
     async def list_runs(
         self, *, limit: int, starting_after: str | None = None, benchmark_id: str | None = None
     ) -> BenchmarkRunListView:
-        page = await self.store.list(RUNS, limit=limit, starting_after=starting_after, parent_id=benchmark_id)
+        page = await self.store.list(BENCHMARK_RUNS, limit=limit, starting_after=starting_after, parent_id=benchmark_id)
         return BenchmarkRunListView(
             runs=[BenchmarkRunView.model_validate(r.data) for r in page.rows],
             has_more=page.has_more,

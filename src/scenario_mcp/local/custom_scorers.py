@@ -15,9 +15,9 @@ from ..models import (
     ScenarioScorerView,
     new_id,
 )
-from .store import Store
+from .store import Store, Table
 
-KIND = "scorers"
+TABLE: Table = "scorers"
 
 
 class CustomScorers:
@@ -26,11 +26,11 @@ class CustomScorers:
 
     async def _save(self, view: ScenarioScorerView) -> None:
         # `name` holds the type: the indexed column the by-type lookup filters on.
-        await self.store.put(KIND, view.id, view.model_dump(mode="json"), name=view.type)
+        await self.store.put(TABLE, view.id, view.model_dump(mode="json"), name=view.type)
 
     async def by_type(self, scorer_type: str) -> ScenarioScorerView | None:
         """The scorer registered under `scorer_type`, if any (what scoring a custom_scorer needs)."""
-        page = await self.store.list(KIND, limit=1, name=scorer_type)
+        page = await self.store.list(TABLE, limit=1, name=scorer_type)
         return ScenarioScorerView.model_validate(page.rows[0].data) if page.rows else None
 
     async def _check_type_free(self, scorer_type: str, *, except_id: str | None = None) -> None:
@@ -50,13 +50,13 @@ class CustomScorers:
         return view
 
     async def get(self, scorer_id: str) -> ScenarioScorerView:
-        row = await self.store.get(KIND, scorer_id)
+        row = await self.store.get(TABLE, scorer_id)
         if row is None:
             raise NotFoundError("custom scorer", scorer_id)
         return ScenarioScorerView.model_validate(row.data)
 
     async def list(self, *, limit: int, starting_after: str | None = None) -> ScenarioScorersListView:
-        page = await self.store.list(KIND, limit=limit, starting_after=starting_after)
+        page = await self.store.list(TABLE, limit=limit, starting_after=starting_after)
         return ScenarioScorersListView(
             scorers=[ScenarioScorerView.model_validate(r.data) for r in page.rows],
             has_more=page.has_more,

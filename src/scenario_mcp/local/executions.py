@@ -1,245 +1,442 @@
-"""Live executions: a process in a devbox, its bounded output, stdin, deadline and kill.
+"""Executions on the local engine: commands run in a devbox, waited for or in the background,
+with stdin, kill, streamed output, and their records (what the devbox's logs list).
 
-A command is started by the devbox's init (its launcher, see launcher.py): a vfork inside every
-namespace and cgroup of the devbox. Devboxes started before launchers existed are entered with
-nsenter instead; both kinds of process look the same from here (`ProcessHandle`).
+The process side of a live execution (its launch, output pumps and deadline) is processes.py's.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
+import posixpath
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import anyio
-from anyio.abc import Process, TaskGroup
 
-from ..backend import InvalidRequestError, InvalidStateError
-from .launcher import launch
-from .output import OutputLog
+from ..backend import (
+    EnvironmentUnavailableError,
+    InvalidRequestError,
+    InvalidStateError,
+    NotFoundError,
+    OperationTimeoutError,
+)
+from ..models import (
+    DevboxLogsListView,
+    DevboxLogView,
+    DevboxView,
+    ExecutionOutputChunk,
+    ExecutionStatus,
+    ExecutionView,
+    new_id,
+    now_ms,
+)
+from .commands import direct_argv, named_shell_argv, shell_argv
+from .devboxes import MAX_LONG_POLL, Devboxes
+from .limits import Cgroups
+from .processes import KILLED_EXIT_STATUS, Execution, start_process
+from .sandbox import HOME, Sandbox, SandboxError, sandbox_env
+from .store import Store
 
-TIMEOUT_EXIT_STATUS = 124
-KILLED_EXIT_STATUS = 137
-# Output a background process writes after its command exited is still logged, but the
-# command's result does not wait for it longer than this.
-DRAIN_GRACE = 0.05
-
-
-class ProcessHandle(Protocol):
-    @property
-    def returncode(self) -> int | None: ...
-    @property
-    def start_error(self) -> str | None: ...  # why it never started, when it did not
-    async def wait(self) -> int: ...
-    def signal(self, sig: int, *, group: bool) -> None: ...
-    async def aclose(self) -> None: ...
-
-
-class NsenterProcess:
-    """A command entered into the devbox by nsenter, which forked it: signal nsenter's child."""
-
-    def __init__(self, process: Process) -> None:
-        self._process = process
-
-    @property
-    def returncode(self) -> int | None:
-        return self._process.returncode
-
-    @property
-    def start_error(self) -> str | None:
-        return None  # nsenter reports its own failures on stderr
-
-    async def wait(self) -> int:
-        return await self._process.wait()
-
-    def signal(self, sig: int, *, group: bool) -> None:
-        pid = self._process.pid
-        if group:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, sig)
-            return
-        with contextlib.suppress(OSError):
-            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-                os.kill(int(child), sig)
-
-    async def aclose(self) -> None:
-        await self._process.aclose()
+SHELL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_LOG_ENTRIES = 1000
+MAX_REMEMBERED_EXECUTIONS = 1000
+DEFAULT_EXEC_TIMEOUT = 120.0
+MAX_EXEC_TIMEOUT = 3600.0
+INLINE_OUTPUT_CAP = 64 * 1024
+OUTPUT_CHUNK = 64 * 1024  # bytes of a finished execution's log one output call returns
+KILL_WAIT = 5.0
+SIGXFSZ_EXIT_STATUS = 153  # 128 + SIGXFSZ: a file reached the size cap
 
 
-@dataclass
-class Execution:
-    execution_id: str
-    devbox_id: str
+@dataclass(frozen=True)
+class _Command:
+    """A validated command: what to run, how long it may take, where its record goes."""
+
     command: str
-    shell_name: str | None
-    process: ProcessHandle
-    stdout: OutputLog
-    stderr: OutputLog
     timeout: float
-    done: anyio.Event = field(default_factory=anyio.Event)
-    exit_status: int | None = None
-    timed_out: bool = False
-    killed: bool = False
-    notes: list[str] = field(default_factory=list)
-    _stdin: int | None = None  # the write end of the command's stdin, when attached
-    _eofs: list[anyio.Event] = field(default_factory=list)
-
-    @property
-    def running(self) -> bool:
-        return self.exit_status is None
-
-    async def send_stdin(self, text: str | None, sig: str | None) -> None:
-        if not self.running:
-            raise InvalidStateError(f"execution {self.execution_id} has completed; it takes no more input")
-        if sig == "INTERRUPT":
-            self.process.signal(signal.SIGINT, group=True)
-            return
-        if sig not in (None, "EOF"):
-            raise InvalidRequestError(f"unknown signal {sig!r}; use EOF or INTERRUPT")
-        if self._stdin is None:
-            raise InvalidRequestError(
-                f"execution {self.execution_id} was started without stdin (or its stdin was closed); "
-                "start it with attach_stdin=true"
-            )
-        data = (text or "").encode("utf-8")
-        while data:
-            try:
-                data = data[os.write(self._stdin, data) :]
-            except BlockingIOError:
-                await anyio.wait_writable(self._stdin)
-            except BrokenPipeError as exc:
-                raise InvalidStateError(f"execution {self.execution_id} no longer reads its stdin") from exc
-        if sig == "EOF":
-            self.close_stdin()
-
-    def close_stdin(self) -> None:
-        if self._stdin is not None:
-            os.close(self._stdin)
-            self._stdin = None
-
-    def kill(self, *, process_group: bool = True) -> None:
-        self.killed = True
-        self.process.signal(signal.SIGKILL, group=process_group)
+    working_directory: str | None
+    shell_name: str | None
 
 
-async def start_execution(
-    *,
-    tg: TaskGroup,
-    launcher_socket: Path | None,
-    enter_argv: list[str],
-    argv: list[str],
-    direct: tuple[list[str], str] | None = None,
-    env: dict[str, str],
-    execution_id: str,
-    devbox_id: str,
-    command: str,
-    shell_name: str | None,
-    timeout: float,
-    log_dir: Path,
-    attach_stdin: bool,
-    rlimits: dict[str, int],
-    on_done: Callable[[Execution], Awaitable[None]],
-) -> Execution:
-    """Start a command and the tasks that pump its output and enforce its deadline.
+def _validate(
+    command: str, timeout_seconds: float | None, working_directory: str | None, shell_name: str | None
+) -> _Command:
+    if not command.strip():
+        raise InvalidRequestError("command is empty; give a shell command such as `ls -la`")
+    timeout = DEFAULT_EXEC_TIMEOUT if timeout_seconds is None else timeout_seconds
+    if not 0 < timeout <= MAX_EXEC_TIMEOUT:
+        raise InvalidRequestError(f"timeout_seconds must be in (0, {MAX_EXEC_TIMEOUT:.0f}], got {timeout}")
+    if shell_name is not None and not SHELL_NAME.fullmatch(shell_name):
+        raise InvalidRequestError(f"shell_name {shell_name!r} must match {SHELL_NAME.pattern}")
+    wd = working_directory or None
+    if wd is not None and not wd.startswith("/"):
+        wd = posixpath.join(HOME, wd)
+    return _Command(command, timeout, wd, shell_name)
 
-    With `launcher_socket`, the devbox's init starts it (`direct`'s program from its directory
-    when it can: see commands.py); otherwise `enter_argv + argv` runs here.
-    """
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    in_r, in_w = os.pipe() if attach_stdin else (os.open(os.devnull, os.O_RDONLY), None)
-    try:
-        process: ProcessHandle
-        if launcher_socket is not None:
-            process = launch(launcher_socket, argv, env, (in_r, out_w, err_w), rlimits=rlimits, direct=direct)
+
+@dataclass(frozen=True)
+class _Target:
+    """The running devbox a command goes to: its sandbox, its init's launcher, its internal state."""
+
+    devbox_id: str
+    sandbox: Sandbox
+    launcher_socket: Path
+    internal: dict[str, Any]
+
+
+class Executions:
+    def __init__(self, store: Store, devboxes: Devboxes) -> None:
+        self.store = store
+        self.devboxes = devboxes
+        self._executions: dict[str, Execution] = {}
+        self._shell_locks: dict[tuple[str, str], anyio.Lock] = {}
+        self._shell_busy: dict[tuple[str, str], Execution] = {}
+        devboxes.on_end(self._forget_devbox)
+
+    def _forget_devbox(self, devbox_id: str) -> None:
+        """A devbox ended: its named shells go (and with them the last execution each held)."""
+        for key in [key for key in self._shell_busy if key[0] == devbox_id]:
+            del self._shell_busy[key]
+        for key in [key for key in self._shell_locks if key[0] == devbox_id]:
+            del self._shell_locks[key]
+
+    # --- starting ------------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        devbox_id: str,
+        command: str,
+        *,
+        timeout_seconds: float | None = None,
+        working_directory: str | None = None,
+        shell_name: str | None = None,
+        log_source: str = "exec",
+    ) -> ExecutionView:
+        """Run a command and wait for it; a caller that goes away takes the command with it."""
+        execution = await self.start(
+            devbox_id,
+            command,
+            timeout_seconds=timeout_seconds,
+            working_directory=working_directory,
+            shell_name=shell_name,
+            log_source=log_source,
+            record_start=False,
+        )
+        try:
+            await execution.done.wait()
+        except anyio.get_cancelled_exc_class():
+            execution.kill()
+            raise
+        return self.view(execution)
+
+    async def run_launch_commands(self, devbox: DevboxView) -> None:
+        for command in devbox.launch_parameters.launch_commands or []:
+            await self.execute(devbox.id, command)
+
+    async def start(
+        self,
+        devbox_id: str,
+        command: str,
+        *,
+        timeout_seconds: float | None = None,
+        working_directory: str | None = None,
+        shell_name: str | None = None,
+        attach_stdin: bool = False,
+        log_source: str = "exec",
+        record_start: bool = True,
+    ) -> Execution:
+        cmd = _validate(command, timeout_seconds, working_directory, shell_name)
+        target = await self._target(devbox_id)
+        execution_id = new_id("execution")
+        started = now_ms()
+        # An async execution is recorded as running before it starts (its id is handed out now):
+        # its completion, written when it ends, must be the last word. A waited-for one is
+        # acknowledged only by its result, so only its completion is written.
+        if record_start:
+            await self._record_start(devbox_id, execution_id, cmd, started)
+
+        async def launch() -> Execution:
+            return await self._launch(target, execution_id, cmd, attach_stdin, started, log_source)
+
+        if shell_name is None:
+            execution = await launch()
         else:
-            opened = await anyio.open_process(
-                [*enter_argv, *argv], stdin=in_r, stdout=out_w, stderr=err_w, env=env, start_new_session=True
+            # A named shell runs one command at a time, in order, like a terminal.
+            lock = self._shell_locks.setdefault((devbox_id, shell_name), anyio.Lock())
+            async with lock:
+                previous = self._shell_busy.get((devbox_id, shell_name))
+                if previous is not None:
+                    await previous.done.wait()
+                execution = await launch()
+                self._shell_busy[(devbox_id, shell_name)] = execution
+        self._remember(execution)
+        return execution
+
+    async def _record_start(self, devbox_id: str, execution_id: str, cmd: _Command, started: int) -> None:
+        await self.store.put(
+            "executions",
+            execution_id,
+            ExecutionView(
+                devbox_id=devbox_id,
+                execution_id=execution_id,
+                status=ExecutionStatus.RUNNING,
+                shell_name=cmd.shell_name,
+            ).model_dump(mode="json"),
+            internal={"command": cmd.command, "working_directory": cmd.working_directory or HOME, "start_ms": started},
+            parent_id=devbox_id,
+            state=ExecutionStatus.RUNNING,
+        )
+
+    async def _target(self, devbox_id: str) -> _Target:
+        sandbox = await self.devboxes.sandbox(devbox_id, check_init=False)
+        socket_path = self.devboxes.launcher(devbox_id)
+        if socket_path is None:
+            if not sandbox.alive():
+                await self.devboxes.died(devbox_id)
+            raise EnvironmentUnavailableError(
+                f"devbox {devbox_id} has no launcher socket to start commands through; shut it down and create "
+                "a new devbox"
             )
-            process = NsenterProcess(opened)
-    except BaseException:
-        for fd in (out_r, err_r, in_w):
-            if fd is not None:
-                os.close(fd)
-        raise
-    finally:
-        for fd in (out_w, err_w, in_r):
-            os.close(fd)
-    if in_w is not None:
-        os.set_blocking(in_w, False)
-    execution = Execution(
-        execution_id=execution_id,
-        devbox_id=devbox_id,
-        command=command,
-        shell_name=shell_name,
-        process=process,
-        stdout=OutputLog(log_dir / f"{execution_id}.out"),
-        stderr=OutputLog(log_dir / f"{execution_id}.err"),
-        timeout=timeout,
-        _stdin=in_w,
-    )
-    for fd, log in ((out_r, execution.stdout), (err_r, execution.stderr)):
-        eof = anyio.Event()
-        execution._eofs.append(eof)
-        tg.start_soon(_pump, fd, log, eof)
-    tg.start_soon(_supervise, execution, on_done)
-    return execution
+        return _Target(devbox_id, sandbox, socket_path, await self.devboxes.internal(devbox_id))
 
+    async def _launch(
+        self, target: _Target, execution_id: str, cmd: _Command, attach_stdin: bool, started: int, log_source: str
+    ) -> Execution:
+        devbox_id, sandbox, internal = target.devbox_id, target.sandbox, target.internal
+        env = sandbox_env(internal.get("env"))
+        wd = cmd.working_directory or HOME
+        if cmd.shell_name is None:
+            argv, direct = shell_argv(wd, cmd.command), direct_argv(cmd.command, wd, env)
+        else:
+            argv, direct = named_shell_argv(cmd.shell_name, cmd.working_directory, cmd.command), None
+        cgroups = self.devboxes.cgroups(devbox_id)
+        on_done = self._on_done(sandbox, cgroups, internal.get("run_id"), started, log_source)
+        try:
+            return await start_process(
+                tg=self.devboxes.tg,
+                launcher_socket=target.launcher_socket,
+                argv=argv,
+                direct=None if direct is None else (direct, wd),
+                env=env,
+                rlimits=cgroups.rlimits(),
+                execution_id=execution_id,
+                devbox_id=devbox_id,
+                command=cmd.command,
+                shell_name=cmd.shell_name,
+                timeout=cmd.timeout,
+                log_dir=self.devboxes.boxes_dir / devbox_id / "exec",
+                attach_stdin=attach_stdin,
+                on_done=on_done,
+            )
+        except SandboxError as exc:
+            if isinstance(exc.__cause__, OSError):
+                # Init listens on its launcher for its whole life, so one that does not answer is
+                # gone or going, even while /proc still shows it: an init killed an instant ago
+                # (by a shutdown cut short by a crash, say) is not a zombie until its namespace is
+                # torn down, which takes milliseconds.
+                await self.devboxes.died(devbox_id, "its launcher does not answer")
+            raise InvalidRequestError(
+                f"cannot start the command on devbox {devbox_id}: {exc}; shorten it (put a long script in a "
+                "file with write_devbox_file and run the file)"
+            ) from exc
 
-async def _pump(fd: int, log: OutputLog, eof: anyio.Event) -> None:
-    os.set_blocking(fd, False)
-    try:
-        while True:
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except BlockingIOError:
-                await anyio.wait_readable(fd)
-                continue
-            if not chunk:
+    def _on_done(
+        self, sandbox: Sandbox, cgroups: Cgroups, run_id: str | None, started: int, log_source: str
+    ) -> Callable[[Execution], Awaitable[None]]:
+        async def finished(execution: Execution) -> None:
+            if cgroups.new_oom_kills():
+                execution.notes.append(
+                    "a process of this command was killed: the devbox reached its memory limit "
+                    "(out_of_memory; raise launch_parameters.custom_gb_memory)"
+                )
+            if cgroups.new_pids_limit_hits():
+                # A fork bomb ends here: frozen, everything but init is killed, then thawed.
+                await anyio.to_thread.run_sync(cgroups.kill_all_except, sandbox.init_pid)
+                execution.notes.append(
+                    "this command reached the devbox's process limit; every process of the devbox was killed"
+                )
+            if execution.exit_status == SIGXFSZ_EXIT_STATUS:
+                execution.notes.append(f"a file reached the devbox's size cap of {cgroups.disk_bytes} bytes")
+            await self._record_end(execution, run_id, started, log_source)
+
+        return finished
+
+    def _remember(self, execution: Execution) -> None:
+        self._executions[execution.execution_id] = execution
+        # Completed executions stay for streaming their output; the oldest are forgotten first.
+        while len(self._executions) > MAX_REMEMBERED_EXECUTIONS:
+            oldest = next((k for k, v in self._executions.items() if not v.running), None)
+            if oldest is None:
                 break
-            log.write(chunk)
-    finally:
-        os.close(fd)
-        log.close()
-        eof.set()
+            del self._executions[oldest]
 
+    async def _record_end(self, execution: Execution, run_id: str | None, started: int, log_source: str) -> None:
+        view = self.view(execution)
+        await self.store.put(
+            "executions",
+            execution.execution_id,
+            view.model_dump(mode="json"),
+            internal={
+                "command": execution.command,
+                "start_ms": started,
+                "end_ms": now_ms(),
+                "stdout_bytes": execution.stdout.total,
+                "stderr_bytes": execution.stderr.total,
+            },
+            parent_id=execution.devbox_id,
+            state=view.status,
+        )
+        if run_id:
+            text = f"$ {execution.command}\n{view.stdout}"
+            if view.stderr:
+                text += f"\n[stderr]\n{view.stderr}"
+            text += f"\n[exit {view.exit_status}]"
+            await self.store.add_log(run_id, started, f"{log_source}:{execution.execution_id}", text)
 
-async def _supervise(execution: Execution, on_done: Callable[[Execution], Awaitable[None]]) -> None:
-    process = execution.process
-    try:
-        with anyio.move_on_after(execution.timeout) as scope:
-            await process.wait()
-        if scope.cancelled_caught:
-            execution.timed_out = True
-            process.signal(signal.SIGKILL, group=True)
-            await process.wait()
-        if process.start_error is not None:
-            execution.notes.append(process.start_error)
-        with anyio.move_on_after(DRAIN_GRACE):
-            for eof in execution._eofs:
-                await eof.wait()
-    finally:
-        if process.returncode is None:  # the engine is going away: take the command with it
-            process.signal(signal.SIGKILL, group=True)
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await process.wait()
-        code = process.returncode
+    # --- views ---------------------------------------------------------------------------------
+
+    def view(self, execution: Execution) -> ExecutionView:
+        if execution.running:
+            return ExecutionView(
+                devbox_id=execution.devbox_id,
+                execution_id=execution.execution_id,
+                status=ExecutionStatus.RUNNING,
+                shell_name=execution.shell_name,
+            )
+        stdout, stdout_truncated = execution.stdout.head(INLINE_OUTPUT_CAP)
+        stderr, stderr_truncated = execution.stderr.head(INLINE_OUTPUT_CAP)
         if execution.timed_out:
-            code = TIMEOUT_EXIT_STATUS
-        elif code is None:
-            code = KILLED_EXIT_STATUS
-        elif code < 0:
-            code = 128 - code  # killed by a signal: the shell's convention
-        execution.exit_status = code
-        with anyio.CancelScope(shield=True):
-            execution.close_stdin()
-            await process.aclose()
-            # Persisted before anyone waiting is told: a returned result is an acknowledged one.
-            try:
-                await on_done(execution)
-            finally:
-                execution.done.set()
+            stderr += (
+                f"\n[scenario-mcp] timed out after {execution.timeout:g} s; "
+                "the command and its process group were killed"
+            )
+        elif execution.killed:
+            stderr += "\n[scenario-mcp] killed on request"
+        for note in execution.notes:
+            stderr += f"\n[scenario-mcp] {note}"
+        return ExecutionView(
+            devbox_id=execution.devbox_id,
+            execution_id=execution.execution_id,
+            status=ExecutionStatus.COMPLETED,
+            exit_status=execution.exit_status,
+            stdout=stdout,
+            stderr=stderr,
+            stdout_truncated=stdout_truncated,
+            stderr_truncated=stderr_truncated,
+            shell_name=execution.shell_name,
+        )
+
+    async def get(self, devbox_id: str, execution_id: str) -> ExecutionView:
+        live = self._executions.get(execution_id)
+        if live is not None and live.devbox_id == devbox_id:
+            return self.view(live)
+        row = await self.store.get("executions", execution_id)
+        if row is None or row.data.get("devbox_id") != devbox_id:
+            raise NotFoundError("execution", execution_id)
+        view = ExecutionView.model_validate(row.data)
+        if view.status != ExecutionStatus.COMPLETED:
+            # Acknowledged as running, but its process died with a previous server.
+            view = view.model_copy(update={"status": ExecutionStatus.COMPLETED, "exit_status": KILLED_EXIT_STATUS})
+        return view
+
+    def _running(self, devbox_id: str, execution_id: str) -> Execution:
+        live = self._executions.get(execution_id)
+        if live is None or live.devbox_id != devbox_id or not live.running:
+            raise InvalidStateError(
+                f"execution {execution_id} is not running on devbox {devbox_id} (it completed or does not exist)"
+            )
+        return live
+
+    async def wait(
+        self, devbox_id: str, execution_id: str, statuses: list[str], timeout_seconds: float
+    ) -> ExecutionView:
+        wanted = set(statuses or ["completed"])
+        unknown = wanted - {s.value for s in ExecutionStatus}
+        if unknown:
+            raise InvalidRequestError(f"unknown execution statuses {sorted(unknown)}; use queued, running, completed")
+        view = await self.get(devbox_id, execution_id)
+        live = self._executions.get(execution_id)
+        if view.status in wanted or live is None:
+            if view.status not in wanted:
+                raise OperationTimeoutError(f"execution {execution_id} is {view.status}, not {sorted(wanted)}")
+            return view
+        with anyio.move_on_after(min(timeout_seconds, MAX_LONG_POLL)):
+            await live.done.wait()
+        view = self.view(live)
+        if view.status not in wanted:
+            raise OperationTimeoutError(
+                f"execution {execution_id} is still {view.status.value} after {timeout_seconds:g} s; wait again"
+            )
+        return view
+
+    async def kill(self, devbox_id: str, execution_id: str, *, process_group: bool) -> ExecutionView:
+        execution = self._running(devbox_id, execution_id)
+        execution.kill(process_group=process_group)
+        with anyio.move_on_after(KILL_WAIT):
+            await execution.done.wait()
+        return self.view(execution)
+
+    async def send_stdin(self, devbox_id: str, execution_id: str, text: str | None, sig: str | None) -> ExecutionView:
+        execution = self._running(devbox_id, execution_id)
+        await execution.send_stdin(text, sig)
+        return self.view(execution)
+
+    async def output(self, devbox_id: str, execution_id: str, stream: str, offset: int) -> ExecutionOutputChunk:
+        if stream not in ("stdout", "stderr"):
+            raise InvalidRequestError(f"stream must be stdout or stderr, got {stream!r}")
+        if offset < 0:
+            raise InvalidRequestError("offset must be >= 0")
+        live = self._executions.get(execution_id)
+        if live is None or live.devbox_id != devbox_id:
+            return await self._logged_output(devbox_id, execution_id, stream, offset)
+        log = live.stdout if stream == "stdout" else live.stderr
+        data, next_offset = log.read(offset)
+        return ExecutionOutputChunk(
+            execution_id=execution_id,
+            stream=stream,
+            offset=offset,
+            output=data.decode("utf-8", errors="replace"),
+            next_offset=next_offset,
+            done=not live.running and next_offset >= log.total,
+        )
+
+    async def _logged_output(self, devbox_id: str, execution_id: str, stream: str, offset: int) -> ExecutionOutputChunk:
+        """Output of an execution no longer remembered, from its log file."""
+        await self.get(devbox_id, execution_id)  # 404 when unknown
+        suffix = "out" if stream == "stdout" else "err"
+        log_path = self.devboxes.boxes_dir / devbox_id / "exec" / f"{execution_id}.{suffix}"
+        data = b""
+        if log_path.exists():
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                data = f.read(OUTPUT_CHUNK)
+        return ExecutionOutputChunk(
+            execution_id=execution_id,
+            stream=stream,
+            offset=offset,
+            output=data.decode("utf-8", errors="replace"),
+            next_offset=offset + len(data),
+            done=not data,
+        )
+
+    async def devbox_logs(self, devbox_id: str, execution_id: str | None) -> DevboxLogsListView:
+        await self.devboxes.get(devbox_id)
+        page = await self.store.list("executions", limit=MAX_LOG_ENTRIES, parent_id=devbox_id)
+        logs: list[DevboxLogView] = []
+        for row in reversed(page.rows):
+            if execution_id is not None and row.id != execution_id:
+                continue
+            view = ExecutionView.model_validate(row.data)
+            logs.append(
+                DevboxLogView(
+                    source="exec",
+                    timestamp_ms=int(row.internal.get("start_ms", 0)),
+                    cmd=row.internal.get("command"),
+                    cmd_id=row.id,
+                    exit_code=view.exit_status,
+                    message=(view.stdout or "") + (view.stderr or ""),
+                )
+            )
+        return DevboxLogsListView(logs=logs)

@@ -26,9 +26,6 @@ DEFAULT_MEMORY_BYTES = 4 << 30
 DEFAULT_DISK_BYTES = 10 << 30
 DEVBOX_CPU_SHARES = 256  # the server keeps the default 1024: it stays responsive under abuse
 
-# The join wrapper: put this shell in each cgroup, cap file sizes, then become the command.
-_JOIN = 'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; ulimit -f "$0"; exec "$@"'
-
 
 @dataclass(frozen=True)
 class LimitRequest:
@@ -55,16 +52,6 @@ class Cgroups:
     _seen_ooms: int = 0
     _seen_pid_hits: int = 0
     _open_files: dict[Path, int] = field(default_factory=dict)
-
-    def join_prefix(self) -> list[str]:
-        """argv prefix that runs a command inside these cgroups with the file size cap."""
-        blocks = str(max(1, self.disk_bytes // 512))
-        prefix = ["/bin/sh", "-c", _JOIN, blocks, *(str(p) for p in self.procs_files), "--"]
-        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-            # A server started in the background ignores SIGINT, and so would every command it
-            # starts: an agent's INTERRUPT would do nothing. Commands get the default back.
-            prefix += ["env", "--default-signal=INT,QUIT"]
-        return prefix
 
     def rlimits(self) -> dict[str, int]:
         """What each command gets as rlimits: the file size cap always; memory and processes where

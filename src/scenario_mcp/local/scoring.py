@@ -1,21 +1,40 @@
-"""Scorers as programs, and their output as scores. Pure functions: no sandbox here."""
+"""Scoring a devbox: each scorer runs in a fresh sandbox that sees the environment's layers and
+the agent's changes to the working directory only, its own files placed above them; its output
+becomes a score, and the scores a weighted total. A bad output is an `error` result, never a crash.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import uuid
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
+import anyio
+
+from ..backend import InvalidRequestError
 from ..models import (
     AstGrepScorer,
     BashScriptScorer,
     CommandScorer,
     CustomScorer,
     PythonScriptScorer,
+    ScenarioView,
     ScoringContract,
+    ScoringContractResultView,
+    ScoringFunction,
     ScoringFunctionResultView,
     TestBasedScorer,
+    now_ms,
 )
+from .commands import shell_argv
+from .custom_scorers import CustomScorers
+from .devboxes import Devboxes
+from .sandbox import Sandbox, SandboxSpec
+from .store import Store
 
 # Where a scorer's own files are placed in its scoring sandbox: outside the working directory,
 # in a layer above the agent's, so nothing of the agent's can stand in for them.
@@ -28,6 +47,8 @@ SUPPORTED_SCORERS = (
     "test_based_scorer",
     "custom_scorer",
 )
+
+MAX_SCORER_OUTPUT = 1 << 20  # bytes of each of a scorer's stdout and stderr read back
 
 _SCORE_LINE = re.compile(r"^\s*(?:score\s*[=:]\s*)?([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$", re.IGNORECASE)
 _PYTEST_COUNTS = re.compile(r"(\d+) (passed|failed|error|errors|xfailed|xpassed)\b")
@@ -143,3 +164,110 @@ def weighted_total(contract: ScoringContract, results: list[ScoringFunctionResul
     by_name = {r.scoring_function_name: r.score for r in results}
     total = sum(f.weight * by_name.get(f.name, 0.0) for f in contract.scoring_function_parameters)
     return min(1.0, max(0.0, round(total, 10)))
+
+
+class Scoring:
+    """Runs a scenario's scorers against a devbox, out of the agent's reach."""
+
+    def __init__(self, store: Store, devboxes: Devboxes, custom_scorers: CustomScorers, work_dir: Path) -> None:
+        self.store = store
+        self.devboxes = devboxes
+        self.custom_scorers = custom_scorers
+        self.work_dir = work_dir  # one directory per scoring, removed when it is done
+
+    async def score_devbox(
+        self, run_id: str | None, scenario: ScenarioView, devbox_id: str
+    ) -> ScoringContractResultView:
+        """Score a devbox's working directory with the scenario's scorers; each scorer's output goes
+        to the run's logs when there is a run."""
+        sandbox = await self.devboxes.sandbox(devbox_id)
+        # Nothing of the agent's keeps running (or editing files) while scorers look.
+        await sandbox.kill_all_but_init()
+        layers = list((await self.devboxes.internal(devbox_id))["layers"])
+        work = self.work_dir / uuid.uuid4().hex
+        try:
+            agent_layer = work / "agent"
+            await self.devboxes.layers.subtree_layer(
+                self.devboxes.boxes_dir / devbox_id / "upper", scenario.working_directory, agent_layer
+            )
+            results = []
+            for function in scenario.scoring_contract.scoring_function_parameters:
+                result = await self._run_scorer(scenario, function, layers, agent_layer, work / function.name)
+                results.append(result)
+                if run_id is None:
+                    continue
+                await self.store.add_log(
+                    run_id,
+                    now_ms(),
+                    f"scorer:{function.name}",
+                    f"state={result.state} score={result.score}\n{result.output}",
+                )
+        finally:
+            # Off the scoring's critical path and the event loop (tens of ms for a pytest run's
+            # caches); a server that dies first removes it on its next start.
+            self.devboxes.tg.start_soon(partial(anyio.to_thread.run_sync, shutil.rmtree, work, True))
+        return ScoringContractResultView(
+            score=weighted_total(scenario.scoring_contract, results), scoring_function_results=results
+        )
+
+    async def _program(self, scenario: ScenarioView, function: ScoringFunction) -> ScorerProgram:
+        custom_script = None
+        if isinstance(function.scorer, CustomScorer):
+            registered = await self.custom_scorers.by_type(function.scorer.custom_scorer_type)
+            custom_script = registered.bash_script if registered else None
+        return scorer_program(function.scorer, scenario.working_directory, custom_script)
+
+    async def _run_scorer(
+        self,
+        scenario: ScenarioView,
+        function: ScoringFunction,
+        layers: list[str],
+        agent_layer: Path,
+        work: Path,
+    ) -> ScoringFunctionResultView:
+        try:
+            program = await self._program(scenario, function)
+        except ValueError as exc:
+            return ScoringFunctionResultView(
+                scoring_function_name=function.name, score=0.0, output=f"[error] {exc}", state="error"
+            )
+        scorer_layer = work / "scorer-layer"
+        _place_scorer_files(scorer_layer, program)
+        store = self.devboxes.layers
+        spec = SandboxSpec(
+            state_dir=work / "box",
+            layers=(scorer_layer, agent_layer, *(store.path(layer) for layer in layers)),
+            skeleton=store.skeleton,
+            etc_mask=store.etc_mask,
+            network=False,
+            hostname="scorer",
+        )
+        sandbox = await Sandbox.start(spec)
+        try:
+            with open(work / "out", "w+b") as out, open(work / "err", "w+b") as err:
+                code, timed_out = await sandbox.run(
+                    shell_argv(scenario.working_directory, program.command),
+                    stdout=out,
+                    stderr=err,
+                    timeout=scenario.scorer_timeout_sec,
+                    env=program.env,
+                )
+                out.seek(0)
+                err.seek(0)
+                stdout = out.read(MAX_SCORER_OUTPUT).decode(errors="replace")
+                stderr = err.read(MAX_SCORER_OUTPUT).decode(errors="replace")
+        finally:
+            await sandbox.stop()
+        return score_result(function.name, program, code, stdout, stderr, timed_out)
+
+
+def _place_scorer_files(scorer_layer: Path, program: ScorerProgram) -> None:
+    """The scorer's own files, in the layer above the agent's: they win over the agent's."""
+    for part in ("usr", "etc"):
+        (scorer_layer / part).mkdir(parents=True, exist_ok=True)
+    for path, contents in program.files.items():
+        target = (scorer_layer / path.lstrip("/")).resolve()
+        if not target.is_relative_to(scorer_layer.resolve()):
+            raise InvalidRequestError(f"scorer file {path!r} escapes the scorer's directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(contents)

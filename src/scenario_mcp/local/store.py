@@ -13,13 +13,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import anyio.to_thread
 
 T = TypeVar("T")
 
-KINDS = (
+# The document tables: the only names that reach SQL as a table.
+Table = Literal[
     "scenarios",
     "runs",
     "devboxes",
@@ -29,7 +30,8 @@ KINDS = (
     "benchmarks",
     "benchmark_runs",
     "scorers",
-)
+]
+TABLES: tuple[Table, ...] = get_args(Table)
 
 
 def _document_table(kind: str) -> str:
@@ -49,8 +51,10 @@ def _document_table(kind: str) -> str:
 
 # Each entry migrates the schema from version N to N+1; never edit a released entry, append.
 MIGRATIONS: tuple[str, ...] = (
-    # 1: the first release
-    "\n".join(_document_table(kind) for kind in KINDS[:6])
+    # 1: scenarios, runs, devboxes, snapshots, blueprints, executions and run logs
+    "\n".join(
+        _document_table(kind) for kind in ("scenarios", "runs", "devboxes", "snapshots", "blueprints", "executions")
+    )
     + """
     CREATE TABLE run_logs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -146,7 +150,7 @@ class Store:
     def _write_row(
         self,
         conn: sqlite3.Connection,
-        kind: str,
+        kind: Table,
         ident: str,
         data: dict[str, Any],
         internal: dict[str, Any] | None,
@@ -178,13 +182,13 @@ class Store:
             raise
         self._writes_since_checkpoint += 1
 
-    def _get(self, kind: str, ident: str) -> Row | None:
+    def _get(self, kind: Table, ident: str) -> Row | None:
         row = self._run(lambda c: c.execute(f"SELECT id, data, internal FROM {kind} WHERE id = ?", (ident,)).fetchone())
         return None if row is None else Row(row[0], json.loads(row[1]), json.loads(row[2]))
 
     def _list(
         self,
-        kind: str,
+        kind: Table,
         limit: int,
         starting_after: str | None,
         filters: dict[str, str | Sequence[str] | None],
@@ -221,7 +225,7 @@ class Store:
 
         return self._run(op)
 
-    def _delete(self, kind: str, ident: str) -> bool:
+    def _delete(self, kind: Table, ident: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
             self._writes_since_checkpoint += 1
             return conn.execute(f"DELETE FROM {kind} WHERE id = ?", (ident,)).rowcount > 0
@@ -239,11 +243,11 @@ class Store:
             ]
         )
 
-    def _metadata_keys(self, kind: str) -> list[str]:
+    def _metadata_keys(self, kind: Table) -> list[str]:
         sql = f"SELECT DISTINCT m.key FROM {kind}, json_each({kind}.data, '$.metadata') AS m ORDER BY m.key"
         return self._run(lambda c: [str(r[0]) for r in c.execute(sql).fetchall()])
 
-    def _metadata_values(self, kind: str, key: str) -> list[str]:
+    def _metadata_values(self, kind: Table, key: str) -> list[str]:
         sql = (
             f"SELECT DISTINCT m.value FROM {kind}, json_each({kind}.data, '$.metadata') AS m "
             "WHERE m.key = ? ORDER BY m.value"
@@ -257,7 +261,7 @@ class Store:
 
     async def put(
         self,
-        kind: str,
+        kind: Table,
         ident: str,
         data: dict[str, Any],
         *,
@@ -273,12 +277,12 @@ class Store:
 
         await self._write(write)
 
-    async def get(self, kind: str, ident: str) -> Row | None:
+    async def get(self, kind: Table, ident: str) -> Row | None:
         return await anyio.to_thread.run_sync(self._get, kind, ident)
 
     async def list(
         self,
-        kind: str,
+        kind: Table,
         *,
         limit: int = 20,
         starting_after: str | None = None,
@@ -286,7 +290,7 @@ class Store:
     ) -> Page:
         return await anyio.to_thread.run_sync(self._list, kind, limit, starting_after, filters)
 
-    async def delete(self, kind: str, ident: str) -> bool:
+    async def delete(self, kind: Table, ident: str) -> bool:
         return await anyio.to_thread.run_sync(self._delete, kind, ident)
 
     async def add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
@@ -304,11 +308,11 @@ class Store:
         if not self._run_now(fn):
             await anyio.to_thread.run_sync(self._run, fn)
 
-    async def metadata_keys(self, kind: str) -> builtins.list[str]:
+    async def metadata_keys(self, kind: Table) -> builtins.list[str]:
         """Every key of the `metadata` of this kind's objects, sorted."""
         return await anyio.to_thread.run_sync(self._metadata_keys, kind)
 
-    async def metadata_values(self, kind: str, key: str) -> builtins.list[str]:
+    async def metadata_values(self, kind: Table, key: str) -> builtins.list[str]:
         """Every value one metadata key takes across this kind's objects, sorted."""
         return await anyio.to_thread.run_sync(self._metadata_values, kind, key)
 

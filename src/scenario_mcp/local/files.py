@@ -1,0 +1,102 @@
+"""Devbox files on the local engine: read, write and list under the devbox's home directory.
+
+Each operation is a small shell script run inside the devbox, so a path is resolved as the devbox
+sees it (symlinks included) and refused when it leads outside /home/user.
+"""
+
+from __future__ import annotations
+
+import builtins
+import posixpath
+
+from ..backend import InvalidRequestError
+from .devboxes import Devboxes
+from .sandbox import HOME
+
+_READ_SCRIPT = r"""
+cd /home/user || exit 9
+p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such file: $1" >&2; exit 2; }
+case "$p" in /home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
+[ -f "$p" ] || { echo "$1 is not a regular file" >&2; exit 4; }
+exec cat -- "$p"
+"""
+
+_LIST_SCRIPT = r"""
+cd /home/user || exit 9
+p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such directory: $1" >&2; exit 2; }
+case "$p" in /home/user|/home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
+[ -d "$p" ] || { echo "$1 is not a directory" >&2; exit 4; }
+cd -- "$p" || exit 2
+for f in * .[!.]* ..?*; do
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  if [ -d "$f" ]; then printf '%s/\n' "$f"; else printf '%s\n' "$f"; fi
+done
+"""
+
+# On refusal the contents are still read (and dropped), so the writer never hits a broken pipe.
+_WRITE_SCRIPT = r"""
+refuse() { echo "$2" >&2; cat > /dev/null; exit "$1"; }
+cd /home/user || refuse 9 "no home directory"
+p=$(realpath -m -- "$1") || refuse 2 "cannot resolve $1"
+case "$p" in /home/user/*) ;; *) refuse 3 "resolves to $p, outside /home/user";; esac
+[ -d "$p" ] && refuse 4 "$1 is a directory"
+mkdir -p -- "$(dirname -- "$p")" || refuse 5 "cannot create the parent directory of $1"
+exec cat > "$p"
+"""
+
+
+def home_relative(file_path: str) -> str:
+    """Validate a file tool path: relative to /home/user (or absolute inside it), no escape."""
+    if not file_path or "\x00" in file_path:
+        raise InvalidRequestError("file_path must be a non-empty path without NUL bytes")
+    joined = posixpath.normpath(posixpath.join(HOME, file_path))
+    if joined != HOME and not joined.startswith(HOME + "/"):
+        raise InvalidRequestError(
+            f"file_path {file_path!r} escapes the devbox home {HOME}; give a path relative to {HOME} "
+            "(e.g. `src/main.py`) or an absolute path inside it"
+        )
+    if joined == HOME:
+        raise InvalidRequestError(f"file_path {file_path!r} names the home directory itself, not a file")
+    return joined
+
+
+class Files:
+    def __init__(self, devboxes: Devboxes) -> None:
+        self.devboxes = devboxes
+
+    async def read_bytes(self, devbox_id: str, file_path: str) -> bytes:
+        home_relative(file_path)
+        sandbox = await self.devboxes.sandbox(devbox_id)
+        code, out, err = await sandbox.run_quiet(["/bin/sh", "-c", _READ_SCRIPT, "read", file_path])
+        if code != 0:
+            raise InvalidRequestError(f"cannot read {file_path!r} on devbox {devbox_id}: {err.decode().strip()}")
+        return out
+
+    async def read_text(self, devbox_id: str, file_path: str) -> str:
+        data = await self.read_bytes(devbox_id, file_path)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequestError(
+                f"{file_path!r} is not UTF-8 text; download it as bytes or use execute_on_devbox "
+                f"(e.g. `base64 {file_path}`)"
+            ) from exc
+
+    async def write_bytes(self, devbox_id: str, file_path: str, data: bytes) -> None:
+        home_relative(file_path)
+        sandbox = await self.devboxes.sandbox(devbox_id)
+        code, _out, err = await sandbox.run_quiet(["/bin/sh", "-c", _WRITE_SCRIPT, "write", file_path], stdin=data)
+        if code != 0:
+            raise InvalidRequestError(f"cannot write {file_path!r} on devbox {devbox_id}: {err.decode().strip()}")
+
+    async def write_text(self, devbox_id: str, file_path: str, contents: str) -> None:
+        await self.write_bytes(devbox_id, file_path, contents.encode("utf-8"))
+
+    async def list(self, devbox_id: str, path: str) -> builtins.list[str]:
+        if path not in ("", ".", "./"):
+            home_relative(path)
+        sandbox = await self.devboxes.sandbox(devbox_id)
+        code, out, err = await sandbox.run_quiet(["/bin/sh", "-c", _LIST_SCRIPT, "list", path or "."])
+        if code != 0:
+            raise InvalidRequestError(f"cannot list {path!r} on devbox {devbox_id}: {err.decode().strip()}")
+        return sorted(line for line in out.decode("utf-8", errors="replace").splitlines() if line)

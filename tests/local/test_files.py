@@ -1,0 +1,68 @@
+"""Devbox files on real sandboxes: round trips, paths kept inside the home directory."""
+
+from __future__ import annotations
+
+import pytest
+
+from scenario_mcp.backend import InvalidRequestError
+from scenario_mcp.local.engine import LocalBackend
+
+from .helpers import new_box, run_ok
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_file_roundtrip_nested_utf8(backend: LocalBackend) -> None:
+    box = await new_box(backend)
+    text = "héllo ✓ wörld\nline two\n\ttabbed 🚀\n"
+    await backend.write_file(box, "deep/er/still/notes.txt", text)
+    assert await backend.read_file(box, "deep/er/still/notes.txt") == text
+    assert await backend.read_file(box, "/home/user/deep/er/still/notes.txt") == text
+    # It is a real file in the devbox, byte for byte.
+    assert await run_ok(backend, box, "cat deep/er/still/notes.txt") == text
+    # Overwrite replaces the contents; empty files work.
+    await backend.write_file(box, "/home/user/deep/er/still/notes.txt", "short")
+    assert await backend.read_file(box, "deep/er/still/notes.txt") == "short"
+    await backend.write_file(box, "empty", "")
+    assert await backend.read_file(box, "empty") == ""
+    # A symlink that stays inside home is fine.
+    await run_ok(backend, box, "ln -s deep/er/still/notes.txt inside-link")
+    assert await backend.read_file(box, "inside-link") == "short"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../etc/passwd", "a/../../x", "/etc/passwd", "/home/user/../root/x", "/home/userx/f", "/tmp/f", "", "."],
+)
+async def test_file_tools_refuse_paths_outside_home(backend: LocalBackend, path: str) -> None:
+    box = await new_box(backend)
+    with pytest.raises(InvalidRequestError):
+        await backend.read_file(box, path)
+    with pytest.raises(InvalidRequestError):
+        await backend.write_file(box, path, "pwned")
+    assert await run_ok(backend, box, "ls /tmp") == ""
+
+
+async def test_file_tools_refuse_symlinks_planted_outside_home(backend: LocalBackend) -> None:
+    box = await new_box(backend)
+    await run_ok(
+        backend,
+        box,
+        "echo secret > /root/secret && ln -s /etc/passwd link && ln -s /etc etcdir && "
+        "ln -s /root/secret rootlink && mkdir -p sub && ln -s ../../../root sub/up",
+    )
+    for path in ("link", "etcdir/hostname", "rootlink", "sub/up/secret"):
+        with pytest.raises(InvalidRequestError, match="outside /home/user"):
+            await backend.read_file(box, path)
+    assert await run_ok(backend, box, "cat /root/secret") == "secret\n"
+
+
+async def test_read_file_errors(backend: LocalBackend) -> None:
+    box = await new_box(backend)
+    with pytest.raises(InvalidRequestError, match="no such file"):
+        await backend.read_file(box, "missing.txt")
+    await run_ok(backend, box, "mkdir adir && printf '\\377\\376' > binary")
+    with pytest.raises(InvalidRequestError, match="not a regular file"):
+        await backend.read_file(box, "adir")
+    with pytest.raises(InvalidRequestError, match="not UTF-8"):
+        await backend.read_file(box, "binary")
