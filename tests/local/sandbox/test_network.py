@@ -193,7 +193,7 @@ async def test_dns_resolves_a_registry_and_pip_downloads_from_it(backend: LocalB
 
 async def test_the_default_environment_builds_with_network(tmp_path: Path) -> None:
     async with LocalBackend(tmp_path / "fresh") as engine:
-        view = await engine.devboxes.ensure_default_blueprint()
+        view = await engine.blueprints.ensure_default()
         assert view.status == "build_complete", view.failure_reason
         box = await engine.create_devbox(DevboxCreateParameters(blueprint_id=view.id))
         result = await engine.execute(box.id, "pytest --version")
