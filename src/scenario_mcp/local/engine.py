@@ -146,14 +146,23 @@ class LocalBackend:
             raise RuntimeError(str(exc)) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock_data_dir(self.data_dir)
-        self.store = Store(self.data_dir / "scenario-mcp.sqlite3")
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._parts = _Parts(self.store, self.data_dir, self._tg)
-        await anyio.to_thread.run_sync(self.devboxes.layers.ensure_base)
-        await self._reconcile()
-        await anyio.to_thread.run_sync(self._clean_scoring_leftovers)
-        await anyio.to_thread.run_sync(remove_stale_spares)
+        try:
+            self.store = Store(self.data_dir / "scenario-mcp.sqlite3")
+            self._tg = anyio.create_task_group()
+            await self._tg.__aenter__()
+        except BaseException:
+            self._release()
+            raise
+        try:
+            self._parts = _Parts(self.store, self.data_dir, self._tg)
+            await anyio.to_thread.run_sync(self.devboxes.layers.ensure_base)
+            await self._reconcile()
+            await anyio.to_thread.run_sync(self._clean_scoring_leftovers)
+            await anyio.to_thread.run_sync(remove_stale_spares)
+        except BaseException as exc:
+            # A start that fails lets the data dir go, or the next engine could not take it.
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         self._tg.start_soon(self._expiry_loop)
         return self
 
@@ -168,10 +177,14 @@ class LocalBackend:
             # Whatever the tasks raised, the database and the data dir are let go.
             if self._parts is not None:
                 await self._parts.devboxes.close()
+            self._release()
+
+    def _release(self) -> None:
+        if self.store is not None:
             self.store.close()
-            if self._lock_file is not None:
-                os.close(self._lock_file)  # releases the lock
-                self._lock_file = None
+        if self._lock_file is not None:
+            os.close(self._lock_file)  # releases the lock
+            self._lock_file = None
 
     @property
     def parts(self) -> _Parts:
