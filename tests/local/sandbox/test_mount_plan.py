@@ -9,18 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from scenario_mcp.local.sandbox import SandboxSpec, root_plan, spawner
+from scenario_mcp.local.sandbox import SandboxSpec, prepare_dirs, root_plan, spawner
 from scenario_mcp.local.sandbox.libc import SpawnError
 from scenario_mcp.local.sandbox.mount_plan import Bind, Dir, File, Mount, Symlink, decode, encode
 
 
-def spec(tmp_path: Path, *, network: bool) -> SandboxSpec:
+def spec(tmp_path: Path, *, network: bool, image_root: bool = False) -> SandboxSpec:
     return SandboxSpec(
         state_dir=tmp_path / "box",
         layers=(tmp_path / "layer",),
         skeleton=tmp_path / "skeleton",
         etc_mask=tmp_path / "mask",
         network=network,
+        hostname="dbx_1",
+        image_root=image_root,
     )
 
 
@@ -30,16 +32,31 @@ def test_a_plan_round_trips_through_json(tmp_path: Path) -> None:
     assert {type(step) for step in plan} == {Mount, Bind, File, Dir, Symlink}
 
 
-def test_the_root_is_mounted_first_and_etc_gets_the_network_layer_on_top(tmp_path: Path) -> None:
+def test_the_root_is_mounted_first_and_etc_gets_the_runtime_layer_on_top(tmp_path: Path) -> None:
     networked, plain = root_plan(spec(tmp_path, network=True)), root_plan(spec(tmp_path, network=False))
     root = str(tmp_path / "box" / "root")
     assert isinstance(networked[0], Mount) and networked[0].target == root
     etc = next(step for step in networked if isinstance(step, Mount) and step.target == f"{root}/etc")
     lower = etc.options.split("lowerdir=")[1].split(",")[0].split(":")
-    assert lower[0] == str(tmp_path / "box" / "network" / "etc")  # resolv.conf naming slirp's DNS wins
+    assert lower[0] == str(tmp_path / "box" / "runtime" / "etc")  # resolv.conf naming slirp's DNS wins
     assert lower[-2:] == [str(tmp_path / "mask" / "etc"), "/etc"]  # secrets masked over the host's /etc
     plain_etc = next(step for step in plain if isinstance(step, Mount) and step.target == f"{root}/etc")
-    assert "network" not in plain_etc.options
+    assert "runtime" not in plain_etc.options
+
+
+def test_an_image_root_is_one_overlay_with_the_runtime_files_on_top(tmp_path: Path) -> None:
+    box = spec(tmp_path, network=True, image_root=True)
+    plan = root_plan(box)
+    overlays = [step for step in plan if isinstance(step, Mount) and step.fstype == "overlay"]
+    assert len(overlays) == 1  # no host /usr or /etc under an image
+    lower = overlays[0].options.split("lowerdir=")[1].split(",")[0].split(":")
+    assert lower == [str(box.runtime_layer), str(tmp_path / "layer"), str(tmp_path / "skeleton")]
+    prepare_dirs(box)
+    etc = box.runtime_layer / "etc"
+    assert (etc / "resolv.conf").read_text() == "nameserver 10.0.2.3\n"
+    assert (etc / "hostname").read_text() == "dbx_1\n"
+    assert "127.0.1.1\tdbx_1" in (etc / "hosts").read_text()
+    assert not (box.upper("usr")).exists()
 
 
 def test_an_unknown_operation_is_refused() -> None:

@@ -51,24 +51,35 @@ def _which(tool: str) -> str | None:
 
 @dataclass(frozen=True)
 class SandboxSpec:
-    """Everything needed to (re)build a sandbox's root."""
+    """Everything needed to (re)build a sandbox's root.
+
+    Host-based (the default environment): `/` is the layers over the skeleton, and `/usr` and
+    `/etc` are the layers' over the host's own. Image-based (`image_root`): the bottom of `layers`
+    is a container image's, and they make the whole root (over the skeleton, for mount points)."""
 
     state_dir: Path  # host dir holding upper/, work/ and the mount point
     layers: tuple[Path, ...]  # read-only layer trees, topmost first
     skeleton: Path  # bottom layer of `/`
-    etc_mask: Path  # whiteouts over the host's /etc secrets
+    etc_mask: Path  # whiteouts over the host's /etc secrets (host-based only)
     network: bool = False
     hostname: str = "devbox"
+    image_root: bool = False
 
     @property
     def mount_point(self) -> Path:
         return self.state_dir / "root"
 
     @property
-    def network_layer(self) -> Path:
-        """A read-only layer on top of /etc for a networked sandbox: its resolv.conf names
-        slirp4netns's DNS forwarder (the host's own may be a loopback address, not reachable)."""
-        return self.state_dir / "network"
+    def runtime_layer(self) -> Path:
+        """A read-only layer on top with the files a container runtime provides: with network, a
+        resolv.conf naming slirp4netns's DNS forwarder (the host's own may be a loopback address,
+        not reachable); on an image, /etc/hosts and /etc/hostname too, as Docker writes them."""
+        return self.state_dir / "runtime"
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The overlays the root is made of: `/`, and on the host's base `/usr` and `/etc`."""
+        return ("root",) if self.image_root else ("root", *HOST_DIRS)
 
     def upper(self, part: str) -> Path:
         return self.state_dir / "upper" / part
@@ -77,15 +88,30 @@ class SandboxSpec:
         return self.state_dir / "work" / part
 
 
+def runtime_files(spec: SandboxSpec) -> dict[str, str]:
+    """What the runtime layer holds, by path under /etc."""
+    files = {}
+    if spec.image_root:
+        files["hosts"] = (
+            f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{spec.hostname}\n"
+        )
+        files["hostname"] = spec.hostname + "\n"
+    if spec.network:
+        files["resolv.conf"] = f"nameserver {SLIRP_DNS}\n"
+    return files
+
+
 def prepare_dirs(spec: SandboxSpec) -> None:
-    for part in ("root", *HOST_DIRS):
+    for part in spec.parts:
         spec.upper(part).mkdir(parents=True, exist_ok=True)
         spec.work(part).mkdir(parents=True, exist_ok=True)
     spec.mount_point.mkdir(parents=True, exist_ok=True)
-    if spec.network:
-        etc = spec.network_layer / "etc"
+    files = runtime_files(spec)
+    if files:
+        etc = spec.runtime_layer / "etc"
         etc.mkdir(parents=True, exist_ok=True)
-        (etc / "resolv.conf").write_text(f"nameserver {SLIRP_DNS}\n")
+        for name, text in files.items():
+            (etc / name).write_text(text)
 
 
 def _overlay(lower: list[Path], upper: Path, work: Path, target: str) -> Mount:
@@ -97,17 +123,25 @@ def _overlay(lower: list[Path], upper: Path, work: Path, target: str) -> Mount:
 def root_plan(spec: SandboxSpec) -> list[SetupOp]:
     """The operations that build the sandbox's root inside its fresh namespaces (init.py)."""
     root = str(spec.mount_point)
-    steps: list[SetupOp] = [_overlay([*spec.layers, spec.skeleton], spec.upper("root"), spec.work("root"), root)]
-    for part in HOST_DIRS:
-        lower = [layer / part for layer in spec.layers]
-        if part == "etc" and spec.network:
-            lower.insert(0, spec.network_layer / "etc")
-        if part == "etc":
-            lower.append(spec.etc_mask / "etc")
-        lower.append(Path("/") / part)
-        steps.append(_overlay(lower, spec.upper(part), spec.work(part), f"{root}/{part}"))
+    runtime = [spec.runtime_layer] if runtime_files(spec) else []
+    if spec.image_root:
+        lower = [*runtime, *spec.layers, spec.skeleton]
+        steps: list[SetupOp] = [_overlay(lower, spec.upper("root"), spec.work("root"), root)]
+    else:
+        steps = [_overlay([*spec.layers, spec.skeleton], spec.upper("root"), spec.work("root"), root)]
+        for part in HOST_DIRS:
+            lower = [layer / part for layer in (*(runtime if part == "etc" else []), *spec.layers)]
+            if part == "etc":
+                lower.append(spec.etc_mask / "etc")
+            lower.append(Path("/") / part)
+            steps.append(_overlay(lower, spec.upper(part), spec.work(part), f"{root}/{part}"))
+    return steps + _special_mounts(root)
+
+
+def _special_mounts(root: str) -> list[SetupOp]:
+    """/proc, a small /dev of harmless devices, /dev/shm and /run."""
     dev = f"{root}/dev"
-    steps += [
+    steps: list[SetupOp] = [
         Mount("proc", f"{root}/proc", "proc", "nosuid,nodev,noexec"),
         Mount("tmpfs", dev, "tmpfs", "mode=755,size=1m,nosuid"),
     ]
