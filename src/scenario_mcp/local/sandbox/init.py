@@ -45,15 +45,15 @@ PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "d
 PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
 
 
-def _harden_and_lock() -> None:
+def _harden_and_lock(mapper: _Mapper | None) -> None:
     """Protect /proc, then move into a nested user and mount namespace.
 
     Mounts made in a namespace owned by a more privileged user namespace are locked in the new
     one: the devbox's root cannot unmount or remount them (nor mount a fresh procfs, as its PID
     namespace belongs to the outer user namespace). Nor does it hold any capability over the
     network namespace (owned by the outer one): its routes and egress rules are not its to change.
-    Root in the devbox stays the same uid for files (the host's 0 when the server runs as root),
-    so copy-on-write into the system directories works, but it can no longer undo these.
+    Ids stay the same (the host's when the server runs as root), so copy-on-write into the system
+    directories works, but the devbox can no longer undo these.
     """
     proc_flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
     for name in PROC_READ_ONLY:
@@ -67,11 +67,63 @@ def _harden_and_lock() -> None:
         if os.path.exists(path):
             libc.mount("/dev/null", path, None, libc.MS_BIND, None)
     libc.unshare(libc.CLONE_NEWUSER | libc.CLONE_NEWNS, "unshare(nested user namespace)")
+    if mapper is not None:
+        mapper.map_ids()
+        return
     # A process may map only its own ids into a user namespace it created, and then without
     # setgroups: uid and gid 0 stay 0.
     for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
         with open(f"/proc/self/{name}", "w") as f:
             f.write(text)
+
+
+class _Mapper:
+    """A child of init that stays in the outer user namespace, to write the nested one's id maps.
+
+    Mapping more ids than one's own into a new user namespace takes CAP_SETUID in its parent,
+    which init loses as it enters it: the child, forked before, still has it. It holds a
+    descriptor of init's /proc directory (the host's procfs is mounted where it stays)."""
+
+    def __init__(self) -> None:
+        self.proc_dir = os.open("/proc/self", os.O_RDONLY | os.O_DIRECTORY)
+        self.ask_r, self.ask_w = os.pipe()
+        self.done_r, self.done_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            self._serve()
+        for fd in (self.ask_r, self.done_w, self.proc_dir):
+            os.close(fd)
+
+    def _serve(self) -> None:
+        status = 1
+        try:
+            keep = sorted((self.ask_r, self.done_w, self.proc_dir))
+            for low, high in zip([-1, *keep], [*keep, 1 << 16], strict=True):
+                os.closerange(low + 1, high)  # init's pipes (its report, its requests) are not ours
+            if os.read(self.ask_r, 1) == b"M":
+                for name in ("uid_map", "gid_map"):
+                    fd = os.open(name, os.O_WRONLY, dir_fd=self.proc_dir)
+                    try:
+                        os.write(fd, libc.id_map(0).encode())
+                    finally:
+                        os.close(fd)
+                os.write(self.done_w, b"D")
+                status = 0
+        finally:
+            os._exit(status)
+
+    def map_ids(self) -> None:
+        os.write(self.ask_w, b"M")
+        answer = os.read(self.done_r, 1)
+        os.close(self.ask_w)
+        os.close(self.done_r)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        if answer != b"D":
+            raise libc.SpawnError("mapping the ids of the devbox's nested user namespace failed")
+
+    def keep(self) -> list[int]:
+        return [self.ask_w, self.done_r]
 
 
 def run(report: int, requests: int, network_exit: int, ruleset: str) -> None:
@@ -82,6 +134,8 @@ def run(report: int, requests: int, network_exit: int, ruleset: str) -> None:
     networked = network_exit >= 0
     os.setsid()
     network.own_network(networked, ruleset)
+    # A root server maps a range of ids (libc.id_map), the nested namespace too: a helper for it.
+    mapper = _Mapper() if _outer_maps_a_range() else None
     os.write(report, b"N\n")  # the spawner may attach slirp4netns to this namespace now
     data = b""
     while chunk := os.read(requests, 1 << 16):
@@ -101,7 +155,7 @@ def run(report: int, requests: int, network_exit: int, ruleset: str) -> None:
     libc.sethostname(request["hostname"])
     listener = _listen(request["launcher_dir"])
     libc.pivot_into(request["root"])
-    _harden_and_lock()
+    _harden_and_lock(mapper)
     os.dup2(0, 2)  # /dev/null, like 0 and 1
     keep = sorted({report, listener.fileno(), *([network_exit] if networked else [])})
     for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
@@ -111,6 +165,11 @@ def run(report: int, requests: int, network_exit: int, ruleset: str) -> None:
     os.write(report, b"R\n")
     os.close(report)
     _serve(listener)
+
+
+def _outer_maps_a_range() -> bool:
+    with open("/proc/self/uid_map") as f:
+        return int(f.read().split()[2]) > 1
 
 
 def _listen(directory: str) -> socket.socket:

@@ -45,6 +45,18 @@ SYS_PIVOT_ROOT = {
 }
 
 
+# A root server maps the first 65536 ids into its sandboxes as they are (0 is 0, 1000 is 1000):
+# images own files by many ids, and `su` or apt's `_apt` need to switch to them. The devbox holds
+# no capability outside its namespaces, and sees no host file but its layers and (on the host's
+# base) /usr and /etc with their secrets masked. An unprivileged server can map only its own id.
+ID_RANGE = 65536
+
+
+def id_map(outer_id: int) -> str:
+    """The uid_map/gid_map line of a sandbox made by a server running with `outer_id`."""
+    return f"0 0 {ID_RANGE}" if outer_id == 0 else f"0 {outer_id} 1"
+
+
 class SpawnError(Exception):
     """A sandbox could not be set up (said in words the server passes on)."""
 

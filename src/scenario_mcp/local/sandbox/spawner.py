@@ -92,9 +92,9 @@ def _write_id_maps(pid: int) -> None:
             with open(f"/proc/{pid}/setgroups", "w") as f:
                 f.write("deny")
         with open(f"/proc/{pid}/uid_map", "w") as f:
-            f.write(f"0 {uid} 1")
+            f.write(libc.id_map(uid))
         with open(f"/proc/{pid}/gid_map", "w") as f:
-            f.write(f"0 {gid} 1")
+            f.write(libc.id_map(gid))
     except OSError as exc:
         raise SpawnError(f"writing the sandbox's uid/gid maps: {exc}") from exc
 
@@ -296,8 +296,16 @@ def main() -> None:
             reply = {"ok": False, "error": str(exc)}
         except Exception as exc:
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        stdout.write(json.dumps(reply).encode() + b"\n")
-        stdout.flush()
+        try:
+            stdout.write(json.dumps(reply).encode() + b"\n")
+            stdout.flush()
+        except BrokenPipeError:
+            # The server died while this sandbox was being made: nobody will ever know of it (a
+            # restarted server may already have looked for it), so it must not live on.
+            if reply.get("ok"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(reply["pid"]), signal.SIGKILL)
+            return
 
 
 if __name__ == "__main__":
