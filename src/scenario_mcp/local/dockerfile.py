@@ -199,10 +199,23 @@ def _expand(inner: str, env: dict[str, str], line: int) -> str:
     return env.get(inner, "")
 
 
+def global_args(instructions: list[Instruction], build_args: dict[str, str]) -> dict[str, str]:
+    """The ARGs declared before the first FROM, with the build arguments that override them."""
+    found: dict[str, str] = {}
+    for instruction in instructions:
+        if instruction.keyword != "ARG":
+            break
+        for name, default in parse_arg(instruction):
+            value = build_args.get(name, default)
+            if value is not None:
+                found[name] = substitute(value, found, line=instruction.line)
+    return found
+
+
 def stages(instructions: list[Instruction], build_args: dict[str, str]) -> list[Stage]:
     """Split into stages at each FROM; resolve FROM lines against the ARGs declared before the
     first FROM (and the build arguments that override them). Refuses what the builder cannot do."""
-    global_args: dict[str, str] = {}
+    args = global_args(instructions, build_args)
     result: list[Stage] = []
     current: list[Instruction] | None = None
     header: tuple[int, str | None, str, int] | None = None
@@ -217,7 +230,7 @@ def stages(instructions: list[Instruction], build_args: dict[str, str]) -> list[
             raise DockerfileError(instruction.line, f"{keyword} is not supported by this builder")
         if keyword == "FROM":
             close()
-            base, name = _from_line(instruction, global_args)
+            base, name = _from_line(instruction, args)
             if name is not None and any(stage.name == name for stage in result):
                 raise DockerfileError(instruction.line, f"stage name {name!r} is used twice")
             header = (len(result), name, base, instruction.line)
@@ -225,10 +238,6 @@ def stages(instructions: list[Instruction], build_args: dict[str, str]) -> list[
         elif current is None:
             if keyword != "ARG":
                 raise DockerfileError(instruction.line, f"{keyword} before the first FROM; only ARG may come first")
-            for name, default in parse_arg(instruction):
-                value = build_args.get(name, default)
-                if value is not None:
-                    global_args[name] = substitute(value, global_args, line=instruction.line)
         else:
             current.append(instruction)
     close()

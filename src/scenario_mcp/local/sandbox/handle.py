@@ -27,6 +27,7 @@ import anyio.to_thread
 from ..limits import spare_cgroup_parents
 from . import mount_plan, spawner
 from .init import Request
+from .rootfs import resolve
 from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root_plan, sandbox_env
 
 
@@ -151,15 +152,20 @@ class Sandbox:
     def alive(self) -> bool:
         return self.init_start_time is not None and _process_start_time(self.init_pid) == self.init_start_time
 
-    def enter_argv(self) -> list[str]:
-        """argv prefix that runs a program inside the sandbox, from its root.
+    def enter_argv(self, *, cwd: str | None = None, uid: int = 0, gid: int = 0) -> list[str]:
+        """argv prefix that runs a program inside the sandbox, from its root (in `cwd`, as
+        `uid`:`gid` when given; ids other than 0 need a root server's id range).
 
         The sandbox's own namespaces only (not `-a`: an unprivileged server may not enter the
         host's cgroup namespace, even to stay where it is)."""
         namespaces = ["-U", "-m", "-p", "-i", "-u", "-n"]
         # Unprivileged, setgroups is denied in the sandbox: keep our ids (root inside) as they are.
         credentials = [] if os.geteuid() == 0 else ["--preserve-credentials"]
-        return ["nsenter", "-t", str(self.init_pid), *namespaces, *credentials, "-r", "-w", "--"]
+        if uid or gid:
+            credentials = [f"--setuid={uid}", f"--setgid={gid}"]
+        # nsenter opens --wd in its own (the host's) view: name the directory through init's root.
+        where = f"--wd={resolve(Path(f'/proc/{self.init_pid}/root'), cwd)}" if cwd else "-w"
+        return ["nsenter", "-t", str(self.init_pid), *namespaces, *credentials, "-r", where, "--"]
 
     async def kill_all_but_init(self) -> None:
         """Stop every process in the sandbox except its init (scoring starts from rest)."""
@@ -185,13 +191,16 @@ class Sandbox:
         timeout: float,
         env: dict[str, str] | None = None,
         stdin: bytes | None = None,
+        cwd: str | None = None,
+        uid: int = 0,
+        gid: int = 0,
     ) -> tuple[int, bool]:
         """Run a program inside the sandbox with a deadline; returns (exit status, timed out).
 
         On timeout, or when the caller is cancelled, the program's whole process group is killed.
         """
         process = await anyio.open_process(
-            [*self.enter_argv(), *argv],
+            [*self.enter_argv(cwd=cwd, uid=uid, gid=gid), *argv],
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,

@@ -1,0 +1,389 @@
+"""Dockerfile builds in the engine's own sandboxes: one layer per step, cached, no Docker daemon.
+
+Each RUN runs in a fresh sandbox whose root is the stage's layers so far (with network, behind
+the devbox egress rules), and its changes are frozen into a new layer. COPY and ADD write through
+a sandbox's root from the host, every destination resolved inside that root (rootfs.py), and
+freeze the same way. A step's layer is named by a cache key: the key of the step before, the
+instruction after substitution, the environment it runs with and the digest of the files it
+copies; a step whose key already has a layer is not run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import glob
+import hashlib
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio.to_thread
+
+from .dockerfile import (
+    DockerfileError,
+    ImageConfig,
+    Instruction,
+    Stage,
+    StageState,
+    global_args,
+    parse,
+    run_argv,
+    stages,
+    substitute,
+)
+from .layers import LayerStore
+from .sandbox import Sandbox, SandboxError, SandboxSpec
+from .sandbox.rootfs import RootPathError, resolve, user_ids
+
+STEP_TIMEOUT = 900.0
+MAX_STEP_LOG = 16_000  # characters of a step's output kept in its log entry (its end)
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+class BuildError(Exception):
+    """A build that failed, said with the Dockerfile line of the failing step."""
+
+
+@dataclass(frozen=True)
+class Base:
+    """What a stage starts from: an image's layers (topmost first) and configuration."""
+
+    layers: tuple[str, ...]
+    config: ImageConfig
+    key: str  # names the base for the cache (an image's manifest digest, `scratch`)
+
+
+@dataclass
+class Built:
+    """A stage as built so far (and, at the end, the build's result)."""
+
+    layers: list[str]  # topmost first
+    config: ImageConfig
+    key: str
+    cached_steps: int = 0
+    built_steps: int = 0
+
+
+PullBase = Callable[[str], Awaitable[Base]]
+StepLog = Callable[[Instruction, str, bool], Awaitable[None]]  # (step, output, failed)
+
+
+@dataclass
+class DockerfileBuild:
+    store: LayerStore
+    work: Path  # scratch space for the steps' sandboxes
+    pull: PullBase
+    context: Path | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    log: StepLog | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # proxies, CA bundles: not in the image
+
+    async def build(self, dockerfile: str) -> Built:
+        try:
+            instructions = parse(dockerfile)
+            all_stages = stages(instructions, self.build_args)
+        except DockerfileError as exc:
+            raise BuildError(str(exc)) from exc
+        args = global_args(instructions, self.build_args)
+        done: dict[str, Built] = {}
+        built = Built([], ImageConfig(), "")
+        for stage in all_stages:
+            built = await self._stage(stage, done, args)
+            done[str(stage.index)] = built
+            if stage.name:
+                done[stage.name] = built
+        return built
+
+    async def _stage(self, stage: Stage, done: dict[str, Built], args: dict[str, str]) -> Built:
+        if stage.base.lower() in done:
+            start = done[stage.base.lower()]
+            built = Built(list(start.layers), start.config, start.key)
+        elif stage.base == "scratch":
+            built = Built([], ImageConfig(), "scratch")
+        else:
+            base = await self.pull(stage.base)
+            built = Built(list(base.layers), base.config, base.key)
+        state = StageState(built.config, self.build_args, args)
+        for instruction in stage.instructions:
+            try:
+                if instruction.keyword == "RUN":
+                    await self._run(instruction, state, built)
+                elif instruction.keyword in ("COPY", "ADD"):
+                    await self._copy(instruction, state, built, done)
+                else:
+                    state.apply(instruction)
+                    built.key = _hash(built.key, instruction.keyword, instruction.args, repr(state.args))
+            except (DockerfileError, RootPathError, SandboxError, OSError) as exc:
+                await self._log(instruction, str(exc), failed=True)
+                raise BuildError(f"Dockerfile line {instruction.line} ({instruction.keyword}): {exc}") from exc
+            built.config = state.config
+        return built
+
+    # --- RUN ---------------------------------------------------------------------------------
+
+    async def _run(self, instruction: Instruction, state: StageState, built: Built) -> None:
+        argv = run_argv(instruction, state.config)
+        env = state.run_env()
+        key = _hash(
+            built.key, "RUN", repr(argv), repr(sorted(env.items())), state.config.user, state.config.working_dir
+        )
+        if await self._cached(key, instruction, built):
+            return
+        async with self._sandbox(built, network=True) as (sandbox, root):
+            workdir = state.config.working_dir or "/"
+            resolve(root, workdir).mkdir(parents=True, exist_ok=True)
+            uid, gid, home = user_ids(root, state.config.user) if state.config.user else (0, 0, "/root")
+            env = {"HOME": home, "HOSTNAME": "buildkitsandbox", **env, **self.extra_env}
+            with tempfile.TemporaryFile() as output:
+                code, timed_out = await sandbox.run(
+                    argv, stdout=output, stderr=output, timeout=STEP_TIMEOUT, env=env, cwd=workdir, uid=uid, gid=gid
+                )
+                output.seek(0)
+                text = output.read().decode(errors="replace")[-MAX_STEP_LOG:]
+            if code != 0 or timed_out:
+                reason = f"timed out after {STEP_TIMEOUT:g} s" if timed_out else f"exited {code}"
+                await self._log(instruction, text, failed=True)
+                raise BuildError(f"Dockerfile line {instruction.line}: `{instruction.args}` {reason}: {text[-2000:]}")
+            await self._freeze(sandbox, key, built)
+        await self._log(instruction, text, failed=False)
+
+    # --- COPY and ADD ------------------------------------------------------------------------
+
+    async def _copy(self, instruction: Instruction, state: StageState, built: Built, done: dict[str, Built]) -> None:
+        words = _copy_words(instruction, state.scope)
+        if len(words) < 2:
+            raise DockerfileError(instruction.line, f"{instruction.keyword} needs a source and a destination")
+        *sources, dest = words
+        source_from = instruction.flags.get("from")
+        if instruction.keyword == "ADD" and any("://" in s for s in sources):
+            raise DockerfileError(instruction.line, "ADD of a URL is not supported here; RUN curl or wget instead")
+        if source_from is not None:
+            stage = done.get(source_from.lower())
+            if stage is None:
+                raise DockerfileError(instruction.line, f"--from={source_from}: no earlier stage of that name")
+            async with self._sandbox(stage, network=False) as (_sandbox, source_root):
+                await self._copy_into(instruction, state, built, sources, dest, source_root, inside=True)
+        else:
+            if self.context is None:
+                raise DockerfileError(
+                    instruction.line, f"{instruction.keyword} needs a build context, and none was given"
+                )
+            await self._copy_into(instruction, state, built, sources, dest, self.context, inside=False)
+
+    async def _copy_into(
+        self,
+        instruction: Instruction,
+        state: StageState,
+        built: Built,
+        sources: list[str],
+        dest: str,
+        source_root: Path,
+        *,
+        inside: bool,
+    ) -> None:
+        paths = self._sources(instruction, sources, source_root, inside=inside)
+        skip = None if inside else _skipper(source_root, self._ignore)
+        digest = await anyio.to_thread.run_sync(_digest_tree, paths, skip)
+        flags = {k: v for k, v in instruction.flags.items() if k in ("chown", "chmod")}
+        key = _hash(built.key, instruction.keyword, repr(sources), dest, repr(sorted(flags.items())), digest)
+        if inside:
+            key = _hash(key, "from", instruction.flags["from"])
+        if await self._cached(key, instruction, built):
+            return
+        async with self._sandbox(built, network=False) as (sandbox, root):
+            workdir = state.config.working_dir or "/"
+            target = dest if dest.startswith("/") else posixpath.join(workdir, dest)
+            as_dir = dest.endswith("/") or len(paths) > 1 or any(p.is_dir() and not p.is_symlink() for p in paths)
+            owner = user_ids(root, flags["chown"])[:2] if "chown" in flags else None
+            mode = int(flags["chmod"], 8) if "chmod" in flags else None
+            extract = instruction.keyword == "ADD" and not inside
+            await anyio.to_thread.run_sync(_place, paths, root, target, as_dir, owner, mode, extract, skip)
+            await self._freeze(sandbox, key, built)
+        await self._log(instruction, f"{len(paths)} source(s) to {target}", failed=False)
+
+    def _sources(self, instruction: Instruction, sources: list[str], root: Path, *, inside: bool) -> list[Path]:
+        found: list[Path] = []
+        for source in sources:
+            if inside:
+                path = resolve(root, source)
+                matches = [path] if os.path.lexists(path) else []
+            else:
+                pattern = posixpath.normpath(source.lstrip("/"))
+                if pattern.startswith(".."):
+                    raise DockerfileError(instruction.line, f"{source!r} is outside the build context")
+                names = sorted(glob.glob(pattern, root_dir=root)) if glob.has_magic(pattern) else [pattern]
+                matches = [root / n for n in names if os.path.lexists(root / n) and not _ignored(n, self._ignore)]
+                if pattern in (".", "") and root.exists():
+                    matches = [root]
+            if not matches:
+                raise DockerfileError(
+                    instruction.line, f"{source!r} matches no file in the {'stage' if inside else 'build context'}"
+                )
+            found += matches
+        return found
+
+    # --- shared ------------------------------------------------------------------------------
+
+    @property
+    def _ignore(self) -> list[tuple[bool, str]]:
+        return _dockerignore(self.context)
+
+    async def _cached(self, key: str, instruction: Instruction, built: Built) -> bool:
+        layer_id = _layer_id(key)
+        built.key = key
+        if not self.store.exists(layer_id):
+            return False
+        built.layers.insert(0, layer_id)
+        built.cached_steps += 1
+        await self._log(instruction, "cached", failed=False)
+        return True
+
+    async def _freeze(self, sandbox: Sandbox, key: str, built: Built) -> None:
+        await sandbox.stop()
+        layer_id = _layer_id(key)
+        if not self.store.exists(layer_id):
+            await self.store.freeze(sandbox.spec.state_dir / "upper", layer_id)
+        built.layers.insert(0, layer_id)
+        built.built_steps += 1
+
+    @contextlib.asynccontextmanager
+    async def _sandbox(self, built: Built, *, network: bool) -> AsyncIterator[tuple[Sandbox, Path]]:
+        state_dir = Path(tempfile.mkdtemp(prefix="step-", dir=self.work))
+        spec = SandboxSpec(
+            state_dir=state_dir,
+            layers=tuple(self.store.path(layer) for layer in built.layers),
+            skeleton=self.store.skeleton,
+            etc_mask=self.store.etc_mask,
+            network=network,
+            hostname="buildkitsandbox",
+            image_root=True,
+        )
+        sandbox = await Sandbox.start(spec)
+        try:
+            yield sandbox, Path(f"/proc/{sandbox.init_pid}/root")
+        finally:
+            await sandbox.stop()
+            await anyio.to_thread.run_sync(shutil.rmtree, state_dir, True)
+
+    async def _log(self, instruction: Instruction, output: str, *, failed: bool) -> None:
+        if self.log is not None:
+            await self.log(instruction, output, failed)
+
+
+def _layer_id(key: str) -> str:
+    return f"step-{key[:40]}"
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _copy_words(instruction: Instruction, scope: dict[str, str]) -> list[str]:
+    array = instruction.exec_form
+    words = array if array is not None else instruction.args.split()
+    return [substitute(word, scope, line=instruction.line) for word in words]
+
+
+Skip = Callable[[Path], bool] | None  # a source file .dockerignore leaves out
+
+
+def _skipper(context: Path, rules: list[tuple[bool, str]]) -> Skip:
+    if not rules:
+        return None
+    return lambda path: _ignored(str(path.relative_to(context)), rules)
+
+
+def _digest_tree(paths: list[Path], skip: Skip) -> str:
+    """What COPY would copy, hashed: names, modes, link targets and contents."""
+    digest = hashlib.sha256()
+    for top in paths:
+        entries = [top] if not top.is_dir() or top.is_symlink() else sorted(top.rglob("*"))
+        for path in entries:
+            if skip is not None and skip(path):
+                continue
+            st = path.lstat()
+            digest.update(f"{path.relative_to(top.parent)}\0{st.st_mode}\0".encode())
+            if stat.S_ISLNK(st.st_mode):
+                digest.update(os.readlink(path).encode())
+            elif stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _place(
+    paths: list[Path],
+    root: Path,
+    target: str,
+    as_dir: bool,
+    owner: tuple[int, int] | None,
+    mode: int | None,
+    extract: bool,
+    skip: Skip,
+) -> None:
+    """Copy sources to `target` inside `root` as COPY does: a directory's contents, not itself."""
+    for path in paths:
+        if extract and path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
+            dest_dir = resolve(root, target)
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(path) as archive:
+                archive.extractall(dest_dir, filter="data")
+            continue
+        if path.is_dir() and not path.is_symlink():
+            dest = resolve(root, target)
+            dest.mkdir(parents=True, exist_ok=True)
+            ignore = None
+            if skip is not None:
+                ignore = lambda where, names: [n for n in names if skip(Path(where) / n)]  # noqa: E731
+            shutil.copytree(path, dest, symlinks=True, dirs_exist_ok=True, ignore=ignore)
+            _own(dest, owner, mode, recursive=True)
+            continue
+        dest = resolve(root, posixpath.join(target, path.name) if as_dir else target)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(dest) and (dest.is_dir() and not dest.is_symlink()):
+            dest = dest / path.name
+        shutil.copy2(path, dest, follow_symlinks=False)
+        _own(dest, owner, mode, recursive=False)
+
+
+def _own(path: Path, owner: tuple[int, int] | None, mode: int | None, *, recursive: bool) -> None:
+    targets = [path, *path.rglob("*")] if recursive else [path]
+    for item in targets:
+        if owner is not None:
+            os.lchown(item, *owner)
+        if mode is not None and not item.is_symlink():
+            os.chmod(item, mode)
+
+
+def _dockerignore(context: Path | None) -> list[tuple[bool, str]]:
+    """The context's .dockerignore: (negated, pattern) in order; the last match decides."""
+    if context is None or not (context / ".dockerignore").is_file():
+        return []
+    rules = []
+    for line in (context / ".dockerignore").read_text(errors="replace").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = posixpath.normpath(line.lstrip("!").strip().lstrip("/"))
+        rules.append((negated, pattern))
+    return rules
+
+
+def _ignored(name: str, rules: list[tuple[bool, str]]) -> bool:
+    ignored = False
+    parts = name.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for negated, pattern in rules:
+        regex = pattern.replace("**/", "*/").replace("/**", "/*")
+        if any(fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p, regex) for p in prefixes):
+            ignored = not negated
+    return ignored

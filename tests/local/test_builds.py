@@ -1,0 +1,167 @@
+"""Dockerfile builds in the engine's sandboxes, from scratch with a static busybox (no registry
+needed): every step a layer, the cache, COPY and ADD semantics, multi-stage, a failing RUN."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from scenario_mcp.local.builds import Base, BuildError, DockerfileBuild
+from scenario_mcp.local.dockerfile import Instruction
+from scenario_mcp.local.layers import LayerStore
+from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
+
+pytestmark = pytest.mark.anyio
+
+BUSYBOX = Path("/bin/busybox")
+PRELUDE = 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+
+
+async def no_registry(reference: str) -> Base:
+    raise BuildError(f"this test pulls no image ({reference})")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LayerStore:
+    layers = LayerStore(tmp_path / "layers")
+    layers.ensure_base()
+    return layers
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    assert BUSYBOX.exists(), "install busybox-static (scripts/setup.sh does with the test extras)"
+    ctx = tmp_path / "context"
+    (ctx / "src" / "pkg").mkdir(parents=True)
+    shutil.copy(BUSYBOX, ctx / "busybox")
+    (ctx / "src" / "app.py").write_text("print('app')\n")
+    (ctx / "src" / "pkg" / "mod.py").write_text("X = 1\n")
+    (ctx / "src" / "secret.key").write_text("do not copy\n")
+    (ctx / ".dockerignore").write_text("src/*.key\n")
+    with tarfile.open(ctx / "bundle.tar.gz", "w:gz") as archive:
+        data = b"from the archive\n"
+        member = tarfile.TarInfo("bundled/readme.txt")
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    return ctx
+
+
+def builder(store: LayerStore, context: Path, tmp_path: Path, **kwargs: object) -> DockerfileBuild:
+    (tmp_path / "work").mkdir(exist_ok=True)
+    return DockerfileBuild(store, tmp_path / "work", no_registry, context, **kwargs)  # type: ignore[arg-type]
+
+
+async def view(store: LayerStore, layers: list[str], tmp_path: Path, command: str, *, shell: bool = True) -> str:
+    """Run a command in a sandbox over the built layers (as a devbox from the image would)."""
+    spec = SandboxSpec(
+        state_dir=tmp_path / f"view-{time.monotonic_ns()}",
+        layers=tuple(store.path(layer) for layer in layers),
+        skeleton=store.skeleton,
+        etc_mask=store.etc_mask,
+        image_root=True,
+    )
+    sandbox = await Sandbox.start(spec)
+    try:
+        code, out, err = await sandbox.run_quiet(["/bin/sh", "-c", command] if shell else command.split())
+        assert code == 0, err.decode()
+        return out.decode()
+    finally:
+        await sandbox.stop()
+
+
+async def test_each_step_is_a_layer_and_the_files_are_what_docker_gives(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    dockerfile = PRELUDE + (
+        "ENV GREETING=hello\n"
+        "WORKDIR /app\n"
+        "COPY src/ ./\n"
+        "COPY --chown=1000:1000 --chmod=600 src/app.py /opt/owned.py\n"
+        "ADD bundle.tar.gz /srv/\n"
+        'RUN echo "$GREETING from $(pwd)" > greeting && echo "bob:x:1001:1001::/tmp:/bin/sh" >> /etc/passwd\n'
+        "USER bob\n"
+        "RUN id -un > /tmp/who\n"
+    )
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert built.built_steps == 7 and len(built.layers) == 7
+    assert built.config.working_dir == "/app" and built.config.user == "bob"
+    listing = await view(
+        store,
+        built.layers,
+        tmp_path,
+        "cat /app/greeting /tmp/who /srv/bundled/readme.txt; ls /app /app/pkg; ls -ln /opt/owned.py",
+    )
+    lines = listing.splitlines()
+    assert lines[:3] == ["hello from /app", "bob", "from the archive"]
+    assert "app.py" in lines and "pkg" in lines and "mod.py" in lines
+    assert "secret.key" not in listing  # .dockerignore
+    assert lines[-1].split()[:4] == ["-rw-------", "1", "1000", "1000"]
+
+
+async def test_an_unchanged_dockerfile_rebuilds_from_cache_and_a_change_only_from_there(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    dockerfile = PRELUDE + "RUN echo one > /one\nCOPY src/app.py /app.py\nRUN echo two > /two\n"
+    first = await builder(store, context, tmp_path).build(dockerfile)
+    assert first.built_steps == 5
+    started = time.perf_counter()
+    again = await builder(store, context, tmp_path).build(dockerfile)
+    assert (again.cached_steps, again.built_steps, again.layers) == (5, 0, first.layers)
+    assert time.perf_counter() - started < 1.0
+    (context / "src" / "app.py").write_text("print('changed')\n")
+    changed = await builder(store, context, tmp_path).build(dockerfile)
+    assert (changed.cached_steps, changed.built_steps) == (3, 2)  # from the COPY of the changed file on
+    assert changed.layers[2:] == first.layers[2:]
+
+
+async def test_multi_stage_copies_from_an_earlier_stage(store: LayerStore, context: Path, tmp_path: Path) -> None:
+    dockerfile = PRELUDE.replace("FROM scratch", "FROM scratch AS build") + (
+        "RUN mkdir -p /out && echo built > /out/artifact\n"
+        "FROM scratch\n"
+        "COPY --from=build /bin/busybox /bin/busybox\n"
+        "COPY --from=build /out/artifact /artifact\n"
+        'CMD ["/bin/busybox", "cat", "/artifact"]\n'
+    )
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert built.config.cmd == ("/bin/busybox", "cat", "/artifact")
+    assert await view(store, built.layers, tmp_path, "/bin/busybox cat /artifact", shell=False) == "built\n"
+    listing = await view(store, built.layers, tmp_path, "/bin/busybox ls /", shell=False)
+    assert "out" not in listing.split()  # only what was copied, not the build stage's tree
+
+
+async def test_a_failing_run_fails_the_build_with_its_line_and_output(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    logged: list[tuple[int, str, bool]] = []
+
+    async def log(step: Instruction, output: str, failed: bool) -> None:
+        logged.append((step.line, output, failed))
+
+    dockerfile = PRELUDE + "RUN echo about to fail && exit 3\n"
+    with pytest.raises(BuildError, match=r"line 4: `echo about to fail && exit 3` exited 3: about to fail"):
+        await builder(store, context, tmp_path, log=log).build(dockerfile)
+    assert logged[-1] == (4, "about to fail\n", True)
+
+
+async def test_copy_refuses_paths_outside_the_context(store: LayerStore, context: Path, tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="outside the build context"):
+        await builder(store, context, tmp_path).build("FROM scratch\nCOPY ../etc/passwd /x\n")
+    with pytest.raises(BuildError, match="matches no file"):
+        await builder(store, context, tmp_path).build("FROM scratch\nCOPY missing.txt /x\n")
+
+
+async def test_copy_through_an_absolute_symlink_stays_inside_the_root(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    """An image's absolute symlink points inside the image, never at the host's directory."""
+    marker = Path("/tmp") / f"scenario-mcp-escape-{os.getpid()}"
+    dockerfile = PRELUDE + f"RUN ln -s /tmp /escape\nCOPY src/app.py /escape/{marker.name}\n"
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert not marker.exists()
+    assert "print('app')" in await view(store, built.layers, tmp_path, f"cat /tmp/{marker.name}")
