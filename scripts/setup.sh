@@ -13,6 +13,9 @@ command -v ip >/dev/null || need+=(iproute2)               # tests read the host
 command -v bwrap >/dev/null || need+=(bubblewrap)          # the benchmarks' floor
 command -v newuidmap >/dev/null || need+=(uidmap)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+case ",${EXTRAS:-}," in
+  *,test,*) [ -x /usr/bin/docker-registry ] || need+=(docker-registry) ;;  # the image tests' loopback registry
+esac
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2
