@@ -13,8 +13,14 @@ command -v ip >/dev/null || need+=(iproute2)               # tests read the host
 command -v bwrap >/dev/null || need+=(bubblewrap)          # the benchmarks' floor
 command -v newuidmap >/dev/null || need+=(uidmap)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
-# The tests build images from scratch with a static busybox (no registry, no base image needed).
-case "${EXTRAS:-}" in *test*) [ -x /bin/busybox ] || need+=(busybox-static) ;; esac
+# The tests: a loopback OCI registry for image pulls, and a static busybox to build images from
+# scratch with (no registry, no base image needed).
+case ",${EXTRAS:-}," in
+  *,test,*)
+    [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
+    [ -x /bin/busybox ] || need+=(busybox-static)
+    ;;
+esac
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2

@@ -3,16 +3,28 @@
 A layer mirrors `/` (it may hold `usr/`, `etc/`, `home/user/`, ...). Blueprints and snapshots are
 layers; a devbox stacks its environment's layers (topmost first) over the base: the skeleton for
 `/` and the host's own `/usr` and `/etc` (secrets masked) for those directories.
+
+Image layers (images.py) live apart, content-addressed by their diff_id and shared by every image
+that has them: `_image-layers/<hex>/` is the unpacked tree itself (no marker file inside: it would
+show in the devbox's `/`); being there at all means complete, since it is renamed into place
+whole. Image records (`_images/<hex of the manifest digest>.json`) name their layers in order.
+`collect()` frees what nothing references.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import posixpath
 import shutil
 import stat
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -39,6 +51,9 @@ SKELETON_DIRS = {
 }
 
 BASE_VERSION = "2"
+IMAGE_LAYERS = "_image-layers"
+IMAGES = "_images"
+STALE_SCRATCH_SECONDS = 3600
 
 
 def host_secrets(top: Path = Path("/etc")) -> list[Path]:
@@ -63,12 +78,241 @@ def host_secrets(top: Path = Path("/etc")) -> list[Path]:
     return secrets
 
 
+@dataclass(frozen=True)
+class ImageConfig:
+    """What an image's config says about running it (the OCI config's `config` object)."""
+
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    exposed_ports: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_oci(cls, config: dict[str, Any] | None) -> ImageConfig:
+        c = config or {}
+        entrypoint, cmd = c.get("Entrypoint"), c.get("Cmd")
+        return cls(
+            env=tuple(c.get("Env") or ()),
+            working_dir=c.get("WorkingDir") or "",
+            user=c.get("User") or "",
+            entrypoint=None if entrypoint is None else tuple(entrypoint),
+            cmd=None if cmd is None else tuple(cmd),
+            exposed_ports=tuple(sorted(c.get("ExposedPorts") or {})),
+            labels=dict(c.get("Labels") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """A pulled image: which manifest, which layers (bottom first), how to run it."""
+
+    manifest_digest: str  # the platform's image manifest (what `docker images --digests` shows)
+    config_digest: str
+    diff_ids: tuple[str, ...]  # bottom layer first, as in the config's rootfs.diff_ids
+    config: ImageConfig
+    platform: str  # linux/amd64
+    references: tuple[str, ...] = ()  # docker.io/library/ubuntu:24.04, ... (normalised)
+    index_digest: str | None = None  # the multi-arch index it was chosen from, if any
+    size: int = 0  # compressed bytes of its layers
+    pulled_at: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ImageRecord:
+        data = json.loads(text)
+        config = data.pop("config")
+        for key in ("entrypoint", "cmd"):
+            if config.get(key) is not None:
+                config[key] = tuple(config[key])
+        for key in ("env", "exposed_ports"):
+            config[key] = tuple(config[key])
+        return cls(
+            config=ImageConfig(**config),
+            diff_ids=tuple(data.pop("diff_ids")),
+            references=tuple(data.pop("references")),
+            **data,
+        )
+
+
+@dataclass
+class CollectReport:
+    """What a garbage collection freed."""
+
+    image_layers: list[str] = field(default_factory=list)  # diff_ids
+    layers: list[str] = field(default_factory=list)  # layer ids (blueprints, snapshots)
+    images: list[str] = field(default_factory=list)  # manifest digests
+    scratch: int = 0  # leftover scratch directories of pulls that died
+    freed_bytes: int = 0
+
+
+def _hex(digest: str) -> str:
+    algorithm, _, hexdigest = digest.partition(":")
+    if algorithm != "sha256" or len(hexdigest) != 64 or any(c not in "0123456789abcdef" for c in hexdigest):
+        raise ValueError(f"not a sha256 digest: {digest!r}")
+    return hexdigest
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree that also gets through directories without write permission (layers keep modes)."""
+
+    def retry(func: Any, target: str, _exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(target), 0o700)
+            os.chmod(target, 0o700)
+        with contextlib.suppress(FileNotFoundError):
+            func(target)
+
+    if path.is_symlink() or not path.exists():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    shutil.rmtree(path, onerror=retry)
+
+
 class LayerStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.base = root / f"_base-v{BASE_VERSION}"
         self.skeleton = self.base / "skeleton"
         self.etc_mask = self.base / "mask"
+        self.image_layers = root / IMAGE_LAYERS
+        self.images = root / IMAGES
+
+    # -- image layers and records ------------------------------------------------------------
+
+    def image_layer_path(self, diff_id: str) -> Path:
+        """Where an image layer's tree is (there only once complete): a devbox's lowerdir."""
+        return self.image_layers / _hex(diff_id)
+
+    def has_image_layer(self, diff_id: str) -> bool:
+        return self.image_layer_path(diff_id).is_dir()
+
+    def image_layer_scratch(self, diff_id: str) -> Path:
+        """A fresh scratch directory beside the store to unpack into, then `commit_image_layer`."""
+        self.image_layers.mkdir(parents=True, exist_ok=True)
+        scratch = self.image_layers / f".tmp-{_hex(diff_id)[:16]}-{os.getpid()}-{os.urandom(4).hex()}"
+        scratch.mkdir()
+        return scratch
+
+    def commit_image_layer(self, scratch: Path, diff_id: str) -> bool:
+        """Rename a fully unpacked scratch tree into place; False (scratch removed) if another pull
+        put the same layer there first."""
+        try:
+            os.rename(scratch, self.image_layer_path(diff_id))
+            return True
+        except OSError:
+            if not self.has_image_layer(diff_id):
+                raise
+            remove_tree(scratch)
+            return False
+
+    def save_image(self, record: ImageRecord) -> None:
+        """Record an image (atomically); an earlier record of the same manifest keeps its references."""
+        self.images.mkdir(parents=True, exist_ok=True)
+        earlier = self.get_image(record.manifest_digest)
+        if earlier is not None:
+            references = tuple(dict.fromkeys((*record.references, *earlier.references)))
+            record = ImageRecord(**{**record.__dict__, "references": references})
+        # A reference names one image: a tag pulled again moves to the new manifest.
+        for other in self.list_images():
+            if other.manifest_digest != record.manifest_digest and set(other.references) & set(record.references):
+                kept = tuple(r for r in other.references if r not in record.references)
+                self._write_record(ImageRecord(**{**other.__dict__, "references": kept}))
+        self._write_record(record)
+
+    def _write_record(self, record: ImageRecord) -> None:
+        path = self.images / f"{_hex(record.manifest_digest)}.json"
+        scratch = path.with_suffix(f".tmp-{os.getpid()}")
+        scratch.write_text(record.to_json())
+        os.rename(scratch, path)
+
+    def get_image(self, digest_or_reference: str) -> ImageRecord | None:
+        """An image by manifest digest or by a normalised reference it was pulled as."""
+        if digest_or_reference.startswith("sha256:"):
+            try:
+                return ImageRecord.from_json((self.images / f"{_hex(digest_or_reference)}.json").read_text())
+            except (OSError, ValueError):
+                return None
+        for record in self.list_images():
+            if digest_or_reference in record.references:
+                return record
+        return None
+
+    def list_images(self) -> list[ImageRecord]:
+        records = []
+        for path in sorted(self.images.glob("*.json")) if self.images.is_dir() else []:
+            with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+                records.append(ImageRecord.from_json(path.read_text()))
+        return records
+
+    def remove_image(self, manifest_digest: str) -> bool:
+        """Forget an image; its layers stay until `collect` finds nothing else uses them."""
+        try:
+            (self.images / f"{_hex(manifest_digest)}.json").unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    @contextlib.contextmanager
+    def pull_lock(self, *, exclusive: bool = False) -> Iterator[None]:
+        """Pulls hold this shared, `collect` exclusively: a layer unpacked for an image whose
+        record is not written yet is never collected. Blocking: call it from a worker thread."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".images.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def collect(
+        self,
+        *,
+        diff_ids: Iterable[str] = (),
+        layer_ids: Iterable[str] | None = None,
+        images: Iterable[str] | None = None,
+    ) -> CollectReport:
+        """Free the layers nothing references. Blocking: run it in a worker thread.
+
+        Kept: every image layer of a kept image record or named in `diff_ids` (those a blueprint,
+        snapshot or live devbox stacks directly). `images`: the manifest digests to keep; None keeps
+        every recorded image (pulled images are a cache the user empties with `remove_image`).
+        `layer_ids`: the blueprint and snapshot layers still referenced; None leaves those alone.
+        Scratch trees of pulls that died (older than an hour) go too."""
+        report = CollectReport()
+        with self.pull_lock(exclusive=True):
+            keep_images = None if images is None else set(images)
+            keep_layers = set(diff_ids)
+            for record in self.list_images():
+                if keep_images is None or record.manifest_digest in keep_images:
+                    keep_layers.update(record.diff_ids)
+                elif self.remove_image(record.manifest_digest):
+                    report.images.append(record.manifest_digest)
+            keep_hex = {_hex(d) for d in keep_layers}
+            for entry in sorted(self.image_layers.iterdir()) if self.image_layers.is_dir() else []:
+                if entry.name.startswith(".tmp-"):
+                    if time.time() - entry.lstat().st_mtime > STALE_SCRATCH_SECONDS:
+                        report.freed_bytes += tree_size(entry)
+                        remove_tree(entry)
+                        report.scratch += 1
+                elif entry.name not in keep_hex:
+                    report.freed_bytes += tree_size(entry)
+                    remove_tree(entry)
+                    report.image_layers.append(f"sha256:{entry.name}")
+            if layer_ids is not None:
+                keep_ids = set(layer_ids)
+                for entry in sorted(self.root.iterdir()):
+                    if entry.name.startswith((".", "_")) or not entry.is_dir() or entry.name in keep_ids:
+                        continue
+                    report.freed_bytes += tree_size(entry)
+                    remove_tree(entry)
+                    report.layers.append(entry.name)
+        return report
 
     def path(self, layer_id: str) -> Path:
         return self.root / layer_id
