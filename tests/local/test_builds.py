@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from scenario_mcp.local.builds import Base, BuildError, DockerfileBuild
+from scenario_mcp.local.builds import Base, BuildError, DockerfileBuild, registry_puller
 from scenario_mcp.local.dockerfile import Instruction
 from scenario_mcp.local.layers import LayerStore
 from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
+
+from .oci_registry import Pusher, directory, file, make_tar, symlink
 
 pytestmark = pytest.mark.anyio
 
@@ -165,3 +167,28 @@ async def test_copy_through_an_absolute_symlink_stays_inside_the_root(
     built = await builder(store, context, tmp_path).build(dockerfile)
     assert not marker.exists()
     assert "print('app')" in await view(store, built.layers, tmp_path, f"cat /tmp/{marker.name}")
+
+
+def busybox_layer() -> bytes:
+    """One layer: a static busybox and the links to its applets, as a tiny base image has."""
+    entries = [directory("bin"), file("bin/busybox", BUSYBOX.read_bytes(), mode=0o755)]
+    entries += [symlink(f"bin/{tool}", "busybox") for tool in ("sh", "cat", "echo", "id", "ls", "mkdir", "env")]
+    entries += [directory("etc"), file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")]
+    return make_tar(entries)
+
+
+async def test_from_an_image_in_a_registry_keeps_its_config_and_layers(
+    registry: Pusher, store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    config = {"Env": ["PATH=/bin", "FROM_IMAGE=yes"], "WorkingDir": "/data", "Cmd": ["/bin/sh"]}
+    registry.image("tiny/busybox", "1", [busybox_layer()], config=config)
+    reference = f"{registry.address}/tiny/busybox:1"
+    dockerfile = f"FROM {reference}\nENV ADDED=1\nRUN env | sort > /env.txt && pwd > /pwd.txt\n"
+    build = DockerfileBuild(store, tmp_path / "work", registry_puller(store), context)
+    (tmp_path / "work").mkdir()
+    built = await build.build(dockerfile)
+    assert built.layers[-1].startswith("sha256:")  # the image's layer, shared from the store
+    assert built.config.env_dict == {"PATH": "/bin", "FROM_IMAGE": "yes", "ADDED": "1"}
+    assert built.config.working_dir == "/data" and built.config.cmd == ("/bin/sh",)
+    seen = await view(store, built.layers, tmp_path, "cat /env.txt /pwd.txt")
+    assert "FROM_IMAGE=yes" in seen and "ADDED=1" in seen and seen.endswith("/data\n")

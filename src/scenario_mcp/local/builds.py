@@ -38,7 +38,8 @@ from .dockerfile import (
     stages,
     substitute,
 )
-from .layers import LayerStore
+from .images import ProgressCallback, pull_image
+from .layers import ImageRecord, LayerStore
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .sandbox.rootfs import RootPathError, resolve, user_ids
 
@@ -72,6 +73,33 @@ class Built:
 
 
 PullBase = Callable[[str], Awaitable[Base]]
+
+
+def image_base(record: ImageRecord) -> Base:
+    """A pulled image as a stage's base: its layers topmost first, its config as Docker keeps it."""
+    oci = record.config
+    env = tuple((name, value) for name, _, value in (item.partition("=") for item in oci.env))
+    config = ImageConfig(
+        env=env,
+        working_dir=oci.working_dir,
+        user=oci.user,
+        labels=tuple(oci.labels.items()),
+        exposed_ports=oci.exposed_ports,
+        cmd=oci.cmd,
+        entrypoint=oci.entrypoint,
+    )
+    return Base(tuple(reversed(record.diff_ids)), config, record.manifest_digest)
+
+
+def registry_puller(store: LayerStore, progress: ProgressCallback | None = None) -> PullBase:
+    """Bases pulled from registries (only the layers the store does not have yet)."""
+
+    async def pull(reference: str) -> Base:
+        return image_base(await pull_image(reference, store, progress=progress))
+
+    return pull
+
+
 StepLog = Callable[[Instruction, str, bool], Awaitable[None]]  # (step, output, failed)
 
 

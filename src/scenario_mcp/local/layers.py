@@ -315,9 +315,14 @@ class LayerStore:
         return report
 
     def path(self, layer_id: str) -> Path:
+        """Where a layer's tree is: an image layer by its diff_id (`sha256:...`), any other by id."""
+        if layer_id.startswith("sha256:"):
+            return self.image_layer_path(layer_id)
         return self.root / layer_id
 
     def exists(self, layer_id: str) -> bool:
+        if layer_id.startswith("sha256:"):
+            return self.has_image_layer(layer_id)
         return (self.path(layer_id) / ".complete").exists()
 
     def ensure_base(self) -> None:
