@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .conventions import HOME
+
 ID_PREFIXES = {
     "scenario": "scn",
     "run": "scr",
@@ -26,7 +28,7 @@ ID_PREFIXES = {
     "execution": "exe",
 }
 
-DEFAULT_WORKING_DIRECTORY = "/home/user"
+DEFAULT_WORKING_DIRECTORY = HOME
 DEFAULT_SCORER_TIMEOUT_SEC = 1800
 DEFAULT_KEEP_ALIVE_SECONDS = 3600
 MAX_KEEP_ALIVE_SECONDS = 172_800

@@ -10,7 +10,6 @@ import anyio
 import pytest
 
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.local.scenarios import is_unified_diff
 from scenario_mcp.models import (
     BashScriptScorer,
     DevboxCreateParameters,
@@ -27,6 +26,7 @@ from scenario_mcp.models import (
     TestFile,
     ValidationType,
 )
+from scenario_mcp.reference_validation import is_unified_diff
 
 pytestmark = pytest.mark.anyio
 

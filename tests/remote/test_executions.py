@@ -11,10 +11,11 @@ import anyio
 import pytest
 
 from scenario_mcp.backend import InvalidRequestError
+from scenario_mcp.conventions import MAX_EXEC_TIMEOUT
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import DevboxCreateParameters
 from scenario_mcp.remote import RemoteBackend
-from scenario_mcp.remote.executions import MAX_EXEC_TIMEOUT, checked_timeout, uuid7
+from scenario_mcp.remote.executions import checked_timeout, uuid7
 from tests.rest.server import TOKEN, serve_rest
 
 pytestmark = pytest.mark.anyio

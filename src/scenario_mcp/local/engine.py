@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..backend import EnvironmentUnavailableError, InvalidRequestError
+from ..conventions import MAX_LIST_LIMIT
 from ..models import (
     COLLECTION_PATHS,
     BenchmarkCreateParameters,
@@ -59,6 +60,7 @@ from ..models import (
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
 )
+from ..reference_validation import validate_with_reference
 from .benchmarks import Benchmarks
 from .blueprints import Blueprints
 from .custom_scorers import CustomScorers
@@ -70,7 +72,7 @@ from .layers import LayerStore
 from .limits import remove_stale_spares
 from .runs import Runs
 from .sandbox import LAUNCHER_SOCKET, SandboxError, check_host_support
-from .scenarios import Scenarios
+from .scenarios import EnvironmentDevboxes, Scenarios
 from .scoring import Scoring
 from .snapshots import Snapshots
 from .store import Store
@@ -78,7 +80,6 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 EXPIRY_INTERVAL = 5.0
-MAX_LIST_LIMIT = 5000
 
 
 def _lock_data_dir(data_dir: Path) -> int:
@@ -121,7 +122,7 @@ class _Parts:
         self.snapshots = Snapshots(store, self.devboxes)
         self.custom_scorers = CustomScorers(store)
         self.scoring = Scoring(store, self.devboxes, self.custom_scorers, data_dir / "scoring")
-        self.scenarios = Scenarios(store, self.devboxes, self.executions, self.files, self.scoring, self.custom_scorers)
+        self.scenarios = Scenarios(store, self.devboxes, self.executions, self.custom_scorers)
         self.runs = Runs(store, self.devboxes, self.scenarios, self.scoring)
         self.runs.attach_task_group(tg)
 
@@ -259,7 +260,9 @@ class LocalBackend:
         return await self.parts.scenarios.set_status(scenario_id, "active")
 
     async def validate_scenario(self, scenario_id: str) -> ScenarioValidationView:
-        return await self.parts.scenarios.validate(scenario_id)
+        return await validate_with_reference(
+            self, scenario_id, EnvironmentDevboxes(self.parts.scenarios, self.parts.scoring)
+        )
 
     # --- runs ----------------------------------------------------------------------------------
 

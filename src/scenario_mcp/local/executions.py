@@ -6,8 +6,6 @@ The process side of a live execution (its launch, output pumps and deadline) is 
 
 from __future__ import annotations
 
-import posixpath
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from ..backend import (
     NotFoundError,
     OperationTimeoutError,
 )
+from ..conventions import HOME, SHELL_NAME, exec_timeout, exec_timeout_problem, under_home
 from ..models import (
     DevboxLogsListView,
     DevboxLogView,
@@ -36,14 +35,11 @@ from .commands import direct_argv, named_shell_argv, shell_argv
 from .devboxes import MAX_LONG_POLL, Devboxes
 from .limits import Cgroups
 from .processes import KILLED_EXIT_STATUS, Execution, start_process
-from .sandbox import HOME, Sandbox, SandboxError, sandbox_env
+from .sandbox import Sandbox, SandboxError, sandbox_env
 from .store import Store
 
-SHELL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_LOG_ENTRIES = 1000
 MAX_REMEMBERED_EXECUTIONS = 1000
-DEFAULT_EXEC_TIMEOUT = 120.0
-MAX_EXEC_TIMEOUT = 3600.0
 INLINE_OUTPUT_CAP = 64 * 1024
 OUTPUT_CHUNK = 64 * 1024  # bytes of a finished execution's log one output call returns
 KILL_WAIT = 5.0
@@ -65,14 +61,12 @@ def _validate(
 ) -> _Command:
     if not command.strip():
         raise InvalidRequestError("command is empty; give a shell command such as `ls -la`")
-    timeout = DEFAULT_EXEC_TIMEOUT if timeout_seconds is None else timeout_seconds
-    if not 0 < timeout <= MAX_EXEC_TIMEOUT:
-        raise InvalidRequestError(f"timeout_seconds must be in (0, {MAX_EXEC_TIMEOUT:.0f}], got {timeout}")
+    timeout = exec_timeout(timeout_seconds)
+    if problem := exec_timeout_problem(timeout):
+        raise InvalidRequestError(problem)
     if shell_name is not None and not SHELL_NAME.fullmatch(shell_name):
         raise InvalidRequestError(f"shell_name {shell_name!r} must match {SHELL_NAME.pattern}")
-    wd = working_directory or None
-    if wd is not None and not wd.startswith("/"):
-        wd = posixpath.join(HOME, wd)
+    wd = under_home(working_directory) if working_directory else None
     return _Command(command, timeout, wd, shell_name)
 
 

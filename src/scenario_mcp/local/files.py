@@ -10,8 +10,8 @@ import builtins
 import posixpath
 
 from ..backend import InvalidRequestError
+from ..conventions import HOME, list_argv, list_problem, listed_names
 from .devboxes import Devboxes
-from .sandbox import HOME
 
 _READ_SCRIPT = r"""
 cd /home/user || exit 9
@@ -19,18 +19,6 @@ p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such file: $1" >&2; exit 2; }
 case "$p" in /home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
 [ -f "$p" ] || { echo "$1 is not a regular file" >&2; exit 4; }
 exec cat -- "$p"
-"""
-
-_LIST_SCRIPT = r"""
-cd /home/user || exit 9
-p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such directory: $1" >&2; exit 2; }
-case "$p" in /home/user|/home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
-[ -d "$p" ] || { echo "$1 is not a directory" >&2; exit 4; }
-cd -- "$p" || exit 2
-for f in * .[!.]* ..?*; do
-  [ -e "$f" ] || [ -L "$f" ] || continue
-  if [ -d "$f" ]; then printf '%s/\n' "$f"; else printf '%s\n' "$f"; fi
-done
 """
 
 # On refusal the contents are still read (and dropped), so the writer never hits a broken pipe.
@@ -96,7 +84,7 @@ class Files:
         if path not in ("", ".", "./"):
             home_relative(path)
         sandbox = await self.devboxes.sandbox(devbox_id)
-        code, out, err = await sandbox.run_quiet(["/bin/sh", "-c", _LIST_SCRIPT, "list", path or "."])
+        code, out, err = await sandbox.run_quiet(list_argv(path))
         if code != 0:
-            raise InvalidRequestError(f"cannot list {path!r} on devbox {devbox_id}: {err.decode().strip()}")
-        return sorted(line for line in out.decode("utf-8", errors="replace").splitlines() if line)
+            raise InvalidRequestError(list_problem(devbox_id, path, err.decode()))
+        return listed_names(out.decode("utf-8", errors="replace"))

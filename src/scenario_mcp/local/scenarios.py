@@ -1,16 +1,12 @@
-"""Scenarios on the local engine: create, update, get, list, archive, and validate (the reference
-output must score 1.0 on a fresh devbox, the untouched environment below 1.0); and the devbox a
-scenario's environment makes, for its runs and its validation."""
+"""Scenarios on the local engine: create, update, get, list, archive; and the devbox a scenario's
+environment makes, for its runs and its validation (the devboxes `validate_with_reference` uses)."""
 
 from __future__ import annotations
 
 import builtins
-import itertools
 import shlex
 from collections.abc import Callable
 from typing import Any, Literal
-
-import anyio
 
 from ..backend import InvalidRequestError, NotFoundError
 from ..models import (
@@ -23,32 +19,18 @@ from ..models import (
     ScenarioEnvironment,
     ScenarioListView,
     ScenarioUpdateParameters,
-    ScenarioValidationView,
     ScenarioView,
     ScoringContract,
-    ValidationAttempt,
+    ScoringContractResultView,
     new_id,
     normalise_weights,
 )
-from ..validation import judge_validation
+from ..reference_validation import Attempt
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .executions import Executions
-from .files import Files
 from .scoring import Scoring, unsupported_scorers
 from .store import Store
-
-REFERENCE_TIMEOUT = 600.0  # seconds applying a reference output may take
-REFERENCE_PATCH = ".scenario-reference.patch"  # where a patch is put, relative to the home dir
-
-
-def is_unified_diff(text: str) -> bool:
-    """A reference output that is a patch (git diff / diff -u) rather than commands."""
-    lines = text.lstrip().splitlines()
-    return bool(lines) and (
-        lines[0].startswith("diff --git ")
-        or any(a.startswith("--- ") and b.startswith("+++ ") for a, b in itertools.pairwise(lines))
-    )
 
 
 class Scenarios:
@@ -57,15 +39,11 @@ class Scenarios:
         store: Store,
         devboxes: Devboxes,
         executions: Executions,
-        files: Files,
-        scoring: Scoring,
         custom_scorers: CustomScorers,
     ) -> None:
         self.store = store
         self.devboxes = devboxes
         self.executions = executions
-        self.files = files
-        self.scoring = scoring
         self.custom_scorers = custom_scorers
 
     # --- checks --------------------------------------------------------------------------------
@@ -206,57 +184,20 @@ class Scenarios:
             raise InvalidRequestError(f"cannot create working directory {workdir}: {made.stderr}")
         return devbox
 
-    # --- validation ----------------------------------------------------------------------------
 
-    async def validate(self, scenario_id: str) -> ScenarioValidationView:
-        """The reference output must score 1.0 on a fresh devbox; the untouched environment below 1.0."""
-        scenario = await self.get(scenario_id)
-        if not scenario.reference_output:
-            raise InvalidRequestError(
-                f"scenario {scenario_id} has no reference_output to validate; set one with update_scenario "
-                "(a unified diff, or commands that solve the task)"
-            )
-        attempts: dict[bool, ValidationAttempt] = {}
+class EnvironmentDevboxes:
+    """The devboxes of a reference validation on the local engine (see reference_validation.py):
+    made straight from the scenario's environment, with no run, and scored in place."""
 
-        async def attempt(apply: bool) -> None:
-            attempts[apply] = await self._attempt(scenario, apply)
+    def __init__(self, scenarios: Scenarios, scoring: Scoring) -> None:
+        self.scenarios = scenarios
+        self.scoring = scoring
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(attempt, True)
-            tg.start_soon(attempt, False)
-        return judge_validation(scenario, attempts[True], attempts[False])
+    async def fresh(self, scenario: ScenarioView, attempt: Attempt) -> str:
+        return (await self.scenarios.environment_devbox(scenario, name=f"validate-{attempt}")).id
 
-    async def _attempt(self, scenario: ScenarioView, apply: bool) -> ValidationAttempt:
-        applied = "reference_output" if apply else "nothing"
-        devbox = await self.environment_devbox(scenario, name=f"validate-{'gold' if apply else 'untouched'}")
-        try:
-            output = await self._apply_reference(scenario, devbox.id) if apply else None
-            result = await self.scoring.score_devbox(None, scenario, devbox.id)
-            return ValidationAttempt(devbox_id=devbox.id, applied=applied, apply_output=output, result=result)
-        except Exception as exc:
-            return ValidationAttempt(devbox_id=devbox.id, applied=applied, error=str(exc))
-        finally:
-            await self.devboxes.shutdown(devbox.id)
+    async def score(self, scenario: ScenarioView, devbox_id: str) -> ScoringContractResultView:
+        return await self.scoring.score_devbox(None, scenario, devbox_id)
 
-    async def _apply_reference(self, scenario: ScenarioView, devbox_id: str) -> str:
-        reference = scenario.reference_output or ""
-        if is_unified_diff(reference):
-            await self.files.write_bytes(devbox_id, REFERENCE_PATCH, reference.encode())
-            patch = f"/home/user/{REFERENCE_PATCH}"
-            command = (
-                f"(git apply --whitespace=nowarn {patch} 2>/dev/null || patch -p1 --forward < {patch}); rc=$?; "
-                f"rm -f {patch}; exit $rc"
-            )
-        else:
-            command = reference
-        result = await self.executions.execute(
-            devbox_id,
-            command,
-            working_directory=scenario.working_directory,
-            timeout_seconds=REFERENCE_TIMEOUT,
-            log_source="reference",
-        )
-        output = (result.stdout or "") + (result.stderr or "")
-        if result.exit_status != 0:
-            raise InvalidRequestError(f"applying the reference output exited {result.exit_status}: {output[-2000:]}")
-        return output
+    async def discard(self, devbox_id: str) -> None:
+        await self.scenarios.devboxes.shutdown(devbox_id)

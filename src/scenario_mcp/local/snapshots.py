@@ -6,13 +6,12 @@ from __future__ import annotations
 import builtins
 
 from ..backend import EnvironmentUnavailableError, InvalidRequestError, InvalidStateError, NotFoundError
+from ..conventions import MAX_COMMIT_MESSAGE
 from ..models import DevboxSnapshotListView, DevboxSnapshotView, DevboxStatus, given, new_id, now_ms
 from .blueprints import delete_environment_layer
 from .devboxes import Devboxes
 from .sandbox import SandboxError
 from .store import Store
-
-MAX_COMMIT_MESSAGE = 1000
 
 
 def _check_commit_message(commit_message: str | None) -> None:

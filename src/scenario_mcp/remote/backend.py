@@ -21,13 +21,14 @@ from ..models import (
     MetadataValuesView,
     ScenarioValidationView,
 )
+from ..reference_validation import validate_with_reference
 from .benchmarks import BenchmarksMixin
 from .devboxes import DevboxesMixin
 from .environments import EnvironmentsMixin
 from .executions import RemoteExecutions
 from .http import DEFAULT_BASE_URL, RemoteHttp
+from .reference_runs import RunDevboxes
 from .scenarios import ScenariosMixin
-from .validation import validate_by_runs
 
 
 class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, DevboxesMixin):
@@ -98,7 +99,7 @@ class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, Devboxes
     # --- scenarios (the rest are in ScenariosMixin) --------------------------------------------
 
     async def validate_scenario(self, scenario_id: str) -> ScenarioValidationView:
-        return await validate_by_runs(self, scenario_id)
+        return await validate_with_reference(self, scenario_id, RunDevboxes(self))
 
     # --- metadata ------------------------------------------------------------------------------
 

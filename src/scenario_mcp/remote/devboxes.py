@@ -8,6 +8,7 @@ import shlex
 import anyio
 
 from ..backend import InvalidRequestError
+from ..conventions import list_argv, list_problem, listed_names
 from ..models import DevboxCreateParameters, DevboxListView, DevboxLogsListView, DevboxStatus, DevboxView, given
 from .errors import RemoteTimeoutError, RemoteUnavailableError
 from .executions import RemoteExecutions
@@ -17,18 +18,6 @@ from .http import LONG_POLL_MARGIN, RemoteHttp, dump
 DEVBOX_LONG_POLL = 30.0
 # Runloop boots devboxes asynchronously: wait this long for one to run.
 BOOT_TIMEOUT = 1800
-
-_LIST_SCRIPT = r"""
-cd /home/user || exit 9
-p=$(realpath -e -- "$1" 2>/dev/null) || { echo "no such directory: $1" >&2; exit 2; }
-case "$p" in /home/user|/home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; exit 3;; esac
-[ -d "$p" ] || { echo "$1 is not a directory" >&2; exit 4; }
-cd -- "$p" || exit 2
-for f in * .[!.]* ..?*; do
-  [ -e "$f" ] || [ -L "$f" ] || continue
-  if [ -d "$f" ]; then printf '%s/\n' "$f"; else printf '%s\n' "$f"; fi
-done
-"""
 
 
 async def wait_for_devbox(http: RemoteHttp, devbox_id: str, statuses: list[str], timeout_seconds: float) -> DevboxView:
@@ -147,9 +136,7 @@ class DevboxesMixin:
 
     async def list_files(self, devbox_id: str, path: str = ".") -> list[str]:
         """Runloop has no listing endpoint: list with a command, as the local engine does inside."""
-        result = await self.executions.execute(
-            devbox_id, f"sh -c {shlex.quote(_LIST_SCRIPT)} list {shlex.quote(path or '.')}", timeout_seconds=60
-        )
+        result = await self.executions.execute(devbox_id, shlex.join(list_argv(path)), timeout_seconds=60)
         if result.exit_status != 0:
-            raise InvalidRequestError(f"cannot list {path!r} on devbox {devbox_id}: {(result.stderr or '').strip()}")
-        return sorted(line for line in (result.stdout or "").splitlines() if line)
+            raise InvalidRequestError(list_problem(devbox_id, path, result.stderr or ""))
+        return listed_names(result.stdout or "")

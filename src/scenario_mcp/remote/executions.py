@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import posixpath
 import shlex
 import time
 import uuid
@@ -19,6 +18,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..backend import BackendError, InvalidRequestError
+from ..conventions import exec_timeout, exec_timeout_problem, under_home
 from ..models import ExecutionOutputChunk, ExecutionStatus, ExecutionView, given
 from .errors import (
     RemoteInvalidRequestError,
@@ -31,14 +31,10 @@ from .http import LONG_POLL_MARGIN, RemoteHttp
 
 log = logging.getLogger(__name__)
 
-HOME = "/home/user"
 # The server holds an execution wait at most 25 s.
 EXECUTION_LONG_POLL = 25.0
 # Runloop returns the last `last_n` lines of output inline (100 by default); ask for all of it.
 LAST_N = "1000000"
-# The same command deadline the local engine applies, so both backends behave alike.
-DEFAULT_EXEC_TIMEOUT = 120.0
-MAX_EXEC_TIMEOUT = 3600.0
 TIMEOUT_EXIT_STATUS = 124
 
 
@@ -55,14 +51,14 @@ def in_directory(command: str, working_directory: str | None) -> str:
     """Runloop has no working directory per command: change to it in the command itself."""
     if not working_directory:
         return command
-    wd = working_directory if working_directory.startswith("/") else posixpath.join(HOME, working_directory)
-    return f"cd -- {shlex.quote(wd)} && eval {shlex.quote(command)}"
+    return f"cd -- {shlex.quote(under_home(working_directory))} && eval {shlex.quote(command)}"
 
 
 def checked_timeout(timeout_seconds: float | None) -> float:
-    timeout = DEFAULT_EXEC_TIMEOUT if timeout_seconds is None else timeout_seconds
-    if not 0 < timeout <= MAX_EXEC_TIMEOUT:
-        raise InvalidRequestError(f"timeout_seconds must be in (0, {MAX_EXEC_TIMEOUT:.0f}], got {timeout}")
+    """The same command deadline the local engine applies, so both backends behave alike."""
+    timeout = exec_timeout(timeout_seconds)
+    if problem := exec_timeout_problem(timeout):
+        raise InvalidRequestError(problem)
     return timeout
 
 

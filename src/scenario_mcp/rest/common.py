@@ -15,14 +15,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..backend import Backend, BackendError
+from ..conventions import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from ..input_errors import validation_message
 
 M = TypeVar("M", bound=BaseModel)
 
-MAX_LIST_LIMIT = 5000
-DEFAULT_LIST_LIMIT = 20
 # Scans for filters the backend cannot apply itself read the whole list in pages this big.
-SCAN_PAGE = 5000
+SCAN_PAGE = MAX_LIST_LIMIT
 MAX_JSON_BODY = 64 * 1024 * 1024
 
 Endpoint = Callable[[Request], Awaitable[Response]]

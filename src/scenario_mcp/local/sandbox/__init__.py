@@ -6,10 +6,10 @@ egress rules it cannot change (network.py). The spawner helper (spawner.py) prep
 ahead of time; each one's init (init.py) builds its root and serves its commands.
 """
 
+from ...conventions import HOME
 from .handle import Sandbox
 from .init import LAUNCHER_SOCKET, MAX_MESSAGE
 from .spec import (
-    HOME,
     HOST_DIRS,
     HOST_TOOLS_PATH,
     SANDBOX_PATH,

@@ -16,6 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...conventions import HOME
 from .mount_plan import Bind, Dir, File, Mount, SetupOp, Symlink
 from .network import SLIRP_DNS
 
@@ -24,7 +25,6 @@ HOST_DIRS = ("usr", "etc")
 SANDBOX_PATH = "/opt/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_TOOLS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-HOME = "/home/user"
 
 
 class SandboxError(Exception):

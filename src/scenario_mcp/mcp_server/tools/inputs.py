@@ -9,6 +9,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...conventions import (
+    DEFAULT_EXEC_TIMEOUT,
+    DEFAULT_LIST_LIMIT,
+    HOME,
+    MAX_COMMIT_MESSAGE,
+    MAX_EXEC_TIMEOUT,
+    MAX_LIST_LIMIT,
+    SHELL_NAME_PATTERN,
+)
 from ...models import (
     DevboxStatus,
     ExecutionView,
@@ -26,7 +35,7 @@ class _Input(BaseModel):
 
 
 _STARTING_AFTER = "Cursor: the id of the last item of the previous page (pass it while `has_more` is true)."
-_LIMIT = "Page size (1-5000)."
+_LIMIT = f"Page size (1-{MAX_LIST_LIMIT})."
 
 
 # --- scenarios ------------------------------------------------------------------------------------
@@ -42,7 +51,7 @@ class UpdateScenarioInput(ScenarioUpdateParameters):
 
 class ListScenariosInput(_Input):
     name: str | None = Field(default=None, description="Only scenarios with exactly this name.")
-    limit: int = Field(default=20, ge=1, le=5000, description=_LIMIT)
+    limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
 
 
@@ -63,7 +72,7 @@ class ListRunsInput(_Input):
     scenario_id: str | None = Field(default=None, description="Only runs of this scenario.")
     state: ScenarioRunState | None = Field(default=None, description="Only runs in this state.")
     benchmark_run_id: str | None = Field(default=None, description="Only runs of this benchmark run.")
-    limit: int = Field(default=20, ge=1, le=5000, description=_LIMIT)
+    limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
 
 
@@ -92,7 +101,10 @@ class RunScenarioInput(_Input):
         "untouched environment.",
     )
     command_timeout_seconds: float | None = Field(
-        default=None, gt=0, le=MAX_WAIT_SECONDS, description="Kill the command after this long; default 120."
+        default=None,
+        gt=0,
+        le=MAX_EXEC_TIMEOUT,
+        description=f"Kill the command after this long; default {DEFAULT_EXEC_TIMEOUT:g}.",
     )
     scoring_timeout_seconds: float = Field(
         default=1800, gt=0, le=2 * MAX_WAIT_SECONDS, description="Give up waiting for the score after this long."
@@ -116,12 +128,12 @@ class DevboxIdInput(_Input):
 
 class ListDevboxesInput(_Input):
     status: DevboxStatus | None = Field(default=None, description="Only devboxes in this status.")
-    limit: int = Field(default=20, ge=1, le=5000, description=_LIMIT)
+    limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
 
 
 class ListBlueprintsInput(_Input):
-    limit: int = Field(default=20, ge=1, le=5000, description=_LIMIT)
+    limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
 
 
@@ -129,14 +141,16 @@ class SnapshotDevboxInput(_Input):
     devbox_id: str = Field(description="The running devbox to snapshot (dbx_...).")
     name: str | None = Field(default=None, description="A name for the snapshot.")
     metadata: dict[str, str] | None = Field(default=None, description="Labels to attach to the snapshot.")
-    commit_message: str | None = Field(default=None, max_length=1000, description="What this snapshot holds.")
+    commit_message: str | None = Field(
+        default=None, max_length=MAX_COMMIT_MESSAGE, description="What this snapshot holds."
+    )
 
 
 # --- execution ------------------------------------------------------------------------------------
 
 
 _DEVBOX = "The devbox to run in (dbx_...); a run's devbox is `devbox_id` in get_run/start_run."
-_WORKDIR = "Directory to run in; default /home/user. Relative paths are under /home/user."
+_WORKDIR = f"Directory to run in; default {HOME}. Relative paths are under {HOME}."
 _SHELL = (
     "Optional named shell: commands with the same shell_name run one at a time, in order, like a terminal "
     "(the working directory and exported variables carry over)."
@@ -149,11 +163,11 @@ class ExecuteInput(_Input):
     timeout_seconds: float | None = Field(
         default=None,
         gt=0,
-        le=MAX_WAIT_SECONDS,
-        description="Kill the command (and its process group) after this long; default 120.",
+        le=MAX_EXEC_TIMEOUT,
+        description=f"Kill the command (and its process group) after this long; default {DEFAULT_EXEC_TIMEOUT:g}.",
     )
     working_directory: str | None = Field(default=None, description=_WORKDIR)
-    shell_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description=_SHELL)
+    shell_name: str | None = Field(default=None, pattern=f"^{SHELL_NAME_PATTERN}$", description=_SHELL)
 
 
 class ExecuteAsyncInput(ExecuteInput):
