@@ -54,94 +54,101 @@ async def run_demo(data_dir: Path) -> int:
     async with Client(server) as client:
         tools = await client.list_tools()
         say("connected", f"{len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}")
-
-        say(
-            "1. create a devbox with no blueprint (the default: Python 3 with pytest)",
-            "the first time on a machine this builds the default environment once (needs PyPI, ~10 s)",
-        )
-        started = time.perf_counter()
-        devbox = await call(client, "create_devbox", name="seed-authoring")
-        say("   devbox", f"{devbox['id']} is {devbox['status']} ({time.perf_counter() - started:.2f} s)")
-        await call(
-            client,
-            "write_devbox_file",
-            devbox_id=devbox["id"],
-            file_path="tests/test_example.py",
-            contents=FAILING_TEST,
-        )
-        check = await call(client, "execute_on_devbox", devbox_id=devbox["id"], command="pytest -q | tail -1")
-        say("   wrote a failing tests/test_example.py", f"pytest says: {check['stdout'].strip()}")
-        snapshot = await call(client, "snapshot_devbox", devbox_id=devbox["id"], name="seed-failing-test")
-        say("   snapshot_disk", f"{snapshot['id']} ({snapshot['size_bytes']} bytes of changes)")
-
-        say("2. create_scenario on that snapshot with one bash_script_scorer, weight 1.0")
-        scenario = await call(
-            client,
-            "create_scenario",
-            name="fix-the-failing-test",
-            input_context={"problem_statement": "The test in tests/test_example.py fails. Fix the code so it passes."},
-            environment_parameters={"snapshot_id": snapshot["id"], "working_directory": "/home/user"},
-            scoring_contract={
-                "scoring_function_parameters": [
-                    {
-                        "name": "pytest",
-                        "weight": 1.0,
-                        "scorer": {
-                            "type": "bash_script_scorer",
-                            "bash_script": "pytest -q && echo 1.0 || echo 0.0",
-                        },
-                    }
-                ]
-            },
-            reference_output=FIX,
-        )
-        say("   scenario", scenario["id"])
-
-        say("3. start_run, read the problem statement, wait for the devbox")
-        run = await call(client, "start_run", scenario_id=scenario["id"], run_name="demo")
-        statement = await client.read_resource(f"scenario://{scenario['id']}/problem_statement")
-        text = getattr(statement.contents[0], "text", "")
-        say("   problem statement", text.strip().splitlines()[0])
-        run = await wait_run(client, run["id"], {"running"})
-        say("   run", f"{run['id']} is {run['state']} on devbox {run['devbox_id']}")
-
-        say("4. act as the agent: inspect, fix, check")
-        source = await call(client, "read_devbox_file", devbox_id=run["devbox_id"], file_path="tests/test_example.py")
-        fixed = source["contents"].replace("return a - b", "return a + b")
-        await call(
-            client,
-            "write_devbox_file",
-            devbox_id=run["devbox_id"],
-            file_path="tests/test_example.py",
-            contents=fixed,
-        )
-        check = await call(client, "execute_on_devbox", devbox_id=run["devbox_id"], command="pytest -q | tail -1")
-        say("   pytest in the devbox", check["stdout"].strip())
-
-        say("5. score_run, poll get_run while running/scoring")
-        run = await call(client, "score_run", run_id=run["id"])
-        say("   state", run["state"])
-        run = await wait_run(client, run["id"], {"scored"})
+        devbox_id, scenario_id = await author(client)
+        run = await solve(client, scenario_id)
         if run["state"] in TERMINAL_FAILURES:
             say("run ended", json.dumps(run, indent=2))
             return 1
-        say("   state", f"{run['state']}, score {run['scoring_contract_result']['score']}")
+        return await finish(client, run, scenario_id, devbox_id)
 
-        say("6. complete_run")
-        run = await call(client, "complete_run", run_id=run["id"])
-        final_score = (run.get("scoring_contract_result") or {}).get("score")
-        logs = await client.read_resource(f"run://{run['id']}/logs")
-        await call(client, "shutdown_devbox", devbox_id=devbox["id"])
-        print(
-            json.dumps(
+
+async def author(client: Client) -> tuple[str, str]:
+    """Steps 1-2: a devbox with a failing test, its snapshot, and a scenario on it."""
+    say(
+        "1. create a devbox with no blueprint (the default: Python 3 with pytest)",
+        "the first time on a machine this builds the default environment once (needs PyPI, ~10 s)",
+    )
+    started = time.perf_counter()
+    devbox = await call(client, "create_devbox", name="seed-authoring")
+    say("   devbox", f"{devbox['id']} is {devbox['status']} ({time.perf_counter() - started:.2f} s)")
+    await call(
+        client,
+        "write_devbox_file",
+        devbox_id=devbox["id"],
+        file_path="tests/test_example.py",
+        contents=FAILING_TEST,
+    )
+    check = await call(client, "execute_on_devbox", devbox_id=devbox["id"], command="pytest -q | tail -1")
+    say("   wrote a failing tests/test_example.py", f"pytest says: {check['stdout'].strip()}")
+    snapshot = await call(client, "snapshot_devbox", devbox_id=devbox["id"], name="seed-failing-test")
+    say("   snapshot_disk", f"{snapshot['id']} ({snapshot['size_bytes']} bytes of changes)")
+
+    say("2. create_scenario on that snapshot with one bash_script_scorer, weight 1.0")
+    scenario = await call(
+        client,
+        "create_scenario",
+        name="fix-the-failing-test",
+        input_context={"problem_statement": "The test in tests/test_example.py fails. Fix the code so it passes."},
+        environment_parameters={"snapshot_id": snapshot["id"], "working_directory": "/home/user"},
+        scoring_contract={
+            "scoring_function_parameters": [
                 {
-                    "scenarioId": scenario["id"],
-                    "runId": run["id"],
-                    "finalState": run["state"],
-                    "finalScore": final_score,
-                },
-                indent=2,
-            )
+                    "name": "pytest",
+                    "weight": 1.0,
+                    "scorer": {"type": "bash_script_scorer", "bash_script": "pytest -q && echo 1.0 || echo 0.0"},
+                }
+            ]
+        },
+        reference_output=FIX,
+    )
+    say("   scenario", scenario["id"])
+    return str(devbox["id"]), str(scenario["id"])
+
+
+async def solve(client: Client, scenario_id: str) -> dict[str, Any]:
+    """Steps 3-5: start a run, act as the agent, score."""
+    say("3. start_run, read the problem statement, wait for the devbox")
+    run = await call(client, "start_run", scenario_id=scenario_id, run_name="demo")
+    statement = await client.read_resource(f"scenario://{scenario_id}/problem_statement")
+    text = getattr(statement.contents[0], "text", "")
+    say("   problem statement", text.strip().splitlines()[0])
+    run = await wait_run(client, run["id"], {"running"})
+    say("   run", f"{run['id']} is {run['state']} on devbox {run['devbox_id']}")
+
+    say("4. act as the agent: inspect, fix, check")
+    source = await call(client, "read_devbox_file", devbox_id=run["devbox_id"], file_path="tests/test_example.py")
+    fixed = source["contents"].replace("return a - b", "return a + b")
+    await call(
+        client,
+        "write_devbox_file",
+        devbox_id=run["devbox_id"],
+        file_path="tests/test_example.py",
+        contents=fixed,
+    )
+    check = await call(client, "execute_on_devbox", devbox_id=run["devbox_id"], command="pytest -q | tail -1")
+    say("   pytest in the devbox", check["stdout"].strip())
+
+    say("5. score_run, poll get_run while running/scoring")
+    run = await call(client, "score_run", run_id=run["id"])
+    say("   state", run["state"])
+    run = await wait_run(client, run["id"], {"scored"})
+    if run["state"] not in TERMINAL_FAILURES:
+        say("   state", f"{run['state']}, score {run['scoring_contract_result']['score']}")
+    return run
+
+
+async def finish(client: Client, run: dict[str, Any], scenario_id: str, devbox_id: str) -> int:
+    """Step 6: complete the run, print its outcome and logs."""
+    say("6. complete_run")
+    run = await call(client, "complete_run", run_id=run["id"])
+    final_score = (run.get("scoring_contract_result") or {}).get("score")
+    logs = await client.read_resource(f"run://{run['id']}/logs")
+    await call(client, "shutdown_devbox", devbox_id=devbox_id)
+    print(
+        json.dumps(
+            {"scenarioId": scenario_id, "runId": run["id"], "finalState": run["state"], "finalScore": final_score},
+            indent=2,
         )
-        say("run logs", getattr(logs.contents[0], "text", "").replace("\n", "\n    "))
-        return 0 if final_score == 1.0 else 1
+    )
+    say("run logs", getattr(logs.contents[0], "text", "").replace("\n", "\n    "))
+    return 0 if final_score == 1.0 else 1
