@@ -156,11 +156,44 @@ def unpack_layer(
     mknod is not allowed; False always writes xattr whiteouts. Raises LayerError on unsafe entries;
     the caller unpacks into a scratch directory and discards it on any error."""
     unpacker = _Unpacker(dest, mknod_whiteouts)
-    with tarfile.open(fileobj=tar_stream, mode="r|", bufsize=bufsize) as archive:
+    # Not tarfile's stream mode ("r|"): it slices its whole buffer on every 512-byte header read.
+    with tarfile.open(fileobj=_ForwardOnly(tar_stream), mode="r:", bufsize=bufsize) as archive:
         for member in archive:
             unpacker.add(archive, member)
     unpacker.finish()
     return unpacker.stats
+
+
+class _ForwardOnly(io.RawIOBase):
+    """A stream read once, front to back, that tarfile may `seek` forward in (skipping bytes), or
+    to where it already is: enough for reading members in order, each one's data before the next."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._stream.read(-1 if size is None else size)
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self._position + offset
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self._position:
+            raise io.UnsupportedOperation("the layer is read once, front to back")
+        while self._position < target:
+            if not self.read(min(target - self._position, COPY_CHUNK)):
+                break
+        return self._position
 
 
 class _Unpacker:
