@@ -16,6 +16,7 @@ from ...models import (
     ScenarioRunView,
     ScenarioUpdateParameters,
     StartBenchmarkRunParameters,
+    ValidationType,
 )
 
 MAX_WAIT_SECONDS = 3600
@@ -44,6 +45,10 @@ class ListScenariosInput(_Input):
     name: str | None = Field(default=None, description="Only scenarios with exactly this name.")
     limit: int = Field(default=20, ge=1, le=5000, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
+    benchmark_id: str | None = Field(default=None, description="Only scenarios of this benchmark (bmd_...).")
+    validation_type: ValidationType | None = Field(
+        default=None, description="Only scenarios with this validation type."
+    )
 
 
 # --- runs -----------------------------------------------------------------------------------------
@@ -65,6 +70,7 @@ class ListRunsInput(_Input):
     benchmark_run_id: str | None = Field(default=None, description="Only runs of this benchmark run.")
     limit: int = Field(default=20, ge=1, le=5000, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
+    name: str | None = Field(default=None, description="Only runs with exactly this name.")
 
 
 class ScoreRunInput(_Input):
@@ -123,6 +129,7 @@ class ListDevboxesInput(_Input):
 class ListBlueprintsInput(_Input):
     limit: int = Field(default=20, ge=1, le=5000, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
+    name: str | None = Field(default=None, description="Only blueprints with exactly this name.")
 
 
 class SnapshotDevboxInput(_Input):
