@@ -9,6 +9,7 @@ from .models import (
     BenchmarkListView,
     BenchmarkRunListView,
     BenchmarkRunView,
+    BenchmarkUpdateParameters,
     BenchmarkView,
     BlueprintBuildLogsListView,
     BlueprintCreateParameters,
@@ -80,18 +81,38 @@ class EnvironmentUnavailableError(BackendError):
     status = 503
 
 
+def check_command_id(command_id: str, attach_stdin: bool) -> None:
+    """Runloop's `execute` takes a command_id but no stdin, so no backend pairs the two."""
+    if not command_id:
+        raise InvalidRequestError("command_id is empty; give a unique id (a UUIDv7) or none")
+    if attach_stdin:
+        raise InvalidRequestError(
+            "attach_stdin cannot be combined with command_id; leave command_id out to attach stdin"
+        )
+
+
 class Backend(Protocol):
     """Everything the MCP surface and the REST API may ask of an engine, in Runloop's terms.
 
     Implementations: local.engine.LocalBackend (embedded) and remote.RemoteBackend (any
     Runloop-compatible REST API). Errors are BackendError subclasses.
+
+    Lists are newest first; every filter given must match (None: no filter). A `command_id` makes
+    starting a command idempotent: the same id on the same devbox is the same execution, also
+    after an engine restart.
     """
 
     # scenarios
     async def create_scenario(self, params: ScenarioCreateParameters) -> ScenarioView: ...
     async def get_scenario(self, scenario_id: str) -> ScenarioView: ...
     async def list_scenarios(
-        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        benchmark_id: str | None = None,
+        validation_type: str | None = None,
     ) -> ScenarioListView: ...
     async def update_scenario(self, scenario_id: str, params: ScenarioUpdateParameters) -> ScenarioView: ...
     async def archive_scenario(self, scenario_id: str) -> ScenarioView: ...
@@ -109,6 +130,7 @@ class Backend(Protocol):
         scenario_id: str | None = None,
         state: str | None = None,
         benchmark_run_id: str | None = None,
+        name: str | None = None,
     ) -> ScenarioRunListView: ...
     async def score_run(self, run_id: str) -> ScenarioRunView: ...
     async def complete_run(self, run_id: str) -> ScenarioRunView: ...
@@ -118,7 +140,10 @@ class Backend(Protocol):
     # benchmarks
     async def create_benchmark(self, params: BenchmarkCreateParameters) -> BenchmarkView: ...
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkView: ...
-    async def list_benchmarks(self, *, limit: int = 20, starting_after: str | None = None) -> BenchmarkListView: ...
+    async def list_benchmarks(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> BenchmarkListView: ...
+    async def update_benchmark(self, benchmark_id: str, params: BenchmarkUpdateParameters) -> BenchmarkView: ...
     async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView: ...
     async def unarchive_benchmark(self, benchmark_id: str) -> BenchmarkView: ...
     async def update_benchmark_scenarios(
@@ -127,7 +152,13 @@ class Backend(Protocol):
     async def start_benchmark_run(self, params: StartBenchmarkRunParameters) -> BenchmarkRunView: ...
     async def get_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView: ...
     async def list_benchmark_runs(
-        self, *, limit: int = 20, starting_after: str | None = None, benchmark_id: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        benchmark_id: str | None = None,
+        name: str | None = None,
+        state: str | None = None,
     ) -> BenchmarkRunListView: ...
     async def complete_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView: ...
     async def cancel_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView: ...
@@ -145,7 +176,9 @@ class Backend(Protocol):
     # blueprints
     async def create_blueprint(self, params: BlueprintCreateParameters) -> BlueprintView: ...
     async def get_blueprint(self, blueprint_id: str) -> BlueprintView: ...
-    async def list_blueprints(self, *, limit: int = 20, starting_after: str | None = None) -> BlueprintListView: ...
+    async def list_blueprints(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> BlueprintListView: ...
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView: ...
     async def delete_blueprint(self, blueprint_id: str) -> None: ...
 
@@ -180,6 +213,7 @@ class Backend(Protocol):
         timeout_seconds: float | None = None,
         working_directory: str | None = None,
         shell_name: str | None = None,
+        command_id: str | None = None,
     ) -> ExecutionView: ...
     async def execute_async(
         self,
@@ -190,6 +224,7 @@ class Backend(Protocol):
         working_directory: str | None = None,
         shell_name: str | None = None,
         attach_stdin: bool = False,
+        command_id: str | None = None,
     ) -> ExecutionView: ...
     async def get_execution(self, devbox_id: str, execution_id: str) -> ExecutionView: ...
     async def wait_for_execution(
@@ -222,7 +257,13 @@ class Backend(Protocol):
         commit_message: str | None = None,
     ) -> DevboxSnapshotView: ...
     async def list_snapshots(
-        self, *, limit: int = 20, starting_after: str | None = None, devbox_id: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        devbox_id: str | None = None,
+        source_blueprint_id: str | None = None,
+        metadata: dict[str, list[str]] | None = None,
     ) -> DevboxSnapshotListView: ...
     async def get_snapshot(self, snapshot_id: str) -> DevboxSnapshotView: ...
     async def update_snapshot(

@@ -560,6 +560,17 @@ class BenchmarkCreateParameters(_Model):
     required_secret_names: list[str] | None = None
 
 
+class BenchmarkUpdateParameters(_Model):
+    """Runloop's update of a whole benchmark: what is given replaces what the benchmark has."""
+
+    name: str | None = None
+    scenario_ids: list[str] | None = None
+    metadata: Metadata | None = None
+    description: str | None = None
+    required_environment_variables: list[str] | None = None
+    required_secret_names: list[str] | None = None
+
+
 class BenchmarkView(BaseModel):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

@@ -18,6 +18,7 @@ from ..models import (
     BenchmarkListView,
     BenchmarkRunListView,
     BenchmarkRunView,
+    BenchmarkUpdateParameters,
     BenchmarkView,
     ScenarioRunState,
     ScenarioRunView,
@@ -44,6 +45,10 @@ class ScenarioRuns(Protocol):
     async def get_run(self, run_id: str) -> ScenarioRunView: ...
     async def complete_run(self, run_id: str) -> ScenarioRunView: ...
     async def cancel_run(self, run_id: str) -> ScenarioRunView: ...
+
+
+# Fields a benchmark update may name only with the values the benchmark already has.
+FIXED_FIELDS = ("name", "metadata", "description", "required_environment_variables", "required_secret_names")
 
 
 def _unique(ids: list[str]) -> list[str]:
@@ -83,9 +88,11 @@ class Benchmarks:
             raise NotFoundError("benchmark", benchmark_id)
         return BenchmarkView.model_validate(row.data)
 
-    async def list(self, *, limit: int, starting_after: str | None = None) -> BenchmarkListView:
+    async def list(
+        self, *, limit: int, starting_after: str | None = None, name: str | None = None
+    ) -> BenchmarkListView:
         # As Runloop lists them: an archived benchmark is left out (get it by id).
-        page = await self.store.list(BENCHMARKS, limit=limit, starting_after=starting_after, state="active")
+        page = await self.store.list(BENCHMARKS, limit=limit, starting_after=starting_after, state="active", name=name)
         return BenchmarkListView(
             benchmarks=[BenchmarkView.model_validate(r.data) for r in page.rows],
             has_more=page.has_more,
@@ -108,6 +115,29 @@ class Benchmarks:
         view = view.model_copy(update={"scenario_ids": scenario_ids})
         await self._save(view)
         return view
+
+    async def update(self, benchmark_id: str, params: BenchmarkUpdateParameters) -> BenchmarkView:
+        """Runloop's whole-benchmark update: here only its scenario_ids may change (the other
+        fields only to the values they have), as the difference to the current list."""
+        current = await self.get(benchmark_id)
+        unsupported = [
+            field
+            for field in FIXED_FIELDS
+            if getattr(params, field) is not None and getattr(params, field) != getattr(current, field, None)
+        ]
+        if unsupported:
+            raise InvalidRequestError(
+                f"updating {', '.join(unsupported)} of a benchmark is not supported by this scenario-mcp engine; "
+                "only its scenario_ids can change (or use POST /v1/benchmarks/{id}/scenarios)"
+            )
+        if params.scenario_ids is None:
+            return current
+        wanted = _unique(params.scenario_ids)
+        return await self.update_scenarios(
+            benchmark_id,
+            add=[s for s in wanted if s not in current.scenario_ids],
+            remove=[s for s in current.scenario_ids if s not in wanted],
+        )
 
     # --- runs ----------------------------------------------------------------------------------
 
@@ -184,9 +214,17 @@ class Benchmarks:
         return BenchmarkRunView.model_validate(row.data)
 
     async def list_runs(
-        self, *, limit: int, starting_after: str | None = None, benchmark_id: str | None = None
+        self,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        benchmark_id: str | None = None,
+        name: str | None = None,
+        state: str | None = None,
     ) -> BenchmarkRunListView:
-        page = await self.store.list(BENCHMARK_RUNS, limit=limit, starting_after=starting_after, parent_id=benchmark_id)
+        page = await self.store.list(
+            BENCHMARK_RUNS, limit=limit, starting_after=starting_after, parent_id=benchmark_id, name=name, state=state
+        )
         return BenchmarkRunListView(
             runs=[BenchmarkRunView.model_validate(r.data) for r in page.rows],
             has_more=page.has_more,

@@ -223,8 +223,10 @@ class Blueprints:
             raise NotFoundError("blueprint", blueprint_id)
         return BlueprintView.model_validate(row.data)
 
-    async def list(self, *, limit: int, starting_after: str | None = None) -> BlueprintListView:
-        page = await self.store.list("blueprints", limit=limit, starting_after=starting_after)
+    async def list(
+        self, *, limit: int, starting_after: str | None = None, name: str | None = None
+    ) -> BlueprintListView:
+        page = await self.store.list("blueprints", limit=limit, starting_after=starting_after, name=name)
         return BlueprintListView(
             blueprints=[BlueprintView.model_validate(r.data) for r in page.rows],
             has_more=page.has_more,

@@ -99,6 +99,10 @@ class Devboxes:
         return dict((await self._row(devbox_id))[1])
 
     async def list(self, *, limit: int, starting_after: str | None, status: str | None) -> DevboxListView:
+        if status is not None and status not in {s.value for s in DevboxStatus}:
+            raise InvalidRequestError(
+                f"unknown devbox status {status!r}; one of {', '.join(s.value for s in DevboxStatus)}"
+            )
         page = await self.store.list("devboxes", limit=limit, starting_after=starting_after, state=status)
         return DevboxListView(
             devboxes=[DevboxView.model_validate(r.data) for r in page.rows],

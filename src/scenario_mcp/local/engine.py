@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
-from ..backend import EnvironmentUnavailableError, InvalidRequestError
+from ..backend import EnvironmentUnavailableError, InvalidRequestError, check_command_id
 from ..conventions import MAX_LIST_LIMIT
 from ..models import (
     COLLECTION_PATHS,
@@ -30,6 +30,7 @@ from ..models import (
     BenchmarkListView,
     BenchmarkRunListView,
     BenchmarkRunView,
+    BenchmarkUpdateParameters,
     BenchmarkView,
     BlueprintBuildLogsListView,
     BlueprintCreateParameters,
@@ -246,9 +247,22 @@ class LocalBackend:
         return await self.parts.scenarios.get(scenario_id)
 
     async def list_scenarios(
-        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        benchmark_id: str | None = None,
+        validation_type: str | None = None,
     ) -> ScenarioListView:
-        return await self.parts.scenarios.list(limit=_limit(limit), starting_after=starting_after, name=name)
+        members = None if benchmark_id is None else (await self.benchmarks.get(benchmark_id)).scenario_ids
+        return await self.parts.scenarios.list(
+            limit=_limit(limit),
+            starting_after=starting_after,
+            name=name,
+            ids=members,
+            validation_type=validation_type,
+        )
 
     async def update_scenario(self, scenario_id: str, params: ScenarioUpdateParameters) -> ScenarioView:
         return await self.parts.scenarios.update(scenario_id, params)
@@ -280,6 +294,7 @@ class LocalBackend:
         scenario_id: str | None = None,
         state: str | None = None,
         benchmark_run_id: str | None = None,
+        name: str | None = None,
     ) -> ScenarioRunListView:
         return await self.parts.runs.list(
             limit=_limit(limit),
@@ -287,6 +302,7 @@ class LocalBackend:
             scenario_id=scenario_id,
             state=state,
             benchmark_run_id=benchmark_run_id,
+            name=name,
         )
 
     async def score_run(self, run_id: str) -> ScenarioRunView:
@@ -309,8 +325,10 @@ class LocalBackend:
     async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
         return await self.blueprints.get(blueprint_id)
 
-    async def list_blueprints(self, *, limit: int = 20, starting_after: str | None = None) -> BlueprintListView:
-        return await self.blueprints.list(limit=_limit(limit), starting_after=starting_after)
+    async def list_blueprints(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> BlueprintListView:
+        return await self.blueprints.list(limit=_limit(limit), starting_after=starting_after, name=name)
 
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
         return await self.blueprints.logs(blueprint_id)
@@ -333,9 +351,21 @@ class LocalBackend:
         return await self.parts.snapshots.create(devbox_id, name=name, metadata=metadata, commit_message=commit_message)
 
     async def list_snapshots(
-        self, *, limit: int = 20, starting_after: str | None = None, devbox_id: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        devbox_id: str | None = None,
+        source_blueprint_id: str | None = None,
+        metadata: dict[str, list[str]] | None = None,
     ) -> DevboxSnapshotListView:
-        return await self.parts.snapshots.list(limit=_limit(limit), starting_after=starting_after, devbox_id=devbox_id)
+        return await self.parts.snapshots.list(
+            limit=_limit(limit),
+            starting_after=starting_after,
+            devbox_id=devbox_id,
+            source_blueprint_id=source_blueprint_id,
+            metadata=metadata,
+        )
 
     async def get_snapshot(self, snapshot_id: str) -> DevboxSnapshotView:
         return await self.parts.snapshots.get(snapshot_id)
@@ -409,7 +439,19 @@ class LocalBackend:
         timeout_seconds: float | None = None,
         working_directory: str | None = None,
         shell_name: str | None = None,
+        command_id: str | None = None,
     ) -> ExecutionView:
+        if command_id is not None:
+            # Not tied to this caller: a retry with the same id waits for the same command.
+            started = await self.execute_async(
+                devbox_id,
+                command,
+                timeout_seconds=timeout_seconds,
+                working_directory=working_directory,
+                shell_name=shell_name,
+                command_id=command_id,
+            )
+            return await self.parts.executions.result(devbox_id, started.execution_id)
         await self.parts.runs.check_allows_work(devbox_id)
         return await self.parts.executions.execute(
             devbox_id,
@@ -428,17 +470,34 @@ class LocalBackend:
         working_directory: str | None = None,
         shell_name: str | None = None,
         attach_stdin: bool = False,
+        command_id: str | None = None,
     ) -> ExecutionView:
-        await self.parts.runs.check_allows_work(devbox_id)
-        execution = await self.parts.executions.start(
-            devbox_id,
-            command,
-            timeout_seconds=timeout_seconds,
-            working_directory=working_directory,
-            shell_name=shell_name,
-            attach_stdin=attach_stdin,
-        )
-        return self.parts.executions.view(execution)
+        executions = self.parts.executions
+        if command_id is None:
+            await self.parts.runs.check_allows_work(devbox_id)
+            execution = await executions.start(
+                devbox_id,
+                command,
+                timeout_seconds=timeout_seconds,
+                working_directory=working_directory,
+                shell_name=shell_name,
+                attach_stdin=attach_stdin,
+            )
+            return executions.view(execution)
+        check_command_id(command_id, attach_stdin)
+        async with executions.command(devbox_id, command_id) as known:
+            if known is not None:
+                return await executions.get(devbox_id, known)
+            await self.parts.runs.check_allows_work(devbox_id)
+            execution = await executions.start(
+                devbox_id,
+                command,
+                timeout_seconds=timeout_seconds,
+                working_directory=working_directory,
+                shell_name=shell_name,
+                command_id=command_id,
+            )
+        return executions.view(execution)
 
     async def get_execution(self, devbox_id: str, execution_id: str) -> ExecutionView:
         return await self.parts.executions.get(devbox_id, execution_id)
@@ -501,8 +560,13 @@ class LocalBackend:
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkView:
         return await self.benchmarks.get(benchmark_id)
 
-    async def list_benchmarks(self, *, limit: int = 20, starting_after: str | None = None) -> BenchmarkListView:
-        return await self.benchmarks.list(limit=_limit(limit), starting_after=starting_after)
+    async def list_benchmarks(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> BenchmarkListView:
+        return await self.benchmarks.list(limit=_limit(limit), starting_after=starting_after, name=name)
+
+    async def update_benchmark(self, benchmark_id: str, params: BenchmarkUpdateParameters) -> BenchmarkView:
+        return await self.benchmarks.update(benchmark_id, params)
 
     async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView:
         return await self.benchmarks.set_status(benchmark_id, "archived")
@@ -522,10 +586,16 @@ class LocalBackend:
         return await self.benchmarks.get_run(benchmark_run_id)
 
     async def list_benchmark_runs(
-        self, *, limit: int = 20, starting_after: str | None = None, benchmark_id: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        benchmark_id: str | None = None,
+        name: str | None = None,
+        state: str | None = None,
     ) -> BenchmarkRunListView:
         return await self.benchmarks.list_runs(
-            limit=_limit(limit), starting_after=starting_after, benchmark_id=benchmark_id
+            limit=_limit(limit), starting_after=starting_after, benchmark_id=benchmark_id, name=name, state=state
         )
 
     async def complete_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:

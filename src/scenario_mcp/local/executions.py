@@ -6,7 +6,8 @@ The process side of a live execution (its launch, output pumps and deadline) is 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ class Executions:
         self._executions: dict[str, Execution] = {}
         self._shell_locks: dict[tuple[str, str], anyio.Lock] = {}
         self._shell_busy: dict[tuple[str, str], Execution] = {}
+        self._command_locks: dict[tuple[str, str], anyio.Lock] = {}
         devboxes.on_end(self._forget_devbox)
 
     def _forget_devbox(self, devbox_id: str) -> None:
@@ -140,7 +142,9 @@ class Executions:
         attach_stdin: bool = False,
         log_source: str = "exec",
         record_start: bool = True,
+        command_id: str | None = None,
     ) -> Execution:
+        """Start a command. With a `command_id`, the caller holds `command()` for it (see there)."""
         cmd = _validate(command, timeout_seconds, working_directory, shell_name)
         target = await self._target(devbox_id)
         execution_id = new_id("execution")
@@ -148,11 +152,20 @@ class Executions:
         # An async execution is recorded as running before it starts (its id is handed out now):
         # its completion, written when it ends, must be the last word. A waited-for one is
         # acknowledged only by its result, so only its completion is written.
-        if record_start:
+        if record_start or command_id is not None:
             await self._record_start(devbox_id, execution_id, cmd, started)
+        if command_id is not None:
+            # After the execution's row (a repeat finds it) and before the launch (a repeat after a
+            # crash from here on finds this execution, never starts a second one).
+            await self.store.set_command_execution(devbox_id, command_id, execution_id)
 
         async def launch() -> Execution:
-            return await self._launch(target, execution_id, cmd, attach_stdin, started, log_source)
+            try:
+                return await self._launch(target, execution_id, cmd, attach_stdin, started, log_source)
+            except BaseException:
+                if command_id is not None:  # never started: a retry may try again
+                    await self.store.set_command_execution(devbox_id, command_id, None)
+                raise
 
         if shell_name is None:
             execution = await launch()
@@ -167,6 +180,29 @@ class Executions:
                 self._shell_busy[(devbox_id, shell_name)] = execution
         self._remember(execution)
         return execution
+
+    @asynccontextmanager
+    async def command(self, devbox_id: str, command_id: str) -> AsyncIterator[str | None]:
+        """Held while a command with this `command_id` is looked up and started on this devbox:
+        yields the execution the id already started (kept in the store, so across restarts), or
+        None, and then the holder starts it with `start(..., command_id=...)`. Two requests with
+        the same id (a client's retry racing its first try) start one command."""
+        key = (devbox_id, command_id)
+        lock = self._command_locks.setdefault(key, anyio.Lock())
+        try:
+            async with lock:
+                yield await self.store.command_execution(devbox_id, command_id)
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._command_locks.pop(key, None)
+
+    async def result(self, devbox_id: str, execution_id: str) -> ExecutionView:
+        """The execution once it has completed (its own timeout bounds the wait)."""
+        live = self._executions.get(execution_id)
+        if live is not None and live.devbox_id == devbox_id:
+            await live.done.wait()
+            return self.view(live)
+        return await self.get(devbox_id, execution_id)
 
     async def _record_start(self, devbox_id: str, execution_id: str, cmd: _Command, started: int) -> None:
         await self.store.put(

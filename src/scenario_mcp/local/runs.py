@@ -150,15 +150,20 @@ class Runs:
         scenario_id: str | None,
         state: str | None,
         benchmark_run_id: str | None,
+        name: str | None = None,
     ) -> ScenarioRunListView:
         if state is not None and state not in {s.value for s in RunState}:
             raise InvalidRequestError(f"unknown run state {state!r}; one of {', '.join(s.value for s in RunState)}")
         page = await self.store.list(
-            "runs", limit=limit, starting_after=starting_after, parent_id=scenario_id, state=state
+            "runs",
+            limit=limit,
+            starting_after=starting_after,
+            parent_id=scenario_id,
+            state=state,
+            name=name,
+            data_fields={"benchmark_run_id": benchmark_run_id},
         )
         runs = [ScenarioRunView.model_validate(r.data) for r in page.rows]
-        if benchmark_run_id is not None:
-            runs = [r for r in runs if r.benchmark_run_id == benchmark_run_id]
         return ScenarioRunListView(runs=runs, has_more=page.has_more, total_count=page.total_count)
 
     async def check_allows_work(self, devbox_id: str) -> None:

@@ -109,8 +109,24 @@ class Scenarios:
             raise NotFoundError("scenario", scenario_id)
         return ScenarioView.model_validate(row.data)
 
-    async def list(self, *, limit: int, starting_after: str | None, name: str | None) -> ScenarioListView:
-        page = await self.store.list("scenarios", limit=limit, starting_after=starting_after, name=name)
+    async def list(
+        self,
+        *,
+        limit: int,
+        starting_after: str | None,
+        name: str | None,
+        ids: builtins.list[str] | None = None,
+        validation_type: str | None = None,
+    ) -> ScenarioListView:
+        """Newest first; `ids` keeps only those scenarios (a benchmark's, say)."""
+        page = await self.store.list(
+            "scenarios",
+            limit=limit,
+            starting_after=starting_after,
+            name=name,
+            id=ids,
+            data_fields={"validation_type": validation_type},
+        )
         return ScenarioListView(
             scenarios=[ScenarioView.model_validate(r.data) for r in page.rows],
             has_more=page.has_more,

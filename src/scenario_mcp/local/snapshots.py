@@ -93,8 +93,24 @@ class Snapshots:
         )
         return updated
 
-    async def list(self, *, limit: int, starting_after: str | None, devbox_id: str | None) -> DevboxSnapshotListView:
-        page = await self.store.list("snapshots", limit=limit, starting_after=starting_after, parent_id=devbox_id)
+    async def list(
+        self,
+        *,
+        limit: int,
+        starting_after: str | None,
+        devbox_id: str | None,
+        source_blueprint_id: str | None = None,
+        metadata: dict[str, builtins.list[str]] | None = None,
+    ) -> DevboxSnapshotListView:
+        """Newest first; `metadata` keeps snapshots whose every given key has one of its values."""
+        page = await self.store.list(
+            "snapshots",
+            limit=limit,
+            starting_after=starting_after,
+            parent_id=devbox_id,
+            data_fields={"source_blueprint_id": source_blueprint_id},
+            metadata=metadata,
+        )
         return DevboxSnapshotListView(
             snapshots=[DevboxSnapshotView.model_validate(r.data) for r in page.rows],
             has_more=page.has_more,

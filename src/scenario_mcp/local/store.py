@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
@@ -67,9 +68,20 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: benchmarks, benchmark runs and custom scorers
     "\n".join(_document_table(kind) for kind in ("benchmarks", "benchmark_runs", "scorers")),
+    # 3: the execution each `command_id` started on a devbox (execute's idempotency key)
+    """
+    CREATE TABLE command_ids (
+        devbox_id TEXT NOT NULL,
+        command_id TEXT NOT NULL,
+        execution_id TEXT NOT NULL,
+        PRIMARY KEY (devbox_id, command_id)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+# A field of a document's JSON a list may filter on: a plain name, so it is safe in a JSON path.
+DATA_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Writes between two WAL checkpoints (each a few pages): bounds the WAL file to a few MiB.
 CHECKPOINT_EVERY = 256
 
@@ -192,6 +204,8 @@ class Store:
         limit: int,
         starting_after: str | None,
         filters: dict[str, str | Sequence[str] | None],
+        data_fields: Mapping[str, str | None],
+        metadata: Mapping[str, Sequence[str]],
     ) -> Page:
         where: list[str] = []
         args: list[Any] = []
@@ -204,6 +218,20 @@ class Store:
             else:
                 where.append(f"{column} IN ({', '.join('?' for _ in value)})")
                 args.extend(value)
+        for field, value in data_fields.items():
+            if value is None:
+                continue
+            if not DATA_FIELD.fullmatch(field):
+                raise ValueError(f"not a filterable field: {field!r}")
+            where.append(f"json_extract(data, '$.{field}') = ?")
+            args.append(value)
+        for key, values in metadata.items():
+            # Any of the values; keys are bound, never spliced into a JSON path.
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(data, '$.metadata') AS m "
+                f"WHERE m.key = ? AND m.value IN ({', '.join('?' for _ in values)}))"
+            )
+            args.extend([key, *values])
 
         def op(conn: sqlite3.Connection) -> Page:
             clause = " AND ".join(where) or "1"
@@ -286,9 +314,15 @@ class Store:
         *,
         limit: int = 20,
         starting_after: str | None = None,
+        data_fields: Mapping[str, str | None] | None = None,
+        metadata: Mapping[str, Sequence[str]] | None = None,
         **filters: str | Sequence[str] | None,
     ) -> Page:
-        return await anyio.to_thread.run_sync(self._list, kind, limit, starting_after, filters)
+        """A page, newest first. `filters` match columns (a sequence: any of), `data_fields` fields
+        of the stored view, `metadata` the view's metadata (each key: any of its values)."""
+        return await anyio.to_thread.run_sync(
+            self._list, kind, limit, starting_after, filters, data_fields or {}, metadata or {}
+        )
 
     async def delete(self, kind: Table, ident: str) -> bool:
         return await anyio.to_thread.run_sync(self._delete, kind, ident)
@@ -307,6 +341,32 @@ class Store:
         """A small write (one row): inline when it can be (see _run_now), else in a worker thread."""
         if not self._run_now(fn):
             await anyio.to_thread.run_sync(self._run, fn)
+
+    async def command_execution(self, devbox_id: str, command_id: str) -> str | None:
+        """The execution `command_id` started on this devbox, if it started one."""
+
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT execution_id FROM command_ids WHERE devbox_id = ? AND command_id = ?", (devbox_id, command_id)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await anyio.to_thread.run_sync(self._run, op)
+
+    async def set_command_execution(self, devbox_id: str, command_id: str, execution_id: str | None) -> None:
+        """Record (or, with None, forget) the execution `command_id` started on this devbox."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            if execution_id is None:
+                conn.execute("DELETE FROM command_ids WHERE devbox_id = ? AND command_id = ?", (devbox_id, command_id))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO command_ids (devbox_id, command_id, execution_id) VALUES (?, ?, ?)",
+                    (devbox_id, command_id, execution_id),
+                )
+            self._writes_since_checkpoint += 1
+
+        await self._write(write)
 
     async def metadata_keys(self, kind: Table) -> builtins.list[str]:
         """Every key of the `metadata` of this kind's objects, sorted."""

@@ -20,6 +20,7 @@ from ..models import (
     BenchmarkListView,
     BenchmarkRunListView,
     BenchmarkRunView,
+    BenchmarkUpdateParameters,
     BenchmarkView,
     BlueprintBuildLogsListView,
     BlueprintCreateParameters,
@@ -145,14 +146,34 @@ class SolverBackend:
         return redact_scenario(await self._inner.get_scenario(scenario_id))
 
     async def list_scenarios(
-        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        benchmark_id: str | None = None,
+        validation_type: str | None = None,
     ) -> ScenarioListView:
         pin = await self.pinned_run()
         if pin is not None:
             scenario = await self.get_scenario(pin.scenario_id)
-            mine = [scenario] if (name is None or scenario.name == name) and starting_after is None else []
+            keep = (
+                starting_after is None
+                and name in (None, scenario.name)
+                and validation_type in (None, scenario.validation_type)
+                and (
+                    benchmark_id is None or scenario.id in (await self._inner.get_benchmark(benchmark_id)).scenario_ids
+                )
+            )
+            mine = [scenario] if keep else []
             return ScenarioListView(scenarios=mine, has_more=False, total_count=len(mine))
-        page = await self._inner.list_scenarios(limit=limit, starting_after=starting_after, name=name)
+        page = await self._inner.list_scenarios(
+            limit=limit,
+            starting_after=starting_after,
+            name=name,
+            benchmark_id=benchmark_id,
+            validation_type=validation_type,
+        )
         return page.model_copy(update={"scenarios": [redact_scenario(s) for s in page.scenarios]})
 
     async def update_scenario(self, scenario_id: str, params: ScenarioUpdateParameters) -> ScenarioView:
@@ -186,6 +207,7 @@ class SolverBackend:
         scenario_id: str | None = None,
         state: str | None = None,
         benchmark_run_id: str | None = None,
+        name: str | None = None,
     ) -> ScenarioRunListView:
         pin = await self.pinned_run()
         if pin is not None:
@@ -195,6 +217,7 @@ class SolverBackend:
                 and scenario_id in (None, run.scenario_id)
                 and state in (None, run.state.value)
                 and benchmark_run_id in (None, run.benchmark_run_id)
+                and name in (None, run.name)
             )
             runs = [run] if keep else []
             return ScenarioRunListView(runs=runs, has_more=False, total_count=len(runs))
@@ -204,6 +227,7 @@ class SolverBackend:
             scenario_id=scenario_id,
             state=state,
             benchmark_run_id=benchmark_run_id,
+            name=name,
         )
         scenarios: dict[str, ScenarioView | None] = {}  # one lookup per scenario, not per run
         return page.model_copy(update={"runs": [await self._shown(r, scenarios) for r in page.runs]})
@@ -233,8 +257,13 @@ class SolverBackend:
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkView:
         raise _refused("get_benchmark")
 
-    async def list_benchmarks(self, *, limit: int = 20, starting_after: str | None = None) -> BenchmarkListView:
+    async def list_benchmarks(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> BenchmarkListView:
         raise _refused("list_benchmarks")
+
+    async def update_benchmark(self, benchmark_id: str, params: BenchmarkUpdateParameters) -> BenchmarkView:
+        raise _refused("update_benchmark")
 
     async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView:
         raise _refused("archive_benchmark")
@@ -254,7 +283,13 @@ class SolverBackend:
         raise _refused("get_benchmark_run")
 
     async def list_benchmark_runs(
-        self, *, limit: int = 20, starting_after: str | None = None, benchmark_id: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        benchmark_id: str | None = None,
+        name: str | None = None,
+        state: str | None = None,
     ) -> BenchmarkRunListView:
         raise _refused("list_benchmark_runs")
 
@@ -284,7 +319,9 @@ class SolverBackend:
     async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
         raise _refused("get_blueprint")
 
-    async def list_blueprints(self, *, limit: int = 20, starting_after: str | None = None) -> BlueprintListView:
+    async def list_blueprints(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> BlueprintListView:
         raise _refused("list_blueprints")
 
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
@@ -348,6 +385,7 @@ class SolverBackend:
         timeout_seconds: float | None = None,
         working_directory: str | None = None,
         shell_name: str | None = None,
+        command_id: str | None = None,
     ) -> ExecutionView:
         await self._check_devbox(devbox_id)
         return await self._inner.execute(
@@ -356,6 +394,7 @@ class SolverBackend:
             timeout_seconds=timeout_seconds,
             working_directory=working_directory,
             shell_name=shell_name,
+            command_id=command_id,
         )
 
     async def execute_async(
@@ -367,6 +406,7 @@ class SolverBackend:
         working_directory: str | None = None,
         shell_name: str | None = None,
         attach_stdin: bool = False,
+        command_id: str | None = None,
     ) -> ExecutionView:
         await self._check_devbox(devbox_id)
         return await self._inner.execute_async(
@@ -376,6 +416,7 @@ class SolverBackend:
             working_directory=working_directory,
             shell_name=shell_name,
             attach_stdin=attach_stdin,
+            command_id=command_id,
         )
 
     async def get_execution(self, devbox_id: str, execution_id: str) -> ExecutionView:
@@ -441,7 +482,13 @@ class SolverBackend:
         raise _refused("snapshot_disk")
 
     async def list_snapshots(
-        self, *, limit: int = 20, starting_after: str | None = None, devbox_id: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        devbox_id: str | None = None,
+        source_blueprint_id: str | None = None,
+        metadata: dict[str, list[str]] | None = None,
     ) -> DevboxSnapshotListView:
         raise _refused("list_snapshots")
 

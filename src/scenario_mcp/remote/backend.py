@@ -120,6 +120,7 @@ class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, Devboxes
         timeout_seconds: float | None = None,
         working_directory: str | None = None,
         shell_name: str | None = None,
+        command_id: str | None = None,
     ) -> ExecutionView:
         return await self.executions.execute(
             devbox_id,
@@ -127,6 +128,7 @@ class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, Devboxes
             timeout_seconds=timeout_seconds,
             working_directory=working_directory,
             shell_name=shell_name,
+            command_id=command_id,
         )
 
     async def execute_async(
@@ -138,6 +140,7 @@ class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, Devboxes
         working_directory: str | None = None,
         shell_name: str | None = None,
         attach_stdin: bool = False,
+        command_id: str | None = None,
     ) -> ExecutionView:
         return await self.executions.execute_async(
             devbox_id,
@@ -146,6 +149,7 @@ class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, Devboxes
             working_directory=working_directory,
             shell_name=shell_name,
             attach_stdin=attach_stdin,
+            command_id=command_id,
         )
 
     async def get_execution(self, devbox_id: str, execution_id: str) -> ExecutionView:

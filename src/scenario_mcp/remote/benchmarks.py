@@ -7,6 +7,7 @@ from ..models import (
     BenchmarkListView,
     BenchmarkRunListView,
     BenchmarkRunView,
+    BenchmarkUpdateParameters,
     BenchmarkView,
     StartBenchmarkRunParameters,
     given,
@@ -23,8 +24,15 @@ class BenchmarksMixin:
     async def get_benchmark(self, benchmark_id: str) -> BenchmarkView:
         return await self.http.get(f"/v1/benchmarks/{benchmark_id}", BenchmarkView)
 
-    async def list_benchmarks(self, *, limit: int = 20, starting_after: str | None = None) -> BenchmarkListView:
-        return await self.http.get("/v1/benchmarks", BenchmarkListView, limit=limit, starting_after=starting_after)
+    async def list_benchmarks(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> BenchmarkListView:
+        return await self.http.get(
+            "/v1/benchmarks", BenchmarkListView, limit=limit, starting_after=starting_after, name=name
+        )
+
+    async def update_benchmark(self, benchmark_id: str, params: BenchmarkUpdateParameters) -> BenchmarkView:
+        return await self.http.post(f"/v1/benchmarks/{benchmark_id}", BenchmarkView, dump(params), idempotent=True)
 
     async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView:
         return await self.http.post(f"/v1/benchmarks/{benchmark_id}/archive", BenchmarkView, idempotent=True)
@@ -45,7 +53,13 @@ class BenchmarksMixin:
         return await self.http.get(f"/v1/benchmark_runs/{benchmark_run_id}", BenchmarkRunView)
 
     async def list_benchmark_runs(
-        self, *, limit: int = 20, starting_after: str | None = None, benchmark_id: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        benchmark_id: str | None = None,
+        name: str | None = None,
+        state: str | None = None,
     ) -> BenchmarkRunListView:
         return await self.http.get(
             "/v1/benchmark_runs",
@@ -53,6 +67,8 @@ class BenchmarksMixin:
             limit=limit,
             starting_after=starting_after,
             benchmark_id=benchmark_id,
+            name=name,
+            state=state,
         )
 
     async def complete_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:

@@ -15,6 +15,17 @@ from .errors import RemoteInvalidStateError, RemoteNotFoundError
 from .http import RemoteHttp, dump, poll
 
 
+def metadata_query(metadata: dict[str, list[str]]) -> dict[str, str]:
+    """Runloop's metadata filter: `metadata[key]=value`, or `metadata[key][in]=a,b` for any of several."""
+    query: dict[str, str] = {}
+    for key, values in metadata.items():
+        if len(values) == 1:
+            query[f"metadata[{key}]"] = values[0]
+        else:
+            query[f"metadata[{key}][in]"] = ",".join(values)
+    return query
+
+
 class EnvironmentsMixin:
     http: RemoteHttp
 
@@ -31,8 +42,12 @@ class EnvironmentsMixin:
     async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
         return await self.http.get(f"/v1/blueprints/{blueprint_id}", BlueprintView)
 
-    async def list_blueprints(self, *, limit: int = 20, starting_after: str | None = None) -> BlueprintListView:
-        return await self.http.get("/v1/blueprints", BlueprintListView, limit=limit, starting_after=starting_after)
+    async def list_blueprints(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> BlueprintListView:
+        return await self.http.get(
+            "/v1/blueprints", BlueprintListView, limit=limit, starting_after=starting_after, name=name
+        )
 
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
         return await self.http.get(f"/v1/blueprints/{blueprint_id}/logs", BlueprintBuildLogsListView)
@@ -54,7 +69,13 @@ class EnvironmentsMixin:
         return await self.http.post(f"/v1/devboxes/{devbox_id}/snapshot_disk", DevboxSnapshotView, body, timeout=1800)
 
     async def list_snapshots(
-        self, *, limit: int = 20, starting_after: str | None = None, devbox_id: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        devbox_id: str | None = None,
+        source_blueprint_id: str | None = None,
+        metadata: dict[str, list[str]] | None = None,
     ) -> DevboxSnapshotListView:
         return await self.http.get(
             "/v1/devboxes/disk_snapshots",
@@ -62,6 +83,8 @@ class EnvironmentsMixin:
             limit=limit,
             starting_after=starting_after,
             devbox_id=devbox_id,
+            source_blueprint_id=source_blueprint_id,
+            **metadata_query(metadata or {}),
         )
 
     async def get_snapshot(self, snapshot_id: str) -> DevboxSnapshotView:

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..backend import BackendError, InvalidRequestError
+from ..backend import BackendError, InvalidRequestError, check_command_id
 from ..conventions import exec_timeout, exec_timeout_problem, under_home
 from ..models import ExecutionOutputChunk, ExecutionStatus, ExecutionView, given
 from .errors import (
@@ -82,30 +82,21 @@ class RemoteExecutions:
         timeout_seconds: float | None = None,
         working_directory: str | None = None,
         shell_name: str | None = None,
+        command_id: str | None = None,
     ) -> ExecutionView:
         """`execute` (one request: it waits for the command up to its optimistic timeout), then
         bounded long polls until it completes or its deadline kills it.
 
         Not execute_async + wait_for_status: that is two round trips for every command, and
-        execute_async cannot be sent again safely; `execute`'s command_id makes it idempotent."""
+        execute_async cannot be sent again safely; `execute`'s command_id makes it idempotent
+        (the caller's, or a fresh one that this call's own retries repeat)."""
         timeout = checked_timeout(timeout_seconds)
+        if command_id is not None:
+            check_command_id(command_id, False)
         deadline = anyio.current_time() + timeout
         hold = min(EXECUTION_LONG_POLL, timeout)
-        body: dict[str, Any] = {
-            "command": in_directory(command, working_directory),
-            "command_id": uuid7(),
-            "optimistic_timeout": int(hold),  # an integer in Runloop's API; a shorter deadline polls
-        }
-        if shell_name is not None:
-            body["shell_name"] = shell_name
-        started = await self.http.post(
-            f"/v1/devboxes/{devbox_id}/execute",
-            ExecutionView,
-            body,
-            timeout=hold + LONG_POLL_MARGIN,
-            idempotent=True,
-            last_n=LAST_N,
-        )
+        # an integer in Runloop's API; a shorter deadline polls
+        started = await self._execute(devbox_id, command, working_directory, shell_name, command_id, int(hold))
         if started.status == ExecutionStatus.COMPLETED:
             return started
         while (remaining := deadline - anyio.current_time()) > 0:
@@ -114,6 +105,31 @@ class RemoteExecutions:
             except RemoteTimeoutError:
                 continue
         return await self._time_out(devbox_id, started.execution_id, timeout)
+
+    async def _execute(
+        self,
+        devbox_id: str,
+        command: str,
+        working_directory: str | None,
+        shell_name: str | None,
+        command_id: str | None,
+        optimistic_timeout: int,
+    ) -> ExecutionView:
+        body: dict[str, Any] = {
+            "command": in_directory(command, working_directory),
+            "command_id": command_id or uuid7(),
+            "optimistic_timeout": optimistic_timeout,
+        }
+        if shell_name is not None:
+            body["shell_name"] = shell_name
+        return await self.http.post(
+            f"/v1/devboxes/{devbox_id}/execute",
+            ExecutionView,
+            body,
+            timeout=optimistic_timeout + LONG_POLL_MARGIN,
+            idempotent=True,
+            last_n=LAST_N,
+        )
 
     async def _wait_once(
         self, devbox_id: str, execution_id: str, statuses: list[str], remaining: float
@@ -152,14 +168,21 @@ class RemoteExecutions:
         working_directory: str | None = None,
         shell_name: str | None = None,
         attach_stdin: bool = False,
+        command_id: str | None = None,
     ) -> ExecutionView:
         timeout = checked_timeout(timeout_seconds)
-        body: dict[str, Any] = {"command": in_directory(command, working_directory)}
-        if shell_name is not None:
-            body["shell_name"] = shell_name
-        if attach_stdin:
-            body["attach_stdin"] = True
-        started = await self.http.post(f"/v1/devboxes/{devbox_id}/execute_async", ExecutionView, body)
+        if command_id is not None:
+            # Runloop's execute_async takes no command_id; its `execute` does, and answers at once
+            # with an optimistic timeout of 0.
+            check_command_id(command_id, attach_stdin)
+            started = await self._execute(devbox_id, command, working_directory, shell_name, command_id, 0)
+        else:
+            body: dict[str, Any] = {"command": in_directory(command, working_directory)}
+            if shell_name is not None:
+                body["shell_name"] = shell_name
+            if attach_stdin:
+                body["attach_stdin"] = True
+            started = await self.http.post(f"/v1/devboxes/{devbox_id}/execute_async", ExecutionView, body)
         if timeout_seconds is not None and started.status != ExecutionStatus.COMPLETED:
             assert self.watchers is not None
             self.watchers.start_soon(self._deadline, devbox_id, started.execution_id, timeout)

@@ -34,10 +34,22 @@ class ScenariosMixin:
         return await self.http.get(f"/v1/scenarios/{scenario_id}", ScenarioView)
 
     async def list_scenarios(
-        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        benchmark_id: str | None = None,
+        validation_type: str | None = None,
     ) -> ScenarioListView:
         return await self.http.get(
-            "/v1/scenarios", ScenarioListView, limit=limit, starting_after=starting_after, name=name
+            "/v1/scenarios",
+            ScenarioListView,
+            limit=limit,
+            starting_after=starting_after,
+            name=name,
+            benchmark_id=benchmark_id,
+            validation_type=validation_type,
         )
 
     async def update_scenario(self, scenario_id: str, params: ScenarioUpdateParameters) -> ScenarioView:
@@ -74,6 +86,7 @@ class ScenariosMixin:
         scenario_id: str | None = None,
         state: str | None = None,
         benchmark_run_id: str | None = None,
+        name: str | None = None,
     ) -> ScenarioRunListView:
         return await self.http.get(
             "/v1/scenarios/runs",
@@ -83,6 +96,7 @@ class ScenariosMixin:
             scenario_id=scenario_id,
             state=state,
             benchmark_run_id=benchmark_run_id,
+            name=name,
         )
 
     async def score_run(self, run_id: str) -> ScenarioRunView:

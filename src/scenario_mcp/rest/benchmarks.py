@@ -10,9 +10,7 @@ from starlette.responses import Response
 from ..models import (
     BenchmarkCreateParameters,
     BenchmarkListView,
-    BenchmarkRunListView,
-    BenchmarkRunView,
-    BenchmarkView,
+    BenchmarkUpdateParameters,
     Metadata,
     RunProfile,
     ScenarioListView,
@@ -31,12 +29,8 @@ from .common import (
     path_param,
     query_limit,
     query_str,
-    scan,
 )
 from .runs import CAMEL_HINT, runs_page
-
-# Fields a benchmark update may name only with the values the benchmark already has.
-FIXED_FIELDS = ("name", "metadata", "description", "required_environment_variables", "required_secret_names")
 
 
 class StartBenchmarkRunBody(BaseModel):
@@ -53,18 +47,6 @@ class BenchmarkScenariosBody(BaseModel):
 
     scenarios_to_add: list[str] | None = None
     scenarios_to_remove: list[str] | None = None
-
-
-class BenchmarkUpdateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = None
-    scenario_ids: list[str] | None = None
-    metadata: Metadata | None = None
-    description: str | None = None
-    required_environment_variables: list[str] | None = None
-    required_secret_names: list[str] | None = None
-    attribution: str | None = None
 
 
 def _check_run_profile(profile: RunProfile | None) -> None:
@@ -90,17 +72,10 @@ async def create_benchmark(request: Request) -> Response:
 
 
 async def list_benchmarks(request: Request) -> Response:
-    limit, after, name = query_limit(request), query_str(request, "starting_after"), query_str(request, "name")
-    if name is None:
-        return model_response(await backend(request).list_benchmarks(limit=limit, starting_after=after))
-
-    async def fetch(n: int, cursor: str | None) -> tuple[list[BenchmarkView], bool]:
-        p = await backend(request).list_benchmarks(limit=n, starting_after=cursor)
-        return p.benchmarks, p.has_more
-
-    found = [b for b in await scan(fetch) if b.name == name]
-    window, has_more, total = page_of(found, limit=limit, starting_after=after)
-    return model_response(BenchmarkListView(benchmarks=window, has_more=has_more, total_count=total))
+    page = await backend(request).list_benchmarks(
+        limit=query_limit(request), starting_after=query_str(request, "starting_after"), name=query_str(request, "name")
+    )
+    return model_response(page)
 
 
 async def list_public_benchmarks(request: Request) -> Response:
@@ -121,29 +96,10 @@ async def unarchive_benchmark(request: Request) -> Response:
 
 
 async def update_benchmark(request: Request) -> Response:
-    benchmark_id = path_param(request, "id")
-    update = await body(request, BenchmarkUpdateBody)
-    current = await backend(request).get_benchmark(benchmark_id)
-    unsupported = [
-        field
-        for field in FIXED_FIELDS
-        if getattr(update, field) is not None and getattr(update, field) != getattr(current, field, None)
-    ]
-    if unsupported:
-        raise ApiError(
-            400,
-            f"updating {', '.join(unsupported)} of a benchmark is not supported by this scenario-mcp engine; "
-            "only its scenario_ids can change (or use POST /v1/benchmarks/{id}/scenarios)",
-        )
-    if update.scenario_ids is None:
-        return model_response(current)
-    wanted = list(dict.fromkeys(update.scenario_ids))
-    view = await backend(request).update_benchmark_scenarios(
-        benchmark_id,
-        add=[s for s in wanted if s not in current.scenario_ids],
-        remove=[s for s in current.scenario_ids if s not in wanted],
-    )
-    return model_response(view)
+    data = await json_object(request)
+    data.pop("attribution", None)  # Runloop's free-text credit line; nothing here shows it
+    params = parse_model(BenchmarkUpdateParameters, data)
+    return model_response(await backend(request).update_benchmark(path_param(request, "id"), params))
 
 
 async def benchmark_definitions(request: Request) -> Response:
@@ -176,20 +132,14 @@ async def start_benchmark_run(request: Request) -> Response:
 
 
 async def benchmark_runs_page(request: Request, benchmark_id: str | None = None) -> Response:
-    limit, after = query_limit(request), query_str(request, "starting_after")
-    benchmark_id = benchmark_id or query_str(request, "benchmark_id")
-    name, state = query_str(request, "name"), query_str(request, "state")
-    if name is None and state is None:
-        page = await backend(request).list_benchmark_runs(limit=limit, starting_after=after, benchmark_id=benchmark_id)
-        return model_response(page)
-
-    async def fetch(n: int, cursor: str | None) -> tuple[list[BenchmarkRunView], bool]:
-        p = await backend(request).list_benchmark_runs(limit=n, starting_after=cursor, benchmark_id=benchmark_id)
-        return p.runs, p.has_more
-
-    found = [r for r in await scan(fetch) if (name is None or r.name == name) and (state is None or r.state == state)]
-    window, has_more, total = page_of(found, limit=limit, starting_after=after)
-    return model_response(BenchmarkRunListView(runs=window, has_more=has_more, total_count=total))
+    page = await backend(request).list_benchmark_runs(
+        limit=query_limit(request),
+        starting_after=query_str(request, "starting_after"),
+        benchmark_id=benchmark_id or query_str(request, "benchmark_id"),
+        name=query_str(request, "name"),
+        state=query_str(request, "state"),
+    )
+    return model_response(page)
 
 
 async def list_benchmark_runs(request: Request) -> Response:

@@ -5,18 +5,16 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..models import BlueprintCreateParameters, BlueprintListView, BlueprintView
+from ..models import BlueprintCreateParameters
 from .common import (
     RouteTable,
     backend,
     body,
     json_response,
     model_response,
-    page_of,
     path_param,
     query_limit,
     query_str,
-    scan,
 )
 
 
@@ -26,17 +24,10 @@ async def create_blueprint(request: Request) -> Response:
 
 
 async def list_blueprints(request: Request) -> Response:
-    limit, after, name = query_limit(request), query_str(request, "starting_after"), query_str(request, "name")
-    if name is None:
-        return model_response(await backend(request).list_blueprints(limit=limit, starting_after=after))
-
-    async def fetch(n: int, cursor: str | None) -> tuple[list[BlueprintView], bool]:
-        p = await backend(request).list_blueprints(limit=n, starting_after=cursor)
-        return p.blueprints, p.has_more
-
-    found = [b for b in await scan(fetch) if b.name == name]
-    window, has_more, total = page_of(found, limit=limit, starting_after=after)
-    return model_response(BlueprintListView(blueprints=window, has_more=has_more, total_count=total))
+    page = await backend(request).list_blueprints(
+        limit=query_limit(request), starting_after=query_str(request, "starting_after"), name=query_str(request, "name")
+    )
+    return model_response(page)
 
 
 async def get_blueprint(request: Request) -> Response:

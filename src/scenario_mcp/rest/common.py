@@ -4,9 +4,8 @@ query parsing, list pages."""
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -20,8 +19,6 @@ from ..input_errors import validation_message
 
 M = TypeVar("M", bound=BaseModel)
 
-# Scans for filters the backend cannot apply itself read the whole list in pages this big.
-SCAN_PAGE = MAX_LIST_LIMIT
 MAX_JSON_BODY = 64 * 1024 * 1024
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -34,8 +31,6 @@ class ApiState:
     """What handlers share, kept on `app.state.api`."""
 
     backend: Backend
-    # execute's command_id makes a retried request idempotent: the same id, the same execution.
-    command_ids: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
 
 
 def api_state(request: Request) -> ApiState:
@@ -191,7 +186,7 @@ def path_param(request: Request, name: str) -> str:
     return str(request.path_params[name])
 
 
-# --- pages the backend cannot filter itself ------------------------------------------------------
+# --- pages of a list that is not a backend listing (a benchmark's scenarios) ---------------------
 
 
 class HasId(Protocol):
@@ -202,20 +197,8 @@ class HasId(Protocol):
 T = TypeVar("T", bound=HasId)
 
 
-async def scan(fetch: Callable[[int, str | None], Awaitable[tuple[Sequence[T], bool]]]) -> list[T]:
-    """Every item of a backend list, newest first, one big page at a time."""
-    items: list[T] = []
-    cursor: str | None = None
-    while True:
-        page, has_more = await fetch(SCAN_PAGE, cursor)
-        items.extend(page)
-        if not has_more or not page:
-            return items
-        cursor = page[-1].id
-
-
 def page_of(items: Sequence[T], *, limit: int, starting_after: str | None) -> tuple[list[T], bool, int]:
-    """Runloop's paging over an already filtered list: (the page, has_more, total_count)."""
+    """Runloop's paging over a list in hand: (the page, has_more, total_count)."""
     start = 0
     if starting_after is not None:
         ids = [item.id for item in items]

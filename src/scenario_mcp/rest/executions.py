@@ -18,7 +18,6 @@ from ..models import ExecutionStatus, ExecutionView
 from .common import (
     ApiError,
     RouteTable,
-    api_state,
     backend,
     body,
     error_body,
@@ -35,7 +34,6 @@ DEFAULT_LAST_N = 100
 # SDK reconnects from the last offset it saw.
 STREAM_MAX_SECONDS = 60.0
 STREAM_KEEPALIVE_SECONDS = 15.0
-COMMAND_IDS_KEPT = 10_000
 
 Stream = Literal["stdout", "stderr"]
 
@@ -98,27 +96,17 @@ def _ids(request: Request) -> tuple[str, str]:
     return path_param(request, "devbox_id"), path_param(request, "execution_id")
 
 
-async def _start_once(request: Request, devbox_id: str, run: ExecuteBody) -> str:
-    """The execution for `run`: a new one, or the one its command_id already started."""
-    command_ids = api_state(request).command_ids
-    key = (devbox_id, run.command_id) if run.command_id else None
-    if key and (known := command_ids.get(key)):
-        return known
-    started = await backend(request).execute_async(devbox_id, run.command, shell_name=run.shell_name)
-    if key:
-        command_ids[key] = started.execution_id
-        while len(command_ids) > COMMAND_IDS_KEPT:
-            command_ids.popitem(last=False)
-    return started.execution_id
-
-
 async def execute(request: Request) -> Response:
     devbox_id, last_n = path_param(request, "id"), _last_n(request)
     run = await body(request, ExecuteBody)
     optimistic = min(
         EXECUTION_WAIT_MAX if run.optimistic_timeout is None else run.optimistic_timeout, EXECUTION_WAIT_MAX
     )
-    execution_id = await _start_once(request, devbox_id, run)
+    # The backend keeps what a command_id started: a retried request is the same execution.
+    started = await backend(request).execute_async(
+        devbox_id, run.command, shell_name=run.shell_name, command_id=run.command_id or None
+    )
+    execution_id = started.execution_id
     try:
         view = await backend(request).wait_for_execution(
             devbox_id, execution_id, statuses=["completed"], timeout_seconds=optimistic

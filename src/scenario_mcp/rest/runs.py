@@ -16,7 +16,6 @@ from ..models import (
     Metadata,
     RunLogEntry,
     RunProfile,
-    ScenarioRunListView,
     ScenarioRunView,
     StartScenarioRunParameters,
 )
@@ -25,12 +24,10 @@ from .common import (
     backend,
     body,
     model_response,
-    page_of,
     path_param,
     query_bool,
     query_limit,
     query_str,
-    scan,
 )
 
 CAMEL_HINT = {"run_profile": "Runloop spells it runProfile, in camelCase"}
@@ -82,28 +79,16 @@ async def runs_page(
     request: Request, *, scenario_id: str | None = None, benchmark_run_id: str | None = None
 ) -> Response:
     """A page of runs, filtered by the query (and by the scenario or benchmark run in the path)."""
-    limit, after = query_limit(request), query_str(request, "starting_after")
-    scenario_id = scenario_id or query_str(request, "scenario_id")
-    benchmark_run_id = benchmark_run_id or query_str(request, "benchmark_run_id")
-    state, name = query_str(request, "state"), query_str(request, "name")
-    with_total = query_bool(request, "include_total_count", True)
-    if name is None:
-        page = await backend(request).list_runs(
-            limit=limit, starting_after=after, scenario_id=scenario_id, state=state, benchmark_run_id=benchmark_run_id
-        )
-        return model_response(page if with_total else page.model_copy(update={"total_count": None}))
-
-    async def fetch(n: int, cursor: str | None) -> tuple[list[ScenarioRunView], bool]:
-        p = await backend(request).list_runs(
-            limit=n, starting_after=cursor, scenario_id=scenario_id, state=state, benchmark_run_id=benchmark_run_id
-        )
-        return p.runs, p.has_more
-
-    runs = [r for r in await scan(fetch) if r.name == name]
-    window, has_more, total = page_of(runs, limit=limit, starting_after=after)
-    return model_response(
-        ScenarioRunListView(runs=window, has_more=has_more, total_count=total if with_total else None)
+    page = await backend(request).list_runs(
+        limit=query_limit(request),
+        starting_after=query_str(request, "starting_after"),
+        scenario_id=scenario_id or query_str(request, "scenario_id"),
+        state=query_str(request, "state"),
+        benchmark_run_id=benchmark_run_id or query_str(request, "benchmark_run_id"),
+        name=query_str(request, "name"),
     )
+    with_total = query_bool(request, "include_total_count", True)
+    return model_response(page if with_total else page.model_copy(update={"total_count": None}))
 
 
 async def list_runs(request: Request) -> Response:

@@ -6,18 +6,16 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..models import DevboxSnapshotListView, DevboxSnapshotView, Metadata
+from ..models import Metadata
 from .common import (
     RouteTable,
     backend,
     body,
     json_response,
     model_response,
-    page_of,
     path_param,
     query_limit,
     query_str,
-    scan,
 )
 
 
@@ -37,39 +35,27 @@ async def snapshot_disk(request: Request) -> Response:
     return model_response(view)
 
 
-def metadata_filter(request: Request) -> dict[str, set[str]]:
+def metadata_filter(request: Request) -> dict[str, list[str]]:
     """`metadata[key]=value`, and `metadata[key][in]=a,b` for any of several values."""
-    wanted: dict[str, set[str]] = {}
+    wanted: dict[str, list[str]] = {}
     for name, value in request.query_params.multi_items():
         if name.startswith("metadata[") and name.endswith("]"):
             key = name[len("metadata[") : -1]
-            if key.endswith("][in"):
-                wanted.setdefault(key[: -len("][in")], set()).update(value.split(","))
-            else:
-                wanted.setdefault(key, set()).add(value)
+            values = value.split(",") if key.endswith("][in") else [value]
+            known = wanted.setdefault(key.removesuffix("][in"), [])
+            known.extend(v for v in dict.fromkeys(values) if v not in known)
     return wanted
 
 
 async def list_snapshots(request: Request) -> Response:
-    limit, after = query_limit(request), query_str(request, "starting_after")
-    devbox_id, blueprint_id = query_str(request, "devbox_id"), query_str(request, "source_blueprint_id")
-    wanted = metadata_filter(request)
-    if blueprint_id is None and not wanted:
-        page = await backend(request).list_snapshots(limit=limit, starting_after=after, devbox_id=devbox_id)
-        return model_response(page)
-
-    async def fetch(n: int, cursor: str | None) -> tuple[list[DevboxSnapshotView], bool]:
-        p = await backend(request).list_snapshots(limit=n, starting_after=cursor, devbox_id=devbox_id)
-        return p.snapshots, p.has_more
-
-    found = [
-        s
-        for s in await scan(fetch)
-        if (blueprint_id is None or s.source_blueprint_id == blueprint_id)
-        and all(s.metadata.get(k) in values for k, values in wanted.items())
-    ]
-    window, has_more, total = page_of(found, limit=limit, starting_after=after)
-    return model_response(DevboxSnapshotListView(snapshots=window, has_more=has_more, total_count=total))
+    page = await backend(request).list_snapshots(
+        limit=query_limit(request),
+        starting_after=query_str(request, "starting_after"),
+        devbox_id=query_str(request, "devbox_id"),
+        source_blueprint_id=query_str(request, "source_blueprint_id"),
+        metadata=metadata_filter(request) or None,
+    )
+    return model_response(page)
 
 
 async def get_snapshot(request: Request) -> Response:

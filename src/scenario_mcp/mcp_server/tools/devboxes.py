@@ -41,7 +41,7 @@ async def create_blueprint(backend: Backend, params: BlueprintCreateParameters) 
 
 
 async def list_blueprints(backend: Backend, params: ListBlueprintsInput) -> BlueprintListView:
-    return await backend.list_blueprints(limit=params.limit, starting_after=params.starting_after)
+    return await backend.list_blueprints(limit=params.limit, starting_after=params.starting_after, name=params.name)
 
 
 async def create_devbox(backend: Backend, params: DevboxCreateParameters) -> DevboxView:

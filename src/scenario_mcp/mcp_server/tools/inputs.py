@@ -25,6 +25,7 @@ from ...models import (
     ScenarioRunView,
     ScenarioUpdateParameters,
     StartBenchmarkRunParameters,
+    ValidationType,
 )
 
 MAX_WAIT_SECONDS = 3600
@@ -53,6 +54,10 @@ class ListScenariosInput(_Input):
     name: str | None = Field(default=None, description="Only scenarios with exactly this name.")
     limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
+    benchmark_id: str | None = Field(default=None, description="Only scenarios of this benchmark (bmd_...).")
+    validation_type: ValidationType | None = Field(
+        default=None, description="Only scenarios with this validation type."
+    )
 
 
 # --- runs -----------------------------------------------------------------------------------------
@@ -74,6 +79,7 @@ class ListRunsInput(_Input):
     benchmark_run_id: str | None = Field(default=None, description="Only runs of this benchmark run.")
     limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
+    name: str | None = Field(default=None, description="Only runs with exactly this name.")
 
 
 class ScoreRunInput(_Input):
@@ -135,6 +141,7 @@ class ListDevboxesInput(_Input):
 class ListBlueprintsInput(_Input):
     limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
+    name: str | None = Field(default=None, description="Only blueprints with exactly this name.")
 
 
 class SnapshotDevboxInput(_Input):

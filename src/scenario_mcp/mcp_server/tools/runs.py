@@ -43,6 +43,7 @@ async def list_runs(backend: Backend, params: ListRunsInput) -> ScenarioRunListV
         scenario_id=params.scenario_id,
         state=params.state.value if params.state else None,
         benchmark_run_id=params.benchmark_run_id,
+        name=params.name,
     )
 
 

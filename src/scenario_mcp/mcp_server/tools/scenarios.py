@@ -31,7 +31,13 @@ async def get_scenario(backend: Backend, params: ScenarioIdInput) -> ScenarioVie
 
 
 async def list_scenarios(backend: Backend, params: ListScenariosInput) -> ScenarioListView:
-    return await backend.list_scenarios(limit=params.limit, starting_after=params.starting_after, name=params.name)
+    return await backend.list_scenarios(
+        limit=params.limit,
+        starting_after=params.starting_after,
+        name=params.name,
+        benchmark_id=params.benchmark_id,
+        validation_type=params.validation_type.value if params.validation_type else None,
+    )
 
 
 async def archive_scenario(backend: Backend, params: ScenarioIdInput) -> ScenarioView:
