@@ -1,0 +1,208 @@
+"""Devboxes, their executions, logs and snapshots, and the blueprints they start from."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .base import MAX_KEEP_ALIVE_SECONDS, Metadata, _Model
+
+
+class LaunchParameters(BaseModel):
+    # Runloop has many more launch knobs (resource sizes, architecture, ...); keep the ones this
+    # engine honours typed and let the rest through untouched.
+    model_config = ConfigDict(extra="allow")
+
+    keep_alive_time_seconds: int | None = Field(default=None, gt=0, le=MAX_KEEP_ALIVE_SECONDS)
+    launch_commands: list[str] | None = None
+    custom_gb_memory: int | None = Field(default=None, gt=0, le=64, description="Memory limit in GiB.")
+    custom_disk_size: int | None = Field(default=None, gt=0, le=64, description="Disk cap in GiB.")
+    network: bool | None = Field(
+        default=None, description="scenario-mcp extension: give the devbox network access (off by default)."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Devboxes, executions, snapshots, blueprints
+
+
+class DevboxStatus(StrEnum):
+    QUEUED = "queued"
+    PROVISIONING = "provisioning"
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    SUSPENDING = "suspending"
+    SUSPENDED = "suspended"
+    RESUMING = "resuming"
+    FAILURE = "failure"
+    SHUTDOWN = "shutdown"
+
+
+class DevboxStateTransition(BaseModel):
+    status: DevboxStatus
+    transition_time_ms: int
+
+
+class DevboxCreateParameters(_Model):
+    name: str | None = None
+    blueprint_id: str | None = None
+    blueprint_name: str | None = None
+    snapshot_id: str | None = None
+    environment_variables: dict[str, str] | None = None
+    launch_parameters: LaunchParameters | None = None
+    metadata: Metadata | None = None
+
+
+class DevboxView(BaseModel):
+    id: str
+    name: str | None = None
+    status: DevboxStatus
+    create_time_ms: int
+    end_time_ms: int | None = None
+    blueprint_id: str | None = None
+    snapshot_id: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    failure_reason: Literal["out_of_memory", "out_of_disk", "execution_failed", "health_check_failed"] | None = None
+    shutdown_reason: Literal["api_shutdown", "keep_alive_timeout", "entrypoint_exit", "idle", "ttl_expired"] | None = (
+        None
+    )
+    launch_parameters: LaunchParameters = Field(default_factory=LaunchParameters)
+    capabilities: list[str] = Field(default_factory=list)
+    state_transitions: list[DevboxStateTransition] = Field(default_factory=list)
+    isolation: str = Field(
+        default="namespaces",
+        description="scenario-mcp extension: how the devbox is isolated from the host.",
+    )
+    limits: list[str] = Field(
+        default_factory=list, description="scenario-mcp extension: the resource limits this engine enforces."
+    )
+    failure_message: str | None = Field(
+        default=None, description="scenario-mcp extension: human-readable reason for `failure`."
+    )
+
+
+class DevboxListView(BaseModel):
+    devboxes: list[DevboxView]
+    has_more: bool
+    total_count: int | None = None
+
+
+class ExecutionStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+
+class ExecutionView(BaseModel):
+    devbox_id: str
+    execution_id: str
+    status: ExecutionStatus
+    exit_status: int | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    stdout_truncated: bool | None = None
+    stderr_truncated: bool | None = None
+    shell_name: str | None = None
+
+
+class DevboxSnapshotView(BaseModel):
+    id: str
+    name: str | None = None
+    create_time_ms: int
+    metadata: Metadata = Field(default_factory=dict)
+    source_devbox_id: str
+    source_blueprint_id: str | None = None
+    commit_message: str | None = None
+    size_bytes: int | None = None
+
+
+class BlueprintView(BaseModel):
+    id: str
+    name: str
+    status: Literal["queued", "provisioning", "building", "failed", "build_complete"]
+    create_time_ms: int
+    build_finish_time_ms: int | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    failure_reason: str | None = None
+    build_log: str | None = Field(default=None, description="scenario-mcp extension: the build's output, capped.")
+
+
+MetadataKind = Literal["scenarios", "benchmarks", "blueprints", "snapshots", "devboxes"]
+# Where Runloop's API lists each kind (its metadata listings are under `…/metadata/keys`).
+COLLECTION_PATHS: dict[MetadataKind, str] = {
+    "scenarios": "/v1/scenarios",
+    "benchmarks": "/v1/benchmarks",
+    "blueprints": "/v1/blueprints",
+    "snapshots": "/v1/devboxes/disk_snapshots",
+    "devboxes": "/v1/devboxes",
+}
+
+
+class MetadataKeysView(BaseModel):
+    keys: list[str]
+
+
+class MetadataValuesView(BaseModel):
+    key: str
+    values: list[str]
+
+
+class BlueprintBuildLog(BaseModel):
+    level: str
+    timestamp_ms: int
+    message: str
+
+
+class BlueprintBuildLogsListView(BaseModel):
+    blueprint_id: str
+    logs: list[BlueprintBuildLog]
+
+
+class BlueprintCreateParameters(_Model):
+    name: str = Field(min_length=1)
+    system_setup_commands: list[str] = Field(default_factory=list)
+    base_blueprint_id: str | None = None
+    base_blueprint_name: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Executions (async), devbox logs
+
+
+class DevboxLogView(BaseModel):
+    level: str = "info"
+    source: str
+    timestamp_ms: int
+    cmd: str | None = None
+    cmd_id: str | None = None
+    exit_code: int | None = None
+    message: str | None = None
+
+
+class DevboxLogsListView(BaseModel):
+    logs: list[DevboxLogView]
+
+
+class ExecutionOutputChunk(BaseModel):
+    """A slice of an execution's stdout or stderr, from a byte offset (for streaming)."""
+
+    execution_id: str
+    stream: Literal["stdout", "stderr"]
+    offset: int
+    output: str
+    next_offset: int
+    done: bool = Field(description="True when the execution has completed and nothing follows next_offset.")
+
+
+class DevboxSnapshotListView(BaseModel):
+    snapshots: list[DevboxSnapshotView]
+    has_more: bool
+    total_count: int | None = None
+
+
+class BlueprintListView(BaseModel):
+    blueprints: list[BlueprintView]
+    has_more: bool
+    total_count: int | None = None
