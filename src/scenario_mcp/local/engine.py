@@ -8,21 +8,15 @@ launcher.py, layers.py) reaches the caller as an EnvironmentUnavailableError say
 
 from __future__ import annotations
 
-import fcntl
-import functools
-import inspect
 import logging
 import os
-import shutil
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 
-from ..backend import EnvironmentUnavailableError, InvalidRequestError, check_command_id
+from ..backend import InvalidRequestError, check_command_id
 from ..conventions import MAX_LIST_LIMIT
 from ..models import (
     COLLECTION_PATHS,
@@ -64,15 +58,15 @@ from ..models import (
 from ..reference_validation import validate_with_reference
 from .benchmarks import Benchmarks
 from .blueprints import Blueprints
+from .boundary import lock_data_dir, sandbox_errors_as_backend_errors
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .executions import Executions
 from .files import Files
-from .launcher import terminate
 from .layers import LayerStore
 from .limits import remove_stale_spares
 from .runs import Runs
-from .sandbox import LAUNCHER_SOCKET, SandboxError, check_host_support
+from .sandbox import SandboxError, check_host_support
 from .scenarios import EnvironmentDevboxes, Scenarios
 from .scoring import Scoring
 from .snapshots import Snapshots
@@ -81,20 +75,6 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 EXPIRY_INTERVAL = 5.0
-
-
-def _lock_data_dir(data_dir: Path) -> int:
-    """One engine per data dir: it alone writes the database and holds the devboxes' state."""
-    fd = os.open(data_dir / "engine.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise RuntimeError(
-            f"another scenario-mcp engine is using the data dir {data_dir}; stop it, or give this one "
-            "another --data-dir (or SCENARIO_MCP_DATA_DIR)"
-        ) from None
-    return fd
 
 
 def _limit(limit: int) -> int:
@@ -147,7 +127,7 @@ class LocalBackend:
         except SandboxError as exc:
             raise RuntimeError(str(exc)) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_file = _lock_data_dir(self.data_dir)
+        self._lock_file = lock_data_dir(self.data_dir)
         try:
             self.store = Store(self.data_dir / "scenario-mcp.sqlite3")
             self._tg = anyio.create_task_group()
@@ -159,7 +139,7 @@ class LocalBackend:
             self._parts = _Parts(self.store, self.data_dir, self._tg)
             await anyio.to_thread.run_sync(self.devboxes.layers.ensure_base)
             await self._reconcile()
-            await anyio.to_thread.run_sync(self._clean_scoring_leftovers)
+            await anyio.to_thread.run_sync(self.parts.scoring.clean_leftovers)
             await anyio.to_thread.run_sync(remove_stale_spares)
         except BaseException as exc:
             # A start that fails lets the data dir go, or the next engine could not take it.
@@ -217,17 +197,6 @@ class LocalBackend:
                 await self.devboxes.shutdown(devbox_id)
                 restored.discard(devbox_id)
         await self.parts.runs.reconcile(restored)
-
-    def _clean_scoring_leftovers(self) -> None:
-        """Scorer sandboxes of a server that died mid-scoring have no record: end them by their
-        launcher sockets and remove their directories (the runs themselves are scored again)."""
-        scoring = self.parts.scoring.work_dir
-        if not scoring.exists():
-            return
-        for socket_path in scoring.glob(f"*/*/box/{LAUNCHER_SOCKET}"):
-            terminate(socket_path)
-        for leftover in scoring.iterdir():
-            shutil.rmtree(leftover, ignore_errors=True)
 
     async def _expiry_loop(self) -> None:
         while True:
@@ -619,29 +588,4 @@ class LocalBackend:
         return await self.custom_scorers.update(scorer_id, params)
 
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-
-def _converting_sandbox_errors(method: F) -> F:
-    @functools.wraps(method)
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await method(*args, **kwargs)
-        except SandboxError as exc:
-            raise EnvironmentUnavailableError(
-                f"the local engine could not make or reach a sandbox: {exc}. Check the devbox with get_devbox "
-                "(create a new one if it has failed) and retry; `scenario-mcp setup` checks this machine"
-            ) from exc
-
-    return call  # type: ignore[return-value]
-
-
-def _sandbox_errors_as_backend_errors(cls: type[LocalBackend]) -> None:
-    """Every public call of the engine answers a SandboxError that got this far as an
-    EnvironmentUnavailableError: the surfaces (MCP, REST) know only BackendError."""
-    for name, member in list(vars(cls).items()):
-        if not name.startswith("_") and inspect.iscoroutinefunction(member):
-            setattr(cls, name, _converting_sandbox_errors(member))
-
-
-_sandbox_errors_as_backend_errors(LocalBackend)
+sandbox_errors_as_backend_errors(LocalBackend)

@@ -33,7 +33,8 @@ from ..models import (
 from .commands import shell_argv
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
-from .sandbox import Sandbox, SandboxSpec
+from .launcher import terminate
+from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxSpec
 from .store import Store
 
 # Where a scorer's own files are placed in its scoring sandbox: outside the working directory,
@@ -168,6 +169,16 @@ def weighted_total(contract: ScoringContract, results: list[ScoringFunctionResul
 
 class Scoring:
     """Runs a scenario's scorers against a devbox, out of the agent's reach."""
+
+    def clean_leftovers(self) -> None:
+        """Scorer sandboxes of a server that died mid-scoring have no record: end them by their
+        launcher sockets and remove their directories (the runs themselves are scored again)."""
+        if not self.work_dir.exists():
+            return
+        for socket_path in self.work_dir.glob(f"*/*/box/{LAUNCHER_SOCKET}"):
+            terminate(socket_path)
+        for leftover in self.work_dir.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
 
     def __init__(self, store: Store, devboxes: Devboxes, custom_scorers: CustomScorers, work_dir: Path) -> None:
         self.store = store

@@ -1,0 +1,53 @@
+"""The local engine's boundary: one engine per data dir, and no SandboxError past the seam."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import inspect
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..backend import EnvironmentUnavailableError
+from .sandbox import SandboxError
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """One engine per data dir: it alone writes the database and holds the devboxes' state."""
+    fd = os.open(data_dir / "engine.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(
+            f"another scenario-mcp engine is using the data dir {data_dir}; stop it, or give this one "
+            "another --data-dir (or SCENARIO_MCP_DATA_DIR)"
+        ) from None
+    return fd
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def _converting_sandbox_errors(method: F) -> F:
+    @functools.wraps(method)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except SandboxError as exc:
+            raise EnvironmentUnavailableError(
+                f"the local engine could not make or reach a sandbox: {exc}. Check the devbox with get_devbox "
+                "(create a new one if it has failed) and retry; `scenario-mcp setup` checks this machine"
+            ) from exc
+
+    return call  # type: ignore[return-value]
+
+
+def sandbox_errors_as_backend_errors(cls: type) -> None:
+    """Every public call of the engine answers a SandboxError that got this far as an
+    EnvironmentUnavailableError: the surfaces (MCP, REST) know only BackendError."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(member):
+            setattr(cls, name, _converting_sandbox_errors(member))
