@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -18,3 +20,29 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pusher]:
         pusher = Pusher(address)
         yield pusher
         pusher.http.close()
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[int]:
+    """A plain TCP server on the host's 127.0.0.1 that greets every connection."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.sendall(b"hello from the host\n")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    server.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,32 +44,6 @@ def host_marker(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     path = tmp_path / "marker.txt"
     path.write_text(token)
     yield path, token
-
-
-@pytest.fixture
-def loopback_server() -> Iterator[int]:
-    """A TCP server on the host's 127.0.0.1 that answers every connection."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            conn.sendall(b"hello from the host\n")
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    server.close()
 
 
 # --- host files ----------------------------------------------------------------------------------
