@@ -113,6 +113,9 @@ class DockerfileBuild:
     log: StepLog | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # proxies, CA bundles: not in the image
 
+    def __post_init__(self) -> None:
+        self._ignore = _dockerignore(self.context)  # read once, not per COPY source
+
     async def build(self, dockerfile: str) -> Built:
         try:
             instructions = parse(dockerfile)
@@ -258,10 +261,6 @@ class DockerfileBuild:
         return found
 
     # --- shared ------------------------------------------------------------------------------
-
-    @property
-    def _ignore(self) -> list[tuple[bool, str]]:
-        return _dockerignore(self.context)
 
     async def _cached(self, key: str, instruction: Instruction, built: Built) -> bool:
         layer_id = _layer_id(key)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -35,6 +34,8 @@ from scenario_mcp.models import (
     ScoringFunction,
     StartScenarioRunParameters,
 )
+
+from ..oci_registry import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -64,12 +65,6 @@ def fetch_command(url: str) -> str:
 
 def connect_command(host: str, port: int) -> str:
     return f"timeout 8 bash -c 'cat < /dev/tcp/{host}/{port}' && echo CONNECTED"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @asynccontextmanager
