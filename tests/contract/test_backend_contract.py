@@ -283,12 +283,14 @@ async def test_blueprints_listed(engine: Backend) -> None:
 
 
 async def test_a_blueprint_builds_logs_and_deletes_when_unused(engine: Backend) -> None:
-    built = await engine.create_blueprint(
+    queued = await engine.create_blueprint(
         BlueprintCreateParameters(
             name="tooling",
             system_setup_commands=["mkdir -p /opt/tool && echo v1 > /opt/tool/version", "echo installed"],
         )
     )
+    assert queued.status in ("queued", "building", "build_complete")  # Runloop answers at once
+    built = await engine.wait_for_blueprint(queued.id, timeout_seconds=120)
     assert built.status == "build_complete", built.failure_reason
     logs = (await engine.blueprint_logs(built.id)).logs
     assert [log.level for log in logs] == ["info", "info"]
@@ -319,6 +321,7 @@ async def test_a_blueprint_builds_logs_and_deletes_when_unused(engine: Backend) 
         await engine.blueprint_logs(built.id)
 
     broken = await engine.create_blueprint(BlueprintCreateParameters(name="broken", system_setup_commands=["exit 3"]))
+    broken = await engine.wait_for_blueprint(broken.id, timeout_seconds=120)
     assert broken.status == "failed" and "exited 3" in (broken.failure_reason or "")
     assert [log.level for log in (await engine.blueprint_logs(broken.id)).logs] == ["error", "error"]
     await engine.delete_blueprint(broken.id)

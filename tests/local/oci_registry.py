@@ -310,3 +310,15 @@ async def sandbox_output(layers: list[Path], workdir: Path, script: str) -> str:
 def base_dirs() -> list[Entry]:
     """usr/ and etc/: the engine overlays each layer's usr and etc over the host's, so they must exist."""
     return [directory("usr"), directory("etc")]
+
+
+BUSYBOX = Path("/bin/busybox")
+
+
+def busybox_layer() -> bytes:
+    """One layer: a static busybox and the links to its applets, as a tiny base image has."""
+    entries = [directory("bin"), file("bin/busybox", BUSYBOX.read_bytes(), mode=0o755)]
+    tools = ("sh", "cat", "echo", "id", "ls", "mkdir", "env", "pwd", "test", "touch", "rm", "sort")
+    entries += [symlink(f"bin/{tool}", "busybox") for tool in tools]
+    entries += [directory("etc"), file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")]
+    return make_tar(entries)

@@ -17,7 +17,7 @@ from scenario_mcp.local.dockerfile import Instruction
 from scenario_mcp.local.layers import LayerStore
 from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
 
-from .oci_registry import Pusher, directory, file, make_tar, symlink
+from .oci_registry import Pusher, busybox_layer, directory, file, make_tar, symlink
 
 pytestmark = pytest.mark.anyio
 
@@ -167,14 +167,6 @@ async def test_copy_through_an_absolute_symlink_stays_inside_the_root(
     built = await builder(store, context, tmp_path).build(dockerfile)
     assert not marker.exists()
     assert "print('app')" in await view(store, built.layers, tmp_path, f"cat /tmp/{marker.name}")
-
-
-def busybox_layer() -> bytes:
-    """One layer: a static busybox and the links to its applets, as a tiny base image has."""
-    entries = [directory("bin"), file("bin/busybox", BUSYBOX.read_bytes(), mode=0o755)]
-    entries += [symlink(f"bin/{tool}", "busybox") for tool in ("sh", "cat", "echo", "id", "ls", "mkdir", "env")]
-    entries += [directory("etc"), file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")]
-    return make_tar(entries)
 
 
 async def test_from_an_image_in_a_registry_keeps_its_config_and_layers(

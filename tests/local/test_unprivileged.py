@@ -31,6 +31,7 @@ from scenario_mcp.models import BlueprintCreateParameters, DevboxCreateParameter
 async def main():
     async with LocalBackend(Path(sys.argv[1])) as backend:
         blueprint = await backend.create_blueprint(BlueprintCreateParameters(name="empty"))
+        blueprint = await backend.wait_for_blueprint(blueprint.id, timeout_seconds=120)
         box = await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint.id))
         results = {"limits": box.limits}
         for name, command in json.loads(sys.argv[2]).items():

@@ -1,8 +1,9 @@
-"""Blueprints on the local engine: environments built once (one layer), their build logs, the
-default environment, and the layer chain any environment stands on.
+"""Blueprints on the local engine: environments built once, their build logs, the default
+environment, and the environment (layers, image) any devbox stands on.
 
-A build runs the blueprint's `system_setup_commands` in a sandbox with network, over its base
-blueprint's layers, and freezes what they changed into the blueprint's own layer.
+A build (blueprint_build.py) runs in the background: `create` answers `queued` at once, as
+Runloop does, and the status goes `building`, then `build_complete` or `failed`; `wait` waits for
+that. At most MAX_CONCURRENT_BUILDS run at once, the others stay queued.
 """
 
 from __future__ import annotations
@@ -12,17 +13,23 @@ import contextlib
 import hashlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+from anyio.abc import TaskGroup
 
-from ..backend import EnvironmentUnavailableError, InvalidRequestError, InvalidStateError, NotFoundError
+from ..backend import (
+    EnvironmentUnavailableError,
+    InvalidRequestError,
+    InvalidStateError,
+    NotFoundError,
+    OperationTimeoutError,
+)
 from ..models import (
+    BUILD_ENDED,
     BlueprintBuildLogsListView,
     BlueprintCreateParameters,
     BlueprintListView,
@@ -30,17 +37,15 @@ from ..models import (
     new_id,
     now_ms,
 )
-from .commands import shell_argv
+from .blueprint_build import BlueprintBuild, BuildOutcome
+from .environments import Environment
 from .layers import LayerStore
-from .processes import TIMEOUT_EXIT_STATUS
-from .sandbox import HOME, Sandbox, SandboxError, SandboxSpec
 from .store import Store, Table
 
 log = logging.getLogger(__name__)
 
-MAX_BUILD_LOG_ENTRY = 16_000  # characters of one build command's log kept (its end)
 MAX_BUILD_LOG = 16_000  # characters of the whole build log kept in the view (its end)
-BUILD_COMMAND_TIMEOUT = 900.0
+MAX_CONCURRENT_BUILDS = 2
 
 DEFAULT_BLUEPRINT_NAME = "scenario-mcp-default"
 # The default environment: the host's system dirs plus a Python venv with pip and pytest, whose
@@ -49,6 +54,8 @@ DEFAULT_BLUEPRINT_COMMANDS = (
     "python3 -m venv /opt/python",
     "/opt/python/bin/pip install --quiet --disable-pip-version-check pytest",
 )
+
+ContextOpener = Callable[[str], Awaitable[Path]]  # an object id -> the path of its bytes
 
 
 def default_blueprint_id() -> str:
@@ -59,41 +66,39 @@ def default_blueprint_id() -> str:
     return "bpt_default" + hashlib.sha256(recipe.encode()).hexdigest()[:13]
 
 
-@dataclass
-class _Build:
-    """What a build leaves: its log (whole, and one Runloop BlueprintBuildLog per command) and,
-    when it failed, why."""
-
-    text: builtins.list[str] = field(default_factory=list)
-    logs: builtins.list[dict[str, Any]] = field(default_factory=list)
-    failure: str | None = None
-
-
 class Blueprints:
     def __init__(self, store: Store, layers: LayerStore, boxes_dir: Path) -> None:
         self.store = store
         self.layers = layers
         self.boxes_dir = boxes_dir
         self._default_lock = anyio.Lock()
+        self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_BUILDS)
+        self._finished: dict[str, anyio.Event] = {}  # builds in flight
+        self._tg: TaskGroup | None = None
+        self.open_context: ContextOpener | None = None  # set by the engine once objects exist
+        self.extra_env: dict[str, str] = {}  # proxies and CA bundles for build steps
 
-    # --- the layers of an environment ----------------------------------------------------------
+    def attach_task_group(self, tg: TaskGroup) -> None:
+        self._tg = tg
 
-    async def environment_layers(
+    # --- the environment of a devbox -----------------------------------------------------------
+
+    async def environment(
         self, *, blueprint_id: str | None, blueprint_name: str | None, snapshot_id: str | None
-    ) -> tuple[builtins.list[str], str | None]:
-        """The layer chain (topmost first) for an environment, and its blueprint id."""
+    ) -> Environment:
+        """What a devbox given these (at most one) stands on; the default environment for none."""
         if sum(x is not None for x in (blueprint_id, blueprint_name, snapshot_id)) > 1:
             raise InvalidRequestError("give at most one of blueprint_id, blueprint_name and snapshot_id")
         if snapshot_id is not None:
             row = await self.store.get("snapshots", snapshot_id)
             if row is None:
                 raise NotFoundError("snapshot", snapshot_id)
-            return list(row.internal["layers"]), row.data.get("source_blueprint_id")
+            return Environment.from_internal(row.internal, row.data.get("source_blueprint_id"))
         if blueprint_name is not None:
             page = await self.store.list("blueprints", limit=1, name=blueprint_name, state="build_complete")
             if not page.rows:
                 raise NotFoundError("blueprint named", blueprint_name)
-            return list(page.rows[0].internal["layers"]), page.rows[0].id
+            return Environment.from_internal(page.rows[0].internal, page.rows[0].id)
         if blueprint_id is not None:
             row = await self.store.get("blueprints", blueprint_id)
             if row is None:
@@ -101,92 +106,140 @@ class Blueprints:
             if row.data["status"] != "build_complete":
                 raise InvalidStateError(
                     f"blueprint {blueprint_id} is `{row.data['status']}`, not build_complete"
-                    + (f": {row.data.get('failure_reason')}" if row.data.get("failure_reason") else "")
+                    + (
+                        f": {row.data.get('failure_reason')}"
+                        if row.data.get("failure_reason")
+                        else "; wait for its build (get_blueprint) and retry"
+                    )
                 )
-            return list(row.internal["layers"]), blueprint_id
+            return Environment.from_internal(row.internal, blueprint_id)
         default = await self.ensure_default()
-        return [default.id], default.id
+        return Environment((default.id,), default.id)
+
+    async def launch_defaults(self, blueprint_id: str | None) -> dict[str, Any]:
+        """The launch parameters a blueprint gives the devboxes made from it."""
+        if blueprint_id is None:
+            return {}
+        row = await self.store.get("blueprints", blueprint_id)
+        return dict((row.data.get("parameters") or {}).get("launch_parameters") or {}) if row else {}
 
     # --- building ------------------------------------------------------------------------------
 
-    async def create(self, params: BlueprintCreateParameters, *, blueprint_id: str | None = None) -> BlueprintView:
-        """Build a blueprint: run its commands once in a sandbox with network, keep the result."""
-        if params.base_blueprint_id or params.base_blueprint_name:
-            base_layers, _ = await self.environment_layers(
-                blueprint_id=params.base_blueprint_id,
-                blueprint_name=params.base_blueprint_name,
-                snapshot_id=None,
+    async def create(self, params: BlueprintCreateParameters) -> BlueprintView:
+        """Queue a build; the answer is the `queued` blueprint (poll it, or `wait`)."""
+        base = await self._base(params)
+        archive = await self._context(params)
+        view = self._new_view(params, new_id("blueprint"), base)
+        await self._save(view, {})
+        finished = self._finished[view.id] = anyio.Event()
+        assert self._tg is not None, "the engine's task group is not running"
+        self._tg.start_soon(self._build_queued, view, base, archive, finished)
+        return view
+
+    async def wait(self, blueprint_id: str, *, timeout_seconds: float) -> BlueprintView:
+        """The blueprint once its build has ended (build_complete or failed)."""
+        finished = self._finished.get(blueprint_id)
+        if finished is not None:
+            with anyio.move_on_after(timeout_seconds):
+                await finished.wait()
+        view = await self.get(blueprint_id)
+        if view.status not in BUILD_ENDED:
+            raise OperationTimeoutError(
+                f"blueprint {blueprint_id} is still `{view.status}` after {timeout_seconds:g} s; "
+                "read its build logs and wait again"
             )
-        else:
-            base_layers = []
-        blueprint_id = blueprint_id or new_id("blueprint")
-        view = BlueprintView(
+        return view
+
+    async def _base(self, params: BlueprintCreateParameters) -> Environment:
+        if params.dockerfile is not None and (params.base_blueprint_id or params.base_blueprint_name):
+            raise InvalidRequestError(
+                "give either a dockerfile or a base blueprint, not both: the Dockerfile's FROM names its base"
+            )
+        if params.dockerfile is not None and not params.dockerfile.strip():
+            raise InvalidRequestError("dockerfile is empty; give the Dockerfile's text (starting with FROM)")
+        if params.build_context is not None and params.dockerfile is None:
+            raise InvalidRequestError("build_context is only read by a dockerfile's COPY and ADD; add the dockerfile")
+        if params.base_blueprint_id or params.base_blueprint_name:
+            return await self.environment(
+                blueprint_id=params.base_blueprint_id, blueprint_name=params.base_blueprint_name, snapshot_id=None
+            )
+        return Environment(())
+
+    async def _context(self, params: BlueprintCreateParameters) -> Path | None:
+        if params.build_context is None:
+            return None
+        if self.open_context is None:
+            raise EnvironmentUnavailableError("this engine keeps no objects to read a build context from")
+        return await self.open_context(params.build_context.object_id)
+
+    def _new_view(self, params: BlueprintCreateParameters, blueprint_id: str, base: Environment) -> BlueprintView:
+        return BlueprintView(
             id=blueprint_id,
             name=params.name,
-            status="building",
+            status="queued",
             create_time_ms=now_ms(),
             parameters=params.model_dump(mode="json", exclude_none=True),
+            base_blueprint_id=base.blueprint_id,
+            metadata=params.metadata or {},
         )
+
+    async def _build_queued(
+        self, view: BlueprintView, base: Environment, archive: Path | None, finished: anyio.Event
+    ) -> None:
+        try:
+            async with self._limiter:
+                await self._build(view, base, archive)
+        finally:
+            finished.set()
+            self._finished.pop(view.id, None)
+
+    async def _build(self, view: BlueprintView, base: Environment, archive: Path | None) -> BlueprintView:
+        view = view.model_copy(update={"status": "building"})
         await self._save(view, {})
-        build = await self._build(blueprint_id, base_layers, params.system_setup_commands)
-        update: dict[str, Any] = {
-            "build_finish_time_ms": now_ms(),
-            "build_log": "\n".join(build.text)[-MAX_BUILD_LOG:],
-        }
-        if build.failure is None:
-            view = view.model_copy(update={"status": "build_complete", **update})
-            internal: dict[str, Any] = {"layers": [blueprint_id, *base_layers], "build_logs": build.logs}
-        else:
-            view = view.model_copy(update={"status": "failed", "failure_reason": build.failure, **update})
-            build.logs.append({"level": "error", "timestamp_ms": now_ms(), "message": f"build failed: {build.failure}"})
-            internal = {"build_logs": build.logs}
+        build = BlueprintBuild(
+            blueprint_id=view.id,
+            params=BlueprintCreateParameters.model_validate(view.parameters),
+            base=base,
+            layers=self.layers,
+            work=self.boxes_dir / f"build-{view.id}",
+            context_archive=archive,
+            extra_env=self.extra_env,
+        )
+
+        async def save_logs() -> None:
+            await self._save(view, {"build_logs": build.outcome.logs})
+
+        build.on_log = save_logs
+        outcome = await build.run()
+        view = self._finished_view(view, outcome)
+        internal: dict[str, Any] = {"build_logs": outcome.logs}
+        if outcome.environment is not None:
+            internal.update(outcome.environment.to_internal())
         await self._save(view, internal)
         return view
 
-    async def _build(self, blueprint_id: str, base_layers: builtins.list[str], commands: builtins.list[str]) -> _Build:
-        """Run the commands in order over the base layers; freeze the result when all succeed."""
-        state_dir = self.boxes_dir / f"build-{blueprint_id}"
-        shutil.rmtree(state_dir, ignore_errors=True)
-        spec = SandboxSpec(
-            state_dir=state_dir,
-            layers=tuple(self.layers.path(layer) for layer in base_layers),
-            skeleton=self.layers.skeleton,
-            etc_mask=self.layers.etc_mask,
-            network=True,
-            hostname="blueprint-build",
-        )
-        build = _Build()
-        try:
-            sandbox = await Sandbox.start(spec)
-        except SandboxError as exc:
-            build.failure = str(exc)
-        else:
-            try:
-                await self._run_commands(sandbox, commands, build)
-            finally:
-                await sandbox.stop()
-            if build.failure is None:
-                try:
-                    await self.layers.freeze(state_dir / "upper", blueprint_id)
-                except SandboxError as exc:
-                    build.failure = str(exc)
-        shutil.rmtree(state_dir, ignore_errors=True)
-        return build
+    @staticmethod
+    def _finished_view(view: BlueprintView, outcome: BuildOutcome) -> BlueprintView:
+        update: dict[str, Any] = {
+            "build_finish_time_ms": now_ms(),
+            "build_log": "\n".join(outcome.text)[-MAX_BUILD_LOG:],
+        }
+        if outcome.failure is None:
+            return view.model_copy(update={"status": "build_complete", **update})
+        return view.model_copy(update={"status": "failed", "failure_reason": outcome.failure, **update})
 
-    async def _run_commands(self, sandbox: Sandbox, commands: builtins.list[str], build: _Build) -> None:
-        for command in commands:
-            code, out, err = await _run_build_command(sandbox, command)
-            build.text.append(f"$ {command}\n{out}{err}[exit {code}]")
-            build.logs.append(
-                {
-                    "level": "info" if code == 0 else "error",
-                    "timestamp_ms": now_ms(),
-                    "message": build.text[-1][-MAX_BUILD_LOG_ENTRY:],
-                }
-            )
-            if code != 0:
-                build.failure = f"`{command}` exited {code}: {(err or out).strip()[-2000:]}"
-                return
+    async def fail_interrupted(self) -> None:
+        """Builds an engine stopped in the middle of never finish: say so (at engine start)."""
+        for status in ("queued", "building", "provisioning"):
+            for row in (await self.store.list("blueprints", limit=100_000, state=status)).rows:
+                view = BlueprintView.model_validate(row.data).model_copy(
+                    update={
+                        "status": "failed",
+                        "build_finish_time_ms": now_ms(),
+                        "failure_reason": "the server stopped during this build; create the blueprint again",
+                    }
+                )
+                await self._save(view, row.internal)
 
     async def ensure_default(self) -> BlueprintView:
         """The default environment, built once per data dir (it needs PyPI the first time)."""
@@ -196,12 +249,10 @@ class Blueprints:
             if row is not None and row.data["status"] == "build_complete" and self.layers.exists(blueprint_id):
                 return BlueprintView.model_validate(row.data)
             log.warning("building the default devbox environment (Python venv with pytest); this happens once")
-            view = await self.create(
-                BlueprintCreateParameters(
-                    name=DEFAULT_BLUEPRINT_NAME, system_setup_commands=list(DEFAULT_BLUEPRINT_COMMANDS)
-                ),
-                blueprint_id=blueprint_id,
+            params = BlueprintCreateParameters(
+                name=DEFAULT_BLUEPRINT_NAME, system_setup_commands=list(DEFAULT_BLUEPRINT_COMMANDS)
             )
+            view = await self._build(self._new_view(params, blueprint_id, Environment(())), Environment(()), None)
         if view.status != "build_complete":
             raise EnvironmentUnavailableError(
                 "could not build the default devbox environment (a Python venv with pip and pytest): "
@@ -272,16 +323,3 @@ async def delete_environment_layer(
         )
     await store.delete(table, layer_id)
     await anyio.to_thread.run_sync(layers.remove, layer_id)
-
-
-async def _run_build_command(sandbox: Sandbox, command: str) -> tuple[int, str, str]:
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        code, timed_out = await sandbox.run(
-            shell_argv(HOME, command), stdout=out, stderr=err, timeout=BUILD_COMMAND_TIMEOUT
-        )
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if timed_out:
-        return TIMEOUT_EXIT_STATUS, stdout, stderr + f"\ntimed out after {BUILD_COMMAND_TIMEOUT:g} s"
-    return code, stdout, stderr

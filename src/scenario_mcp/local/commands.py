@@ -77,14 +77,8 @@ def named_shell_argv(shell_name: str, working_directory: str | None, command: st
     ]
 
 
-def shell_argv(working_directory: str, command: str) -> list[str]:
-    """bash running `command` from `working_directory` (a clear failure if it does not exist)."""
-    return [
-        "/bin/bash",
-        "--noprofile",
-        "--norc",
-        "-c",
-        'cd -- "$0" || exit 1; eval "$1"',
-        working_directory,
-        command,
-    ]
+def shell_argv(working_directory: str, command: str, shell: str = "/bin/bash") -> list[str]:
+    """`shell` (bash, or sh in an image that has no bash) running `command` from
+    `working_directory` (a clear failure if it does not exist)."""
+    options = ["--noprofile", "--norc"] if shell.endswith("bash") else []
+    return [shell, *options, "-c", 'cd -- "$0" || exit 1; eval "$1"', working_directory, command]

@@ -38,6 +38,7 @@ from ..models import (
     now_ms,
 )
 from .blueprints import Blueprints
+from .environments import Environment
 from .launcher import launcher_socket, terminate
 from .layers import LayerStore, tree_size
 from .limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, Cgroups, LimitRequest, make_cgroups
@@ -145,30 +146,27 @@ class Devboxes:
         await self._save(new, internal)
         return new
 
-    def _spec(self, devbox_id: str, layers: builtins.list[str], network: bool) -> SandboxSpec:
-        return SandboxSpec(
-            state_dir=self.boxes_dir / devbox_id,
-            layers=tuple(self.layers.path(layer) for layer in layers),
-            skeleton=self.layers.skeleton,
-            etc_mask=self.layers.etc_mask,
-            network=network,
-            hostname=devbox_id[:63],
+    def _spec(self, devbox_id: str, internal: dict[str, Any]) -> SandboxSpec:
+        return Environment.from_internal(internal).spec(
+            self.layers, self.boxes_dir / devbox_id, network=bool(internal["network"]), hostname=devbox_id[:63]
         )
+
+    async def environment(self, devbox_id: str) -> Environment:
+        view, internal = await self._row(devbox_id)
+        return Environment.from_internal(internal, view.blueprint_id)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    async def create(
-        self, params: DevboxCreateParameters, *, run_id: str | None = None, layers: builtins.list[str] | None = None
-    ) -> DevboxView:
+    async def create(self, params: DevboxCreateParameters, *, run_id: str | None = None) -> DevboxView:
         """A running devbox; its launch commands are the caller's to run (executions.py)."""
-        if layers is None:
-            layers, blueprint_id = await self.blueprints.environment_layers(
-                blueprint_id=params.blueprint_id,
-                blueprint_name=params.blueprint_name,
-                snapshot_id=params.snapshot_id,
-            )
-        else:
-            blueprint_id = params.blueprint_id
+        environment = await self.blueprints.environment(
+            blueprint_id=params.blueprint_id, blueprint_name=params.blueprint_name, snapshot_id=params.snapshot_id
+        )
+        blueprint_id = environment.blueprint_id
+        defaults = await self.blueprints.launch_defaults(None if params.snapshot_id else blueprint_id)
+        if defaults:
+            given_launch = (params.launch_parameters or LaunchParameters()).model_dump(exclude_unset=True)
+            params = params.model_copy(update={"launch_parameters": LaunchParameters(**{**defaults, **given_launch})})
         launch = params.launch_parameters or LaunchParameters()
         keep_alive = launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
         devbox_id = new_id("devbox")
@@ -185,7 +183,7 @@ class Devboxes:
             state_transitions=[DevboxStateTransition(status=DevboxStatus.PROVISIONING, transition_time_ms=created)],
         )
         internal: dict[str, Any] = {
-            "layers": layers,
+            **environment.to_internal(),
             "network": bool(launch.network),
             "env": params.environment_variables or {},
             "expires_ms": created + keep_alive * 1000,
@@ -193,7 +191,7 @@ class Devboxes:
         }
         await self._save(view, internal)
         try:
-            sandbox = await Sandbox.start(self._spec(devbox_id, layers, bool(launch.network)))
+            sandbox = await Sandbox.start(self._spec(devbox_id, internal))
         except SandboxError as exc:
             await self._transition(
                 view, DevboxStatus.FAILURE, failure_reason="health_check_failed", failure_message=str(exc)
@@ -203,6 +201,8 @@ class Devboxes:
                 "sandboxes (`scenario-mcp setup`)"
             ) from exc
         self._live[devbox_id] = sandbox
+        if environment.image is not None:
+            internal["shell"] = environment.shell(Path(f"/proc/{sandbox.init_pid}/root"))
         cgroups = self._make_cgroups(devbox_id, launch, adopt=sandbox.spare_cgroup)
         if not cgroups.adopted:
             cgroups.add_process(sandbox.init_pid)
@@ -298,7 +298,7 @@ class Devboxes:
             pid, start = internal.get("init_pid"), internal.get("init_start")
             view = DevboxView.model_validate(row.data)
             if pid is not None:
-                sandbox = Sandbox.attach(self._spec(row.id, internal["layers"], internal["network"]), pid, start)
+                sandbox = Sandbox.attach(self._spec(row.id, internal), pid, start)
                 if sandbox.alive():
                     self._live[row.id] = sandbox
                     self._make_cgroups(row.id, view.launch_parameters)

@@ -14,6 +14,7 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from dockerfile_parse import DockerfileParser
 
@@ -105,6 +106,39 @@ class ImageConfig:
     def with_env(self, updates: dict[str, str]) -> ImageConfig:
         merged = {**self.env_dict, **updates}
         return replace(self, env=tuple(merged.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        """As kept in the engine's records (JSON: tuples become lists)."""
+        return {
+            "env": [list(pair) for pair in self.env],
+            "working_dir": self.working_dir,
+            "user": self.user,
+            "shell": list(self.shell),
+            "labels": [list(pair) for pair in self.labels],
+            "exposed_ports": list(self.exposed_ports),
+            "cmd": None if self.cmd is None else list(self.cmd),
+            "entrypoint": None if self.entrypoint is None else list(self.entrypoint),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageConfig:
+        def pairs(key: str) -> tuple[tuple[str, str], ...]:
+            return tuple((str(k), str(v)) for k, v in data.get(key) or ())
+
+        def words(key: str) -> tuple[str, ...] | None:
+            value = data.get(key)
+            return None if value is None else tuple(str(w) for w in value)
+
+        return cls(
+            env=pairs("env"),
+            working_dir=str(data.get("working_dir") or ""),
+            user=str(data.get("user") or ""),
+            shell=words("shell") or DEFAULT_SHELL,
+            labels=pairs("labels"),
+            exposed_ports=words("exposed_ports") or (),
+            cmd=words("cmd"),
+            entrypoint=words("entrypoint"),
+        )
 
 
 def parse(text: str) -> list[Instruction]:

@@ -96,6 +96,7 @@ class _Parts:
 
     def __init__(self, store: Store, data_dir: Path, tg: TaskGroup) -> None:
         self.blueprints = Blueprints(store, LayerStore(data_dir / "layers"), data_dir / "devboxes")
+        self.blueprints.attach_task_group(tg)
         self.devboxes = Devboxes(store, data_dir, self.blueprints)
         self.devboxes.attach_task_group(tg)
         self.executions = Executions(store, self.devboxes)
@@ -187,6 +188,7 @@ class LocalBackend:
         return self.store
 
     async def _reconcile(self) -> None:
+        await self.blueprints.fail_interrupted()
         restored: set[str] = set(await self.devboxes.reconcile())
         for devbox_id in sorted(restored):
             run_id = (await self.devboxes.internal(devbox_id)).get("run_id")
@@ -293,6 +295,9 @@ class LocalBackend:
 
     async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
         return await self.blueprints.get(blueprint_id)
+
+    async def wait_for_blueprint(self, blueprint_id: str, *, timeout_seconds: float = 1800) -> BlueprintView:
+        return await self.blueprints.wait(blueprint_id, timeout_seconds=timeout_seconds)
 
     async def list_blueprints(
         self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None

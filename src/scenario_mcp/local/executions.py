@@ -34,6 +34,7 @@ from ..models import (
 )
 from .commands import direct_argv, named_shell_argv, shell_argv
 from .devboxes import MAX_LONG_POLL, Devboxes
+from .environments import Environment
 from .limits import Cgroups
 from .processes import KILLED_EXIT_STATUS, Execution, start_process
 from .sandbox import Sandbox, SandboxError, sandbox_env
@@ -235,10 +236,12 @@ class Executions:
         self, target: _Target, execution_id: str, cmd: _Command, attach_stdin: bool, started: int, log_source: str
     ) -> Execution:
         devbox_id, sandbox, internal = target.devbox_id, target.sandbox, target.internal
-        env = sandbox_env(internal.get("env"))
-        wd = cmd.working_directory or HOME
+        environment = Environment.from_internal(internal)
+        env = sandbox_env(environment.process_env(internal.get("env")))
+        wd = cmd.working_directory or environment.working_directory
         if cmd.shell_name is None:
-            argv, direct = shell_argv(wd, cmd.command), direct_argv(cmd.command, wd, env)
+            argv = shell_argv(wd, cmd.command, internal.get("shell", "/bin/bash"))
+            direct = direct_argv(cmd.command, wd, env)
         else:
             argv, direct = named_shell_argv(cmd.shell_name, cmd.working_directory, cmd.command), None
         cgroups = self.devboxes.cgroups(devbox_id)

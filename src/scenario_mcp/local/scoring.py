@@ -33,8 +33,9 @@ from ..models import (
 from .commands import shell_argv
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
+from .environments import Environment
 from .launcher import terminate
-from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxSpec
+from .sandbox import LAUNCHER_SOCKET, Sandbox
 from .store import Store
 
 # Where a scorer's own files are placed in its scoring sandbox: outside the working directory,
@@ -194,7 +195,7 @@ class Scoring:
         sandbox = await self.devboxes.sandbox(devbox_id)
         # Nothing of the agent's keeps running (or editing files) while scorers look.
         await sandbox.kill_all_but_init()
-        layers = list((await self.devboxes.internal(devbox_id))["layers"])
+        environment = await self.devboxes.environment(devbox_id)
         work = self.work_dir / uuid.uuid4().hex
         try:
             agent_layer = work / "agent"
@@ -203,7 +204,7 @@ class Scoring:
             )
             results = []
             for function in scenario.scoring_contract.scoring_function_parameters:
-                result = await self._run_scorer(scenario, function, layers, agent_layer, work / function.name)
+                result = await self._run_scorer(scenario, function, environment, agent_layer, work / function.name)
                 results.append(result)
                 if run_id is None:
                     continue
@@ -232,7 +233,7 @@ class Scoring:
         self,
         scenario: ScenarioView,
         function: ScoringFunction,
-        layers: list[str],
+        environment: Environment,
         agent_layer: Path,
         work: Path,
     ) -> ScoringFunctionResultView:
@@ -244,24 +245,23 @@ class Scoring:
             )
         scorer_layer = work / "scorer-layer"
         _place_scorer_files(scorer_layer, program)
-        store = self.devboxes.layers
-        spec = SandboxSpec(
-            state_dir=work / "box",
-            layers=(scorer_layer, agent_layer, *(store.path(layer) for layer in layers)),
-            skeleton=store.skeleton,
-            etc_mask=store.etc_mask,
+        spec = environment.spec(
+            self.devboxes.layers,
+            work / "box",
             network=False,
             hostname="scorer",
+            extra_layers=(scorer_layer, agent_layer),
         )
         sandbox = await Sandbox.start(spec)
         try:
             with open(work / "out", "w+b") as out, open(work / "err", "w+b") as err:
+                shell = environment.shell(Path(f"/proc/{sandbox.init_pid}/root"))
                 code, timed_out = await sandbox.run(
-                    shell_argv(scenario.working_directory, program.command),
+                    shell_argv(scenario.working_directory, program.command, shell),
                     stdout=out,
                     stderr=err,
                     timeout=scenario.scorer_timeout_sec,
-                    env=program.env,
+                    env=environment.process_env(program.env),
                 )
                 out.seek(0)
                 err.seek(0)

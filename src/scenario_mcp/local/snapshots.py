@@ -10,6 +10,7 @@ from ..conventions import MAX_COMMIT_MESSAGE
 from ..models import DevboxSnapshotListView, DevboxSnapshotView, DevboxStatus, given, new_id, now_ms
 from .blueprints import delete_environment_layer
 from .devboxes import Devboxes
+from .environments import Environment
 from .sandbox import SandboxError
 from .store import Store
 
@@ -60,7 +61,7 @@ class Snapshots:
             "snapshots",
             snapshot_id,
             snapshot.model_dump(mode="json"),
-            internal={"layers": [snapshot_id, *internal["layers"]]},
+            internal=Environment.from_internal(internal).on_top(snapshot_id).to_internal(),
             name=name,
             parent_id=devbox_id,
             state="complete",

@@ -319,6 +319,9 @@ class SolverBackend:
     async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
         raise _refused("get_blueprint")
 
+    async def wait_for_blueprint(self, blueprint_id: str, *, timeout_seconds: float = 1800) -> BlueprintView:
+        raise _refused("wait_for_blueprint")
+
     async def list_blueprints(
         self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
     ) -> BlueprintListView:

@@ -28,11 +28,13 @@ from .benchmarks import (
     StartBenchmarkRunParameters,
 )
 from .devboxes import (
+    BUILD_ENDED,
     COLLECTION_PATHS,
     BlueprintBuildLog,
     BlueprintBuildLogsListView,
     BlueprintCreateParameters,
     BlueprintListView,
+    BlueprintStatus,
     BlueprintView,
     DevboxCreateParameters,
     DevboxListView,
@@ -50,6 +52,7 @@ from .devboxes import (
     MetadataKeysView,
     MetadataKind,
     MetadataValuesView,
+    ObjectContext,
 )
 from .scenarios import (
     TERMINAL_RUN_STATES,
@@ -86,6 +89,7 @@ from .scoring import (
 )
 
 __all__ = [
+    "BUILD_ENDED",
     "COLLECTION_PATHS",
     "DEFAULT_KEEP_ALIVE_SECONDS",
     "DEFAULT_SCORER_TIMEOUT_SEC",
@@ -105,6 +109,7 @@ __all__ = [
     "BlueprintBuildLogsListView",
     "BlueprintCreateParameters",
     "BlueprintListView",
+    "BlueprintStatus",
     "BlueprintView",
     "CommandScorer",
     "CreateCustomScorerParameters",
@@ -127,6 +132,7 @@ __all__ = [
     "MetadataKeysView",
     "MetadataKind",
     "MetadataValuesView",
+    "ObjectContext",
     "PythonScriptScorer",
     "RunLogEntry",
     "RunProfile",

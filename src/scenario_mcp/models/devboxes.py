@@ -118,13 +118,20 @@ class DevboxSnapshotView(BaseModel):
     size_bytes: int | None = None
 
 
+BlueprintStatus = Literal["queued", "provisioning", "building", "failed", "build_complete"]
+BUILD_ENDED: tuple[BlueprintStatus, ...] = ("build_complete", "failed")
+
+
 class BlueprintView(BaseModel):
     id: str
     name: str
-    status: Literal["queued", "provisioning", "building", "failed", "build_complete"]
+    status: BlueprintStatus
+    state: Literal["created", "deleted"] = "created"
     create_time_ms: int
     build_finish_time_ms: int | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
+    base_blueprint_id: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
     failure_reason: str | None = None
     build_log: str | None = Field(default=None, description="scenario-mcp extension: the build's output, capped.")
 
@@ -160,11 +167,32 @@ class BlueprintBuildLogsListView(BaseModel):
     logs: list[BlueprintBuildLog]
 
 
+class ObjectContext(_Model):
+    """A build context carried by an uploaded object (a tgz of the context directory)."""
+
+    type: Literal["object"] = "object"
+    object_id: str = Field(min_length=1)
+
+
 class BlueprintCreateParameters(_Model):
     name: str = Field(min_length=1)
+    dockerfile: str | None = Field(
+        default=None, description="A Dockerfile to build the environment from (its FROM image, its steps)."
+    )
+    build_context: ObjectContext | None = Field(
+        default=None, description="The files COPY and ADD read: an uploaded object holding a tgz of them."
+    )
+    build_args: dict[str, str] | None = Field(default=None, description="Values for the Dockerfile's ARGs.")
+    file_mounts: dict[str, str] | None = Field(
+        default=None, description="Files to write (absolute path -> contents) after the Dockerfile, before setup."
+    )
     system_setup_commands: list[str] = Field(default_factory=list)
     base_blueprint_id: str | None = None
     base_blueprint_name: str | None = None
+    launch_parameters: LaunchParameters | None = Field(
+        default=None, description="Defaults for devboxes made from this blueprint."
+    )
+    metadata: Metadata | None = None
 
 
 # ---------------------------------------------------------------------------------------------

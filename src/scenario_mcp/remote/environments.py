@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..models import (
+    BUILD_ENDED,
     BlueprintBuildLogsListView,
     BlueprintCreateParameters,
     BlueprintListView,
@@ -30,17 +31,18 @@ class EnvironmentsMixin:
     http: RemoteHttp
 
     async def create_blueprint(self, params: BlueprintCreateParameters) -> BlueprintView:
-        """Create and wait for the build to finish, as the local engine does."""
-        view = await self.http.post("/v1/blueprints", BlueprintView, dump(params))
-        return await poll(
-            lambda: self.get_blueprint(view.id),
-            lambda b: b.status in ("build_complete", "failed"),
-            timeout=3600,
-            what=f"the build of blueprint {view.id}",
-        )
+        return await self.http.post("/v1/blueprints", BlueprintView, dump(params))
 
     async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
         return await self.http.get(f"/v1/blueprints/{blueprint_id}", BlueprintView)
+
+    async def wait_for_blueprint(self, blueprint_id: str, *, timeout_seconds: float = 1800) -> BlueprintView:
+        return await poll(
+            lambda: self.get_blueprint(blueprint_id),
+            lambda b: b.status in BUILD_ENDED,
+            timeout=timeout_seconds,
+            what=f"the build of blueprint {blueprint_id}",
+        )
 
     async def list_blueprints(
         self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None

@@ -1,0 +1,92 @@
+"""What a devbox, a scorer or a build step stands on: its layers, the blueprint they came from and,
+when the layers are a container image's, that image's configuration.
+
+A host-based environment (the default, and blueprints of setup commands) is layers over the
+host's /usr and /etc. An image environment (a Dockerfile blueprint, or a snapshot of a devbox made
+from one) is a whole root of its own: its processes get the image's `Env` and start in its
+`WorkingDir`, as `docker exec` would start them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..conventions import HOME
+from .dockerfile import ImageConfig
+from .layers import LayerStore
+from .sandbox import SandboxSpec
+from .sandbox.rootfs import RootPathError, resolve
+
+# What Docker gives a container whose image sets no PATH.
+IMAGE_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Environment:
+    layers: tuple[str, ...]  # topmost first
+    blueprint_id: str | None = None
+    image: ImageConfig | None = None
+
+    @classmethod
+    def from_internal(cls, internal: dict[str, Any], blueprint_id: str | None = None) -> Environment:
+        """From a blueprint's, snapshot's or devbox's engine-only record."""
+        image = internal.get("image")
+        return cls(
+            tuple(internal.get("layers", ())), blueprint_id, None if image is None else ImageConfig.from_json(image)
+        )
+
+    def to_internal(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"layers": list(self.layers)}
+        if self.image is not None:
+            record["image"] = self.image.to_json()
+        return record
+
+    def on_top(self, layer_id: str) -> Environment:
+        """This environment with one more layer (a snapshot's, a blueprint's setup) on top."""
+        return replace(self, layers=(layer_id, *self.layers))
+
+    def spec(
+        self,
+        store: LayerStore,
+        state_dir: Path,
+        *,
+        network: bool,
+        hostname: str,
+        extra_layers: tuple[Path, ...] = (),
+    ) -> SandboxSpec:
+        """The sandbox for this environment; `extra_layers` go on top of its own."""
+        return SandboxSpec(
+            state_dir=state_dir,
+            layers=(*extra_layers, *(store.path(layer) for layer in self.layers)),
+            skeleton=store.skeleton,
+            etc_mask=store.etc_mask,
+            network=network,
+            hostname=hostname,
+            image_root=self.image is not None,
+        )
+
+    def process_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """What a process gets over the sandbox's defaults: the image's Env, then `extra`."""
+        if self.image is None:
+            return dict(extra or {})
+        return {"PATH": IMAGE_DEFAULT_PATH, **self.image.env_dict, **(extra or {})}
+
+    def shell(self, root: Path) -> str:
+        """The shell commands run with in the sandbox whose root is `root` (/proc/PID/root): bash,
+        or sh in an image that has no bash (Alpine, busybox)."""
+        if self.image is None:
+            return "/bin/bash"
+        try:
+            return "/bin/bash" if os.path.lexists(resolve(root, "/bin/bash")) else "/bin/sh"
+        except RootPathError:
+            return "/bin/sh"
+
+    @property
+    def working_directory(self) -> str:
+        """Where a command starts when its caller names no directory."""
+        if self.image is not None and self.image.working_dir:
+            return self.image.working_dir
+        return HOME

@@ -1,0 +1,126 @@
+"""Devboxes from Dockerfile blueprints on the engine: the build's life (queued, building, complete
+or failed, one log entry per step), the image's own root and config in the devbox, snapshots and
+scoring on it. The base is a tiny busybox image in a real registry on loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from scenario_mcp.backend import InvalidRequestError, InvalidStateError
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.models import (
+    BlueprintCreateParameters,
+    CommandScorer,
+    DevboxCreateParameters,
+    InputContext,
+    ScenarioCreateParameters,
+    ScenarioEnvironment,
+    ScoringContract,
+    ScoringFunction,
+    StartScenarioRunParameters,
+)
+
+from .helpers import score
+from .oci_registry import Pusher, busybox_layer
+
+pytestmark = pytest.mark.anyio
+
+IMAGE_CONFIG = {"Env": ["PATH=/bin", "FROM_IMAGE=yes"], "WorkingDir": "/srv", "Cmd": ["/bin/sh"]}
+
+
+@pytest.fixture
+def base_image(registry: Pusher) -> str:
+    registry.image("images/busybox", "1", [busybox_layer()], config=IMAGE_CONFIG)
+    return f"{registry.address}/images/busybox:1"
+
+
+async def built(backend: LocalBackend, params: BlueprintCreateParameters) -> str:
+    queued = await backend.create_blueprint(params)
+    assert queued.status == "queued"  # Runloop's answer: at once, before the build
+    done = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
+    assert done.status == "build_complete", done.failure_reason
+    return done.id
+
+
+async def test_a_dockerfile_blueprint_makes_devboxes_with_the_images_root_and_config(
+    backend: LocalBackend, base_image: str
+) -> None:
+    dockerfile = f"FROM {base_image}\nENV ADDED=1\nWORKDIR /app\nRUN echo built > /app/built.txt\n"
+    blueprint_id = await built(
+        backend,
+        BlueprintCreateParameters(
+            name="busy",
+            dockerfile=dockerfile,
+            file_mounts={"/app/mounted.txt": "from a file mount\n"},
+            system_setup_commands=["echo setup > setup.txt"],
+            metadata={"suite": "images"},
+        ),
+    )
+    view = await backend.get_blueprint(blueprint_id)
+    assert view.metadata == {"suite": "images"} and view.state == "created"
+    messages = [log.message for log in (await backend.blueprint_logs(blueprint_id)).logs]
+    assert any(m.startswith("line 4: RUN echo built > /app/built.txt") for m in messages), messages
+    assert any(m.startswith("$ echo setup > setup.txt") for m in messages), messages
+
+    box = (await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
+    run = await backend.execute(box, "pwd; cat built.txt setup.txt mounted.txt; echo $FROM_IMAGE$ADDED $PATH")
+    assert run.exit_status == 0, run.stderr
+    assert run.stdout == "/app\nbuilt\nsetup\nfrom a file mount\nyes1 /bin\n"
+    # The image's root, not the host's: no host python, no host /etc/os-release.
+    probe = await backend.execute(box, "test -e /usr/bin/python3 || test -e /etc/os-release || echo image-only")
+    assert probe.stdout == "image-only\n"
+
+    # A snapshot of it is an image environment too.
+    await backend.execute(box, "echo changed > /app/built.txt")
+    snapshot = await backend.snapshot_disk(box, name="busy-changed")
+    again = (await backend.create_devbox(DevboxCreateParameters(snapshot_id=snapshot.id))).id
+    assert (await backend.execute(again, "cat built.txt; echo $FROM_IMAGE")).stdout == "changed\nyes\n"
+
+
+async def test_a_failing_step_fails_the_build_with_its_line_and_output(backend: LocalBackend, base_image: str) -> None:
+    dockerfile = f"FROM {base_image}\nRUN echo fine\nRUN echo about to fail && exit 7\nRUN echo never\n"
+    queued = await backend.create_blueprint(BlueprintCreateParameters(name="broken", dockerfile=dockerfile))
+    failed = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
+    assert failed.status == "failed"
+    assert "line 3" in (failed.failure_reason or "") and "exited 7" in (failed.failure_reason or "")
+    logs = (await backend.blueprint_logs(queued.id)).logs
+    failing = [log for log in logs if log.level == "error"]
+    assert failing[0].message.startswith("line 3: RUN echo about to fail") and "about to fail" in failing[0].message
+    assert not any("never" in log.message.split("\n")[0] for log in logs)
+    with pytest.raises(InvalidStateError, match="failed"):
+        await backend.create_devbox(DevboxCreateParameters(blueprint_id=queued.id))
+
+
+async def test_a_dockerfile_with_a_base_blueprint_or_no_text_is_refused(backend: LocalBackend) -> None:
+    with pytest.raises(InvalidRequestError, match="not both"):
+        await backend.create_blueprint(
+            BlueprintCreateParameters(name="x", dockerfile="FROM scratch\n", base_blueprint_name="other")
+        )
+    with pytest.raises(InvalidRequestError, match="empty"):
+        await backend.create_blueprint(BlueprintCreateParameters(name="x", dockerfile="  \n"))
+
+
+async def test_a_scenario_on_an_image_blueprint_scores_in_the_image(backend: LocalBackend, base_image: str) -> None:
+    blueprint_id = await built(backend, BlueprintCreateParameters(name="busy-task", dockerfile=f"FROM {base_image}\n"))
+    scenario = await backend.create_scenario(
+        ScenarioCreateParameters(
+            name="touch-done",
+            input_context=InputContext(problem_statement="Create the file `done`."),
+            # The image's WorkingDir, where the agent's commands start.
+            environment_parameters=ScenarioEnvironment(blueprint_id=blueprint_id, working_directory="/srv"),
+            scoring_contract=ScoringContract(
+                scoring_function_parameters=[
+                    # busybox's sh, not bash: the image has no bash, and the scorer runs in the image.
+                    ScoringFunction(
+                        name="done", weight=1.0, scorer=CommandScorer(command="test -f done && test -x /bin/busybox")
+                    )
+                ]
+            ),
+        )
+    )
+    run = await backend.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
+    assert run.devbox_id is not None
+    assert (await backend.execute(run.devbox_id, "touch done")).exit_status == 0
+    scored = await score(backend, run.id)
+    assert scored.scoring_contract_result is not None, scored
+    assert scored.scoring_contract_result.score == 1.0, scored.scoring_contract_result
