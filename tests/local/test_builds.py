@@ -17,7 +17,7 @@ from scenario_mcp.local.dockerfile import Instruction
 from scenario_mcp.local.layers import LayerStore
 from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
 
-from .oci_registry import Pusher, busybox_layer, directory, file, make_tar, symlink
+from .oci_registry import Pusher, busybox_layer
 
 pytestmark = pytest.mark.anyio
 
