@@ -67,6 +67,19 @@ def _parser() -> argparse.ArgumentParser:
         "SCENARIO_MCP_API_TOKEN); required off loopback",
     )
     sub.add_parser("demo", parents=[common], help="walk the seed workflow through a real MCP client over stdio")
+    gc = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="free the layers and pulled images no blueprint, snapshot or live devbox stands on "
+        "(the server must be stopped: it holds the data dir)",
+    )
+    gc.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="keep layers younger than this (default 600: a layer being recorded right now is kept)",
+    )
     return parser
 
 
@@ -128,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         from .demo import run_demo
 
         sys.exit(anyio.run(run_demo, data_dir))
+    if args.command == "gc":
+        sys.exit(anyio.run(_gc, data_dir, args.grace))
     if args.command == "api":
         from .http_guard import BindRefused, check_bind
 
@@ -150,6 +165,23 @@ def main(argv: list[str] | None = None) -> None:
         where = f"with data dir {data_dir}" if args.backend == "local" else "with the remote backend"
         print(f"scenario-mcp: cannot serve {where}: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+async def _gc(data_dir: Path, grace: float | None) -> int:
+    from .local.engine import LocalBackend
+    from .local.garbage import GRACE_SECONDS
+
+    try:
+        async with LocalBackend(data_dir) as engine:
+            report = await engine.collect_garbage(grace_seconds=GRACE_SECONDS if grace is None else grace)
+    except (RuntimeError, OSError) as exc:
+        print(f"scenario-mcp gc: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"freed {report.freed_bytes / 1e6:.1f} MB: {len(report.layers)} layer(s), "
+        f"{len(report.image_layers)} image layer(s), {len(report.images)} pulled image(s)"
+    )
+    return 0
 
 
 @asynccontextmanager

@@ -81,6 +81,11 @@ class Blueprints:
     def attach_task_group(self, tg: TaskGroup) -> None:
         self._tg = tg
 
+    @property
+    def building(self) -> bool:
+        """Whether a build is queued or running (its layers may not be recorded yet)."""
+        return bool(self._finished)
+
     # --- the environment of a devbox -----------------------------------------------------------
 
     async def environment(

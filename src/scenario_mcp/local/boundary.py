@@ -1,4 +1,5 @@
-"""The local engine's boundary: one engine per data dir, and no SandboxError past the seam."""
+"""The local engine's boundary: one engine per data dir, no SandboxError past the seam, and the
+checks of arguments every listing shares."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..backend import EnvironmentUnavailableError
+from ..backend import EnvironmentUnavailableError, InvalidRequestError
+from ..conventions import MAX_LIST_LIMIT
+from ..models import COLLECTION_PATHS, MetadataKind
 from .sandbox import SandboxError
 
 
@@ -51,3 +54,17 @@ def sandbox_errors_as_backend_errors(cls: type) -> None:
     for name, member in list(vars(cls).items()):
         if not name.startswith("_") and inspect.iscoroutinefunction(member):
             setattr(cls, name, _converting_sandbox_errors(member))
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidRequestError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
+    return limit
+
+
+def metadata_kind(kind: str) -> MetadataKind:
+    # The kind names a table: only the known ones reach SQL.
+    for known in COLLECTION_PATHS:
+        if kind == known:
+            return known
+    raise InvalidRequestError(f"unknown kind {kind!r}; use one of {', '.join(COLLECTION_PATHS)}")

@@ -16,10 +16,8 @@ from types import TracebackType
 import anyio
 from anyio.abc import TaskGroup
 
-from ..backend import InvalidRequestError, check_command_id
-from ..conventions import MAX_LIST_LIMIT
+from ..backend import check_command_id
 from ..models import (
-    COLLECTION_PATHS,
     BenchmarkCreateParameters,
     BenchmarkListView,
     BenchmarkRunListView,
@@ -58,12 +56,13 @@ from ..models import (
 from ..reference_validation import validate_with_reference
 from .benchmarks import Benchmarks
 from .blueprints import Blueprints
-from .boundary import lock_data_dir, sandbox_errors_as_backend_errors
+from .boundary import check_limit, lock_data_dir, metadata_kind, sandbox_errors_as_backend_errors
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .executions import Executions
 from .files import Files
-from .layers import LayerStore
+from .garbage import GRACE_SECONDS, GarbageCollector
+from .layers import CollectReport, LayerStore
 from .limits import remove_stale_spares
 from .runs import Runs
 from .sandbox import SandboxError, check_host_support
@@ -75,20 +74,6 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 EXPIRY_INTERVAL = 5.0
-
-
-def _limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_LIST_LIMIT:
-        raise InvalidRequestError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
-    return limit
-
-
-def _metadata_kind(kind: str) -> MetadataKind:
-    # The kind names a table: only the known ones reach SQL.
-    for known in COLLECTION_PATHS:
-        if kind == known:
-            return known
-    raise InvalidRequestError(f"unknown kind {kind!r}; use one of {', '.join(COLLECTION_PATHS)}")
 
 
 class _Parts:
@@ -107,6 +92,7 @@ class _Parts:
         self.scenarios = Scenarios(store, self.devboxes, self.executions, self.custom_scorers)
         self.runs = Runs(store, self.devboxes, self.scenarios, self.scoring)
         self.runs.attach_task_group(tg)
+        self.garbage = GarbageCollector(store, self.blueprints, tg)
 
 
 class LocalBackend:
@@ -228,7 +214,7 @@ class LocalBackend:
     ) -> ScenarioListView:
         members = None if benchmark_id is None else (await self.benchmarks.get(benchmark_id)).scenario_ids
         return await self.parts.scenarios.list(
-            limit=_limit(limit),
+            limit=check_limit(limit),
             starting_after=starting_after,
             name=name,
             ids=members,
@@ -268,7 +254,7 @@ class LocalBackend:
         name: str | None = None,
     ) -> ScenarioRunListView:
         return await self.parts.runs.list(
-            limit=_limit(limit),
+            limit=check_limit(limit),
             starting_after=starting_after,
             scenario_id=scenario_id,
             state=state,
@@ -302,7 +288,7 @@ class LocalBackend:
     async def list_blueprints(
         self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
     ) -> BlueprintListView:
-        return await self.blueprints.list(limit=_limit(limit), starting_after=starting_after, name=name)
+        return await self.blueprints.list(limit=check_limit(limit), starting_after=starting_after, name=name)
 
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
         return await self.blueprints.logs(blueprint_id)
@@ -313,6 +299,7 @@ class LocalBackend:
             lambda env: env.get("blueprint_id") == blueprint_id or env.get("blueprint_name") == name
         )
         await self.blueprints.delete(blueprint_id, using)
+        self.parts.garbage.collect_soon()
 
     async def snapshot_disk(
         self,
@@ -334,7 +321,7 @@ class LocalBackend:
         metadata: dict[str, list[str]] | None = None,
     ) -> DevboxSnapshotListView:
         return await self.parts.snapshots.list(
-            limit=_limit(limit),
+            limit=check_limit(limit),
             starting_after=starting_after,
             devbox_id=devbox_id,
             source_blueprint_id=source_blueprint_id,
@@ -359,12 +346,17 @@ class LocalBackend:
     async def delete_snapshot(self, snapshot_id: str) -> None:
         using = await self.parts.scenarios.on_environment(lambda env: env.get("snapshot_id") == snapshot_id)
         await self.parts.snapshots.delete(snapshot_id, using)
+        self.parts.garbage.collect_soon()
+
+    async def collect_garbage(self, *, grace_seconds: float = GRACE_SECONDS) -> CollectReport:
+        """Free the layers and pulled images no blueprint, snapshot or live devbox stands on."""
+        return await self.parts.garbage.collect(grace_seconds=grace_seconds)
 
     async def metadata_keys(self, kind: MetadataKind) -> MetadataKeysView:
-        return MetadataKeysView(keys=await self._store.metadata_keys(_metadata_kind(kind)))
+        return MetadataKeysView(keys=await self._store.metadata_keys(metadata_kind(kind)))
 
     async def metadata_values(self, kind: MetadataKind, key: str) -> MetadataValuesView:
-        return MetadataValuesView(key=key, values=await self._store.metadata_values(_metadata_kind(kind), key))
+        return MetadataValuesView(key=key, values=await self._store.metadata_values(metadata_kind(kind), key))
 
     # --- devboxes ------------------------------------------------------------------------------
 
@@ -379,7 +371,7 @@ class LocalBackend:
     async def list_devboxes(
         self, *, limit: int = 20, starting_after: str | None = None, status: str | None = None
     ) -> DevboxListView:
-        return await self.devboxes.list(limit=_limit(limit), starting_after=starting_after, status=status)
+        return await self.devboxes.list(limit=check_limit(limit), starting_after=starting_after, status=status)
 
     async def shutdown_devbox(self, devbox_id: str) -> DevboxView:
         return await self.devboxes.shutdown(devbox_id)
@@ -537,7 +529,7 @@ class LocalBackend:
     async def list_benchmarks(
         self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
     ) -> BenchmarkListView:
-        return await self.benchmarks.list(limit=_limit(limit), starting_after=starting_after, name=name)
+        return await self.benchmarks.list(limit=check_limit(limit), starting_after=starting_after, name=name)
 
     async def update_benchmark(self, benchmark_id: str, params: BenchmarkUpdateParameters) -> BenchmarkView:
         return await self.benchmarks.update(benchmark_id, params)
@@ -569,7 +561,7 @@ class LocalBackend:
         state: str | None = None,
     ) -> BenchmarkRunListView:
         return await self.benchmarks.list_runs(
-            limit=_limit(limit), starting_after=starting_after, benchmark_id=benchmark_id, name=name, state=state
+            limit=check_limit(limit), starting_after=starting_after, benchmark_id=benchmark_id, name=name, state=state
         )
 
     async def complete_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
@@ -587,7 +579,7 @@ class LocalBackend:
     async def list_custom_scorers(
         self, *, limit: int = 20, starting_after: str | None = None
     ) -> ScenarioScorersListView:
-        return await self.custom_scorers.list(limit=_limit(limit), starting_after=starting_after)
+        return await self.custom_scorers.list(limit=check_limit(limit), starting_after=starting_after)
 
     async def update_custom_scorer(self, scorer_id: str, params: CreateCustomScorerParameters) -> ScenarioScorerView:
         return await self.custom_scorers.update(scorer_id, params)
