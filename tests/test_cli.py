@@ -3,6 +3,7 @@ refuses at once with exit status 2 and says why on stderr, before it touches any
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -50,3 +51,20 @@ def test_an_unknown_choice_is_an_argparse_error(tmp_path: Path) -> None:
     done = scenario_mcp("serve", "--role", "admin", data_dir=tmp_path / "data")
     assert done.returncode == 2
     assert "invalid choice: 'admin'" in done.stderr
+
+
+def test_gc_frees_an_unreferenced_layer_and_refuses_a_held_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    stray = data_dir / "layers" / "step-nothing-stands-on-this"
+    stray.mkdir(parents=True)
+    (stray / "big").write_bytes(b"x" * 2_000_000)
+    (stray / ".complete").touch()
+    done = scenario_mcp("gc", "--grace", "0", data_dir=data_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("freed 2.0 MB: 1 layer(s)"), done.stdout
+    assert not stray.exists()
+
+    with open(data_dir / "engine.lock", "a") as held:  # as a running server holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = scenario_mcp("gc", data_dir=data_dir)
+    assert busy.returncode == 1 and "scenario-mcp gc:" in busy.stderr
