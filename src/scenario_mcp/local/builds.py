@@ -38,7 +38,7 @@ from .dockerfile import (
     stages,
     substitute,
 )
-from .images import ProgressCallback, pull_image
+from .images import ProgressCallback, find_image, pull_image
 from .layers import ImageRecord, LayerStore
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .sandbox.rootfs import RootPathError, resolve, user_ids
@@ -92,9 +92,14 @@ def image_base(record: ImageRecord) -> Base:
 
 
 def registry_puller(store: LayerStore, progress: ProgressCallback | None = None) -> PullBase:
-    """Bases pulled from registries (only the layers the store does not have yet)."""
+    """Bases pulled from registries (only the layers the store does not have yet). An image
+    pulled before is used as it is, as `docker build` does without `--pull`: a cached rebuild
+    asks no registry anything."""
 
     async def pull(reference: str) -> Base:
+        known = await anyio.to_thread.run_sync(find_image, store, reference)
+        if known is not None:
+            return image_base(known)
         return image_base(await pull_image(reference, store, progress=progress))
 
     return pull
