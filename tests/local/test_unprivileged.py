@@ -80,6 +80,8 @@ PACKAGES = (
     "typing_extensions",
     "annotated_types",
     "typing_inspection",
+    "dockerfile_parse",  # blueprints' Dockerfiles
+    "httpx2",  # image pulls
 )
 
 
@@ -92,6 +94,8 @@ def readable_copy_of_packages(dest: Path) -> Path:
         origin = Path(spec.origin)
         if origin.name == "__init__.py":
             shutil.copytree(origin.parent, dest / origin.parent.name, ignore=shutil.ignore_patterns("__pycache__"))
+            for info in origin.parent.parent.glob(f"{name}-*.dist-info"):  # read by packages that ask their version
+                shutil.copytree(info, dest / info.name)
         else:
             shutil.copy2(origin, dest / origin.name)
     subprocess.run(["chmod", "-R", "a+rX", str(dest)], check=True)
