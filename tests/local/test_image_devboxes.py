@@ -61,6 +61,7 @@ async def test_a_dockerfile_blueprint_makes_devboxes_with_the_images_root_and_co
     messages = [log.message for log in (await backend.blueprint_logs(blueprint_id)).logs]
     assert any(m.startswith("line 4: RUN echo built > /app/built.txt") for m in messages), messages
     assert any(m.startswith("$ echo setup > setup.txt") for m in messages), messages
+    assert any(m.startswith(f"pulled {base_image}") for m in messages), messages  # the pull's progress lines
 
     box = (await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
     run = await backend.execute(box, "pwd; cat built.txt setup.txt mounted.txt; echo $FROM_IMAGE$ADDED $PATH")

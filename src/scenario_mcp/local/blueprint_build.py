@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import tarfile
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from .sandbox.rootfs import RootPathError, resolve
 
 MAX_BUILD_LOG_ENTRY = 16_000  # characters of one step's log kept (its end)
 BUILD_COMMAND_TIMEOUT = 900.0
+PROGRESS_SECONDS = 2.0  # between two log lines of one pull's download
 
 
 @dataclass
@@ -107,8 +109,16 @@ class BlueprintBuild:
             self.outcome.log(f"line {instruction.line}: {instruction.original}\n{output}".rstrip(), failed=failed)
             await self._logged()
 
+        last_line = 0.0
+
         async def progress(done: int, total: int, message: str) -> None:
-            self.outcome.log(message)
+            # A progress line per event, but a layer's download at most one per PROGRESS_SECONDS.
+            nonlocal last_line
+            downloading = message.startswith("layer ") and not message.endswith("unpacked")
+            if downloading and time.monotonic() - last_line < PROGRESS_SECONDS:
+                return
+            last_line = time.monotonic()
+            self.outcome.log(f"{message} ({done >> 20} of {total >> 20} MiB)" if total else message)
             await self._logged()
 
         build = DockerfileBuild(
