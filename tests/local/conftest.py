@@ -1,14 +1,28 @@
-"""Fixtures of the local engine's image tests: a real OCI registry on loopback."""
+"""Fixtures of the local engine's image tests: a real OCI registry on loopback, and a realistic
+Debian image in it."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
+import anyio
 import pytest
 
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.images import pull_image
+from scenario_mcp.local.layers import IMAGES, LayerStore
+
 from .oci_registry import REGISTRY_BIN, Pusher, run_registry
+
+TEST_IMAGES = Path(__file__).resolve().parents[2] / ".tools" / "test-images"
+DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +60,50 @@ def loopback_server() -> Iterator[int]:
     stop.set()
     thread.join()
     server.close()
+
+
+def debian_tar() -> Path:
+    """Debian bookworm minbase with python3 and procps, made once with mmdebstrap from Debian's mirror and
+    cached under .tools/test-images (about a minute the first time)."""
+    tar = TEST_IMAGES / "debian-python-procps.tar"
+    if tar.exists():
+        return tar
+    if shutil.which("mmdebstrap") is None:
+        pytest.fail("needs mmdebstrap (installed by EXTRAS=test scripts/setup.sh as root)")
+    TEST_IMAGES.mkdir(parents=True, exist_ok=True)
+    with open(TEST_IMAGES / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build, even with two test runs at once
+        if not tar.exists():
+            scratch = TEST_IMAGES / f".debian-{os.getpid()}.tar"  # mmdebstrap picks its format by suffix
+            subprocess.run(
+                ["mmdebstrap", "--quiet", "--variant=minbase", "--include=python3,procps", "bookworm", str(scratch)],
+                check=True,
+                timeout=900,
+            )
+            scratch.rename(tar)
+    return tar
+
+
+@pytest.fixture(scope="session")
+def debian_image(registry: Pusher, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A realistic base image (Debian with bash, coreutils and python3) in the loopback registry,
+    and a layer store it was pulled into once (tests link it in: see `seed_image`)."""
+    reference = f"{registry.address}/test/debian:bookworm"
+    registry.image(
+        "test/debian", "bookworm", [debian_tar().read_bytes()], compress=False, config={"Env": [f"PATH={DEBIAN_PATH}"]}
+    )
+    layers = tmp_path_factory.mktemp("debian-image") / "layers"
+    anyio.run(pull_image, reference, LayerStore(layers))
+    return reference, layers
+
+
+def seed_image(backend: LocalBackend, pulled: Path) -> None:
+    """Give an engine the pulled image without pulling it again: its layers linked, its record copied."""
+    store = backend.devboxes.layers
+    store.image_layers.mkdir(parents=True, exist_ok=True)
+    for layer in (pulled / store.image_layers.name).iterdir():
+        if not (store.image_layers / layer.name).exists():
+            os.symlink(layer, store.image_layers / layer.name)
+    (store.root / IMAGES).mkdir(parents=True, exist_ok=True)
+    for record in (pulled / IMAGES).iterdir():
+        shutil.copy(record, store.root / IMAGES / record.name)

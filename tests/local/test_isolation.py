@@ -14,11 +14,12 @@ from pathlib import Path
 
 import anyio
 import pytest
-from pydantic import ValidationError
 
 from scenario_mcp.backend import InvalidRequestError
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.models import DevboxCreateParameters, ExecutionView, LaunchParameters
+from scenario_mcp.models import BlueprintCreateParameters, DevboxCreateParameters, ExecutionView, LaunchParameters
+
+from .conftest import seed_image
 
 pytestmark = pytest.mark.anyio
 
@@ -30,9 +31,41 @@ async def run(backend: LocalBackend, devbox_id: str, command: str) -> ExecutionV
     return await backend.execute(devbox_id, command, timeout_seconds=30)
 
 
+# Every test runs twice: on a host-based devbox (the default environment) and on one made from a
+# container image (a Debian image with python3, built as a Dockerfile blueprint): what an agent
+# must not reach is the same on both.
+_ENVIRONMENT: dict[str, str | None] = {"kind": "host", "blueprint_id": None, "pulled": None}
+
+
+@pytest.fixture(autouse=True, params=["host", "image"])
+def environment(request: pytest.FixtureRequest) -> Iterator[str]:
+    _ENVIRONMENT.update(kind=request.param, blueprint_id=None, pulled=None)
+    if request.param == "image":
+        reference, pulled = request.getfixturevalue("debian_image")
+        _ENVIRONMENT.update(reference=reference, pulled=str(pulled))
+    yield request.param
+    _ENVIRONMENT.update(kind="host", blueprint_id=None, pulled=None)
+
+
+async def image_blueprint(backend: LocalBackend) -> str:
+    if _ENVIRONMENT["blueprint_id"] is None:
+        assert _ENVIRONMENT["pulled"] is not None and _ENVIRONMENT["reference"] is not None
+        seed_image(backend, Path(_ENVIRONMENT["pulled"]))
+        queued = await backend.create_blueprint(
+            BlueprintCreateParameters(name="isolation-image", dockerfile=f"FROM {_ENVIRONMENT['reference']}\n")
+        )
+        built = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
+        assert built.status == "build_complete", built.failure_reason
+        _ENVIRONMENT["blueprint_id"] = built.id
+    return _ENVIRONMENT["blueprint_id"]
+
+
 async def new_box(backend: LocalBackend, *, network: bool = False) -> str:
+    blueprint_id = await image_blueprint(backend) if _ENVIRONMENT["kind"] == "image" else None
     box = await backend.create_devbox(
-        DevboxCreateParameters(launch_parameters=LaunchParameters(network=network) if network else None)
+        DevboxCreateParameters(
+            blueprint_id=blueprint_id, launch_parameters=LaunchParameters(network=network) if network else None
+        )
     )
     return box.id
 
@@ -61,9 +94,20 @@ async def test_cannot_find_a_host_file_anywhere(backend: LocalBackend, host_mark
     assert result.stdout == ""
 
 
+def in_image(path: str) -> Path | None:
+    """The image's own file at `path` (on an image devbox), or None (on a host-based one)."""
+    if _ENVIRONMENT["kind"] != "image":
+        return None
+    assert _ENVIRONMENT["pulled"] is not None
+    (layer,) = (Path(_ENVIRONMENT["pulled"]) / "_image-layers").iterdir()  # the image has one layer
+    return layer / path.lstrip("/")
+
+
 async def test_cannot_read_the_host_root_home(backend: LocalBackend) -> None:
     result = await run(backend, await new_box(backend), "ls -A /root")
-    assert result.exit_status == 0 and result.stdout == ""  # the devbox's own, empty /root
+    image_root = in_image("/root")
+    own = sorted(os.listdir(image_root)) if image_root else []  # the image's own dotfiles, or nothing
+    assert result.exit_status == 0 and result.stdout.split() == own  # the devbox's own /root
 
 
 async def test_cannot_see_the_host_work_tree(backend: LocalBackend) -> None:
@@ -135,11 +179,17 @@ async def test_deleting_system_files_does_not_touch_the_host(backend: LocalBacke
 
 async def test_shadow_is_not_readable(backend: LocalBackend) -> None:
     result = await run(backend, await new_box(backend), "cat /etc/shadow /etc/gshadow")
-    assert result.exit_status != 0 and "root:" not in (result.stdout or "")
+    image_shadow = in_image("/etc/shadow")
+    if image_shadow is None:
+        assert result.exit_status != 0 and "root:" not in (result.stdout or "")
+    else:  # the image's own shadow file, never the host's
+        image_own = image_shadow.read_text() + image_shadow.with_name("gshadow").read_text()
+        assert result.stdout == image_own and Path("/etc/shadow").read_text() != image_shadow.read_text()
 
 
 async def test_root_only_host_files_are_hidden(backend: LocalBackend) -> None:
-    hidden = [p for p in ("/etc/ssl/private", "/etc/shadow-", "/etc/security/opasswd") if Path(p).exists()]
+    candidates = ("/etc/ssl/private", "/etc/shadow-", "/etc/security/opasswd")
+    hidden = [p for p in candidates if Path(p).exists() and not ((own := in_image(p)) and own.exists())]
     assert hidden, "expected some root-only files on this host"
     result = await run(backend, await new_box(backend), " ; ".join(f"ls -d {p} 2>/dev/null" for p in hidden) + "; true")
     assert result.stdout == ""
@@ -357,20 +407,3 @@ async def test_scorer_and_reference_are_not_in_the_run_devbox(backend: LocalBack
     )
     assert found.stdout == ""
     assert secret not in os.environ.get("PATH", "")
-
-
-def test_scorer_test_files_cannot_point_outside_the_working_directory() -> None:
-    from scenario_mcp.models import TestFile
-
-    for bad in ("../../etc/cron.d/x", "/etc/passwd", "a/../../b"):
-        with pytest.raises(ValidationError, match="inside the working directory"):
-            TestFile(file_path=bad, file_contents="x")
-    assert TestFile(file_path="tests/./test_a.py", file_contents="").file_path == "tests/test_a.py"
-
-
-def test_working_directory_cannot_climb_out() -> None:
-    from scenario_mcp.models import ScenarioEnvironment
-
-    for bad in ("/home/user/../../root", "relative/dir", "/../x"):
-        with pytest.raises(ValidationError, match="working_directory"):
-            ScenarioEnvironment(working_directory=bad)
