@@ -19,6 +19,7 @@ case ",${EXTRAS:-}," in
   *,test,*)
     [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
     [ -x /bin/busybox ] || need+=(busybox-static)
+    command -v mmdebstrap >/dev/null || need+=(mmdebstrap)  # the realistic Debian test image (tests/local/conftest.py)
     ;;
 esac
 if [ ${#need[@]} -gt 0 ]; then

@@ -7,13 +7,15 @@ once per test session and linked into each test's data dir as a read-only layer.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from scenario_mcp.local.blueprints import default_blueprint_id
 from scenario_mcp.local.engine import LocalBackend
+
+from .local.oci_registry import REGISTRY_BIN, Pusher, run_registry
 
 
 @pytest.fixture
@@ -75,3 +77,14 @@ async def backend(data_dir: Path, default_blueprint_cache: Path) -> AsyncIterato
             yield engine
         finally:
             await shutdown_all(engine)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pusher]:
+    """docker-registry on a free loopback port for the whole session, and a pusher to it."""
+    if not REGISTRY_BIN.exists():
+        pytest.skip("needs Debian's docker-registry (installed by EXTRAS=test scripts/setup.sh as root)")
+    with run_registry(tmp_path_factory.mktemp("registry")) as address:
+        pusher = Pusher(address)
+        yield pusher
+        pusher.http.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import AsyncIterable
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from .models import (
+    DEFAULT_DOWNLOAD_SECONDS,
     BenchmarkCreateParameters,
     BenchmarkListView,
     BenchmarkRunListView,
@@ -27,6 +30,10 @@ from .models import (
     MetadataKeysView,
     MetadataKind,
     MetadataValuesView,
+    ObjectCreateParameters,
+    ObjectDownloadURLView,
+    ObjectListView,
+    ObjectView,
     RunLogEntry,
     ScenarioCreateParameters,
     ScenarioListView,
@@ -73,6 +80,16 @@ class InvalidStateError(BackendError):
 
 class OperationTimeoutError(BackendError):
     status = 408
+
+
+class AccessDeniedError(BackendError):
+    """A credential that does not open this (a presigned URL's token or signature)."""
+
+    status = 403
+
+
+class PayloadTooLargeError(BackendError):
+    status = 413
 
 
 class EnvironmentUnavailableError(BackendError):
@@ -282,3 +299,43 @@ class Backend(Protocol):
         commit_message: str | None = None,
     ) -> DevboxSnapshotView: ...
     async def delete_snapshot(self, snapshot_id: str) -> None: ...
+
+    # storage objects (build contexts): create, PUT the bytes to `upload_url` (or upload_object),
+    # complete, then read. `upload_object` and `download_object` move the bytes without HTTP.
+    async def create_object(self, params: ObjectCreateParameters) -> ObjectView: ...
+    async def get_object(self, object_id: str) -> ObjectView: ...
+    async def list_objects(
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        content_type: str | None = None,
+        state: str | None = None,
+        search: str | None = None,
+    ) -> ObjectListView: ...
+    async def upload_object(self, object_id: str, content: bytes | AsyncIterable[bytes]) -> None: ...
+    async def complete_object(self, object_id: str) -> ObjectView: ...
+    async def object_download_url(
+        self, object_id: str, *, duration_seconds: int = DEFAULT_DOWNLOAD_SECONDS
+    ) -> ObjectDownloadURLView: ...
+    async def download_object(self, object_id: str) -> bytes: ...
+    async def delete_object(self, object_id: str) -> ObjectView: ...
+
+
+@runtime_checkable
+class ObjectTransfers(Protocol):
+    """A backend that keeps object content itself (the local engine), and so answers the presigned
+    URLs it hands out as paths: the REST API serving it answers them through these two calls. A
+    backend without them (the remote one) hands out URLs that its own server answers."""
+
+    async def receive_object_upload(
+        self, object_id: str, token: str, chunks: AsyncIterable[bytes], *, size: int | None = None
+    ) -> None:
+        """Store an upload made to the object's `upload_url`, which carried `token`; `size` is the
+        one the request declared, if it did (checked before any byte is read)."""
+        ...
+
+    async def object_download_path(self, object_id: str, expires: int, signature: str) -> Path:
+        """The content a presigned download URL (`expires`, `signature`) opens, on disk."""
+        ...

@@ -1,5 +1,6 @@
 """The rules both backends share, each written once: the devbox's home, command timeouts, list
-pages, shell names, snapshot notes, and the script that lists a devbox directory.
+pages, shell names, where object content is served, snapshot notes, and the script that lists a
+devbox directory.
 
 Standard library only: the models and the sandbox's spec import it, so it must import neither.
 A check answers a problem (a message for the caller) or None; the caller raises its own error.
@@ -32,6 +33,10 @@ MAX_LIST_LIMIT: Final = 5000
 # A named shell (commands with the same name run in order, like a terminal).
 SHELL_NAME_PATTERN: Final = r"[A-Za-z0-9_.-]{1,64}"
 SHELL_NAME: Final = re.compile(SHELL_NAME_PATTERN)
+
+# Where a server that keeps storage objects' content answers their presigned URLs (`PUT` to
+# upload, `GET` to download): `{OBJECT_STORAGE_PATH}/{object_id}?...`, without a bearer token.
+OBJECT_STORAGE_PATH: Final = "/storage/objects"
 
 # Characters a snapshot's commit message may have.
 MAX_COMMIT_MESSAGE: Final = 1000

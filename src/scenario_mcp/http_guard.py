@@ -93,7 +93,8 @@ def _hostname(value: str) -> str:
 class HttpGuard:
     """ASGI middleware: Host (421), Origin (403) and bearer-token (401) checks, in that order.
 
-    `open_paths` skip the token check only (a health check), never the Host and Origin checks.
+    `open_paths`, and the paths under `open_prefixes`, skip the token check only (a health check,
+    presigned URLs that carry their own credential), never the Host and Origin checks.
     """
 
     def __init__(
@@ -103,11 +104,13 @@ class HttpGuard:
         bind_host: str,
         token: str | None,
         open_paths: Collection[str] = (),
+        open_prefixes: Collection[str] = (),
         render: Callable[[Refusal], Response] = plain_refusal,
     ) -> None:
         self.app = app
         self.token = token
         self.open_paths = frozenset(open_paths)
+        self.open_prefixes = tuple(open_prefixes)
         self.render = render
         bare = bind_host.strip("[]").lower()
         # A wildcard bind answers on every address the machine has: any Host may be right, and the
@@ -133,7 +136,7 @@ class HttpGuard:
             return Refusal(421, "misdirected request: unexpected Host header")
         if not self._origin_ok(headers.get("origin")):
             return Refusal(403, "forbidden: cross-origin request refused")
-        if self.token is None or path in self.open_paths:
+        if self.token is None or path in self.open_paths or path.startswith(self.open_prefixes):
             return None
         authorization = headers.get("authorization")
         if not authorization:

@@ -19,21 +19,10 @@ from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.images import pull_image
 from scenario_mcp.local.layers import IMAGES, LayerStore
 
-from .oci_registry import REGISTRY_BIN, Pusher, run_registry
+from .oci_registry import Pusher
 
 TEST_IMAGES = Path(__file__).resolve().parents[2] / ".tools" / "test-images"
 DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pusher]:
-    """docker-registry on a free loopback port for the whole session, and a pusher to it."""
-    if not REGISTRY_BIN.exists():
-        pytest.skip("needs Debian's docker-registry (installed by EXTRAS=test scripts/setup.sh as root)")
-    with run_registry(tmp_path_factory.mktemp("registry")) as address:
-        pusher = Pusher(address)
-        yield pusher
-        pusher.http.close()
 
 
 @pytest.fixture

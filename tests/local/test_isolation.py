@@ -371,6 +371,7 @@ async def test_scorer_and_reference_are_not_in_the_run_devbox(backend: LocalBack
         BashScriptScorer,
         InputContext,
         ScenarioCreateParameters,
+        ScenarioEnvironment,
         ScoringContract,
         ScoringFunction,
         StartScenarioRunParameters,
@@ -379,10 +380,12 @@ async def test_scorer_and_reference_are_not_in_the_run_devbox(backend: LocalBack
     )
 
     secret = uuid.uuid4().hex
+    image = await image_blueprint(backend) if _ENVIRONMENT["kind"] == "image" else None
     scenario = await backend.create_scenario(
         ScenarioCreateParameters(
             name="hidden",
             input_context=InputContext(problem_statement="p"),
+            environment_parameters=ScenarioEnvironment(blueprint_id=image) if image else None,
             scoring_contract=ScoringContract(
                 scoring_function_parameters=[
                     ScoringFunction(name="a", weight=1, scorer=BashScriptScorer(bash_script=f"echo {secret}; echo 1")),

@@ -118,6 +118,33 @@ async def test_list_filters(tmp_path: Path) -> None:
         store.close()
 
 
+async def test_text_search_and_expired_times(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        await store.put("objects", "obj_a1", {"delete_after_time_ms": 100}, name="Harbor_ctx.tar.gz")
+        await store.put("objects", "obj_b2", {"delete_after_time_ms": 50}, name="notes")
+        await store.put("objects", "obj_c3", {"delete_after_time_ms": None}, name="harbor%_x")
+        await store.put("objects", "obj_d4", {}, name=None)
+
+        async def ids(*contains: tuple[tuple[str, ...], str]) -> list[str]:
+            return [r.id for r in (await store.list("objects", contains=contains)).rows]
+
+        assert await ids((("name",), "HARBOR")) == ["obj_c3", "obj_a1"]  # a part, in any case
+        assert await ids((("name",), "%_")) == ["obj_c3"]  # no pattern characters: the text itself
+        assert await ids((("id", "name"), "b2")) == ["obj_b2"]
+        assert await ids((("id", "name"), "a"), (("name",), "tar")) == ["obj_a1"]  # every entry matches
+        with pytest.raises(ValueError, match="not searchable"):
+            await ids((("data",), "x"))
+
+        # Deadlines at or before now, the earliest first; none and null never expire.
+        assert await store.expired("objects", "delete_after_time_ms", 49) == []
+        assert await store.expired("objects", "delete_after_time_ms", 100) == ["obj_b2", "obj_a1"]
+        with pytest.raises(ValueError, match="not a time field"):
+            await store.expired("objects", "x') OR 1=1 --", 0)
+    finally:
+        store.close()
+
+
 async def test_newest_first_paging(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite3")
     try:

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -133,8 +134,8 @@ class Blueprints:
     async def create(self, params: BlueprintCreateParameters) -> BlueprintView:
         """Queue a build; the answer is the `queued` blueprint (poll it, or `wait`)."""
         base = await self._base(params)
-        archive = await self._context(params)
         view = self._new_view(params, new_id("blueprint"), base)
+        archive = await self._context(params, self._work(view.id))
         await self._save(view, {})
         finished = self._finished[view.id] = anyio.Event()
         assert self._tg is not None, "the engine's task group is not running"
@@ -170,12 +171,24 @@ class Blueprints:
             )
         return Environment(())
 
-    async def _context(self, params: BlueprintCreateParameters) -> Path | None:
+    def _work(self, blueprint_id: str) -> Path:
+        return self.boxes_dir / f"build-{blueprint_id}"
+
+    async def _context(self, params: BlueprintCreateParameters, work: Path) -> Path | None:
+        """The build context's archive, linked into the build's own directory: the object may be
+        deleted (or expire) while the build waits in the queue."""
         if params.build_context is None:
             return None
         if self.open_context is None:
             raise EnvironmentUnavailableError("this engine keeps no objects to read a build context from")
-        return await self.open_context(params.build_context.object_id)
+        source = await self.open_context(params.build_context.object_id)
+        work.mkdir(parents=True, exist_ok=True)
+        archive = work / "context.archive"
+        try:
+            os.link(source, archive)
+        except OSError:  # another filesystem: a copy
+            await anyio.to_thread.run_sync(shutil.copyfile, source, archive)
+        return archive
 
     def _new_view(self, params: BlueprintCreateParameters, blueprint_id: str, base: Environment) -> BlueprintView:
         return BlueprintView(
@@ -206,7 +219,7 @@ class Blueprints:
             params=BlueprintCreateParameters.model_validate(view.parameters),
             base=base,
             layers=self.layers,
-            work=self.boxes_dir / f"build-{view.id}",
+            work=self._work(view.id),
             context_archive=archive,
             extra_env=self.extra_env,
         )
@@ -245,6 +258,9 @@ class Blueprints:
                     }
                 )
                 await self._save(view, row.internal)
+        # Their scratch (sandboxes' disks, unpacked contexts) goes too.
+        for leftover in await anyio.to_thread.run_sync(lambda: [*self.boxes_dir.glob("build-*")]):
+            await anyio.to_thread.run_sync(shutil.rmtree, leftover, True)
 
     async def ensure_default(self) -> BlueprintView:
         """The default environment, built once per data dir (it needs PyPI the first time)."""

@@ -1,5 +1,5 @@
 """LocalBackend: the embedded engine. Holds the data dir, reconciles on start, sweeps expired
-devboxes, and wires the parts; each call is delegated to the part that owns its noun.
+devboxes and objects, and wires the parts; each call is delegated to the part that owns its noun.
 
 Errors do not cross the seam raw: whatever a sandbox could not do (SandboxError, from sandbox.py,
 launcher.py, layers.py) reaches the caller as an EnvironmentUnavailableError saying what to do
@@ -64,6 +64,7 @@ from .files import Files
 from .garbage import GRACE_SECONDS, GarbageCollector
 from .layers import CollectReport, LayerStore
 from .limits import remove_stale_spares
+from .objects import ObjectCalls, Objects
 from .runs import Runs
 from .sandbox import SandboxError, check_host_support
 from .scenarios import EnvironmentDevboxes, Scenarios
@@ -80,8 +81,10 @@ class _Parts:
     """The engine's parts, made once the data dir is held."""
 
     def __init__(self, store: Store, data_dir: Path, tg: TaskGroup) -> None:
+        self.objects = Objects(store, data_dir / "objects")
         self.blueprints = Blueprints(store, LayerStore(data_dir / "layers"), data_dir / "devboxes")
         self.blueprints.attach_task_group(tg)
+        self.blueprints.open_context = self.objects.content_path
         self.devboxes = Devboxes(store, data_dir, self.blueprints)
         self.devboxes.attach_task_group(tg)
         self.executions = Executions(store, self.devboxes)
@@ -95,7 +98,7 @@ class _Parts:
         self.garbage = GarbageCollector(store, self.blueprints, tg)
 
 
-class LocalBackend:
+class LocalBackend(ObjectCalls):
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
     def __init__(self, data_dir: Path, *, sweep_interval: float = EXPIRY_INTERVAL) -> None:
@@ -169,6 +172,10 @@ class LocalBackend:
         return self.parts.blueprints
 
     @property
+    def objects(self) -> Objects:
+        return self.parts.objects
+
+    @property
     def _store(self) -> Store:
         assert self.store is not None, "use LocalBackend as an async context manager"
         return self.store
@@ -192,6 +199,7 @@ class LocalBackend:
             try:
                 await self.devboxes.expire()
                 await self.parts.runs.time_out_runs_of_expired_devboxes()
+                await self.objects.expire()
             except Exception:
                 log.exception("keep-alive sweep failed")
 

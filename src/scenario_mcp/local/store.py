@@ -31,6 +31,7 @@ Table = Literal[
     "benchmarks",
     "benchmark_runs",
     "scorers",
+    "objects",
 ]
 TABLES: tuple[Table, ...] = get_args(Table)
 
@@ -77,11 +78,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (devbox_id, command_id)
     );
     """,
+    # 4: storage objects; the expression index serves the expiry sweep (Store.expired)
+    _document_table("objects")
+    + """
+    CREATE INDEX objects_expiry ON objects(json_extract(data, '$.delete_after_time_ms'));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 # A field of a document's JSON a list may filter on: a plain name, so it is safe in a JSON path.
 DATA_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The columns a list may search for text in (Store.list's `contains`).
+TEXT_COLUMNS = frozenset({"id", "name"})
 # Writes between two WAL checkpoints (each a few pages): bounds the WAL file to a few MiB.
 CHECKPOINT_EVERY = 256
 
@@ -206,9 +214,16 @@ class Store:
         filters: dict[str, str | Sequence[str] | None],
         data_fields: Mapping[str, str | None],
         metadata: Mapping[str, Sequence[str]],
+        contains: Sequence[tuple[Sequence[str], str]] = (),
     ) -> Page:
         where: list[str] = []
         args: list[Any] = []
+        for columns, text in contains:
+            # Any of the columns holds the text, in any case; the column names are checked.
+            if not columns or not set(columns) <= TEXT_COLUMNS:
+                raise ValueError(f"not searchable columns: {columns!r}")
+            where.append("(" + " OR ".join(f"instr(lower({c}), lower(?)) > 0" for c in columns) + ")")
+            args.extend(text for _ in columns)
         for column, value in filters.items():
             if value is None:
                 continue
@@ -316,12 +331,25 @@ class Store:
         starting_after: str | None = None,
         data_fields: Mapping[str, str | None] | None = None,
         metadata: Mapping[str, Sequence[str]] | None = None,
+        contains: Sequence[tuple[Sequence[str], str]] = (),
         **filters: str | Sequence[str] | None,
     ) -> Page:
         """A page, newest first. `filters` match columns (a sequence: any of), `data_fields` fields
-        of the stored view, `metadata` the view's metadata (each key: any of its values)."""
+        of the stored view, `metadata` the view's metadata (each key: any of its values), and each
+        `contains` entry (columns, text) a text that one of those columns holds (`id`, `name`)."""
         return await anyio.to_thread.run_sync(
-            self._list, kind, limit, starting_after, filters, data_fields or {}, metadata or {}
+            self._list, kind, limit, starting_after, filters, data_fields or {}, metadata or {}, contains
+        )
+
+    async def expired(self, kind: Table, field: str, now_ms: int) -> builtins.list[str]:
+        """The ids of this kind's objects whose `field` (a time in ms since the epoch) is at or
+        before `now_ms`, oldest deadline first."""
+        if not DATA_FIELD.fullmatch(field):
+            raise ValueError(f"not a time field: {field!r}")
+        expression = f"json_extract(data, '$.{field}')"
+        sql = f"SELECT id FROM {kind} WHERE {expression} <= ? ORDER BY {expression}"
+        return await anyio.to_thread.run_sync(
+            self._run, lambda c: [str(r[0]) for r in c.execute(sql, (now_ms,)).fetchall()]
         )
 
     async def delete(self, kind: Table, ident: str) -> bool:

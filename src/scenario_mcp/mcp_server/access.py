@@ -12,10 +12,12 @@ method added to the protocol must be decided on here.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Literal
 
 from ..backend import Backend, InvalidRequestError, NotFoundError
 from ..models import (
+    DEFAULT_DOWNLOAD_SECONDS,
     BenchmarkCreateParameters,
     BenchmarkListView,
     BenchmarkRunListView,
@@ -38,6 +40,10 @@ from ..models import (
     MetadataKeysView,
     MetadataKind,
     MetadataValuesView,
+    ObjectCreateParameters,
+    ObjectDownloadURLView,
+    ObjectListView,
+    ObjectView,
     RunLogEntry,
     ScenarioCreateParameters,
     ScenarioListView,
@@ -510,6 +516,43 @@ class SolverBackend:
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         raise _refused("delete_snapshot")
+
+    # --- storage objects (build contexts): authoring only ----------------------------------------
+
+    async def create_object(self, params: ObjectCreateParameters) -> ObjectView:
+        raise _refused("create_object")
+
+    async def get_object(self, object_id: str) -> ObjectView:
+        raise _refused("get_object")
+
+    async def list_objects(
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        content_type: str | None = None,
+        state: str | None = None,
+        search: str | None = None,
+    ) -> ObjectListView:
+        raise _refused("list_objects")
+
+    async def upload_object(self, object_id: str, content: bytes | AsyncIterable[bytes]) -> None:
+        raise _refused("upload_object")
+
+    async def complete_object(self, object_id: str) -> ObjectView:
+        raise _refused("complete_object")
+
+    async def object_download_url(
+        self, object_id: str, *, duration_seconds: int = DEFAULT_DOWNLOAD_SECONDS
+    ) -> ObjectDownloadURLView:
+        raise _refused("object_download_url")
+
+    async def download_object(self, object_id: str) -> bytes:
+        raise _refused("download_object")
+
+    async def delete_object(self, object_id: str) -> ObjectView:
+        raise _refused("delete_object")
 
 
 if TYPE_CHECKING:

@@ -20,6 +20,7 @@ ID_PREFIXES = {
     "snapshot": "snp",
     "blueprint": "bpt",
     "execution": "exe",
+    "object": "obj",
 }
 
 DEFAULT_WORKING_DIRECTORY = HOME

@@ -3,10 +3,12 @@ running `scenario-mcp api`), with httpx2."""
 
 from .backend import RemoteBackend
 from .errors import (
+    RemoteAccessDeniedError,
     RemoteError,
     RemoteInvalidRequestError,
     RemoteInvalidStateError,
     RemoteNotFoundError,
+    RemotePayloadTooLargeError,
     RemoteTimeoutError,
     RemoteUnavailableError,
 )
@@ -14,11 +16,13 @@ from .http import DEFAULT_BASE_URL
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "RemoteAccessDeniedError",
     "RemoteBackend",
     "RemoteError",
     "RemoteInvalidRequestError",
     "RemoteInvalidStateError",
     "RemoteNotFoundError",
+    "RemotePayloadTooLargeError",
     "RemoteTimeoutError",
     "RemoteUnavailableError",
 ]

@@ -27,11 +27,12 @@ from .devboxes import DevboxesMixin
 from .environments import EnvironmentsMixin
 from .executions import RemoteExecutions
 from .http import DEFAULT_BASE_URL, RemoteHttp
+from .objects import ObjectsMixin
 from .reference_runs import RunDevboxes
 from .scenarios import ScenariosMixin
 
 
-class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, DevboxesMixin):
+class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, DevboxesMixin, ObjectsMixin):
     """The Backend protocol over a Runloop-compatible REST API. Use as an async context manager."""
 
     def __init__(
@@ -53,6 +54,7 @@ class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, Devboxes
             transport=transport,
         )
         self.executions = RemoteExecutions(self.http)
+        self.upload_urls: dict[str, str] = {}  # see ObjectsMixin
         self._tg: TaskGroup | None = None
 
     @classmethod

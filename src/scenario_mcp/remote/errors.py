@@ -8,12 +8,14 @@ import json
 import httpx2
 
 from ..backend import (
+    AccessDeniedError,
     BackendError,
     EnvironmentUnavailableError,
     InvalidRequestError,
     InvalidStateError,
     NotFoundError,
     OperationTimeoutError,
+    PayloadTooLargeError,
 )
 
 
@@ -43,15 +45,25 @@ class RemoteTimeoutError(RemoteError, OperationTimeoutError):
     pass
 
 
+class RemoteAccessDeniedError(RemoteError, AccessDeniedError):
+    pass
+
+
+class RemotePayloadTooLargeError(RemoteError, PayloadTooLargeError):
+    pass
+
+
 class RemoteUnavailableError(RemoteError, EnvironmentUnavailableError):
     pass
 
 
 _ERRORS: dict[int, type[RemoteError]] = {
     400: RemoteInvalidRequestError,
+    403: RemoteAccessDeniedError,
     404: RemoteNotFoundError,
     408: RemoteTimeoutError,
     409: RemoteInvalidStateError,
+    413: RemotePayloadTooLargeError,
     422: RemoteInvalidRequestError,
     503: RemoteUnavailableError,
 }

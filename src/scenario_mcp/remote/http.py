@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urljoin
 
 import anyio
 import httpx2
@@ -204,3 +205,21 @@ class RemoteHttp:
             "POST", path, json_body=body, params=given(**params), timeout=timeout, idempotent=idempotent
         )
         return model.model_validate_json(response.content)
+
+    async def presigned(
+        self, method: str, url: str, *, content: bytes | AsyncIterable[bytes] | None = None, timeout: float = 600
+    ) -> httpx2.Response:
+        """One request to a presigned URL (an object's upload or download): without the API key,
+        which such a URL refuses beside its own signature, and sent once. A path is taken as one on
+        the API's own host."""
+        request = self.client.build_request(
+            method, urljoin(self.base_url + "/", url), content=content, timeout=self.read_timeout(timeout)
+        )
+        request.headers.pop("Authorization", None)
+        where = f"{method} of a presigned URL"
+        try:
+            response = await self.client.send(request)
+        except httpx2.TransportError as exc:
+            raise transport_failure(exc, self.base_url, where, idempotent=False)[1] from exc
+        raise_for_status(response, where)
+        return response

@@ -18,8 +18,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from ..backend import Backend, BackendError
+from ..conventions import OBJECT_STORAGE_PATH
 from ..http_guard import HttpGuard, Refusal
-from . import benchmarks, blueprints, devboxes, executions, files, metadata, runs, scenarios, scorers, snapshots
+from . import (
+    benchmarks,
+    blueprints,
+    devboxes,
+    executions,
+    files,
+    metadata,
+    objects,
+    runs,
+    scenarios,
+    scorers,
+    snapshots,
+)
 from .common import (
     ApiError,
     ApiState,
@@ -54,6 +67,7 @@ ROUTES: RouteTable = [
     *executions.ROUTES,
     *files.ROUTES,
     *blueprints.ROUTES,
+    *objects.ROUTES,
 ]
 
 
@@ -97,7 +111,8 @@ def _refusal(refusal: Refusal) -> Response:
 
 def build_rest_app(backend: Backend, token: str | None = None, *, host: str = "127.0.0.1") -> ASGIApp:
     """The REST app over `backend`, served on `host`; with `token`, every call but the health
-    check needs it as a bearer token."""
+    check and the objects' presigned URLs (which carry their own credential) needs it as a bearer
+    token."""
     app = Starlette(
         routes=build_routes(ROUTES),
         exception_handlers={
@@ -109,4 +124,11 @@ def build_rest_app(backend: Backend, token: str | None = None, *, host: str = "1
         },
     )
     app.state.api = ApiState(backend)
-    return HttpGuard(app, bind_host=host, token=token, open_paths={HEALTH_PATH}, render=_refusal)
+    return HttpGuard(
+        app,
+        bind_host=host,
+        token=token,
+        open_paths={HEALTH_PATH},
+        open_prefixes={OBJECT_STORAGE_PATH + "/"},
+        render=_refusal,
+    )

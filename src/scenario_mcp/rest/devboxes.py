@@ -41,6 +41,15 @@ async def create_devbox(request: Request) -> Response:
     return model_response(await backend(request).create_devbox(params))
 
 
+async def create_and_await_running(request: Request) -> Response:
+    """SDK 1.32's `devboxes.create_and_await_running` posts here (not in the OpenAPI): a create
+    answered once the devbox runs."""
+    params = await body(request, DevboxCreateParameters, required=False)
+    engine = backend(request)
+    created = await engine.create_devbox(params)
+    return model_response(await engine.wait_for_devbox_status(created.id, ["running", "failure", "shutdown"]))
+
+
 async def list_devboxes(request: Request) -> Response:
     page = await backend(request).list_devboxes(
         limit=query_limit(request),
@@ -95,6 +104,7 @@ async def devbox_logs(request: Request) -> Response:
 
 ROUTES: RouteTable = [
     ("POST", "/v1/devboxes", create_devbox),
+    ("POST", "/v1/devboxes/create_and_await_running", create_and_await_running),
     ("GET", "/v1/devboxes", list_devboxes),
     ("GET", "/v1/devboxes/{id}", get_devbox),
     ("POST", "/v1/devboxes/{id}", update_devbox),
