@@ -20,6 +20,7 @@ from .http_guard import token_from_env
 if TYPE_CHECKING:
     from .backend import Backend
     from .mcp_server.access import Role
+    from .mcp_server.host_dirs import HostDirs
     from .mcp_server.http import HttpTransport
 
 
@@ -106,6 +107,15 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--run", dest="run_id", default=None, metavar="RUN_ID", help="with --role solver: pin the session to this run"
+    )
+    serve.add_argument(
+        "--allow-dir",
+        dest="allow_dirs",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="a directory of this machine whose subdirectories callers may name as a Dockerfile build context "
+        "(repeatable; default over stdio: the directory the server starts in; over HTTP/SSE: none)",
     )
     serve.add_argument(
         "--conformance-fixtures",
@@ -218,6 +228,17 @@ async def _api(data_dir: Path, backend_kind: str, host: str, port: int, token: s
         await uvicorn.Server(config).serve()
 
 
+def _host_dirs(transport: str, args: argparse.Namespace | None) -> HostDirs:
+    """Over stdio the caller is on this machine already: its start directory by default. Over
+    HTTP a caller may be anyone: nothing unless named."""
+    from .mcp_server.host_dirs import HostDirs
+
+    named = args.allow_dirs if args is not None else None
+    if named is None:
+        named = [os.getcwd()] if transport == "stdio" else []
+    return HostDirs.of(named)
+
+
 async def _serve(data_dir: Path, backend_kind: str = "local", args: argparse.Namespace | None = None) -> None:
     from .mcp_server.server import build_server
 
@@ -238,6 +259,7 @@ async def _serve(data_dir: Path, backend_kind: str = "local", args: argparse.Nam
             run_id=run_id,
             open_world=backend_kind == "remote",
             conformance_fixtures=bool(args and args.conformance_fixtures),
+            host_dirs=_host_dirs(transport, args),
         )
         if transport == "stdio":
             await server.run_stdio_async()

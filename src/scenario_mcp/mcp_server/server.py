@@ -19,6 +19,7 @@ from ..backend import Backend, BackendError
 from ..input_errors import validation_message
 from .access import Role, SolverBackend
 from .completions import register_completions
+from .host_dirs import HostDirs
 from .notifications import CountingBus, RunNotifier
 from .prompts import register_prompts
 from .resources import ResourceLister, adjust_mime_types, register_resources
@@ -67,10 +68,12 @@ def build_server(
     run_id: str | None = None,
     open_world: bool = False,
     conformance_fixtures: bool = False,
+    host_dirs: HostDirs | None = None,
 ) -> MCPServer[Any]:
     """The MCP server over `backend`. A solver (optionally pinned to `run_id`) sees no authoring
     tool and no reference output, scorer body or (unless allowed) scorer output anywhere.
-    `open_world`: the backend reaches beyond this machine (a remote API), and the tools say so."""
+    `open_world`: the backend reaches beyond this machine (a remote API), and the tools say so.
+    `host_dirs`: the directories of this machine a caller may name as a build context (none by default)."""
     if run_id is not None and role != "solver":
         raise ValueError("run_id pins a solver session; use role='solver'")
     specs: list[ToolSpec]
@@ -91,7 +94,7 @@ def build_server(
         lifespan=lambda _app: notifier.running(),
     )
     for spec in specs:
-        _register_tool(server, backend, spec, notifier, open_world=open_world)
+        _register_tool(server, backend, spec, notifier, open_world=open_world, host_dirs=host_dirs or HostDirs())
     register_resources(server, backend)
     register_prompts(server, backend, role=role)
     register_completions(server, backend, role=role)
@@ -121,8 +124,16 @@ def _register_conformance_fixtures(server: MCPServer[Any]) -> None:
 
 
 def _register_tool(
-    server: MCPServer[Any], backend: Backend, spec: ToolSpec, notifier: RunNotifier, *, open_world: bool
+    server: MCPServer[Any],
+    backend: Backend,
+    spec: ToolSpec,
+    notifier: RunNotifier,
+    *,
+    open_world: bool,
+    host_dirs: HostDirs,
 ) -> None:
+    extra: dict[str, Any] = {"host_dirs": host_dirs} if spec.host_dirs else {}
+
     async def call(ctx: Context, **arguments: Any) -> BaseModel:
         try:
             params = spec.input_model.model_validate(arguments)
@@ -135,11 +146,11 @@ def _register_tool(
         progress: Progress = report
         try:
             if spec.progress:
-                result = await spec.handler(backend, params, progress)
+                result = await spec.handler(backend, params, progress, **extra)
             elif spec.heartbeat:
-                result = await _with_heartbeat(progress, lambda: spec.handler(backend, params))
+                result = await _with_heartbeat(progress, lambda: spec.handler(backend, params, **extra))
             else:
-                result = await spec.handler(backend, params)
+                result = await spec.handler(backend, params, **extra)
         except BackendError as exc:
             raise ToolError(exc.message) from exc
         await notifier.observe_result(result)

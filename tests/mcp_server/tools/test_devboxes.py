@@ -4,13 +4,17 @@ mcp.Client over a real LocalBackend, and the functions called directly."""
 from __future__ import annotations
 
 import base64
+import os
+from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import BlobResourceContents, TextResourceContents
 
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.mcp_server.host_dirs import HostDirs
 from scenario_mcp.mcp_server.server import build_server
 from scenario_mcp.mcp_server.tools.devboxes import (
     create_devbox,
@@ -40,6 +44,7 @@ from scenario_mcp.mcp_server.tools.inputs import (
 )
 from scenario_mcp.models import DevboxCreateParameters, DevboxStatus
 
+from ...local.oci_registry import Pusher, busybox_layer
 from ..helpers import error_text, ok
 
 pytestmark = pytest.mark.anyio
@@ -138,3 +143,60 @@ async def test_file_and_execution_functions_directly(backend: LocalBackend) -> N
     shell = ExecuteInput(devbox_id=box.id, command="cat notes/greeting.txt", working_directory="/home/user")
     assert (await execute_on_devbox(backend, shell)).stdout == "héllo\n"
     assert (await shutdown_devbox(backend, DevboxIdInput(devbox_id=box.id))).status == "shutdown"
+
+
+# --- blueprints from Dockerfiles -------------------------------------------------------------------
+
+
+async def test_create_blueprint_packs_an_allowed_build_context_and_builds_it(
+    backend: LocalBackend, registry: Pusher, tmp_path: Path
+) -> None:
+    registry.image("mcp/busybox", "1", [busybox_layer()], config={"Env": ["PATH=/bin"]})
+    allowed = tmp_path / "projects"
+    context = allowed / "task" / "environment"
+    (context / "files").mkdir(parents=True)
+    (context / "files" / "greeting.txt").write_text("hello from the context\n")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (allowed / "escape").symlink_to(outside)
+    dockerfile = f"FROM {registry.address}/mcp/busybox:1\nCOPY files /files\n"
+    async with Client(build_server(backend, host_dirs=HostDirs.of([str(allowed)]))) as client:
+        queued = await ok(
+            client, "create_blueprint", name="from-mcp", dockerfile=dockerfile, build_context_path=str(context)
+        )
+        assert queued["status"] == "queued"  # at once: the build runs after the answer
+        with anyio.fail_after(120):
+            while (got := await ok(client, "get_blueprint", blueprint_id=queued["id"]))["status"] not in (
+                "build_complete",
+                "failed",
+            ):
+                await anyio.sleep(0.05)
+        assert got["status"] == "build_complete", got.get("failure_reason")
+        logs = await ok(client, "blueprint_logs", blueprint_id=queued["id"])
+        assert any(entry["message"].startswith("line 2: COPY files /files") for entry in logs["logs"])
+        box = await ok(client, "create_devbox", blueprint_id=queued["id"])
+        seen = await ok(client, "execute_on_devbox", devbox_id=box["id"], command="cat /files/greeting.txt")
+        assert seen["stdout"] == "hello from the context\n"
+
+        # Only under the allowed directories, whatever the path's spelling.
+        for refused in (str(outside), str(allowed / "escape"), str(allowed / "task" / ".." / ".."), "relative/dir"):
+            message = await error_text(
+                client, "create_blueprint", name="x", dockerfile=dockerfile, build_context_path=refused
+            )
+            assert "--allow-dir" in message or "absolute" in message, message
+    async with Client(build_server(backend)) as closed:  # none allowed: HTTP's default
+        message = await error_text(
+            closed, "create_blueprint", name="x", dockerfile=dockerfile, build_context_path=str(context)
+        )
+        assert "reads no directory of its host" in message
+
+
+async def test_a_build_context_path_is_refused_over_http_unless_allowed(tmp_path: Path) -> None:
+    from scenario_mcp.cli import _host_dirs, _parser
+
+    stdio = _parser().parse_args(["serve"])
+    assert _host_dirs("stdio", stdio).allowed == (Path(os.getcwd()).resolve(),)
+    http = _parser().parse_args(["serve", "--transport", "http"])
+    assert _host_dirs("http", http).allowed == ()
+    named = _parser().parse_args(["serve", "--transport", "http", "--allow-dir", str(tmp_path), "--allow-dir", "/srv"])
+    assert _host_dirs("http", named).allowed == (tmp_path.resolve(), Path("/srv").resolve())

@@ -7,7 +7,7 @@ from ...models import (
     BenchmarkCreateParameters,
     BenchmarkRunView,
     BenchmarkView,
-    BlueprintCreateParameters,
+    BlueprintBuildLogsListView,
     BlueprintListView,
     BlueprintView,
     DevboxCreateParameters,
@@ -25,10 +25,12 @@ from ...models import (
 )
 from .benchmarks import create_benchmark, run_benchmark
 from .devboxes import (
+    blueprint_logs,
     create_blueprint,
     create_devbox,
     execute_async,
     execute_on_devbox,
+    get_blueprint,
     get_devbox,
     get_execution,
     kill_execution,
@@ -45,6 +47,8 @@ from .devboxes import (
     write_devbox_file,
 )
 from .inputs import (
+    BlueprintIdInput,
+    CreateBlueprintInput,
     DevboxIdInput,
     DirectoryListing,
     ExecuteAsyncInput,
@@ -174,15 +178,40 @@ DEVBOX_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "create_blueprint",
         "Create blueprint",
-        "Build a reusable environment: `system_setup_commands` run once, with network, in a fresh devbox; the result "
-        "is cached as a read-only layer that devboxes and scenarios name by `blueprint_id`. Waits for the build; "
-        "check `status` (build_complete, or failed with `failure_reason` and `build_log`).",
-        BlueprintCreateParameters,
+        "Build a reusable environment, once, with network: from a `dockerfile` (its FROM image from any registry, "
+        "its steps; COPY/ADD read `build_context_path`, a directory on the server's machine the server allows), "
+        "then `file_mounts` and `system_setup_commands`; or from `system_setup_commands` alone on the default "
+        "environment. Answers at once with status `queued`: poll get_blueprint until `build_complete` (then name "
+        "it by `blueprint_id` in devboxes and scenarios) or `failed` (see `failure_reason`, and blueprint_logs: "
+        "one entry per step, with its Dockerfile line).",
+        CreateBlueprintInput,
         BlueprintView,
         create_blueprint,
         hints(),
         authoring=True,
-        heartbeat=True,
+        host_dirs=True,
+    ),
+    ToolSpec(
+        "get_blueprint",
+        "Get blueprint",
+        "A blueprint: its build `status` (queued, building, build_complete, failed), `failure_reason` and the end "
+        "of its build log.",
+        BlueprintIdInput,
+        BlueprintView,
+        get_blueprint,
+        READ,
+        authoring=True,
+    ),
+    ToolSpec(
+        "blueprint_logs",
+        "Blueprint build logs",
+        "A blueprint's build log: one entry per step (a Dockerfile step with its line, a file mount, a setup "
+        "command), with its output; pull progress too.",
+        BlueprintIdInput,
+        BlueprintBuildLogsListView,
+        blueprint_logs,
+        READ,
+        authoring=True,
     ),
     ToolSpec(
         "list_blueprints",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from ...backend import Backend, OperationTimeoutError
+import anyio.to_thread
+
+from ...backend import Backend, InvalidRequestError, OperationTimeoutError
 from ...models import (
+    BlueprintBuildLogsListView,
     BlueprintCreateParameters,
     BlueprintListView,
     BlueprintView,
@@ -13,8 +16,13 @@ from ...models import (
     DevboxView,
     ExecutionOutputChunk,
     ExecutionView,
+    ObjectContext,
+    ObjectCreateParameters,
 )
+from ..host_dirs import HostDirs, pack_directory
 from .inputs import (
+    BlueprintIdInput,
+    CreateBlueprintInput,
     DevboxIdInput,
     DirectoryListing,
     ExecuteAsyncInput,
@@ -35,9 +43,32 @@ from .inputs import (
 
 # --- blueprints and devboxes -----------------------------------------------------------------------
 
+CONTEXT_TTL_MS = 24 * 3600 * 1000  # a packed build context is kept a day: long enough for its build
 
-async def create_blueprint(backend: Backend, params: BlueprintCreateParameters) -> BlueprintView:
-    return await backend.create_blueprint(params)
+
+async def create_blueprint(backend: Backend, params: CreateBlueprintInput, *, host_dirs: HostDirs) -> BlueprintView:
+    """Start the build; a build context named by path is packed and uploaded as an object first."""
+    blueprint = BlueprintCreateParameters.model_validate(params.model_dump(exclude={"build_context_path"}))
+    if params.build_context_path is not None:
+        if params.build_context is not None:
+            raise InvalidRequestError("give build_context_path or build_context, not both")
+        directory = host_dirs.resolve(params.build_context_path)
+        archive = await anyio.to_thread.run_sync(pack_directory, directory)
+        uploaded = await backend.create_object(
+            ObjectCreateParameters(name=f"{params.name}-build-context", content_type="tgz", ttl_ms=CONTEXT_TTL_MS)
+        )
+        await backend.upload_object(uploaded.id, archive)
+        await backend.complete_object(uploaded.id)
+        blueprint = blueprint.model_copy(update={"build_context": ObjectContext(object_id=uploaded.id)})
+    return await backend.create_blueprint(blueprint)
+
+
+async def get_blueprint(backend: Backend, params: BlueprintIdInput) -> BlueprintView:
+    return await backend.get_blueprint(params.blueprint_id)
+
+
+async def blueprint_logs(backend: Backend, params: BlueprintIdInput) -> BlueprintBuildLogsListView:
+    return await backend.blueprint_logs(params.blueprint_id)
 
 
 async def list_blueprints(backend: Backend, params: ListBlueprintsInput) -> BlueprintListView:

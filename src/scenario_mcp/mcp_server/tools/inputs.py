@@ -19,6 +19,7 @@ from ...conventions import (
     SHELL_NAME_PATTERN,
 )
 from ...models import (
+    BlueprintCreateParameters,
     DevboxStatus,
     ExecutionView,
     ScenarioRunState,
@@ -136,6 +137,18 @@ class ListDevboxesInput(_Input):
     status: DevboxStatus | None = Field(default=None, description="Only devboxes in this status.")
     limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
     starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
+
+
+class CreateBlueprintInput(BlueprintCreateParameters):
+    build_context_path: str | None = Field(
+        default=None,
+        description="A directory on the server's machine to use as the Dockerfile's build context (what COPY "
+        "and ADD read), as an absolute path. Only under the directories the server allows (--allow-dir).",
+    )
+
+
+class BlueprintIdInput(_Input):
+    blueprint_id: str = Field(description="The blueprint's id (bpt_...).")
 
 
 class ListBlueprintsInput(_Input):

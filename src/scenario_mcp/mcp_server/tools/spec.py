@@ -32,6 +32,7 @@ class ToolSpec:
     progress: bool = False  # the handler takes a Progress reporter as its third argument
     heartbeat: bool = False  # may take long: the server reports elapsed time while it runs
     lists_change: bool = False  # creates something that resources/list shows
+    host_dirs: bool = False  # the handler takes the server's allowed host directories (`host_dirs=`)
 
 
 def hints(*, read_only: bool = False, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
