@@ -58,6 +58,8 @@ async def test_a_dockerfile_blueprint_makes_devboxes_with_the_images_root_and_co
     )
     view = await backend.get_blueprint(blueprint_id)
     assert view.metadata == {"suite": "images"} and view.state == "created"
+    assert view.image_config is not None and view.image_config["cmd"] == ["/bin/sh"]  # kept, not run
+    assert view.image_config["working_dir"] == "/app" and ["ADDED", "1"] in view.image_config["env"]
     messages = [log.message for log in (await backend.blueprint_logs(blueprint_id)).logs]
     assert any(m.startswith("line 4: RUN echo built > /app/built.txt") for m in messages), messages
     assert any(m.startswith("$ echo setup > setup.txt") for m in messages), messages

@@ -243,6 +243,11 @@ class Blueprints:
             "build_log": "\n".join(outcome.text)[-MAX_BUILD_LOG:],
         }
         if outcome.failure is None:
+            environment = outcome.environment
+            if environment is not None and environment.image is not None:
+                config = environment.image.to_json()
+                config.pop("shell", None)  # the Dockerfile's SHELL is a build-time setting
+                update["image_config"] = config
             return view.model_copy(update={"status": "build_complete", **update})
         return view.model_copy(update={"status": "failed", "failure_reason": outcome.failure, **update})
 

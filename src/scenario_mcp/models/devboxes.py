@@ -134,6 +134,12 @@ class BlueprintView(BaseModel):
     metadata: Metadata = Field(default_factory=dict)
     failure_reason: str | None = None
     build_log: str | None = Field(default=None, description="scenario-mcp extension: the build's output, capped.")
+    image_config: dict[str, Any] | None = Field(
+        default=None,
+        description="scenario-mcp extension: a Dockerfile blueprint's image configuration (env, working_dir, "
+        "user, cmd, entrypoint, exposed_ports, labels). Env, working_dir and user apply to every command of its "
+        "devboxes; cmd and entrypoint are kept, not run.",
+    )
 
 
 MetadataKind = Literal["scenarios", "benchmarks", "blueprints", "snapshots", "devboxes"]
