@@ -4,6 +4,8 @@ scoring on it. The base is a tiny busybox image in a real registry on loopback."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from scenario_mcp.backend import InvalidRequestError, InvalidStateError
@@ -13,6 +15,7 @@ from scenario_mcp.models import (
     CommandScorer,
     DevboxCreateParameters,
     InputContext,
+    LaunchParameters,
     ScenarioCreateParameters,
     ScenarioEnvironment,
     ScoringContract,
@@ -20,6 +23,7 @@ from scenario_mcp.models import (
     StartScenarioRunParameters,
 )
 
+from .conftest import seed_image
 from .helpers import score
 from .oci_registry import Pusher, busybox_layer
 
@@ -127,3 +131,51 @@ async def test_a_scenario_on_an_image_blueprint_scores_in_the_image(backend: Loc
     scored = await score(backend, run.id)
     assert scored.scoring_contract_result is not None, scored
     assert scored.scoring_contract_result.score == 1.0, scored.scoring_contract_result
+
+
+async def test_every_devbox_feature_works_on_a_debian_image(
+    backend: LocalBackend, debian_image: tuple[str, Path]
+) -> None:
+    """Named shells, files, suspend and resume, limits, snapshots, a python scorer in a fresh
+    sandbox and reference validation, on a realistic image (Debian with python3)."""
+    reference, pulled = debian_image
+    seed_image(backend, pulled)
+    blueprint_id = await built(backend, BlueprintCreateParameters(name="debian", dockerfile=f"FROM {reference}\n"))
+    limited = LaunchParameters(custom_gb_memory=1)
+    made = await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id, launch_parameters=limited))
+    host_based = await backend.create_devbox(DevboxCreateParameters(launch_parameters=limited))
+    assert made.limits == host_based.limits and made.limits  # the same cgroup limits as any devbox
+    box = made.id
+    await backend.execute(box, "cd /tmp && export GREETING=hi", shell_name="main")
+    kept = await backend.execute(box, "echo $PWD $GREETING", shell_name="main")
+    assert kept.stdout == "/tmp hi\n"
+    await backend.write_file(box, "project/calc.py", "def add(a, b):\n    return a - b\n")
+    assert await backend.read_file(box, "project/calc.py") == "def add(a, b):\n    return a - b\n"
+    assert "calc.py" in await backend.list_files(box, "project")
+    await backend.suspend_devbox(box)
+    await backend.resume_devbox(box)
+    assert (await backend.execute(box, "python3 -c 'print(6 * 7)'")).stdout == "42\n"
+    snapshot = await backend.snapshot_disk(box, name="debian-task")
+    await backend.shutdown_devbox(box)
+
+    scenario = await backend.create_scenario(
+        ScenarioCreateParameters(
+            name="debian-calc",
+            input_context=InputContext(problem_statement="Fix add in project/calc.py."),
+            environment_parameters=ScenarioEnvironment(snapshot_id=snapshot.id, working_directory="/home/user/project"),
+            scoring_contract=ScoringContract(
+                scoring_function_parameters=[
+                    ScoringFunction(
+                        name="add",
+                        weight=1.0,
+                        scorer=CommandScorer(command="python3 -c 'from calc import add; assert add(2, 3) == 5'"),
+                    )
+                ]
+            ),
+            reference_output="sed -i 's/a - b/a + b/' calc.py",
+        )
+    )
+    verdict = await backend.validate_scenario(scenario.id)
+    assert verdict.valid, verdict.verdict
+    assert verdict.gold.result is not None and verdict.gold.result.score == 1.0
+    assert verdict.untouched.result is not None and verdict.untouched.result.score == 0.0
