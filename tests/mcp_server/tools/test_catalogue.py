@@ -26,6 +26,8 @@ AUTHORING = {
     "unarchive_scenario",
     "validate_scenario",
     "create_blueprint",
+    "get_blueprint",
+    "get_blueprint_logs",
     "list_blueprints",
     "create_devbox",
     "list_devboxes",
@@ -40,7 +42,7 @@ AUTHORING = {
 
 def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
     names = [spec.name for spec in TOOLS]
-    assert len(names) == len(set(names)) == 34
+    assert len(names) == len(set(names)) == 36
     areas = (SCENARIO_TOOLS, DEVBOX_TOOLS, EXECUTION_TOOLS, FILE_TOOLS, RUN_TOOLS, BENCHMARK_TOOLS)
     assert tuple(spec for area in areas for spec in area) == TOOLS
     assert names[0] == "create_scenario" and names[-1] == "run_benchmark"
@@ -51,7 +53,10 @@ def test_each_spec_matches_its_handler(spec: ToolSpec) -> None:
     assert spec.handler.__name__ == spec.name
     assert inspect.iscoroutinefunction(spec.handler)
     hints = get_type_hints(spec.handler)
-    parameters = list(inspect.signature(spec.handler).parameters)
+    signature = inspect.signature(spec.handler).parameters
+    parameters = [name for name, p in signature.items() if p.kind is not p.KEYWORD_ONLY]
+    # A handler takes the server's allowed host directories exactly when its spec says so.
+    assert ("host_dirs" in signature) is spec.host_dirs
     assert hints[parameters[1]] is spec.input_model
     assert hints["return"] is spec.output_model
     # A handler takes a progress reporter exactly when its spec says so (server.py passes one then).

@@ -25,12 +25,12 @@ from ...models import (
 )
 from .benchmarks import create_benchmark, run_benchmark
 from .devboxes import (
-    blueprint_logs,
     create_blueprint,
     create_devbox,
     execute_async,
     execute_on_devbox,
     get_blueprint,
+    get_blueprint_logs,
     get_devbox,
     get_execution,
     kill_execution,
@@ -182,7 +182,7 @@ DEVBOX_TOOLS: tuple[ToolSpec, ...] = (
         "its steps; COPY/ADD read `build_context_path`, a directory on the server's machine the server allows), "
         "then `file_mounts` and `system_setup_commands`; or from `system_setup_commands` alone on the default "
         "environment. Answers at once with status `queued`: poll get_blueprint until `build_complete` (then name "
-        "it by `blueprint_id` in devboxes and scenarios) or `failed` (see `failure_reason`, and blueprint_logs: "
+        "it by `blueprint_id` in devboxes and scenarios) or `failed` (see `failure_reason`, and get_blueprint_logs: "
         "one entry per step, with its Dockerfile line).",
         CreateBlueprintInput,
         BlueprintView,
@@ -203,13 +203,13 @@ DEVBOX_TOOLS: tuple[ToolSpec, ...] = (
         authoring=True,
     ),
     ToolSpec(
-        "blueprint_logs",
+        "get_blueprint_logs",
         "Blueprint build logs",
         "A blueprint's build log: one entry per step (a Dockerfile step with its line, a file mount, a setup "
         "command), with its output; pull progress too.",
         BlueprintIdInput,
         BlueprintBuildLogsListView,
-        blueprint_logs,
+        get_blueprint_logs,
         READ,
         authoring=True,
     ),

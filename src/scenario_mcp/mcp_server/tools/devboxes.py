@@ -67,7 +67,7 @@ async def get_blueprint(backend: Backend, params: BlueprintIdInput) -> Blueprint
     return await backend.get_blueprint(params.blueprint_id)
 
 
-async def blueprint_logs(backend: Backend, params: BlueprintIdInput) -> BlueprintBuildLogsListView:
+async def get_blueprint_logs(backend: Backend, params: BlueprintIdInput) -> BlueprintBuildLogsListView:
     return await backend.blueprint_logs(params.blueprint_id)
 
 
