@@ -3,11 +3,9 @@ Debian image in it."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +17,7 @@ from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.images import pull_image
 from scenario_mcp.local.layers import IMAGES, LayerStore
 
-from .oci_registry import Pusher
-
-TEST_IMAGES = Path(__file__).resolve().parents[2] / ".tools" / "test-images"
-DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from .oci_registry import DEBIAN_PATH, Pusher, debian_tar
 
 
 @pytest.fixture
@@ -49,28 +44,6 @@ def loopback_server() -> Iterator[int]:
     stop.set()
     thread.join()
     server.close()
-
-
-def debian_tar() -> Path:
-    """Debian bookworm minbase with python3 and procps, made once with mmdebstrap from Debian's mirror and
-    cached under .tools/test-images (about a minute the first time)."""
-    tar = TEST_IMAGES / "debian-python-procps.tar"
-    if tar.exists():
-        return tar
-    if shutil.which("mmdebstrap") is None:
-        pytest.fail("needs mmdebstrap (installed by EXTRAS=test scripts/setup.sh as root)")
-    TEST_IMAGES.mkdir(parents=True, exist_ok=True)
-    with open(TEST_IMAGES / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build, even with two test runs at once
-        if not tar.exists():
-            scratch = TEST_IMAGES / f".debian-{os.getpid()}.tar"  # mmdebstrap picks its format by suffix
-            subprocess.run(
-                ["mmdebstrap", "--quiet", "--variant=minbase", "--include=python3,procps", "bookworm", str(scratch)],
-                check=True,
-                timeout=900,
-            )
-            scratch.rename(tar)
-    return tar
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
 import json
+import os
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -322,3 +325,29 @@ def busybox_layer() -> bytes:
     entries += [symlink(f"bin/{tool}", "busybox") for tool in tools]
     entries += [directory("etc"), file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")]
     return make_tar(entries)
+
+
+TEST_IMAGES = Path(__file__).resolve().parents[2] / ".tools" / "test-images"
+DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def debian_tar() -> Path:
+    """Debian bookworm minbase with python3 and procps, made once with mmdebstrap from Debian's mirror and
+    cached under .tools/test-images (about a minute the first time)."""
+    tar = TEST_IMAGES / "debian-python-procps.tar"
+    if tar.exists():
+        return tar
+    if shutil.which("mmdebstrap") is None:
+        raise RuntimeError("needs mmdebstrap (installed by EXTRAS=test scripts/setup.sh as root)")
+    TEST_IMAGES.mkdir(parents=True, exist_ok=True)
+    with open(TEST_IMAGES / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build, even with two test runs at once
+        if not tar.exists():
+            scratch = TEST_IMAGES / f".debian-{os.getpid()}.tar"  # mmdebstrap picks its format by suffix
+            subprocess.run(
+                ["mmdebstrap", "--quiet", "--variant=minbase", "--include=python3,procps", "bookworm", str(scratch)],
+                check=True,
+                timeout=900,
+            )
+            scratch.rename(tar)
+    return tar
