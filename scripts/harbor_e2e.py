@@ -41,7 +41,11 @@ TASKS = ROOT / "tests" / "harbor_tasks"
 
 def push_bases(pusher: Pusher) -> None:
     pusher.image(
-        "library/debian", "bookworm", [debian_tar().read_bytes()], compress=False, config={"Env": [f"PATH={DEBIAN_PATH}"]}
+        "library/debian",
+        "bookworm",
+        [debian_tar().read_bytes()],
+        compress=False,
+        config={"Env": [f"PATH={DEBIAN_PATH}"]},
     )
     pusher.image("library/busybox", "1.36", [busybox_layer()], config={"Env": ["PATH=/bin"], "Cmd": ["sh"]})
 
@@ -116,7 +120,11 @@ def main(harbor: Path, keep: bool) -> int:
         pusher.http.close()
         with api_server(work / "data", registry, work / "api.log") as base_url:
             print(f"scenario-mcp api at {base_url}, registry mirror at {registry}")
-            for agent, name, expected in (("oracle", "oracle-1", 1.0), ("nop", "nop", 0.0), ("oracle", "oracle-2", 1.0)):
+            for agent, name, expected in (
+                ("oracle", "oracle-1", 1.0),
+                ("nop", "nop", 0.0),
+                ("oracle", "oracle-2", 1.0),
+            ):
                 seconds = harbor_run(harbor, base_url, agent, work / "jobs", name)
                 print(f"harbor run --agent {agent} ({name}): {seconds:.1f} s")
                 problems += check(work / "jobs" / name, expected)
