@@ -30,6 +30,10 @@ from .models import (
     MetadataKeysView,
     MetadataKind,
     MetadataValuesView,
+    NetworkPolicyCreateParameters,
+    NetworkPolicyListView,
+    NetworkPolicyUpdateParameters,
+    NetworkPolicyView,
     ObjectCreateParameters,
     ObjectDownloadURLView,
     ObjectListView,
@@ -205,6 +209,22 @@ class Backend(Protocol):
     ) -> BlueprintListView: ...
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView: ...
     async def delete_blueprint(self, blueprint_id: str) -> None: ...
+
+    # network policies: what egress a devbox gets (launch_parameters.network_policy_id)
+    async def create_network_policy(self, params: NetworkPolicyCreateParameters) -> NetworkPolicyView: ...
+    async def get_network_policy(self, policy_id: str) -> NetworkPolicyView: ...
+    async def list_network_policies(
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        policy_id: str | None = None,
+    ) -> NetworkPolicyListView: ...
+    async def update_network_policy(
+        self, policy_id: str, params: NetworkPolicyUpdateParameters
+    ) -> NetworkPolicyView: ...
+    async def delete_network_policy(self, policy_id: str) -> NetworkPolicyView: ...
 
     # metadata: which keys the objects of a kind carry, and the values of one
     async def metadata_keys(self, kind: MetadataKind) -> MetadataKeysView: ...

@@ -42,6 +42,7 @@ from .environments import Environment
 from .launcher import launcher_socket, terminate
 from .layers import LayerStore, tree_size
 from .limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, Cgroups, LimitRequest, make_cgroups
+from .network_policies import Egress, NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .store import Store
 
@@ -52,9 +53,10 @@ ENDED = (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE)
 
 
 class Devboxes:
-    def __init__(self, store: Store, data_dir: Path, blueprints: Blueprints) -> None:
+    def __init__(self, store: Store, data_dir: Path, blueprints: Blueprints, network_policies: NetworkPolicies) -> None:
         self.store = store
         self.blueprints = blueprints
+        self.network_policies = network_policies
         self.layers: LayerStore = blueprints.layers
         self.boxes_dir = data_dir / "devboxes"
         self._live: dict[str, Sandbox] = {}
@@ -168,6 +170,7 @@ class Devboxes:
             given_launch = (params.launch_parameters or LaunchParameters()).model_dump(exclude_unset=True)
             params = params.model_copy(update={"launch_parameters": LaunchParameters(**{**defaults, **given_launch})})
         launch = params.launch_parameters or LaunchParameters()
+        egress = await self._egress(launch)
         keep_alive = launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
         devbox_id = new_id("devbox")
         created = now_ms()
@@ -184,7 +187,8 @@ class Devboxes:
         )
         internal: dict[str, Any] = {
             **environment.to_internal(),
-            "network": bool(launch.network),
+            "network": egress.network,
+            "allowed_hostnames": list(egress.allowed_hostnames),
             "env": params.environment_variables or {},
             "expires_ms": created + keep_alive * 1000,
             "run_id": run_id,
@@ -208,6 +212,18 @@ class Devboxes:
             cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         return await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
+
+    async def _egress(self, launch: LaunchParameters) -> Egress:
+        """The devbox's network: its policy's, or (with none) `network` (off by default)."""
+        if launch.network_policy_id is None:
+            return Egress(bool(launch.network))
+        egress = await self.network_policies.egress(launch.network_policy_id)
+        if launch.network is not None and launch.network != egress.network:
+            raise InvalidRequestError(
+                f"launch_parameters.network is {launch.network} but network policy {launch.network_policy_id} "
+                f"{'allows' if egress.network else 'denies'} network; give one of the two"
+            )
+        return egress
 
     def _make_cgroups(self, devbox_id: str, launch: LaunchParameters, *, adopt: str | None = None) -> Cgroups:
         request = LimitRequest(

@@ -59,17 +59,14 @@ from .blueprints import Blueprints
 from .boundary import check_limit, lock_data_dir, metadata_kind, sandbox_errors_as_backend_errors
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
-from .executions import Executions
-from .files import Files
-from .garbage import GRACE_SECONDS, GarbageCollector
-from .layers import CollectReport, LayerStore
+from .garbage import GRACE_SECONDS
+from .layers import CollectReport
 from .limits import remove_stale_spares
+from .network_policies import NetworkPolicies, NetworkPolicyCalls
 from .objects import ObjectCalls, Objects
-from .runs import Runs
+from .parts import Parts
 from .sandbox import SandboxError, check_host_support
-from .scenarios import EnvironmentDevboxes, Scenarios
-from .scoring import Scoring
-from .snapshots import Snapshots
+from .scenarios import EnvironmentDevboxes
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -77,35 +74,14 @@ log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 5.0
 
 
-class _Parts:
-    """The engine's parts, made once the data dir is held."""
-
-    def __init__(self, store: Store, data_dir: Path, tg: TaskGroup) -> None:
-        self.objects = Objects(store, data_dir / "objects")
-        self.blueprints = Blueprints(store, LayerStore(data_dir / "layers"), data_dir / "devboxes")
-        self.blueprints.attach_task_group(tg)
-        self.blueprints.open_context = self.objects.content_path
-        self.devboxes = Devboxes(store, data_dir, self.blueprints)
-        self.devboxes.attach_task_group(tg)
-        self.executions = Executions(store, self.devboxes)
-        self.files = Files(self.devboxes)
-        self.snapshots = Snapshots(store, self.devboxes)
-        self.custom_scorers = CustomScorers(store)
-        self.scoring = Scoring(store, self.devboxes, self.custom_scorers, data_dir / "scoring")
-        self.scenarios = Scenarios(store, self.devboxes, self.executions, self.custom_scorers)
-        self.runs = Runs(store, self.devboxes, self.scenarios, self.scoring)
-        self.runs.attach_task_group(tg)
-        self.garbage = GarbageCollector(store, self.blueprints, tg)
-
-
-class LocalBackend(ObjectCalls):
+class LocalBackend(ObjectCalls, NetworkPolicyCalls):
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
     def __init__(self, data_dir: Path, *, sweep_interval: float = EXPIRY_INTERVAL) -> None:
         self.data_dir = data_dir
         self.sweep_interval = sweep_interval
         self.store: Store | None = None
-        self._parts: _Parts | None = None
+        self._parts: Parts | None = None
         self._tg: TaskGroup | None = None
         self._lock_file: int | None = None
 
@@ -126,7 +102,7 @@ class LocalBackend(ObjectCalls):
             self._release()
             raise
         try:
-            self._parts = _Parts(self.store, self.data_dir, self._tg)
+            self._parts = Parts(self.store, self.data_dir, self._tg)
             await anyio.to_thread.run_sync(self.devboxes.layers.ensure_base)
             await self._reconcile()
             await anyio.to_thread.run_sync(self.parts.scoring.clean_leftovers)
@@ -159,7 +135,7 @@ class LocalBackend(ObjectCalls):
             self._lock_file = None
 
     @property
-    def parts(self) -> _Parts:
+    def parts(self) -> Parts:
         assert self._parts is not None, "use LocalBackend as an async context manager"
         return self._parts
 
@@ -174,6 +150,10 @@ class LocalBackend(ObjectCalls):
     @property
     def objects(self) -> Objects:
         return self.parts.objects
+
+    @property
+    def network_policies(self) -> NetworkPolicies:
+        return self.parts.network_policies
 
     @property
     def _store(self) -> Store:

@@ -32,6 +32,7 @@ Table = Literal[
     "benchmark_runs",
     "scorers",
     "objects",
+    "network_policies",
 ]
 TABLES: tuple[Table, ...] = get_args(Table)
 
@@ -83,6 +84,8 @@ MIGRATIONS: tuple[str, ...] = (
     + """
     CREATE INDEX objects_expiry ON objects(json_extract(data, '$.delete_after_time_ms'));
     """,
+    # 5: network policies (names unique, as Runloop's are per account)
+    _document_table("network_policies") + "CREATE UNIQUE INDEX network_policies_name ON network_policies(name);",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

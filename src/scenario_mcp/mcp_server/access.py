@@ -40,6 +40,10 @@ from ..models import (
     MetadataKeysView,
     MetadataKind,
     MetadataValuesView,
+    NetworkPolicyCreateParameters,
+    NetworkPolicyListView,
+    NetworkPolicyUpdateParameters,
+    NetworkPolicyView,
     ObjectCreateParameters,
     ObjectDownloadURLView,
     ObjectListView,
@@ -553,6 +557,28 @@ class SolverBackend:
 
     async def delete_object(self, object_id: str) -> ObjectView:
         raise _refused("delete_object")
+
+    async def create_network_policy(self, params: NetworkPolicyCreateParameters) -> NetworkPolicyView:
+        raise _refused("create_network_policy")
+
+    async def get_network_policy(self, policy_id: str) -> NetworkPolicyView:
+        raise _refused("get_network_policy")
+
+    async def list_network_policies(
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        policy_id: str | None = None,
+    ) -> NetworkPolicyListView:
+        raise _refused("list_network_policies")
+
+    async def update_network_policy(self, policy_id: str, params: NetworkPolicyUpdateParameters) -> NetworkPolicyView:
+        raise _refused("update_network_policy")
+
+    async def delete_network_policy(self, policy_id: str) -> NetworkPolicyView:
+        raise _refused("delete_network_policy")
 
 
 if TYPE_CHECKING:

@@ -54,6 +54,13 @@ from .devboxes import (
     MetadataValuesView,
     ObjectContext,
 )
+from .network_policies import (
+    EgressRulesView,
+    NetworkPolicyCreateParameters,
+    NetworkPolicyListView,
+    NetworkPolicyUpdateParameters,
+    NetworkPolicyView,
+)
 from .objects import (
     CONTENT_TYPES,
     DEFAULT_DOWNLOAD_SECONDS,
@@ -140,6 +147,7 @@ __all__ = [
     "DevboxStateTransition",
     "DevboxStatus",
     "DevboxView",
+    "EgressRulesView",
     "ExecutionOutputChunk",
     "ExecutionStatus",
     "ExecutionView",
@@ -149,6 +157,10 @@ __all__ = [
     "MetadataKeysView",
     "MetadataKind",
     "MetadataValuesView",
+    "NetworkPolicyCreateParameters",
+    "NetworkPolicyListView",
+    "NetworkPolicyUpdateParameters",
+    "NetworkPolicyView",
     "ObjectContext",
     "ObjectCreateParameters",
     "ObjectDownloadURLView",

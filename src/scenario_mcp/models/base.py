@@ -21,6 +21,7 @@ ID_PREFIXES = {
     "blueprint": "bpt",
     "execution": "exe",
     "object": "obj",
+    "network_policy": "npo",
 }
 
 DEFAULT_WORKING_DIRECTORY = HOME

@@ -22,6 +22,11 @@ class LaunchParameters(BaseModel):
     network: bool | None = Field(
         default=None, description="scenario-mcp extension: give the devbox network access (off by default)."
     )
+    network_policy_id: str | None = Field(
+        default=None,
+        description="A network policy (npo_...) saying what egress the devbox gets: all, none, or only to named "
+        "hosts. Without one, `network` decides (off by default).",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

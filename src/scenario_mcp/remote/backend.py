@@ -27,12 +27,15 @@ from .devboxes import DevboxesMixin
 from .environments import EnvironmentsMixin
 from .executions import RemoteExecutions
 from .http import DEFAULT_BASE_URL, RemoteHttp
+from .network_policies import NetworkPoliciesMixin
 from .objects import ObjectsMixin
 from .reference_runs import RunDevboxes
 from .scenarios import ScenariosMixin
 
 
-class RemoteBackend(ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, DevboxesMixin, ObjectsMixin):
+class RemoteBackend(
+    ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, DevboxesMixin, ObjectsMixin, NetworkPoliciesMixin
+):
     """The Backend protocol over a Runloop-compatible REST API. Use as an async context manager."""
 
     def __init__(

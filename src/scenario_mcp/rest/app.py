@@ -27,6 +27,7 @@ from . import (
     executions,
     files,
     metadata,
+    network_policies,
     objects,
     runs,
     scenarios,
@@ -68,6 +69,7 @@ ROUTES: RouteTable = [
     *files.ROUTES,
     *blueprints.ROUTES,
     *objects.ROUTES,
+    *network_policies.ROUTES,
 ]
 
 

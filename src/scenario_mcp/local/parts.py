@@ -1,0 +1,45 @@
+"""The local engine's parts, each the owner of one noun, wired together once the data dir is held
+(engine.py holds the data dir and hands each call to the part that owns it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from anyio.abc import TaskGroup
+
+from .blueprints import Blueprints
+from .custom_scorers import CustomScorers
+from .devboxes import Devboxes
+from .executions import Executions
+from .files import Files
+from .garbage import GarbageCollector
+from .layers import LayerStore
+from .network_policies import NetworkPolicies
+from .objects import Objects
+from .runs import Runs
+from .scenarios import Scenarios
+from .scoring import Scoring
+from .snapshots import Snapshots
+from .store import Store
+
+
+class Parts:
+    """The engine's parts, made once the data dir is held."""
+
+    def __init__(self, store: Store, data_dir: Path, tg: TaskGroup) -> None:
+        self.objects = Objects(store, data_dir / "objects")
+        self.network_policies = NetworkPolicies(store)
+        self.blueprints = Blueprints(store, LayerStore(data_dir / "layers"), data_dir / "devboxes")
+        self.blueprints.attach_task_group(tg)
+        self.blueprints.open_context = self.objects.content_path
+        self.devboxes = Devboxes(store, data_dir, self.blueprints, self.network_policies)
+        self.devboxes.attach_task_group(tg)
+        self.executions = Executions(store, self.devboxes)
+        self.files = Files(self.devboxes)
+        self.snapshots = Snapshots(store, self.devboxes)
+        self.custom_scorers = CustomScorers(store)
+        self.scoring = Scoring(store, self.devboxes, self.custom_scorers, data_dir / "scoring")
+        self.scenarios = Scenarios(store, self.devboxes, self.executions, self.custom_scorers)
+        self.runs = Runs(store, self.devboxes, self.scenarios, self.scoring)
+        self.runs.attach_task_group(tg)
+        self.garbage = GarbageCollector(store, self.blueprints, tg)
