@@ -218,6 +218,12 @@ class Devboxes:
         if launch.network_policy_id is None:
             return Egress(bool(launch.network))
         egress = await self.network_policies.egress(launch.network_policy_id)
+        if egress.allowed_hostnames:
+            # Until the devbox's egress rules can name hosts, an allowlist must not become full network.
+            raise EnvironmentUnavailableError(
+                f"network policy {launch.network_policy_id} allows only some hosts, and this engine cannot "
+                "enforce a host allowlist yet; use a policy with allow_all, or one with no host (no network)"
+            )
         if launch.network is not None and launch.network != egress.network:
             raise InvalidRequestError(
                 f"launch_parameters.network is {launch.network} but network policy {launch.network_policy_id} "
