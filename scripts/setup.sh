@@ -19,6 +19,7 @@ case ",${EXTRAS:-}," in
   *,test,*)
     [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
     [ -x /bin/busybox ] || need+=(busybox-static)
+    command -v openssl >/dev/null || need+=(openssl)  # test CA certificates (tests/local/test_trust.py)
     ;;
 esac
 if [ ${#need[@]} -gt 0 ]; then

@@ -71,6 +71,7 @@ from .scenarios import EnvironmentDevboxes, Scenarios
 from .scoring import Scoring
 from .snapshots import Snapshots
 from .store import Store
+from .trust import TrustSettings
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ def _metadata_kind(kind: str) -> MetadataKind:
 class _Parts:
     """The engine's parts, made once the data dir is held."""
 
-    def __init__(self, store: Store, data_dir: Path, tg: TaskGroup) -> None:
+    def __init__(self, store: Store, data_dir: Path, tg: TaskGroup, trust: TrustSettings) -> None:
+        self.trust = trust  # what image devboxes and build steps are given to trust (trust.py)
         self.blueprints = Blueprints(store, LayerStore(data_dir / "layers"), data_dir / "devboxes")
         self.devboxes = Devboxes(store, data_dir, self.blueprints)
         self.devboxes.attach_task_group(tg)
@@ -111,8 +113,11 @@ class _Parts:
 class LocalBackend:
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
-    def __init__(self, data_dir: Path, *, sweep_interval: float = EXPIRY_INTERVAL) -> None:
+    def __init__(
+        self, data_dir: Path, *, sweep_interval: float = EXPIRY_INTERVAL, trust: TrustSettings | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.trust = trust or TrustSettings()
         self.sweep_interval = sweep_interval
         self.store: Store | None = None
         self._parts: _Parts | None = None
@@ -136,7 +141,7 @@ class LocalBackend:
             self._release()
             raise
         try:
-            self._parts = _Parts(self.store, self.data_dir, self._tg)
+            self._parts = _Parts(self.store, self.data_dir, self._tg, self.trust)
             await anyio.to_thread.run_sync(self.devboxes.layers.ensure_base)
             await self._reconcile()
             await anyio.to_thread.run_sync(self.parts.scoring.clean_leftovers)
