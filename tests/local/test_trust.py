@@ -264,6 +264,12 @@ def test_strip_takes_the_added_cas_out_of_copied_up_files(tmp_path: Path) -> Non
     assert (upper / DEBIAN[1:]).stat().st_mode & 0o777 == 0o600
     assert not (upper / EXTRA_CA_FILE[1:]).exists()
     assert strip_added_cas(upper, [DEBIAN]) == []
+    # A symlink a command left in the tree is not followed out of it (here: to the first tree).
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other/etc").symlink_to(upper / "etc")
+    (upper / DEBIAN[1:]).write_bytes(b"IMAGE\n" + block)
+    assert strip_added_cas(tmp_path / "other", [DEBIAN]) == []
+    assert (upper / DEBIAN[1:]).read_bytes() == b"IMAGE\n" + block
 
 
 # -- Dockerfile builds ------------------------------------------------------------------------

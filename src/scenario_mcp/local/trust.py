@@ -15,10 +15,11 @@ certificate in certificate chain"). A sandbox on an image gets them twice over:
   NODE_EXTRA_CA_CERTS names EXTRA_CA_FILE; and the host's HTTP(S)_PROXY/NO_PROXY, when set.
 
 The layer is content-addressed like an image layer and kept among them in the layer store, so it
-is made once per (bundle, CAs) and shared; the collector frees it when nothing that stacks it is
-named. It is not the image's: a build step or a snapshot freezes its sandbox's upper directory
-only, and `SandboxTrust.strip` takes the marked block out of any trust-store file a command copied
-up there (by appending to it, a chmod, `sed -i`).
+is made once per (bundle, CAs) and shared; the collector frees it unless it is named among the
+layers a live sandbox stacks. It is never the image's: a build step or a snapshot freezes its
+sandbox's upper directory only, and `SandboxTrust.strip` (builds call it before freezing a step;
+a snapshot must too) takes the marked block out of any trust-store file a command copied up there
+(by appending to it, a chmod, `sed -i`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 import anyio.to_thread
 
 from .layers import LayerStore, remove_tree
-from .oci_layer import OPAQUE_XATTRS, XATTR_WHITEOUT
+from .sandbox.rootfs import MAX_SYMLINKS
 
 __all__ = [
     "EXTRA_CA_FILE",
@@ -68,7 +69,9 @@ PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy
 BEGIN = b"# scenario-mcp: CAs added for this sandbox, not part of the image (begin)\n"
 END = b"# scenario-mcp: CAs added for this sandbox (end)\n"
 LAYER_FORMAT = "trust-layer-v1"
-MAX_SYMLINKS = 40
+# overlayfs's own marks, as the engine mounts it (`userxattr`) and oci_layer.py writes them
+OPAQUE_XATTR = "user.overlay.opaque"  # "y": the directories below are hidden; "x": holds xattr whiteouts
+WHITEOUT_XATTR = "user.overlay.whiteout"  # on a zero-size file: a whiteout (where mknod is not allowed)
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 _BLOCK = re.compile(re.escape(b"\n" + BEGIN) + rb".*?" + re.escape(END), re.S)
@@ -182,27 +185,55 @@ async def sandbox_trust(
 
 def strip_added_cas(tree: Path, paths: Iterable[str]) -> list[str]:
     """Remove the marked block of added CAs from the files at `paths` (in the image) under
-    `tree`; a file left empty (EXTRA_CA_FILE copied up) goes. Returns the paths changed."""
+    `tree`; a file left empty (EXTRA_CA_FILE copied up) goes. Returns the paths changed.
+
+    `tree` is written by the sandbox's commands: no symlink in it is followed (one could point
+    at a host file, or at a shared trust layer)."""
     changed = []
     for path in paths:
-        host = tree / path.lstrip("/")
+        *parents, name = [p for p in path.split("/") if p]
         try:
-            if not stat.S_ISREG(os.lstat(host).st_mode):
-                continue
-            data = host.read_bytes()
+            parent = _open_dir(tree, parents)
         except OSError:
             continue
+        try:
+            if _strip_file(parent, name):
+                changed.append(path)
+        except OSError:
+            pass
+        finally:
+            os.close(parent)
+    return changed
+
+
+def _open_dir(tree: Path, parts: Sequence[str]) -> int:
+    """A descriptor of the directory `parts` below `tree`, through no symlink."""
+    fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    for part in parts:
+        try:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = inner
+    return fd
+
+
+def _strip_file(parent: int, name: str) -> bool:
+    fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=parent)
+    with os.fdopen(fd, "r+b") as file:  # in place: the copied-up file keeps its mode and owner
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        data = file.read()
         kept = _BLOCK.sub(b"", data)
         if kept == data:
-            continue
+            return False
         if kept:
-            with open(host, "r+b") as out:  # in place: the copied-up file keeps its mode and owner
-                out.write(kept)
-                out.truncate()
-        else:
-            host.unlink()
-        changed.append(path)
-    return changed
+            file.seek(0)
+            file.write(kept)
+            file.truncate()
+    if not kept:
+        os.unlink(name, dir_fd=parent)
+    return True
 
 
 # -- the image's files, read through its layers -----------------------------------------------
@@ -220,14 +251,14 @@ def _is_whiteout(path: Path, st: os.stat_result) -> bool:
         return True
     if stat.S_ISREG(st.st_mode) and st.st_size == 0:
         with contextlib.suppress(OSError):
-            os.getxattr(path, XATTR_WHITEOUT, follow_symlinks=False)
+            os.getxattr(path, WHITEOUT_XATTR, follow_symlinks=False)
             return True
     return False
 
 
 def _is_opaque(path: Path) -> bool:
     try:
-        return os.getxattr(path, OPAQUE_XATTRS[0]) == b"y"  # "x" only marks xattr whiteouts inside
+        return os.getxattr(path, OPAQUE_XATTR) == b"y"
     except OSError:
         return False
 
