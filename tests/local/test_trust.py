@@ -15,7 +15,7 @@ import pytest
 
 from scenario_mcp.local.builds import Base, BuildError, DockerfileBuild
 from scenario_mcp.local.dockerfile import Instruction
-from scenario_mcp.local.layers import LayerStore
+from scenario_mcp.local.layers import LayerStore, remove_tree
 from scenario_mcp.local.oci_layer import unpack_layer
 from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
 from scenario_mcp.local.trust import (
@@ -176,6 +176,19 @@ async def test_the_layer_is_made_once_and_shared_by_images_with_the_same_bundle(
     assert (await sandbox_trust(store, changed, host_cas, environ={})).layer != one.layer
     fewer = TrustSettings(host_ca_sources=((host_cas.host_ca_sources[0][0], "one.crt"),))
     assert (await sandbox_trust(store, first, fewer, environ={})).layer != one.layer
+    # Collected: made again. A layer made again under its id with other files: its own trust layer.
+    remove_tree(store.path(one.layer))
+    assert (await sandbox_trust(store, first, host_cas, environ={})).layer == one.layer
+    assert store.exists(one.layer)
+    step = store.root / "step-1"
+    (step / "etc/ssl/certs").mkdir(parents=True)
+    (step / DEBIAN[1:]).write_text("STEP BUNDLE\n")
+    before = await sandbox_trust(store, ["step-1", *first], host_cas, environ={})
+    remove_tree(step)
+    (step / "etc/ssl/certs").mkdir(parents=True)
+    (step / DEBIAN[1:]).write_text("REBUILT STEP BUNDLE\n")
+    after = await sandbox_trust(store, ["step-1", *first], host_cas, environ={})
+    assert after.layer != before.layer and layer_file(store, after, DEBIAN).startswith(b"REBUILT")
 
 
 @pytest.mark.parametrize("mknod_whiteouts", [None, False], ids=["device-whiteout", "xattr-whiteout"])

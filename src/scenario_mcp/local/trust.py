@@ -34,6 +34,7 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import anyio.to_thread
 
@@ -72,6 +73,12 @@ LAYER_FORMAT = "trust-layer-v1"
 # overlayfs's own marks, as the engine mounts it (`userxattr`) and oci_layer.py writes them
 OPAQUE_XATTR = "user.overlay.opaque"  # "y": the directories below are hidden; "x": holds xattr whiteouts
 WHITEOUT_XATTR = "user.overlay.whiteout"  # on a zero-size file: a whiteout (where mknod is not allowed)
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+MEMO_SIZE = 1024  # entries in each of this process's memos, each small
+_READ: dict[tuple[str, int, int, int], list[bytes]] = {}  # a CA file as it was -> its certificates
+_MADE: dict[tuple[str, tuple[tuple[str, int, int], ...], bytes], _Made | None] = {}  # see _made
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 _BLOCK = re.compile(re.escape(b"\n" + BEGIN) + rb".*?" + re.escape(END), re.S)
@@ -113,8 +120,13 @@ class TrustSettings:
 
 
 def _read_certificates(path: Path) -> list[bytes]:
-    """The certificates in a PEM file (one or more) or a DER file, each checked with OpenSSL."""
+    """The certificates in a PEM file (one or more) or a DER file, each checked with OpenSSL;
+    remembered while the file is unchanged."""
     try:
+        st = os.stat(path)
+        key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+        if key in _READ:
+            return _READ[key]
         data = path.read_bytes()
     except OSError as exc:
         raise TrustError(exc.strerror or str(exc)) from None
@@ -127,6 +139,7 @@ def _read_certificates(path: Path) -> list[bytes]:
             ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=der)
         except (ssl.SSLError, ValueError) as exc:
             raise TrustError(f"a certificate OpenSSL cannot load ({exc})") from None
+    _remember(_READ, key, ders)
     return ders
 
 
@@ -171,8 +184,7 @@ async def sandbox_trust(
     certificates = await anyio.to_thread.run_sync(settings.certificates)
     if not certificates:
         return SandboxTrust(env=env)
-    roots = [store.path(layer) for layer in layers]
-    made = await anyio.to_thread.run_sync(_trust_layer, store, roots, certificates)
+    made = await anyio.to_thread.run_sync(_made, store, layers, certificates)
     if made is None:
         return SandboxTrust(env=env)
     bundle = made.bundle or (EXTRA_CA_FILE if made.extra else None)
@@ -242,11 +254,11 @@ def _strip_file(parent: int, name: str) -> bool:
 @dataclass(frozen=True)
 class _Found:
     path: str  # in the image, every symlink resolved
-    host: Path  # the entry in the topmost layer that has it
+    host: str  # the entry in the topmost layer that has it
     st: os.stat_result
 
 
-def _is_whiteout(path: Path, st: os.stat_result) -> bool:
+def _is_whiteout(path: str, st: os.stat_result) -> bool:
     if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
         return True
     if stat.S_ISREG(st.st_mode) and st.st_size == 0:
@@ -256,81 +268,92 @@ def _is_whiteout(path: Path, st: os.stat_result) -> bool:
     return False
 
 
-def _is_opaque(path: Path) -> bool:
+def _is_opaque(path: str) -> bool:
     try:
         return os.getxattr(path, OPAQUE_XATTR) == b"y"
     except OSError:
         return False
 
 
-def _child(dirs: Sequence[Path], name: str) -> tuple[os.stat_result, Path, list[Path]] | None:
-    """`name` in the merged directory made of `dirs` (topmost first), as overlayfs sees it: the
-    topmost entry's stat and path and, for a directory, the directories it merges."""
-    top: tuple[os.stat_result, Path] | None = None
-    merged: list[Path] = []
-    for directory in dirs:
-        path = directory / name
-        try:
-            st = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if _is_whiteout(path, st) or (top is not None and not stat.S_ISDIR(st.st_mode)):
-            break
-        if top is None:
-            top = (st, path)
-            if not stat.S_ISDIR(st.st_mode):
+class _Image:
+    """An image's files as overlayfs shows them, read through its layers (topmost first)."""
+
+    def __init__(self, layers: Sequence[Path]) -> None:
+        self.layers = [str(layer) for layer in layers]
+        self._children: dict[str, tuple[os.stat_result, str, list[str]] | None] = {}
+
+    def _child(self, parent: str, dirs: list[str], name: str) -> tuple[os.stat_result, str, list[str]] | None:
+        """`name` in the merged directory `parent` made of `dirs`: the topmost entry's stat and
+        path and, for a directory, the directories it merges."""
+        key = f"{parent}/{name}"
+        if key in self._children:
+            return self._children[key]
+        top: tuple[os.stat_result, str] | None = None
+        merged: list[str] = []
+        for directory in dirs:
+            path = f"{directory}/{name}"
+            try:
+                st = os.lstat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if _is_whiteout(path, st) or (top is not None and not stat.S_ISDIR(st.st_mode)):
                 break
-        merged.append(path)
-        if _is_opaque(path):
-            break
-    return None if top is None else (top[0], top[1], merged)
+            if top is None:
+                top = (st, path)
+                if not stat.S_ISDIR(st.st_mode):
+                    break
+            merged.append(path)
+            if _is_opaque(path):
+                break
+        found = None if top is None else (top[0], top[1], merged)
+        self._children[key] = found
+        return found
 
-
-def _lookup(layers: Sequence[Path], path: str) -> _Found | None:
-    """`path` in the image made of `layers` (topmost first), every symlink followed inside it."""
-    parts = [p for p in path.split("/") if p]
-    done: list[tuple[str, list[Path]]] = []  # (name, the directories it merges)
-    followed = 0
-    while parts:
-        name = parts.pop(0)
-        if name in (".", ".."):
-            if name == ".." and done:
-                done.pop()
-            continue
-        found = _child(done[-1][1] if done else layers, name)
-        if found is None:
-            return None
-        st, host, merged = found
-        if stat.S_ISLNK(st.st_mode):
-            followed += 1
-            if followed > MAX_SYMLINKS:
+    def lookup(self, path: str) -> _Found | None:
+        """`path` in the image, every symlink followed inside it."""
+        parts = [p for p in path.split("/") if p]
+        done: list[tuple[str, list[str]]] = []  # (name, the directories it merges)
+        followed = 0
+        while parts:
+            name = parts.pop(0)
+            if name in (".", ".."):
+                if name == ".." and done:
+                    done.pop()
+                continue
+            parent = "/".join(n for n, _ in done)
+            found = self._child(parent, done[-1][1] if done else self.layers, name)
+            if found is None:
                 return None
-            target = os.readlink(host)
-            if target.startswith("/"):
-                done = []
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        done.append((name, merged))
-        if parts and not stat.S_ISDIR(st.st_mode):
-            return None
-        if not parts:
-            return _Found("/" + "/".join(n for n, _ in done), host, st)
-    return None
+            st, host, merged = found
+            if stat.S_ISLNK(st.st_mode):
+                followed += 1
+                if followed > MAX_SYMLINKS:
+                    return None
+                target = os.readlink(host)
+                if target.startswith("/"):
+                    done = []
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            done.append((name, merged))
+            if parts and not stat.S_ISDIR(st.st_mode):
+                return None
+            if not parts:
+                return _Found("/" + "/".join(n for n, _ in done), host, st)
+        return None
 
-
-def _directory_for(layers: Sequence[Path], path: str) -> str | None:
-    """Where a file in directory `path` goes: the directory's real path (the part that exists
-    resolved through symlinks, the rest as named), or None if a non-directory is in the way."""
-    real = ""
-    for name in (p for p in path.split("/") if p):
-        found = _lookup(layers, f"{real}/{name}")
-        if found is None:
-            real = f"{real}/{name}"
-        elif stat.S_ISDIR(found.st.st_mode):
-            real = found.path
-        else:
-            return None
-    return real or "/"
+    def directory_for(self, path: str) -> str | None:
+        """Where a file in directory `path` goes: the directory's real path (the part that exists
+        resolved through symlinks, the rest as named), or None if a non-directory is in the way."""
+        real = ""
+        for name in (p for p in path.split("/") if p):
+            found = self.lookup(f"{real}/{name}")
+            if found is None:
+                real = f"{real}/{name}"
+            elif stat.S_ISDIR(found.st.st_mode):
+                real = found.path
+            else:
+                return None
+        return real or "/"
 
 
 # -- the layer ------------------------------------------------------------------------------
@@ -353,29 +376,58 @@ class _Made:
     extra: bool  # EXTRA_CA_FILE is there
 
 
+def _made(store: LayerStore, layers: Sequence[str], certificates: Sequence[bytes]) -> _Made | None:
+    """`_trust_layer`, remembered in this process: a sandbox more on the same image costs a stat
+    per layer. A layer made again under the same id (a build step after a collection) is a new
+    directory, so it is keyed by its inode and ctime too. Blocking."""
+    try:
+        stats = [os.stat(store.path(layer)) for layer in layers]
+    except OSError:
+        stats = []
+    key = (
+        str(store.root),
+        tuple((layer, st.st_ino, st.st_ctime_ns) for layer, st in zip(layers, stats, strict=False)),
+        hashlib.sha256(b"".join(certificates)).digest(),
+    )
+    if len(stats) == len(layers) and key in _MADE:
+        made = _MADE[key]
+        if made is None or store.has_image_layer(made.layer):
+            return made
+    made = _trust_layer(store, [store.path(layer) for layer in layers], certificates)
+    _remember(_MADE, key, made)
+    return made
+
+
+def _remember(memo: dict[_K, _V], key: _K, value: _V) -> None:
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+
+
 def _trust_layer(store: LayerStore, layers: Sequence[Path], certificates: Sequence[bytes]) -> _Made | None:
     """The trust layer for the image made of `layers` (topmost first), made unless the store
     has it already; None where there is nowhere to put a CA. Blocking."""
+    image = _Image(layers)
     pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in certificates).encode()
     block = b"\n" + BEGIN + pem + END
     files: dict[str, _Entry] = {}
     bundle = None
     for name in TRUST_STORES:
-        found = _lookup(layers, name)
+        found = image.lookup(name)
         if found is None or not stat.S_ISREG(found.st.st_mode):
             continue
         bundle = bundle or name
         if found.path not in files:
-            data = _BLOCK.sub(b"", found.host.read_bytes())  # an image built elsewhere with ours in it
+            data = _BLOCK.sub(b"", Path(found.host).read_bytes())  # an image built elsewhere with ours in it
             files[found.path] = _Entry(found.path, found.st.st_mode & 0o7777, found.st.st_uid, found.st.st_gid, data)
-    directory = _directory_for(layers, os.path.dirname(EXTRA_CA_FILE))
+    directory = image.directory_for(os.path.dirname(EXTRA_CA_FILE))
     if directory is not None:
         extra = f"{directory.rstrip('/')}/{os.path.basename(EXTRA_CA_FILE)}"
         files.setdefault(extra, _Entry(extra, 0o644, 0, 0, b""))
     if not files:
         return None
     entries = [_Entry(e.path, e.mode, e.uid, e.gid, (e.data or b"") + block) for e in files.values()]
-    entries += _directories(layers, files)
+    entries += _directories(image, files)
     entries.sort(key=lambda e: e.path)
     digest = hashlib.sha256(LAYER_FORMAT.encode())
     for e in entries:
@@ -387,13 +439,13 @@ def _trust_layer(store: LayerStore, layers: Sequence[Path], certificates: Sequen
     return _Made(layer_id, tuple(files), bundle, directory is not None)
 
 
-def _directories(layers: Sequence[Path], files: Mapping[str, _Entry]) -> list[_Entry]:
+def _directories(image: _Image, files: Mapping[str, _Entry]) -> list[_Entry]:
     """The directories above the files, with the image's modes and owners: the topmost layer's
     directory is what overlayfs shows."""
     wanted = {parent for path in files for parent in _parents(path)}
     entries = []
     for path in sorted(wanted):
-        found = _lookup(layers, path)
+        found = image.lookup(path)
         if found is not None and stat.S_ISDIR(found.st.st_mode):
             entries.append(_Entry(path, found.st.st_mode & 0o7777, found.st.st_uid, found.st.st_gid))
         else:
