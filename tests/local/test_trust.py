@@ -368,3 +368,11 @@ async def test_with_the_host_cas_turned_off_a_run_step_gets_nothing_added(
     await build(store, tmp_path, TrustSettings(False), logged).build(dockerfile)
     assert "CERT" not in logged[-1] and "PROXY" not in logged[-1].upper()
     assert logged[-1].endswith("no added file\n")
+
+
+async def test_an_extra_ca_file_gone_since_the_start_fails_the_run_step_with_its_line(
+    store: LayerStore, tmp_path: Path
+) -> None:
+    settings = TrustSettings(False, (tmp_path / "gone.pem",))
+    with pytest.raises(BuildError, match=r"line 3 \(RUN\): extra CA file .*gone.pem: No such file"):
+        await build(store, tmp_path, settings, []).build(PRELUDE + "RUN true\n")

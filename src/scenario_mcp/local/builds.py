@@ -43,7 +43,7 @@ from .images import ProgressCallback, pull_image
 from .layers import ImageRecord, LayerStore
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .sandbox.rootfs import RootPathError, resolve, user_ids
-from .trust import SandboxTrust, TrustSettings, sandbox_trust
+from .trust import SandboxTrust, TrustError, TrustSettings, sandbox_trust
 
 STEP_TIMEOUT = 900.0
 MAX_STEP_LOG = 16_000  # characters of a step's output kept in its log entry (its end)
@@ -154,7 +154,7 @@ class DockerfileBuild:
                 else:
                     state.apply(instruction)
                     built.key = _hash(built.key, instruction.keyword, instruction.args, repr(state.args))
-            except (DockerfileError, RootPathError, SandboxError, OSError) as exc:
+            except (DockerfileError, RootPathError, SandboxError, TrustError, OSError) as exc:
                 await self._log(instruction, str(exc), failed=True)
                 raise BuildError(f"Dockerfile line {instruction.line} ({instruction.keyword}): {exc}") from exc
             built.config = state.config
