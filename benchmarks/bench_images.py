@@ -17,80 +17,23 @@ removed between runs, untimed). Docker's `docker pull` is not measured here (no 
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import anyio
-import httpx2
 from _common import Figure, Row, print_table, run_argv, timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "local"))
-from oci_registry import LAYER_GZIP, OCI_CONFIG, OCI_MANIFEST, run_registry
+from oci_registry import MINBASE_CACHE, Pusher, minbase, push_minbase, run_registry
 
-from scenario_mcp.local.images import host_platform, pull_image
+from scenario_mcp.local.images import pull_image
 from scenario_mcp.local.layers import LayerStore
 
-CACHE = Path(__file__).resolve().parents[1] / ".tools" / "bench-images"
+CACHE = MINBASE_CACHE
 REPO, TAG = "bench/minbase", "bookworm"
-
-
-def minbase() -> tuple[Path, str]:
-    """The gzip'd minbase tar and its diff_id, built once (mmdebstrap needs Debian's mirror)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tar, packed, meta = CACHE / "minbase-bookworm.tar", CACHE / "minbase-bookworm.tar.gz", CACHE / "meta.json"
-    if not tar.exists():
-        print("building the minbase with mmdebstrap (once; cached in .tools/bench-images)", file=sys.stderr)
-        scratch = CACHE / ".minbase-bookworm.tmp.tar"  # mmdebstrap picks its format by the suffix
-        subprocess.run(["mmdebstrap", "--quiet", "--variant=minbase", "bookworm", str(scratch)], check=True)
-        scratch.rename(tar)
-    if not packed.exists() or not meta.exists():
-        diff = hashlib.sha256()
-        with tar.open("rb") as src, gzip.GzipFile(CACHE / ".packing", "wb", compresslevel=6, mtime=0) as out:
-            while chunk := src.read(1 << 20):
-                diff.update(chunk)
-                out.write(chunk)
-        (CACHE / ".packing").rename(packed)
-        meta.write_text(json.dumps({"diff_id": f"sha256:{diff.hexdigest()}", "tar_bytes": tar.stat().st_size}))
-    return packed, json.loads(meta.read_text())["diff_id"]
-
-
-def push(address: str, packed: Path, diff_id: str) -> None:
-    with httpx2.Client(base_url=f"http://{address}", timeout=300.0) as http:
-
-        def blob(data: bytes | Path) -> tuple[str, int]:
-            content = data.read_bytes() if isinstance(data, Path) else data
-            digest = f"sha256:{hashlib.sha256(content).hexdigest()}"
-            location = http.post(f"/v2/{REPO}/blobs/uploads/").headers["location"]
-            sep = "&" if "?" in location else "?"
-            http.put(f"{location}{sep}digest={digest}", content=content).raise_for_status()
-            return digest, len(content)
-
-        layer_digest, layer_size = blob(packed)
-        os_name, _, arch = host_platform().partition("/")
-        config = json.dumps(
-            {
-                "os": os_name,
-                "architecture": arch,
-                "config": {"Env": ["PATH=/usr/bin:/bin"]},
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            }
-        ).encode()
-        config_digest, config_size = blob(config)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_size},
-            "layers": [{"mediaType": LAYER_GZIP, "digest": layer_digest, "size": layer_size}],
-        }
-        http.put(
-            f"/v2/{REPO}/manifests/{TAG}", content=json.dumps(manifest).encode(), headers={"Content-Type": OCI_MANIFEST}
-        ).raise_for_status()
 
 
 async def floor_pull(address: str, work: Path) -> None:
@@ -111,12 +54,14 @@ async def floor_pull(address: str, work: Path) -> None:
 
 
 async def main(runs: int) -> None:
-    packed, diff_id = minbase()
+    packed, _diff_id = minbase()
     with tempfile.TemporaryDirectory(prefix="bench-images-", dir=CACHE) as tmp:
         work = Path(tmp)
         (work / "registry").mkdir()
         with run_registry(work / "registry") as address:
-            push(address, packed, diff_id)
+            pusher = Pusher(address)
+            push_minbase(pusher, REPO, TAG)
+            pusher.http.close()
             print(
                 f"image: {address}/{REPO}:{TAG}, {packed.stat().st_size / 1e6:.0f} MB gzip, one layer", file=sys.stderr
             )

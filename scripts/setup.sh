@@ -20,6 +20,7 @@ case ",${EXTRAS:-}," in
     [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
     [ -x /bin/busybox ] || need+=(busybox-static)
     command -v mmdebstrap >/dev/null || need+=(mmdebstrap)  # the realistic Debian test image (tests/local/conftest.py)
+    command -v openssl >/dev/null || need+=(openssl)  # test CA certificates (tests/local/test_trust.py)
     ;;
 esac
 if [ ${#need[@]} -gt 0 ]; then

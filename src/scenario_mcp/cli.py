@@ -19,6 +19,7 @@ from .http_guard import token_from_env
 
 if TYPE_CHECKING:
     from .backend import Backend
+    from .local.trust import TrustSettings
     from .mcp_server.access import Role
     from .mcp_server.host_dirs import HostDirs
     from .mcp_server.http import HttpTransport
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         help="local: the embedded engine (default); remote: a Runloop-compatible REST API at RUNLOOP_BASE_URL "
         "(default https://api.runloop.ai) with RUNLOOP_API_KEY",
     )
+    _add_trust_options(backend_opts)
     serve = sub.add_parser(
         "serve", parents=[common, backend_opts], help="run the MCP server (stdio by default; or SSE / streamable HTTP)"
     )
@@ -82,6 +84,37 @@ def _parser() -> argparse.ArgumentParser:
         help="keep layers younger than this (default 600: a layer being recorded right now is kept)",
     )
     return parser
+
+
+def _add_trust_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--extra-ca-certs",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="local backend: a CA certificate file (PEM or DER) image devboxes and Dockerfile build steps trust "
+        "too, besides the host's own added CAs (repeatable; env SCENARIO_MCP_EXTRA_CA_CERTS, files separated by ':')",
+    )
+    parser.add_argument(
+        "--no-host-ca-certs",
+        action="store_true",
+        default=os.environ.get("SCENARIO_MCP_NO_HOST_CA_CERTS", "").lower() in ("1", "true", "yes"),
+        help="local backend: do not give image devboxes and build steps the CAs this host added to its own trust "
+        "store (/usr/local/share/ca-certificates, /etc/pki/ca-trust/source/anchors), as they are by default "
+        "(env SCENARIO_MCP_NO_HOST_CA_CERTS=1)",
+    )
+
+
+def trust_settings(args: argparse.Namespace) -> TrustSettings:
+    """What image devboxes and build steps trust, from the options and the environment; raises
+    TrustError for an extra CA file that cannot be used."""
+    from .local.trust import TrustSettings
+
+    from_env = [Path(p) for p in os.environ.get("SCENARIO_MCP_EXTRA_CA_CERTS", "").split(os.pathsep) if p]
+    settings = TrustSettings(not args.no_host_ca_certs, tuple(from_env + args.extra_ca_certs))
+    settings.check()
+    return settings
 
 
 def _add_serve_options(serve: argparse.ArgumentParser) -> None:
@@ -164,11 +197,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve" and (problem := _serve_usage_error(args)):
         print(f"scenario-mcp: {problem}", file=sys.stderr)
         sys.exit(2)
+    from .local.trust import TrustError
+
+    try:
+        trust = trust_settings(args)
+    except TrustError as exc:
+        print(f"scenario-mcp: {exc}", file=sys.stderr)
+        sys.exit(2)
     try:
         if args.command == "api":
-            anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token)
+            anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token, trust)
         else:
-            anyio.run(_serve, data_dir, args.backend, args)
+            anyio.run(_serve, data_dir, args.backend, args, trust)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, OSError) as exc:
@@ -195,7 +235,7 @@ async def _gc(data_dir: Path, grace: float | None) -> int:
 
 
 @asynccontextmanager
-async def open_backend(kind: str, data_dir: Path) -> AsyncIterator[Backend]:
+async def open_backend(kind: str, data_dir: Path, trust: TrustSettings | None = None) -> AsyncIterator[Backend]:
     """The engine behind a surface: the local one, or a remote Runloop-compatible API."""
     if kind == "remote":
         from .remote import RemoteBackend
@@ -205,16 +245,18 @@ async def open_backend(kind: str, data_dir: Path) -> AsyncIterator[Backend]:
     else:
         from .local.engine import LocalBackend
 
-        async with LocalBackend(data_dir) as local:
+        async with LocalBackend(data_dir, trust=trust) as local:
             yield local
 
 
-async def _api(data_dir: Path, backend_kind: str, host: str, port: int, token: str | None) -> None:
+async def _api(
+    data_dir: Path, backend_kind: str, host: str, port: int, token: str | None, trust: TrustSettings | None = None
+) -> None:
     import uvicorn
 
     from .rest import build_rest_app
 
-    async with open_backend(backend_kind, data_dir) as backend:
+    async with open_backend(backend_kind, data_dir, trust) as backend:
         config = uvicorn.Config(
             build_rest_app(backend, token=token, host=host),
             host=host,
@@ -239,13 +281,18 @@ def _host_dirs(transport: str, args: argparse.Namespace | None) -> HostDirs:
     return HostDirs.of(named)
 
 
-async def _serve(data_dir: Path, backend_kind: str = "local", args: argparse.Namespace | None = None) -> None:
+async def _serve(
+    data_dir: Path,
+    backend_kind: str = "local",
+    args: argparse.Namespace | None = None,
+    trust: TrustSettings | None = None,
+) -> None:
     from .mcp_server.server import build_server
 
     transport = args.transport if args else "stdio"
     role: Role = "solver" if args and args.role == "solver" else "author"
     run_id = args.run_id if args else None
-    async with open_backend(backend_kind, data_dir) as backend:
+    async with open_backend(backend_kind, data_dir, trust) as backend:
         if run_id is not None:
             from .backend import BackendError
 

@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -224,6 +225,55 @@ class Pusher:
         return self.manifest(repo, tag, {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}, OCI_INDEX)
 
 
+# -- a realistic base: Debian's minbase ---------------------------------------------------------
+
+MINBASE_CACHE = Path(__file__).resolve().parents[2] / ".tools" / "bench-images"
+DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # as Debian's images set it
+
+
+def minbase(cache: Path = MINBASE_CACHE) -> tuple[Path, str]:
+    """A Debian bookworm minbase root (`mmdebstrap --variant=minbase`, ~180 MB; needs Debian's
+    mirror and root) as a gzip'd layer tar and its diff_id, built once, cached under .tools/."""
+    cache.mkdir(parents=True, exist_ok=True)
+    tar, packed, meta = cache / "minbase-bookworm.tar", cache / "minbase-bookworm.tar.gz", cache / "meta.json"
+    if not tar.exists():
+        print(f"building the minbase with mmdebstrap (once; cached in {cache})", file=sys.stderr)
+        scratch = cache / ".minbase-bookworm.tmp.tar"  # mmdebstrap picks its format by the suffix
+        subprocess.run(["mmdebstrap", "--quiet", "--variant=minbase", "bookworm", str(scratch)], check=True)
+        scratch.rename(tar)
+    if not packed.exists() or not meta.exists():
+        diff = hashlib.sha256()
+        with tar.open("rb") as src, gzip.GzipFile(cache / ".packing", "wb", compresslevel=6, mtime=0) as out:
+            while chunk := src.read(1 << 20):
+                diff.update(chunk)
+                out.write(chunk)
+        (cache / ".packing").rename(packed)
+        meta.write_text(json.dumps({"diff_id": f"sha256:{diff.hexdigest()}", "tar_bytes": tar.stat().st_size}))
+    return packed, json.loads(meta.read_text())["diff_id"]
+
+
+def push_minbase(pusher: Pusher, repo: str, tag: str) -> str:
+    """Push the minbase as a one-layer image (its blob as cached, not packed again), configured
+    as Debian's own images are; returns the manifest digest."""
+    packed, diff_id = minbase()
+    blob = packed.read_bytes()
+    os_name, _, arch = host_platform().partition("/")
+    config = {
+        "os": os_name,
+        "architecture": arch,
+        "config": {"Env": [f"PATH={DEBIAN_PATH}"], "Cmd": ["bash"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }
+    config_blob = json.dumps(config).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": pusher.blob(repo, config_blob), "size": len(config_blob)},
+        "layers": [{"mediaType": LAYER_GZIP, "digest": pusher.blob(repo, blob), "size": len(blob)}],
+    }
+    return pusher.manifest(repo, tag, manifest)
+
+
 # -- a registry front: auth and corruption -----------------------------------------------------
 
 
@@ -328,7 +378,6 @@ def busybox_layer() -> bytes:
 
 
 TEST_IMAGES = Path(__file__).resolve().parents[2] / ".tools" / "test-images"
-DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def debian_tar() -> Path:

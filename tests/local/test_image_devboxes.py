@@ -10,6 +10,7 @@ import pytest
 
 from scenario_mcp.backend import InvalidRequestError, InvalidStateError
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.trust import EXTRA_CA_FILE, TrustSettings
 from scenario_mcp.models import (
     BlueprintCreateParameters,
     CommandScorer,
@@ -23,9 +24,11 @@ from scenario_mcp.models import (
     StartScenarioRunParameters,
 )
 
+from ..conftest import seed_default_blueprint, shutdown_all
 from .conftest import seed_image
 from .helpers import score
 from .oci_registry import Pusher, busybox_layer
+from .test_trust import make_ca
 
 pytestmark = pytest.mark.anyio
 
@@ -179,3 +182,27 @@ async def test_every_devbox_feature_works_on_a_debian_image(
     assert verdict.valid, verdict.verdict
     assert verdict.gold.result is not None and verdict.gold.result.score == 1.0
     assert verdict.untouched.result is not None and verdict.untouched.result.score == 0.0
+
+
+async def test_an_image_devbox_trusts_the_hosts_added_cas_and_its_snapshot_keeps_none(
+    tmp_path: Path, registry: Pusher, default_blueprint_cache: Path
+) -> None:
+    ca = make_ca(tmp_path, "devbox-test-ca")
+    settings = TrustSettings(host_ca_certs=False, extra_ca_certs=(ca,))
+    registry.image("images/trusting", "1", [busybox_layer()], config={"Env": ["PATH=/bin"]})
+    async with LocalBackend(tmp_path / "data", trust=settings) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        blueprint_id = await built(
+            engine,
+            BlueprintCreateParameters(name="trusting", dockerfile=f"FROM {registry.address}/images/trusting:1\n"),
+        )
+        box = (await engine.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
+        seen = await engine.execute(box, 'cat "$SSL_CERT_FILE"; echo "$REQUESTS_CA_BUNDLE"')
+        assert ca.read_text().strip() in seen.stdout and seen.stdout.endswith(f"{EXTRA_CA_FILE}\n")
+        await engine.execute(box, "echo mine > /etc/mine.txt")
+        snapshot = await engine.snapshot_disk(box)
+        again = (await engine.create_devbox(DevboxCreateParameters(snapshot_id=snapshot.id))).id
+        assert (await engine.execute(again, "cat /etc/mine.txt")).stdout == "mine\n"
+        layer = engine.devboxes.layers.path(snapshot.id)
+        assert not any(ca.read_text().strip() in p.read_text() for p in layer.rglob("*.pem") if p.is_file())
+        await shutdown_all(engine)

@@ -26,6 +26,7 @@ from .layers import LayerStore
 from .processes import TIMEOUT_EXIT_STATUS
 from .sandbox import Sandbox, SandboxError
 from .sandbox.rootfs import RootPathError, resolve
+from .trust import SandboxTrust, TrustError, TrustSettings, sandbox_trust
 
 MAX_BUILD_LOG_ENTRY = 16_000  # characters of one step's log kept (its end)
 BUILD_COMMAND_TIMEOUT = 900.0
@@ -61,7 +62,7 @@ class BlueprintBuild:
     layers: LayerStore
     work: Path  # scratch space for this build, removed after it
     context_archive: Path | None = None  # a tgz of the build context
-    extra_env: dict[str, str] = field(default_factory=dict)  # proxies, CA bundles: not in the image
+    trust: TrustSettings = field(default_factory=TrustSettings)  # CAs and proxies: never in a layer
     on_log: Callable[[], Awaitable[None]] | None = None  # a log entry was added
     outcome: BuildOutcome = field(default_factory=BuildOutcome)
 
@@ -76,7 +77,7 @@ class BlueprintBuild:
             self.outcome.environment = environment
         except BuildError as exc:
             self.outcome.failure = str(exc)
-        except (SandboxError, RootPathError, OSError, tarfile.TarError) as exc:
+        except (SandboxError, RootPathError, TrustError, OSError, tarfile.TarError) as exc:
             self.outcome.failure = f"the build could not run: {exc}"
         finally:
             await anyio.to_thread.run_sync(shutil.rmtree, self.work, True)
@@ -128,7 +129,7 @@ class BlueprintBuild:
             context=context,
             build_args=dict(self.params.build_args or {}),
             log=step_log,
-            extra_env=self.extra_env,
+            trust=self.trust,
         )
         built = await build.build(self.params.dockerfile)
         self.outcome.log(f"Dockerfile built: {built.built_steps} step(s) run, {built.cached_steps} from the cache")
@@ -138,7 +139,14 @@ class BlueprintBuild:
 
     async def _setup(self, environment: Environment) -> Environment:
         state_dir = self.work / "setup"
-        spec = environment.spec(self.layers, state_dir, network=True, hostname="blueprint-build")
+        trust = await self._trust(environment)
+        spec = environment.spec(
+            self.layers,
+            state_dir,
+            network=True,
+            hostname="blueprint-build",
+            extra_layers=tuple(self.layers.path(layer) for layer in trust.stack(())),
+        )
         sandbox = await Sandbox.start(spec)
         try:
             root = Path(f"/proc/{sandbox.init_pid}/root")
@@ -147,18 +155,28 @@ class BlueprintBuild:
                 self.outcome.log(f"file mount: wrote {path} ({len(contents.encode())} bytes)")
             shell = environment.shell(root)
             for command in self.params.system_setup_commands:
-                code, output = await self._run(sandbox, environment, shell, command)
+                code, output = await self._run(sandbox, environment, shell, command, trust.env)
                 self.outcome.log(f"$ {command}\n{output}[exit {code}]", failed=code != 0)
                 await self._logged()
                 if code != 0:
                     raise BuildError(f"`{command}` exited {code}: {output.strip()[-2000:]}")
         finally:
             await sandbox.stop()
+        # What a command copied up of the trust layer is the host's, not the image's.
+        await anyio.to_thread.run_sync(trust.strip, spec.upper("root"))
         await self.layers.freeze(state_dir / "upper", self.blueprint_id)
         return environment.on_top(self.blueprint_id)
 
-    async def _run(self, sandbox: Sandbox, environment: Environment, shell: str, command: str) -> tuple[int, str]:
-        env = environment.process_env(self.extra_env if environment.image is not None else None)
+    async def _trust(self, environment: Environment) -> SandboxTrust:
+        """The host's added CAs and proxies, for an image's setup (the host's own /etc has them)."""
+        if environment.image is None:
+            return SandboxTrust(None, {}, ())
+        return await sandbox_trust(self.layers, environment.layers, self.trust)
+
+    async def _run(
+        self, sandbox: Sandbox, environment: Environment, shell: str, command: str, trust_env: dict[str, str]
+    ) -> tuple[int, str]:
+        env = environment.process_env(trust_env if environment.image is not None else None)
         workdir = environment.working_directory if environment.image is not None else HOME
         with tempfile.TemporaryFile() as out:
             code, timed_out = await sandbox.run(

@@ -42,6 +42,7 @@ from .blueprint_build import BlueprintBuild, BuildOutcome
 from .environments import Environment
 from .layers import LayerStore
 from .store import Store, Table
+from .trust import TrustSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class Blueprints:
         self._finished: dict[str, anyio.Event] = {}  # builds in flight
         self._tg: TaskGroup | None = None
         self.open_context: ContextOpener | None = None  # set by the engine once objects exist
-        self.extra_env: dict[str, str] = {}  # proxies and CA bundles for build steps
+        self.trust = TrustSettings()  # the CAs and proxies build steps get (trust.py)
 
     def attach_task_group(self, tg: TaskGroup) -> None:
         self._tg = tg
@@ -221,7 +222,7 @@ class Blueprints:
             layers=self.layers,
             work=self._work(view.id),
             context_archive=archive,
-            extra_env=self.extra_env,
+            trust=self.trust,
         )
 
         async def save_logs() -> None:

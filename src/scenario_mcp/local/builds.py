@@ -1,7 +1,8 @@
 """Dockerfile builds in the engine's own sandboxes: one layer per step, cached, no Docker daemon.
 
 Each RUN runs in a fresh sandbox whose root is the stage's layers so far (with network, behind
-the devbox egress rules), and its changes are frozen into a new layer. COPY and ADD write through
+the devbox egress rules; the host's added CAs and proxy settings given as trust.py gives them,
+never frozen), and its changes are frozen into a new layer. COPY and ADD write through
 a sandbox's root from the host, every destination resolved inside that root (rootfs.py), and
 freeze the same way. A step's layer is named by a cache key: the key of the step before, the
 instruction after substitution, the environment it runs with and the digest of the files it
@@ -42,6 +43,7 @@ from .images import ProgressCallback, find_image, pull_image
 from .layers import ImageRecord, LayerStore
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .sandbox.rootfs import RootPathError, resolve, user_ids
+from .trust import SandboxTrust, TrustError, TrustSettings, sandbox_trust
 
 STEP_TIMEOUT = 900.0
 MAX_STEP_LOG = 16_000  # characters of a step's output kept in its log entry (its end)
@@ -116,7 +118,8 @@ class DockerfileBuild:
     context: Path | None = None
     build_args: dict[str, str] = field(default_factory=dict)
     log: StepLog | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)  # proxies, CA bundles: not in the image
+    extra_env: dict[str, str] = field(default_factory=dict)  # for RUN steps, not in the image
+    trust: TrustSettings = field(default_factory=TrustSettings)  # CAs and proxies for RUN steps
 
     def __post_init__(self) -> None:
         self._ignore = _dockerignore(self.context)  # read once, not per COPY source
@@ -156,7 +159,7 @@ class DockerfileBuild:
                 else:
                     state.apply(instruction)
                     built.key = _hash(built.key, instruction.keyword, instruction.args, repr(state.args))
-            except (DockerfileError, RootPathError, SandboxError, OSError) as exc:
+            except (DockerfileError, RootPathError, SandboxError, TrustError, OSError) as exc:
                 await self._log(instruction, str(exc), failed=True)
                 raise BuildError(f"Dockerfile line {instruction.line} ({instruction.keyword}): {exc}") from exc
             built.config = state.config
@@ -172,11 +175,12 @@ class DockerfileBuild:
         )
         if await self._cached(key, instruction, built):
             return
-        async with self._sandbox(built, network=True) as (sandbox, root):
+        trust = await sandbox_trust(self.store, built.layers, self.trust)
+        async with self._sandbox(built, network=True, trust=trust) as (sandbox, root):
             workdir = state.config.working_dir or "/"
             resolve(root, workdir).mkdir(parents=True, exist_ok=True)
             uid, gid, home = user_ids(root, state.config.user) if state.config.user else (0, 0, "/root")
-            env = {"HOME": home, "HOSTNAME": "buildkitsandbox", **env, **self.extra_env}
+            env = {"HOME": home, "HOSTNAME": "buildkitsandbox", **env, **trust.env, **self.extra_env}
             with tempfile.TemporaryFile() as output:
                 code, timed_out = await sandbox.run(
                     argv, stdout=output, stderr=output, timeout=STEP_TIMEOUT, env=env, cwd=workdir, uid=uid, gid=gid
@@ -187,7 +191,7 @@ class DockerfileBuild:
                 reason = f"timed out after {STEP_TIMEOUT:g} s" if timed_out else f"exited {code}"
                 await self._log(instruction, text, failed=True)
                 raise BuildError(f"Dockerfile line {instruction.line}: `{instruction.args}` {reason}: {text[-2000:]}")
-            await self._freeze(sandbox, key, built)
+            await self._freeze(sandbox, key, built, trust)
         await self._log(instruction, text, failed=False)
 
     # --- COPY and ADD ------------------------------------------------------------------------
@@ -277,20 +281,26 @@ class DockerfileBuild:
         await self._log(instruction, "cached", failed=False)
         return True
 
-    async def _freeze(self, sandbox: Sandbox, key: str, built: Built) -> None:
+    async def _freeze(self, sandbox: Sandbox, key: str, built: Built, trust: SandboxTrust | None = None) -> None:
         await sandbox.stop()
         layer_id = _layer_id(key)
+        if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
+            await anyio.to_thread.run_sync(trust.strip, sandbox.spec.upper("root"))
         if not self.store.exists(layer_id):
             await self.store.freeze(sandbox.spec.state_dir / "upper", layer_id)
         built.layers.insert(0, layer_id)
         built.built_steps += 1
 
     @contextlib.asynccontextmanager
-    async def _sandbox(self, built: Built, *, network: bool) -> AsyncIterator[tuple[Sandbox, Path]]:
+    async def _sandbox(
+        self, built: Built, *, network: bool, trust: SandboxTrust | None = None
+    ) -> AsyncIterator[tuple[Sandbox, Path]]:
+        # COPY's sandboxes have no trust layer: `COPY --from=stage /etc/ssl/certs/...` copies the image's.
+        layers = trust.stack(built.layers) if trust is not None else built.layers
         state_dir = Path(tempfile.mkdtemp(prefix="step-", dir=self.work))
         spec = SandboxSpec(
             state_dir=state_dir,
-            layers=tuple(self.store.path(layer) for layer in built.layers),
+            layers=tuple(self.store.path(layer) for layer in layers),
             skeleton=self.store.skeleton,
             etc_mask=self.store.etc_mask,
             network=network,

@@ -45,6 +45,7 @@ from .limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, Cgroups, LimitRequ
 from .network_policies import Egress, NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .store import Store
+from .trust import sandbox_trust
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,20 @@ class Devboxes:
 
     def _spec(self, devbox_id: str, internal: dict[str, Any]) -> SandboxSpec:
         return Environment.from_internal(internal).spec(
-            self.layers, self.boxes_dir / devbox_id, network=bool(internal["network"]), hostname=devbox_id[:63]
+            self.layers,
+            self.boxes_dir / devbox_id,
+            network=bool(internal["network"]),
+            hostname=devbox_id[:63],
+            extra_layers=tuple(self.layers.path(layer) for layer in internal.get("extra_layers", ())),
         )
+
+    async def _trust(self, environment: Environment) -> dict[str, Any]:
+        """On an image: the host's added CAs in a layer on top, and the proxies and CA variables
+        (trust.py); kept in the devbox's record, so a reattached devbox stacks the same layer."""
+        if environment.image is None:
+            return {}
+        trust = await sandbox_trust(self.layers, environment.layers, self.blueprints.trust)
+        return {"extra_layers": list(trust.stack(())), "trust_env": trust.env, "trust_files": list(trust.files)}
 
     async def environment(self, devbox_id: str) -> Environment:
         view, internal = await self._row(devbox_id)
@@ -192,6 +205,7 @@ class Devboxes:
             "env": params.environment_variables or {},
             "expires_ms": created + keep_alive * 1000,
             "run_id": run_id,
+            **await self._trust(environment),
         }
         await self._save(view, internal)
         try:

@@ -68,6 +68,7 @@ from .parts import Parts
 from .sandbox import SandboxError, check_host_support
 from .scenarios import EnvironmentDevboxes
 from .store import Store
+from .trust import TrustSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,11 @@ EXPIRY_INTERVAL = 5.0
 class LocalBackend(ObjectCalls, NetworkPolicyCalls):
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
-    def __init__(self, data_dir: Path, *, sweep_interval: float = EXPIRY_INTERVAL) -> None:
+    def __init__(
+        self, data_dir: Path, *, sweep_interval: float = EXPIRY_INTERVAL, trust: TrustSettings | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.trust = trust or TrustSettings()
         self.sweep_interval = sweep_interval
         self.store: Store | None = None
         self._parts: Parts | None = None
@@ -102,7 +106,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
             self._release()
             raise
         try:
-            self._parts = Parts(self.store, self.data_dir, self._tg)
+            self._parts = Parts(self.store, self.data_dir, self._tg, self.trust)
             await anyio.to_thread.run_sync(self.devboxes.layers.ensure_base)
             await self._reconcile()
             await anyio.to_thread.run_sync(self.parts.scoring.clean_leftovers)

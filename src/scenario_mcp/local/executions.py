@@ -237,7 +237,7 @@ class Executions:
     ) -> Execution:
         devbox_id, sandbox, internal = target.devbox_id, target.sandbox, target.internal
         environment = Environment.from_internal(internal)
-        env = sandbox_env(environment.process_env(internal.get("env")))
+        env = sandbox_env(environment.process_env({**internal.get("trust_env", {}), **(internal.get("env") or {})}))
         wd = cmd.working_directory or environment.working_directory
         if cmd.shell_name is None:
             argv = shell_argv(wd, cmd.command, internal.get("shell", "/bin/bash"))

@@ -8,7 +8,8 @@ Image layers (images.py) live apart, content-addressed by their diff_id and shar
 that has them: `_image-layers/<hex>/` is the unpacked tree itself (no marker file inside: it would
 show in the devbox's `/`); being there at all means complete, since it is renamed into place
 whole. Image records (`_images/<hex of the manifest digest>.json`) name their layers in order.
-`collect()` frees what nothing references.
+Trust layers (trust.py: an image's CA bundle with the host's added CAs) are kept there too, named
+by the sha256 of their contents. `collect()` frees what nothing references.
 """
 
 from __future__ import annotations

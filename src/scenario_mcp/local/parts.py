@@ -21,17 +21,20 @@ from .scenarios import Scenarios
 from .scoring import Scoring
 from .snapshots import Snapshots
 from .store import Store
+from .trust import TrustSettings
 
 
 class Parts:
     """The engine's parts, made once the data dir is held."""
 
-    def __init__(self, store: Store, data_dir: Path, tg: TaskGroup) -> None:
+    def __init__(self, store: Store, data_dir: Path, tg: TaskGroup, trust: TrustSettings) -> None:
+        self.trust = trust  # what image devboxes and build steps are given to trust (trust.py)
         self.objects = Objects(store, data_dir / "objects")
         self.network_policies = NetworkPolicies(store)
         self.blueprints = Blueprints(store, LayerStore(data_dir / "layers"), data_dir / "devboxes")
         self.blueprints.attach_task_group(tg)
         self.blueprints.open_context = self.objects.content_path
+        self.blueprints.trust = trust
         self.devboxes = Devboxes(store, data_dir, self.blueprints, self.network_policies)
         self.devboxes.attach_task_group(tg)
         self.executions = Executions(store, self.devboxes)

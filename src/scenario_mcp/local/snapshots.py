@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import builtins
 
+import anyio.to_thread
+
 from ..backend import EnvironmentUnavailableError, InvalidRequestError, InvalidStateError, NotFoundError
 from ..conventions import MAX_COMMIT_MESSAGE
 from ..models import DevboxSnapshotListView, DevboxSnapshotView, DevboxStatus, given, new_id, now_ms
@@ -13,6 +15,7 @@ from .devboxes import Devboxes
 from .environments import Environment
 from .sandbox import SandboxError
 from .store import Store
+from .trust import strip_added_cas
 
 
 def _check_commit_message(commit_message: str | None) -> None:
@@ -43,6 +46,9 @@ class Snapshots:
         snapshot_id = new_id("snapshot")
         try:
             size = await self.devboxes.layers.freeze(self.devboxes.boxes_dir / devbox_id / "upper", snapshot_id)
+            # What the devbox copied up of its trust layer is the host's CAs, not the devbox's.
+            layer = self.devboxes.layers.path(snapshot_id)
+            await anyio.to_thread.run_sync(strip_added_cas, layer, internal.get("trust_files", ()))
         except SandboxError as exc:
             raise EnvironmentUnavailableError(
                 f"could not snapshot devbox {devbox_id}: {exc}; check the data dir's free space and retry"
