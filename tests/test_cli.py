@@ -58,7 +58,6 @@ def test_gc_frees_an_unreferenced_layer_and_refuses_a_held_data_dir(tmp_path: Pa
     stray = data_dir / "layers" / "step-nothing-stands-on-this"
     stray.mkdir(parents=True)
     (stray / "big").write_bytes(b"x" * 2_000_000)
-    (stray / ".complete").touch()
     done = scenario_mcp("gc", "--grace", "0", data_dir=data_dir)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("freed 2.0 MB: 1 layer(s)"), done.stdout

@@ -206,3 +206,13 @@ async def test_an_image_devbox_trusts_the_hosts_added_cas_and_its_snapshot_keeps
         layer = engine.devboxes.layers.path(snapshot.id)
         assert not any(ca.read_text().strip() in p.read_text() for p in layer.rglob("*.pem") if p.is_file())
         await shutdown_all(engine)
+
+
+async def test_an_image_devbox_root_holds_only_the_images_files(backend: LocalBackend, base_image: str) -> None:
+    """No engine bookkeeping (markers, the layer store's names) shows in an image's root."""
+    blueprint_id = await built(
+        backend, BlueprintCreateParameters(name="clean-root", dockerfile=f"FROM {base_image}\nRUN mkdir /made\n")
+    )
+    box = (await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
+    listed = (await backend.execute(box, "ls -A /")).stdout.split()
+    assert ".complete" not in listed and "made" in listed and "bin" in listed

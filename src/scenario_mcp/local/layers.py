@@ -324,7 +324,9 @@ class LayerStore:
     def exists(self, layer_id: str) -> bool:
         if layer_id.startswith("sha256:"):
             return self.has_image_layer(layer_id)
-        return (self.path(layer_id) / ".complete").exists()
+        # A layer is renamed into place whole (freeze), so one that is there is complete; no
+        # marker inside it, where an image's root would show it.
+        return self.path(layer_id).is_dir()
 
     def ensure_base(self) -> None:
         """Build the skeleton and the /etc mask once per data dir."""
@@ -362,7 +364,7 @@ class LayerStore:
         Costs what changed, not the disk's size: unchanged files live in lower layers.
         """
         target = self.path(layer_id)
-        staging = self.root / f".tmp-{layer_id}"
+        staging = self.root / f".tmp-{layer_id}-{os.getpid()}-{os.urandom(4).hex()}"  # two builds of one step
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         parts = [("root", staging)] + [(part, staging / part) for part in HOST_DIRS]
@@ -374,9 +376,13 @@ class LayerStore:
                 if result.returncode != 0:
                     shutil.rmtree(staging, ignore_errors=True)
                     raise SandboxError(f"snapshot copy failed: {result.stderr.decode(errors='replace').strip()}")
-        (staging / ".complete").touch()
         size = await anyio.to_thread.run_sync(tree_size, staging)
-        os.rename(staging, target)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # made meanwhile by another build of the same step
         return size
 
     async def subtree_layer(self, upper_root: Path, rel_dir: str, layer_dir: Path) -> None:
