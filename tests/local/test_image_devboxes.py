@@ -22,6 +22,7 @@ from scenario_mcp.models import (
     ScoringContract,
     ScoringFunction,
     StartScenarioRunParameters,
+    UserParameters,
 )
 
 from ..conftest import seed_default_blueprint, shutdown_all
@@ -216,3 +217,33 @@ async def test_an_image_devbox_root_holds_only_the_images_files(backend: LocalBa
     box = (await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
     listed = (await backend.execute(box, "ls -A /")).stdout.split()
     assert ".complete" not in listed and "made" in listed and "bin" in listed
+
+
+async def test_commands_run_as_the_user_the_launch_or_the_image_names(
+    backend: LocalBackend, debian_image: tuple[str, Path]
+) -> None:
+    reference, pulled = debian_image
+    seed_image(backend, pulled)
+    dockerfile = f"FROM {reference}\nRUN useradd --create-home --uid 1234 agent\nUSER agent\nWORKDIR /home/agent\n"
+    blueprint_id = await built(backend, BlueprintCreateParameters(name="as-agent", dockerfile=dockerfile))
+    image_user = (await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
+    seen = await backend.execute(image_user, 'id -u; id -G; echo "$HOME $USER"; pwd; touch mine && stat -c %u mine')
+    assert seen.stdout == "1234\n1234\n/home/agent agent\n/home/agent\n1234\n", seen.stderr
+    assert (await backend.execute(image_user, "cat /etc/shadow")).exit_status != 0  # not root any more
+    await backend.execute(image_user, "cd /tmp && export KEPT=yes", shell_name="work")
+    assert (await backend.execute(image_user, "echo $PWD $KEPT", shell_name="work")).stdout == "/tmp yes\n"
+
+    as_root = LaunchParameters(user_parameters=UserParameters(username="root", uid=0))  # as Harbor asks
+    root = (
+        await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id, launch_parameters=as_root))
+    ).id
+    assert (await backend.execute(root, "id -u")).stdout == "0\n"
+    by_uid = LaunchParameters(user_parameters=UserParameters(username="nobody-here", uid=4321))
+    other = (
+        await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id, launch_parameters=by_uid))
+    ).id
+    assert (await backend.execute(other, "id -u")).stdout == "4321\n"
+
+    bad = await built(backend, BlueprintCreateParameters(name="ghost", dockerfile=f"FROM {reference}\nUSER ghost\n"))
+    with pytest.raises(InvalidRequestError, match="not in its /etc/passwd"):
+        await backend.create_devbox(DevboxCreateParameters(blueprint_id=bad))

@@ -51,14 +51,16 @@ def direct_argv(command: str, working_directory: str, env: dict[str, str]) -> li
 
 
 # A named shell keeps its working directory and exported environment in a state file inside the
-# devbox (on its private /run), restored before and saved after each command.
+# devbox (on its private /run; under /tmp for a devbox user that is not root), restored before and
+# saved after each command.
 _NAMED_SHELL_SCRIPT = r"""
-state=/run/scenario-mcp/shells/$0
+__dir=/run/scenario-mcp/shells; [ "$EUID" = 0 ] || __dir=/tmp/.scenario-mcp-shells-$EUID
+state=$__dir/$0
 if [ -f "$state" ]; then . "$state"; else cd /home/user || exit 1; fi
 if [ -n "$1" ]; then cd -- "$1" || exit 1; fi
 eval "$2"
 __rc=$?
-mkdir -p /run/scenario-mcp/shells
+mkdir -p "$__dir"
 { export -p | grep -v -e '^declare -x \(OLDPWD\|PWD\|SHLVL\)=' ; printf 'cd -- %q\n' "$PWD"; } > "$state"
 exit $__rc
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -38,7 +39,7 @@ from ..models import (
     now_ms,
 )
 from .blueprints import Blueprints
-from .environments import Environment
+from .environments import Environment, RunAs, run_as
 from .launcher import launcher_socket, terminate
 from .layers import LayerStore, tree_size
 from .limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, Cgroups, LimitRequest, make_cgroups
@@ -219,13 +220,38 @@ class Devboxes:
                 "sandboxes (`scenario-mcp setup`)"
             ) from exc
         self._live[devbox_id] = sandbox
+        root = Path(f"/proc/{sandbox.init_pid}/root")
         if environment.image is not None:
-            internal["shell"] = environment.shell(Path(f"/proc/{sandbox.init_pid}/root"))
+            internal["shell"] = environment.shell(root)
+        try:
+            user = self._run_as(root, launch, environment)
+        except InvalidRequestError as exc:
+            await self._stop(devbox_id)
+            await self._transition(
+                view, DevboxStatus.FAILURE, failure_reason="execution_failed", failure_message=exc.message
+            )
+            raise
+        if user is not None:
+            internal["user"] = dataclasses.asdict(user)
         cgroups = self._make_cgroups(devbox_id, launch, adopt=sandbox.spare_cgroup)
         if not cgroups.adopted:
             cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         return await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
+
+    @staticmethod
+    def _run_as(root: Path, launch: LaunchParameters, environment: Environment) -> RunAs | None:
+        """Who its commands run as: user_parameters, else the image's USER, else root."""
+        try:
+            user = run_as(root, launch.user_parameters, environment.image.user if environment.image else "")
+        except ValueError as exc:
+            raise InvalidRequestError(f"{exc}; name a user the image has in launch_parameters.user_parameters") from exc
+        if user is not None and os.geteuid() != 0:
+            raise InvalidRequestError(
+                f"commands cannot run as uid {user.uid}: a server not run as root maps only root into its "
+                "devboxes; run the server as root, or leave user_parameters out"
+            )
+        return user
 
     async def _egress(self, launch: LaunchParameters) -> Egress:
         """The devbox's network: its policy's, or (with none) `network` (off by default)."""

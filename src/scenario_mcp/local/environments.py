@@ -15,13 +15,48 @@ from pathlib import Path
 from typing import Any
 
 from ..conventions import HOME
+from ..models import UserParameters
 from .dockerfile import ImageConfig
 from .layers import LayerStore
 from .sandbox import SandboxSpec
-from .sandbox.rootfs import RootPathError, resolve
+from .sandbox.rootfs import RootPathError, passwd_entries, resolve, user_ids
 
 # What Docker gives a container whose image sets no PATH.
 IMAGE_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """Who a devbox's commands run as, when not root."""
+
+    uid: int
+    gid: int
+    home: str
+    name: str
+
+    def env(self) -> dict[str, str]:
+        return {"HOME": self.home, "USER": self.name, "LOGNAME": self.name}
+
+
+def run_as(root: Path, user_parameters: UserParameters | None, image_user: str) -> RunAs | None:
+    """The user launch_parameters.user_parameters names (by name in the devbox's /etc/passwd, else
+    by uid), or else the image's USER; None for root. Raises ValueError saying what is wrong."""
+    if user_parameters is not None:
+        spec, fallback = user_parameters.username, user_parameters.uid
+    elif image_user:
+        spec, fallback = image_user, None
+    else:
+        return None
+    try:
+        uid, gid, home = user_ids(root, spec)
+        name = next((e[0] for e in passwd_entries(root) if e[2] == str(uid)), spec.partition(":")[0])
+    except RootPathError:
+        if fallback is None:
+            raise ValueError(f"the image's USER {spec!r} is not in its /etc/passwd") from None
+        uid, gid, home, name = fallback, fallback, HOME, spec
+    if uid == 0:
+        return None
+    return RunAs(uid, gid, home if home not in ("", "/", "/nonexistent") else HOME, name)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from ..models import (
 )
 from .commands import direct_argv, named_shell_argv, shell_argv
 from .devboxes import MAX_LONG_POLL, Devboxes
-from .environments import Environment
+from .environments import Environment, RunAs
 from .limits import Cgroups
 from .processes import KILLED_EXIT_STATUS, Execution, start_process
 from .sandbox import Sandbox, SandboxError, sandbox_env
@@ -237,7 +237,11 @@ class Executions:
     ) -> Execution:
         devbox_id, sandbox, internal = target.devbox_id, target.sandbox, target.internal
         environment = Environment.from_internal(internal)
-        env = sandbox_env(environment.process_env({**internal.get("trust_env", {}), **(internal.get("env") or {})}))
+        user = internal.get("user")  # who the devbox's commands run as, when not root
+        user_env = RunAs(**user).env() if user else {}
+        env = sandbox_env(
+            environment.process_env({**user_env, **internal.get("trust_env", {}), **(internal.get("env") or {})})
+        )
         wd = cmd.working_directory or environment.working_directory
         if cmd.shell_name is None:
             argv = shell_argv(wd, cmd.command, internal.get("shell", "/bin/bash"))
@@ -262,6 +266,7 @@ class Executions:
                 log_dir=self.devboxes.boxes_dir / devbox_id / "exec",
                 attach_stdin=attach_stdin,
                 on_done=on_done,
+                user=(user["uid"], user["gid"]) if user else None,
             )
         except SandboxError as exc:
             if isinstance(exc.__cause__, OSError):

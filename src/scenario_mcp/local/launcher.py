@@ -81,6 +81,7 @@ def launch(
     cwd: str = "/",
     rlimits: dict[str, int] | None = None,
     direct: tuple[list[str], str] | None = None,
+    user: tuple[int, int] | None = None,
 ) -> LaunchedProcess:
     """Hand `argv` to the devbox whose launcher listens at `socket_path`, on the given stdio.
 
@@ -90,6 +91,8 @@ def launch(
     request: dict[str, Any] = {"argv": argv, "env": env, "cwd": cwd, "rlimits": rlimits or {}}
     if direct is not None:
         request["direct"] = {"argv": direct[0], "cwd": direct[1]}
+    if user is not None:  # uid and gid the command runs as (root when absent)
+        request["user"] = list(user)
     payload = json.dumps(request).encode()
     if len(payload) > MAX_MESSAGE:
         raise SandboxError(f"the command is too long to start ({len(payload)} bytes, at most {MAX_MESSAGE})")

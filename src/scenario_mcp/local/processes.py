@@ -100,6 +100,7 @@ async def start_process(
     attach_stdin: bool,
     rlimits: dict[str, int],
     on_done: Callable[[Execution], Awaitable[None]],
+    user: tuple[int, int] | None = None,
 ) -> Execution:
     """Have the devbox's init start a command (`direct`'s program from its directory when it can:
     see commands.py), and start the tasks that pump its output and enforce its deadline."""
@@ -107,7 +108,7 @@ async def start_process(
     err_r, err_w = os.pipe()
     in_r, in_w = os.pipe() if attach_stdin else (os.open(os.devnull, os.O_RDONLY), None)
     try:
-        process = launch(launcher_socket, argv, env, (in_r, out_w, err_w), rlimits=rlimits, direct=direct)
+        process = launch(launcher_socket, argv, env, (in_r, out_w, err_w), rlimits=rlimits, direct=direct, user=user)
     except BaseException:
         for fd in (out_r, err_r, in_w):
             if fd is not None:

@@ -53,6 +53,7 @@ from .devboxes import (
     MetadataKind,
     MetadataValuesView,
     ObjectContext,
+    UserParameters,
 )
 from .network_policies import (
     EgressRulesView,
@@ -190,6 +191,7 @@ __all__ = [
     "StartScenarioRunParameters",
     "TestBasedScorer",
     "TestFile",
+    "UserParameters",
     "ValidationAttempt",
     "ValidationType",
     "given",

@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from .base import MAX_KEEP_ALIVE_SECONDS, Metadata, _Model
 
 
+class UserParameters(BaseModel):
+    username: str = Field(min_length=1, description="Who commands run as (a name in the devbox's /etc/passwd).")
+    uid: int = Field(ge=0, le=65535, description="That user's uid (used when the name is not in /etc/passwd).")
+
+
 class LaunchParameters(BaseModel):
     # Runloop has many more launch knobs (resource sizes, architecture, ...); keep the ones this
     # engine honours typed and let the rest through untouched.
@@ -21,6 +26,9 @@ class LaunchParameters(BaseModel):
     custom_disk_size: int | None = Field(default=None, gt=0, le=64, description="Disk cap in GiB.")
     network: bool | None = Field(
         default=None, description="scenario-mcp extension: give the devbox network access (off by default)."
+    )
+    user_parameters: UserParameters | None = Field(
+        default=None, description="Who the devbox's commands run as (root when absent, or the image's USER)."
     )
     network_policy_id: str | None = Field(
         default=None,

@@ -300,14 +300,14 @@ class _Launcher:
         subprocess's vfork (no copy of init's memory, no Python run in the child) is several
         times faster than a fork. It cannot set rlimits, so init takes a devbox's rlimits (the
         same for all its commands) on itself once, and its commands inherit them; a request
-        asking for other limits is forked the slow way. (Not posix_spawn: glibc's leaves its two
-        internal signals ignored in the command.)"""
+        asking for other limits, or to run as another user, is forked the slow way. (Not
+        posix_spawn: glibc's leaves its two internal signals ignored in the command.)"""
         rlimits = {name: int(value) for name, value in (message.get("rlimits") or {}).items() if name in _RLIMITS}
         if not self.rlimits:
             for name, value in rlimits.items():
                 resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
             self.rlimits.update(rlimits)
-        if rlimits != self.rlimits:
+        if rlimits != self.rlimits or message.get("user"):
             pid = os.fork()
             if pid == 0:
                 _exec_command(message, fds)
@@ -368,6 +368,11 @@ def _exec_command(message: dict[str, Any], fds: list[int]) -> None:
         for name, value in (message.get("rlimits") or {}).items():
             if name in ("FSIZE", "AS", "NPROC"):
                 resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (int(value), int(value)))
+        if message.get("user"):  # the devbox's user: its own groups only, then its gid and uid
+            uid, gid = (int(n) for n in message["user"])
+            os.setgroups([gid])
+            os.setgid(gid)
+            os.setuid(uid)
         try:
             os.chdir(message.get("cwd") or "/")
         except OSError:

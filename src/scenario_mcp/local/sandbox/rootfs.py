@@ -63,6 +63,11 @@ def _read_db(root: Path, name: str) -> list[list[str]]:
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
 
 
+def passwd_entries(root: Path) -> list[list[str]]:
+    """The root's /etc/passwd, each entry split at its colons."""
+    return [e for e in _read_db(root, "passwd") if len(e) >= 6]
+
+
 def user_ids(root: Path, spec: str) -> tuple[int, int, str]:
     """uid, gid and home of a Docker `USER`/`--chown` spec (`name`, `uid`, `name:group`, `1:2`),
     names looked up in the root's /etc/passwd and /etc/group."""
