@@ -157,6 +157,7 @@ class Devboxes:
             network=bool(internal["network"]),
             hostname=devbox_id[:63],
             extra_layers=tuple(self.layers.path(layer) for layer in internal.get("extra_layers", ())),
+            egress_allow=None if internal.get("egress_allow") is None else tuple(internal["egress_allow"]),
         )
 
     async def _trust(self, environment: Environment) -> dict[str, Any]:
@@ -203,6 +204,7 @@ class Devboxes:
             **environment.to_internal(),
             "network": egress.network,
             "allowed_hostnames": list(egress.allowed_hostnames),
+            "egress_allow": await egress.addresses(),
             "env": params.environment_variables or {},
             "expires_ms": created + keep_alive * 1000,
             "run_id": run_id,
@@ -258,12 +260,6 @@ class Devboxes:
         if launch.network_policy_id is None:
             return Egress(bool(launch.network))
         egress = await self.network_policies.egress(launch.network_policy_id)
-        if egress.allowed_hostnames:
-            # Until the devbox's egress rules can name hosts, an allowlist must not become full network.
-            raise EnvironmentUnavailableError(
-                f"network policy {launch.network_policy_id} allows only some hosts, and this engine cannot "
-                "enforce a host allowlist yet; use a policy with allow_all, or one with no host (no network)"
-            )
         if launch.network is not None and launch.network != egress.network:
             raise InvalidRequestError(
                 f"launch_parameters.network is {launch.network} but network policy {launch.network_policy_id} "

@@ -91,6 +91,7 @@ class Environment:
         network: bool,
         hostname: str,
         extra_layers: tuple[Path, ...] = (),
+        egress_allow: tuple[str, ...] | None = None,
     ) -> SandboxSpec:
         """The sandbox for this environment; `extra_layers` go on top of its own."""
         return SandboxSpec(
@@ -101,6 +102,7 @@ class Environment:
             network=network,
             hostname=hostname,
             image_root=self.image is not None,
+            egress_allow=egress_allow,
         )
 
     def process_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -11,7 +11,10 @@ exist here, so those flags are kept but grant nothing.
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import dataclass
+
+import anyio
 
 from ..backend import InvalidRequestError, InvalidStateError, NotFoundError
 from ..conventions import MAX_LIST_LIMIT
@@ -36,6 +39,25 @@ class Egress:
 
     network: bool
     allowed_hostnames: tuple[str, ...] = ()  # empty with network: every host
+
+    async def addresses(self) -> list[str] | None:
+        """The allowlist's hosts resolved now, as the devbox starts (None: no allowlist). A
+        wildcard `*.example.com` stands for the name under it, `example.com`."""
+        if not self.allowed_hostnames:
+            return None
+        found: dict[str, None] = {}
+        for name in self.allowed_hostnames:
+            host = name.removeprefix("*.")
+            try:
+                infos = await anyio.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise InvalidRequestError(
+                    f"allowed hostname {name!r} of the devbox's network policy does not resolve ({exc}); fix "
+                    "the policy, or check this machine's DNS"
+                ) from exc
+            for info in infos:
+                found.setdefault(str(info[4][0]).split("%")[0])
+        return list(found)
 
     @classmethod
     def of(cls, rules: EgressRulesView) -> Egress:

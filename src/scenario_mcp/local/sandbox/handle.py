@@ -132,6 +132,7 @@ class Sandbox:
             "network": spec.network,
             "hostname": spec.hostname,
             "launcher_dir": str(spec.state_dir),
+            "egress_allow": None if spec.egress_allow is None else list(spec.egress_allow),
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):

@@ -31,6 +31,7 @@ class Request(TypedDict):
     network: bool  # outbound connectivity through slirp4netns (every sandbox has its own netns)
     hostname: str
     launcher_dir: str  # where init listens for commands to start (LAUNCHER_SOCKET in it)
+    egress_allow: list[str] | None  # with network: only these addresses (an allowlist policy)
 
 
 # init listens here for the server's commands: it starts them itself (a vfork), so a command starts
@@ -145,6 +146,9 @@ def run(report: int, requests: int, network_exit: int, ruleset: str) -> None:
     request: Request = json.loads(data)
     if request["network"] != networked:
         raise libc.SpawnError(f"internal error: a request for network={request['network']} went to the wrong process")
+    if networked and request.get("egress_allow") is not None:
+        # Before any command exists, while init still holds CAP_NET_ADMIN over its namespace.
+        network.apply_ruleset(network.allowlist_ruleset(request["egress_allow"] or []))
     # The mount namespace is made now, not when this process was forked ahead of time, so that
     # it starts from the host's current mounts.
     libc.unshare(libc.CLONE_NEWNS, "unshare(CLONE_NEWNS)")

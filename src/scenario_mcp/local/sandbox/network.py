@@ -73,8 +73,8 @@ def egress_ruleset(blocked_v4: list[str], blocked_v6: list[str]) -> str:
 
     Installed by init before the devbox's commands exist, from the user namespace that owns the
     network namespace; the commands run in a nested one, without CAP_NET_ADMIN over it, so they
-    cannot change them. Outbound traffic not matched here goes to slirp4netns. (An allowlist of
-    hostnames becomes one more rule here: `ip daddr != @allowed reject`.)"""
+    cannot change them. Outbound traffic not matched here goes to slirp4netns (an allowlist policy
+    adds a second table: `allowlist_ruleset`)."""
     v4 = ", ".join([*ALWAYS_BLOCKED_V4, *blocked_v4])
     v6 = ", ".join([*ALWAYS_BLOCKED_V6, *blocked_v6])
     return f"""table inet scenario_mcp {{
@@ -89,6 +89,39 @@ def egress_ruleset(blocked_v4: list[str], blocked_v6: list[str]) -> str:
     }}
 }}
 """
+
+
+def allowlist_ruleset(allowed: list[str]) -> str:
+    """A second table of a networked devbox's rules for an allowlist policy: besides loopback and
+    DNS to slirp's forwarder, only these addresses (its hosts' names resolved when the devbox
+    starts). A packet passes only if every table's chain lets it: the always-blocked ranges of
+    `egress_ruleset` stay blocked whatever the list holds."""
+    v4 = [a for a in allowed if ":" not in a]
+    v6 = [a for a in allowed if ":" in a]
+    accept = []
+    if v4:
+        accept.append(f"ip daddr {{ {', '.join(v4)} }} accept")
+    if v6:
+        accept.append(f"ip6 daddr {{ {', '.join(v6)} }} accept")
+    rules = "\n        ".join(accept)
+    return f"""table inet scenario_mcp_allow {{
+    chain egress {{
+        type filter hook output priority 10; policy accept;
+        oif "lo" accept
+        ip daddr {SLIRP_DNS} meta l4proto {{ tcp, udp }} th dport 53 accept
+        {rules}
+        meta l4proto tcp reject with tcp reset
+        reject with icmpx type admin-prohibited
+    }}
+}}
+"""
+
+
+def apply_ruleset(ruleset: str) -> None:
+    """Install nftables rules in this process's network namespace (init's, before commands exist)."""
+    nft = subprocess.run([network_tool("nft"), "-f", "-"], input=ruleset.encode(), capture_output=True, check=False)
+    if nft.returncode != 0:
+        raise libc.SpawnError(f"installing the devbox's egress rules: {nft.stderr.decode(errors='replace').strip()}")
 
 
 def network_tool(name: str) -> str:
@@ -113,11 +146,7 @@ def own_network(network: bool, ruleset: str) -> None:
         with contextlib.suppress(OSError), open(f"/proc/sys/net/ipv4/{name}", "w") as f:
             f.write(value)
     if network:
-        nft = subprocess.run([network_tool("nft"), "-f", "-"], input=ruleset.encode(), capture_output=True, check=False)
-        if nft.returncode != 0:
-            raise libc.SpawnError(
-                f"installing the devbox's egress rules: {nft.stderr.decode(errors='replace').strip()}"
-            )
+        apply_ruleset(ruleset)
 
 
 def start_slirp(pid: int, exit_fd: int, timeout: float) -> subprocess.Popen[bytes]:

@@ -64,6 +64,7 @@ class SandboxSpec:
     network: bool = False
     hostname: str = "devbox"
     image_root: bool = False
+    egress_allow: tuple[str, ...] | None = None  # with network: only these addresses (an allowlist)
 
     @property
     def mount_point(self) -> Path:
