@@ -25,6 +25,7 @@ from _common import HOST_TOOLS_PATH
 OWN_SOCKET = Path("/run/bench-dockerd.sock")
 OWN_EXEC_ROOT = Path("/run/bench-dockerd")  # short: containerd's socket lives under it
 OWN_PIDFILE = Path("/run/bench-dockerd.pid")
+DOCKERD_RUN_DIR = Path("/run/docker")  # made by any dockerd (its plugins dir), whatever its exec root
 
 
 class Docker:
@@ -33,6 +34,7 @@ class Docker:
         self.host = host
         self.daemon = daemon
         self.version = ""
+        self.leftovers: list[Path] = []  # what the daemon started here leaves in /run
         self.failures: list[str] = []  # attempts that failed and were run again (not timed)
 
     @classmethod
@@ -55,6 +57,7 @@ class Docker:
             print("docker: no daemon answers and dockerd is not installed; no Docker peers", file=sys.stderr)
             return None
         data_root.mkdir(parents=True, exist_ok=True)
+        leftovers = [OWN_EXEC_ROOT, *([] if DOCKERD_RUN_DIR.exists() else [DOCKERD_RUN_DIR])]
         log = log_path.open("wb")
         argv = [
             dockerd,
@@ -68,6 +71,7 @@ class Docker:
         daemon = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         docker = cls(cli, f"unix://{OWN_SOCKET}", daemon)
+        docker.leftovers = leftovers
         deadline = time.monotonic() + 60
         while not docker.answers():
             if daemon.poll() is not None or time.monotonic() > deadline:
@@ -143,4 +147,6 @@ class Docker:
                 os.killpg(self.daemon.pid, signal.SIGKILL)
             self.daemon.wait(10)
         self.daemon = None
+        for path in self.leftovers:
+            shutil.rmtree(path, ignore_errors=True)
         print("docker: stopped the dockerd started for this run", file=sys.stderr)
