@@ -102,6 +102,25 @@ async def test_a_failing_step_fails_the_build_with_its_line_and_output(backend: 
         await backend.create_devbox(DevboxCreateParameters(blueprint_id=queued.id))
 
 
+async def test_a_blueprints_launch_parameters_are_its_devboxes_defaults(backend: LocalBackend, base_image: str) -> None:
+    launch = LaunchParameters(keep_alive_time_seconds=321, launch_commands=["echo booted >> boot.txt"])
+    blueprint_id = await built(
+        backend, BlueprintCreateParameters(name="launch", dockerfile=f"FROM {base_image}\n", launch_parameters=launch)
+    )
+    for _ in range(2):  # the second create takes the defaults the engine kept from the first
+        box = await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))
+        assert box.launch_parameters.keep_alive_time_seconds == 321
+        assert (await backend.execute(box.id, "cat boot.txt")).stdout == "booted\n"
+    # What the caller gives wins over the blueprint's, field by field.
+    own = await backend.create_devbox(
+        DevboxCreateParameters(
+            blueprint_id=blueprint_id, launch_parameters=LaunchParameters(keep_alive_time_seconds=60)
+        )
+    )
+    assert own.launch_parameters.keep_alive_time_seconds == 60
+    assert own.launch_parameters.launch_commands == ["echo booted >> boot.txt"]
+
+
 async def test_a_dockerfile_with_a_base_blueprint_or_no_text_is_refused(backend: LocalBackend) -> None:
     with pytest.raises(InvalidRequestError, match="not both"):
         await backend.create_blueprint(

@@ -79,6 +79,9 @@ class Blueprints:
         self._tg: TaskGroup | None = None
         self.open_context: ContextOpener | None = None  # set by the engine once objects exist
         self.trust = TrustSettings()  # the CAs and proxies build steps get (trust.py)
+        # A blueprint's parameters never change once created: its launch defaults are read from
+        # the store once, not again on every devbox create.
+        self._launch_defaults: dict[str, dict[str, Any]] = {}
 
     def attach_task_group(self, tg: TaskGroup) -> None:
         self._tg = tg
@@ -127,8 +130,15 @@ class Blueprints:
         """The launch parameters a blueprint gives the devboxes made from it."""
         if blueprint_id is None:
             return {}
-        row = await self.store.get("blueprints", blueprint_id)
-        return dict((row.data.get("parameters") or {}).get("launch_parameters") or {}) if row else {}
+        defaults = self._launch_defaults.get(blueprint_id)
+        if defaults is None:
+            row = await self.store.get("blueprints", blueprint_id)
+            if row is None:
+                return {}
+            defaults = self._launch_defaults[blueprint_id] = dict(
+                (row.data.get("parameters") or {}).get("launch_parameters") or {}
+            )
+        return dict(defaults)
 
     # --- building ------------------------------------------------------------------------------
 
@@ -320,6 +330,7 @@ class Blueprints:
     async def delete(self, blueprint_id: str, scenarios_using: builtins.list[str]) -> None:
         await self.get(blueprint_id)
         await delete_environment_layer(self.store, self.layers, "blueprints", blueprint_id, scenarios_using)
+        self._launch_defaults.pop(blueprint_id, None)
 
 
 async def delete_environment_layer(
