@@ -12,6 +12,7 @@ copies; a step whose key already has a layer is not run again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import glob
 import hashlib
@@ -287,7 +288,12 @@ class DockerfileBuild:
         if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
             await anyio.to_thread.run_sync(trust.strip, sandbox.spec.upper("root"))
         if not self.store.exists(layer_id):
-            await self.store.freeze(sandbox.spec.state_dir / "upper", layer_id)
+            try:  # the step's sandbox is thrown away: its changes become the layer as they are
+                await anyio.to_thread.run_sync(self.store.adopt, sandbox.spec.state_dir / "upper", layer_id)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                await self.store.freeze(sandbox.spec.state_dir / "upper", layer_id)  # another filesystem
         built.layers.insert(0, layer_id)
         built.built_steps += 1
 

@@ -385,6 +385,21 @@ class LayerStore:
             shutil.rmtree(staging, ignore_errors=True)  # made meanwhile by another build of the same step
         return size
 
+    def adopt(self, upper_root: Path, layer_id: str) -> None:
+        """Make a stopped image sandbox's upper tree (`upper/root`) a layer by moving it, not
+        copying it: for a build step, whose sandbox is thrown away after. Blocking."""
+        target = self.path(layer_id)
+        staging = self.root / f".tmp-{layer_id}-{os.getpid()}-{os.urandom(4).hex()}"
+        os.rename(upper_root / "root", staging)  # the same filesystem: the state dir is in the data dir
+        for part in HOST_DIRS:
+            (staging / part).mkdir(exist_ok=True)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # made meanwhile by another build of the same step
+
     async def subtree_layer(self, upper_root: Path, rel_dir: str, layer_dir: Path) -> None:
         """A layer holding only one directory of a sandbox's changes (the scorer's view of the agent)."""
         rel = posixpath.normpath(rel_dir).strip("/")
