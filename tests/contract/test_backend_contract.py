@@ -291,7 +291,7 @@ async def test_a_blueprint_builds_logs_and_deletes_when_unused(engine: Backend) 
     )
     assert queued.status in ("queued", "building", "build_complete")  # Runloop answers at once
     built = await engine.wait_for_blueprint(queued.id, timeout_seconds=120)
-    assert built.status == "build_complete", built.failure_reason
+    assert built.status == "build_complete", built.failure_message
     logs = (await engine.blueprint_logs(built.id)).logs
     assert [log.level for log in logs] == ["info", "info"]
     assert logs[1].message.startswith("$ echo installed\ninstalled") and logs[0].timestamp_ms <= logs[1].timestamp_ms
@@ -322,7 +322,9 @@ async def test_a_blueprint_builds_logs_and_deletes_when_unused(engine: Backend) 
 
     broken = await engine.create_blueprint(BlueprintCreateParameters(name="broken", system_setup_commands=["exit 3"]))
     broken = await engine.wait_for_blueprint(broken.id, timeout_seconds=120)
-    assert broken.status == "failed" and "exited 3" in (broken.failure_reason or "")
+    # Runloop's enum says what kind of failure; the message says what failed.
+    assert broken.status == "failed" and broken.failure_reason == "build_failed"
+    assert "exited 3" in (broken.failure_message or "")
     assert [log.level for log in (await engine.blueprint_logs(broken.id)).logs] == ["error", "error"]
     await engine.delete_blueprint(broken.id)
 

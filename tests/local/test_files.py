@@ -66,3 +66,36 @@ async def test_read_file_errors(backend: LocalBackend) -> None:
         await backend.read_file(box, "adir")
     with pytest.raises(InvalidRequestError, match="not UTF-8"):
         await backend.read_file(box, "binary")
+
+
+async def test_uploads_and_downloads_reach_any_path_in_the_devbox(backend: LocalBackend) -> None:
+    """Bytes go anywhere (Runloop's upload_file and download_file; Harbor's /tests, /logs): an
+    absolute path as it is, a relative one under /home/user; parent directories are made."""
+    box = await new_box(backend)
+    data = bytes(range(256)) * 3
+    await backend.upload_file(box, "/tests/deep/test.sh", data)
+    await backend.upload_file(box, "rel/x.bin", b"\x00")
+    await backend.upload_file(box, "../user/up.bin", b"up")  # relative, so it may climb: it lands in home
+    assert await backend.download_file(box, "/tests/deep/test.sh") == data
+    assert await run_ok(backend, box, "cat /home/user/rel/x.bin | od -An -tx1") == " 00\n"
+    assert await backend.download_file(box, "/home/user/up.bin") == b"up"
+    await backend.upload_file(box, "/tests/deep/test.sh", b"shorter")  # replaces, not appends
+    assert await backend.download_file(box, "/tests/deep/test.sh") == b"shorter"
+    await backend.upload_file(box, "/empty", b"")
+    assert await backend.download_file(box, "/empty") == b""
+    # The text tools keep to home.
+    with pytest.raises(InvalidRequestError, match="escapes the devbox home"):
+        await backend.read_file(box, "/tests/deep/test.sh")
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("/", "root directory"), ("", "non-empty"), ("a\x00b", "NUL"), ("/tmp", "directory"), ("/no/such", "no such")],
+)
+async def test_uploads_and_downloads_refuse_what_is_not_a_file(backend: LocalBackend, path: str, problem: str) -> None:
+    box = await new_box(backend)
+    with pytest.raises(InvalidRequestError, match=problem):
+        await backend.download_file(box, path)
+    if problem != "no such":
+        with pytest.raises(InvalidRequestError, match=problem):
+            await backend.upload_file(box, path, b"x")

@@ -27,7 +27,7 @@ async def test_layers_go_once_nothing_stands_on_them(backend: LocalBackend, regi
     with pytest.raises(InvalidStateError, match="in flight"):
         await backend.collect_garbage(grace_seconds=0)  # its layers are not recorded yet
     blueprint = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
-    assert blueprint.status == "build_complete", blueprint.failure_reason
+    assert blueprint.status == "build_complete", blueprint.failure_message
     layers = backend.devboxes.layers
     chain = await layer_chain(backend, blueprint.id)
     assert len(chain) == 3 and all(layers.exists(layer) for layer in chain)

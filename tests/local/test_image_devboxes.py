@@ -46,7 +46,7 @@ async def built(backend: LocalBackend, params: BlueprintCreateParameters) -> str
     queued = await backend.create_blueprint(params)
     assert queued.status == "queued"  # Runloop's answer: at once, before the build
     done = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
-    assert done.status == "build_complete", done.failure_reason
+    assert done.status == "build_complete", done.failure_message
     return done.id
 
 
@@ -92,8 +92,8 @@ async def test_a_failing_step_fails_the_build_with_its_line_and_output(backend: 
     dockerfile = f"FROM {base_image}\nRUN echo fine\nRUN echo about to fail && exit 7\nRUN echo never\n"
     queued = await backend.create_blueprint(BlueprintCreateParameters(name="broken", dockerfile=dockerfile))
     failed = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
-    assert failed.status == "failed"
-    assert "line 3" in (failed.failure_reason or "") and "exited 7" in (failed.failure_reason or "")
+    assert failed.status == "failed" and failed.failure_reason == "build_failed"
+    assert "line 3" in (failed.failure_message or "") and "exited 7" in (failed.failure_message or "")
     logs = (await backend.blueprint_logs(queued.id)).logs
     failing = [log for log in logs if log.level == "error"]
     assert failing[0].message.startswith("line 3: RUN echo about to fail") and "about to fail" in failing[0].message

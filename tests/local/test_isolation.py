@@ -6,6 +6,7 @@ engine as an ordinary user for the other way of running it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -55,7 +56,7 @@ async def image_blueprint(backend: LocalBackend) -> str:
             BlueprintCreateParameters(name="isolation-image", dockerfile=f"FROM {_ENVIRONMENT['reference']}\n")
         )
         built = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
-        assert built.status == "build_complete", built.failure_reason
+        assert built.status == "build_complete", built.failure_message
         _ENVIRONMENT["blueprint_id"] = built.id
     return _ENVIRONMENT["blueprint_id"]
 
@@ -361,6 +362,31 @@ async def test_symlink_swapped_between_check_and_use_never_leaks(
             continue
         assert token not in text
     await run(backend, box, "kill %1 2>/dev/null; pkill -f 'ln -sfn' ; true")
+
+
+async def test_downloads_anywhere_never_read_a_host_file(backend: LocalBackend, host_marker: tuple[Path, str]) -> None:
+    """upload_file and download_file take any path (Harbor's /tests, /logs): resolved inside the
+    devbox, a host path or a symlink to one names the devbox's own file, never the host's."""
+    path, _token = host_marker
+    box = await new_box(backend)
+    await run(backend, box, f"ln -s {path} /home/user/host-link && ln -s {path.parent} /tmp/host-dir")
+    for attempt in (str(path), "host-link", f"/tmp/host-dir/{path.name}", f"/proc/1/root{path}"):
+        with pytest.raises(InvalidRequestError, match="no such file"):
+            await backend.download_file(box, attempt)
+    host_shadow = Path("/etc/shadow").read_bytes()
+    with contextlib.suppress(InvalidRequestError):  # none at all in the devbox, or:
+        assert await backend.download_file(box, "/etc/shadow") != host_shadow  # masked, or the image's own
+
+
+async def test_uploads_anywhere_never_write_a_host_file(backend: LocalBackend, host_marker: tuple[Path, str]) -> None:
+    path, token = host_marker
+    box = await new_box(backend)
+    await run(backend, box, f"ln -s {path} /home/user/host-link && ln -s {path.parent} /tmp/host-dir")
+    for attempt in (str(path), "host-link", f"/tmp/host-dir/{path.name}", "/usr/bin/planted", "/etc/planted"):
+        await backend.upload_file(box, attempt, b"pwned")
+        assert await backend.download_file(box, attempt) == b"pwned"  # the devbox's own file
+    assert path.read_text() == token
+    assert not Path("/usr/bin/planted").exists() and not Path("/etc/planted").exists()
 
 
 # --- scorers and references ----------------------------------------------------------------------

@@ -117,7 +117,7 @@ class Blueprints:
                 raise InvalidStateError(
                     f"blueprint {blueprint_id} is `{row.data['status']}`, not build_complete"
                     + (
-                        f": {row.data.get('failure_reason')}"
+                        f": {row.data.get('failure_message') or row.data.get('failure_reason')}"
                         if row.data.get("failure_reason")
                         else "; wait for its build (get_blueprint) and retry"
                     )
@@ -260,7 +260,8 @@ class Blueprints:
                 config.pop("shell", None)  # the Dockerfile's SHELL is a build-time setting
                 update["image_config"] = config
             return view.model_copy(update={"status": "build_complete", **update})
-        return view.model_copy(update={"status": "failed", "failure_reason": outcome.failure, **update})
+        failed = {"status": "failed", "failure_reason": "build_failed", "failure_message": outcome.failure}
+        return view.model_copy(update={**failed, **update})
 
     async def fail_interrupted(self) -> None:
         """Builds an engine stopped in the middle of never finish: say so (at engine start)."""
@@ -270,7 +271,8 @@ class Blueprints:
                     update={
                         "status": "failed",
                         "build_finish_time_ms": now_ms(),
-                        "failure_reason": "the server stopped during this build; create the blueprint again",
+                        "failure_reason": "build_failed",
+                        "failure_message": "the server stopped during this build; create the blueprint again",
                     }
                 )
                 await self._save(view, row.internal)
@@ -293,7 +295,7 @@ class Blueprints:
         if view.status != "build_complete":
             raise EnvironmentUnavailableError(
                 "could not build the default devbox environment (a Python venv with pip and pytest): "
-                f"{view.failure_reason}. It needs network access to PyPI the first time; connect and retry, "
+                f"{view.failure_message}. It needs network access to PyPI the first time; connect and retry, "
                 "or name a blueprint_id / snapshot_id of your own"
             )
         return view

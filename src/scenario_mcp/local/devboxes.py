@@ -40,9 +40,10 @@ from ..models import (
 )
 from .blueprints import Blueprints
 from .environments import Environment, RunAs, run_as
+from .launch import check_launch, limit_request
 from .launcher import launcher_socket, terminate
 from .layers import LayerStore, tree_size
-from .limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, Cgroups, LimitRequest, make_cgroups
+from .limits import Cgroups, LimitRequest, make_cgroups
 from .network_policies import Egress, NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .store import Store
@@ -185,6 +186,7 @@ class Devboxes:
             given_launch = (params.launch_parameters or LaunchParameters()).model_dump(exclude_unset=True)
             params = params.model_copy(update={"launch_parameters": LaunchParameters(**{**defaults, **given_launch})})
         launch = params.launch_parameters or LaunchParameters()
+        check_launch(launch)
         egress = await self._egress(launch)
         keep_alive = launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
         devbox_id = new_id("devbox")
@@ -268,11 +270,7 @@ class Devboxes:
         return egress
 
     def _make_cgroups(self, devbox_id: str, launch: LaunchParameters, *, adopt: str | None = None) -> Cgroups:
-        request = LimitRequest(
-            memory_bytes=(launch.custom_gb_memory << 30) if launch.custom_gb_memory else DEFAULT_MEMORY_BYTES,
-            disk_bytes=(launch.custom_disk_size << 30) if launch.custom_disk_size else DEFAULT_DISK_BYTES,
-        )
-        cgroups = make_cgroups(devbox_id, request, adopt=adopt)
+        cgroups = make_cgroups(devbox_id, limit_request(launch), adopt=adopt)
         self._cgroups[devbox_id] = cgroups
         return cgroups
 

@@ -60,6 +60,7 @@ from .boundary import check_limit, lock_data_dir, metadata_kind, sandbox_errors_
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .garbage import GRACE_SECONDS
+from .launch import check_launch
 from .layers import CollectReport
 from .limits import remove_stale_spares
 from .network_policies import NetworkPolicies, NetworkPolicyCalls
@@ -269,6 +270,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
     # --- blueprints, snapshots, metadata -------------------------------------------------------
 
     async def create_blueprint(self, params: BlueprintCreateParameters) -> BlueprintView:
+        check_launch(params.launch_parameters)  # its devboxes could never start: say so now
         return await self.blueprints.create(params)
 
     async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
@@ -489,11 +491,11 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
         return await self.parts.files.read_text(devbox_id, file_path)
 
     async def download_file(self, devbox_id: str, path: str) -> bytes:
-        return await self.parts.files.read_bytes(devbox_id, path)
+        return await self.parts.files.download(devbox_id, path)
 
     async def upload_file(self, devbox_id: str, path: str, data: bytes) -> None:
         await self.parts.runs.check_allows_work(devbox_id)
-        await self.parts.files.write_bytes(devbox_id, path, data)
+        await self.parts.files.upload(devbox_id, path, data)
 
     async def write_file(self, devbox_id: str, file_path: str, contents: str) -> None:
         await self.parts.runs.check_allows_work(devbox_id)

@@ -1,7 +1,12 @@
-"""Devbox files on the local engine: read, write and list under the devbox's home directory.
+"""Devbox files on the local engine: text read, written and listed under the devbox's home
+directory; bytes uploaded and downloaded anywhere in the devbox.
 
-Each operation is a small shell script run inside the devbox, so a path is resolved as the devbox
-sees it (symlinks included) and refused when it leads outside /home/user.
+Each operation is a small shell script run inside the devbox (its mount namespace, as its root),
+so a path is resolved as the devbox sees it, symlinks included: an absolute symlink leads to the
+devbox's own file of that name, never the host's. The text tools refuse a path that leads outside
+/home/user (the agent's side of a scenario); uploads and downloads take any absolute path (Harbor
+writes /tests and /solution and reads /logs), which reaches nothing a command in the devbox could
+not reach. The scripts need only sh, cat and mkdir, so they work on a minimal image too.
 """
 
 from __future__ import annotations
@@ -31,6 +36,34 @@ case "$p" in /home/user/*) ;; *) refuse 3 "resolves to $p, outside /home/user";;
 mkdir -p -- "$(dirname -- "$p")" || refuse 5 "cannot create the parent directory of $1"
 exec cat > "$p"
 """
+
+_DOWNLOAD_SCRIPT = r"""
+[ -e "$1" ] || { echo "no such file: $1" >&2; exit 2; }
+[ -d "$1" ] && { echo "$1 is a directory" >&2; exit 4; }
+[ -f "$1" ] || { echo "$1 is not a regular file" >&2; exit 4; }
+exec cat -- "$1"
+"""
+
+_UPLOAD_SCRIPT = r"""
+refuse() { echo "$2" >&2; cat > /dev/null; exit "$1"; }
+[ -d "$1" ] && refuse 4 "$1 is a directory"
+d=${1%/*}
+[ -z "$d" ] || [ -d "$d" ] || mkdir -p -- "$d" || refuse 5 "cannot create the parent directory of $1"
+cat > "$1" || refuse 6 "cannot write $1"
+"""
+
+
+def devbox_path(path: str) -> str:
+    """An upload or download path as an absolute path in the devbox: relative ones are relative to
+    /home/user, as Runloop's are."""
+    if not path or "\x00" in path:
+        raise InvalidRequestError("path must be a non-empty path without NUL bytes")
+    absolute = posixpath.normpath(posixpath.join(HOME, path))
+    if absolute.startswith("//"):
+        absolute = "/" + absolute.lstrip("/")
+    if absolute == "/":
+        raise InvalidRequestError(f"path {path!r} names the root directory, not a file")
+    return absolute
 
 
 def home_relative(file_path: str) -> str:
@@ -76,6 +109,23 @@ class Files:
         code, _out, err = await sandbox.run_quiet(["/bin/sh", "-c", _WRITE_SCRIPT, "write", file_path], stdin=data)
         if code != 0:
             raise InvalidRequestError(f"cannot write {file_path!r} on devbox {devbox_id}: {err.decode().strip()}")
+
+    async def download(self, devbox_id: str, path: str) -> bytes:
+        """A file's bytes, from any path in the devbox."""
+        target = devbox_path(path)
+        sandbox = await self.devboxes.sandbox(devbox_id)
+        code, out, err = await sandbox.run_quiet(["/bin/sh", "-c", _DOWNLOAD_SCRIPT, "download", target])
+        if code != 0:
+            raise InvalidRequestError(f"cannot download {path!r} from devbox {devbox_id}: {err.decode().strip()}")
+        return out
+
+    async def upload(self, devbox_id: str, path: str, data: bytes) -> None:
+        """Write bytes to any path in the devbox, making its parent directories."""
+        target = devbox_path(path)
+        sandbox = await self.devboxes.sandbox(devbox_id)
+        code, _out, err = await sandbox.run_quiet(["/bin/sh", "-c", _UPLOAD_SCRIPT, "upload", target], stdin=data)
+        if code != 0:
+            raise InvalidRequestError(f"cannot upload to {path!r} on devbox {devbox_id}: {err.decode().strip()}")
 
     async def write_text(self, devbox_id: str, file_path: str, contents: str) -> None:
         await self.write_bytes(devbox_id, file_path, contents.encode("utf-8"))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .base import MAX_KEEP_ALIVE_SECONDS, Metadata, _Model
+
+Architecture = Literal["x86_64", "arm64"]
+ResourceSize = Literal["X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "XX_LARGE", "CUSTOM_SIZE"]
+CUSTOM_SIZE_FIELDS = ("custom_cpu_cores", "custom_gb_memory", "custom_disk_size")
 
 
 class UserParameters(BaseModel):
@@ -16,12 +20,20 @@ class UserParameters(BaseModel):
 
 
 class LaunchParameters(BaseModel):
-    # Runloop has many more launch knobs (resource sizes, architecture, ...); keep the ones this
-    # engine honours typed and let the rest through untouched.
+    # Runloop has more launch knobs; keep the ones this engine honours typed and let the rest
+    # through untouched.
     model_config = ConfigDict(extra="allow")
 
     keep_alive_time_seconds: int | None = Field(default=None, gt=0, le=MAX_KEEP_ALIVE_SECONDS)
     launch_commands: list[str] | None = None
+    architecture: Architecture | None = Field(
+        default=None, description="The devbox's CPU architecture; the local engine runs only its host's."
+    )
+    resource_size_request: ResourceSize | None = Field(
+        default=None,
+        description="A preset size (X_SMALL … XX_LARGE), or CUSTOM_SIZE with custom_cpu_cores and custom_gb_memory.",
+    )
+    custom_cpu_cores: int | None = Field(default=None, gt=0, le=16, description="CPU cores (CUSTOM_SIZE).")
     custom_gb_memory: int | None = Field(default=None, gt=0, le=64, description="Memory limit in GiB.")
     custom_disk_size: int | None = Field(default=None, gt=0, le=64, description="Disk cap in GiB.")
     network: bool | None = Field(
@@ -35,6 +47,24 @@ class LaunchParameters(BaseModel):
         description="A network policy (npo_...) saying what egress the devbox gets: all, none, or only to named "
         "hosts. Without one, `network` decides (off by default).",
     )
+
+    @model_validator(mode="after")
+    def _sizes_agree(self) -> LaunchParameters:
+        """Runloop's rule: the custom_* fields go with CUSTOM_SIZE, which needs CPU and memory. A
+        custom_* field without any size request is this engine's older spelling of CUSTOM_SIZE."""
+        size = self.resource_size_request
+        if size == "CUSTOM_SIZE":
+            missing = [f for f in ("custom_cpu_cores", "custom_gb_memory") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"resource_size_request CUSTOM_SIZE needs {' and '.join(missing)}")
+        elif size is not None:
+            given = [f for f in CUSTOM_SIZE_FIELDS if getattr(self, f) is not None]
+            if given:
+                raise ValueError(
+                    f"{given[0]} goes with resource_size_request CUSTOM_SIZE, not {size}; "
+                    "ask for CUSTOM_SIZE or leave the custom fields out"
+                )
+        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,6 +163,7 @@ class DevboxSnapshotView(BaseModel):
 
 BlueprintStatus = Literal["queued", "provisioning", "building", "failed", "build_complete"]
 BUILD_ENDED: tuple[BlueprintStatus, ...] = ("build_complete", "failed")
+BlueprintFailureReason = Literal["out_of_memory", "out_of_disk", "build_failed"]
 
 
 class BlueprintView(BaseModel):
@@ -145,7 +176,10 @@ class BlueprintView(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     base_blueprint_id: str | None = None
     metadata: Metadata = Field(default_factory=dict)
-    failure_reason: str | None = None
+    failure_reason: BlueprintFailureReason | None = None
+    failure_message: str | None = Field(
+        default=None, description="scenario-mcp extension: what went wrong, for a `failed` build."
+    )
     build_log: str | None = Field(default=None, description="scenario-mcp extension: the build's output, capped.")
     image_config: dict[str, Any] | None = Field(
         default=None,
@@ -153,6 +187,15 @@ class BlueprintView(BaseModel):
         "user, cmd, entrypoint, exposed_ports, labels). Env, working_dir and user apply to every command of its "
         "devboxes; cmd and entrypoint are kept, not run.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _free_text_reason(cls, data: Any) -> Any:
+        """Records stored before failure_reason was Runloop's enum hold the message there."""
+        reason = data.get("failure_reason") if isinstance(data, dict) else None
+        if reason is not None and reason not in get_args(BlueprintFailureReason):
+            data = {**data, "failure_reason": "build_failed", "failure_message": data.get("failure_message") or reason}
+        return data
 
 
 MetadataKind = Literal["scenarios", "benchmarks", "blueprints", "snapshots", "devboxes"]

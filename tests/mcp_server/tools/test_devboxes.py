@@ -171,7 +171,7 @@ async def test_create_blueprint_packs_an_allowed_build_context_and_builds_it(
                 "failed",
             ):
                 await anyio.sleep(0.05)
-        assert got["status"] == "build_complete", got.get("failure_reason")
+        assert got["status"] == "build_complete", got.get("failure_message")
         logs = await ok(client, "get_blueprint_logs", blueprint_id=queued["id"])
         assert any(entry["message"].startswith("line 2: COPY files /files") for entry in logs["logs"])
         box = await ok(client, "create_devbox", blueprint_id=queued["id"])

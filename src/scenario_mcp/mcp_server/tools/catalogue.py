@@ -182,7 +182,7 @@ DEVBOX_TOOLS: tuple[ToolSpec, ...] = (
         "its steps; COPY/ADD read `build_context_path`, a directory on the server's machine the server allows), "
         "then `file_mounts` and `system_setup_commands`; or from `system_setup_commands` alone on the default "
         "environment. Answers at once with status `queued`: poll get_blueprint until `build_complete` (then name "
-        "it by `blueprint_id` in devboxes and scenarios) or `failed` (see `failure_reason`, and get_blueprint_logs: "
+        "it by `blueprint_id` in devboxes and scenarios) or `failed` (see `failure_message`, and get_blueprint_logs: "
         "one entry per step, with its Dockerfile line).",
         CreateBlueprintInput,
         BlueprintView,
@@ -194,7 +194,7 @@ DEVBOX_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "get_blueprint",
         "Get blueprint",
-        "A blueprint: its build `status` (queued, building, build_complete, failed), `failure_reason` and the end "
+        "A blueprint: its build `status` (queued, building, build_complete, failed), `failure_message` and the end "
         "of its build log.",
         BlueprintIdInput,
         BlueprintView,
