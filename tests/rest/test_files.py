@@ -21,6 +21,12 @@ async def test_files_over_the_wire(http: httpx2.AsyncClient) -> None:
     assert upload.status_code == 200, upload.text
     download = await http.post(f"{base}/download_file", json={"path": "bin/x"})
     assert download.content == b"\x00\xff" and download.headers["content-type"] == "application/octet-stream"
+    assert download.headers["content-disposition"] == 'attachment; filename="x"'
+    # Bytes go anywhere in the devbox (Harbor's /tests, /logs/verifier); text stays under home.
+    ok(await http.post(f"{base}/upload_file", data={"path": "/logs/verifier/r ü.txt"}, files={"file": ("r", b"1")}))
+    download = await http.post(f"{base}/download_file", json={"path": "/logs/verifier/r ü.txt"})
+    assert download.content == b"1" and download.headers["content-disposition"] == 'attachment; filename="r__.txt"'
+    assert "no such file" in error(await http.post(f"{base}/download_file", json={"path": "/logs/none"}), 400)
     assert "path: required" in error(await http.post(f"{base}/upload_file", files={"file": ("x", b"1")}), 400)
     assert "multipart" in error(await http.post(f"{base}/upload_file", json={"path": "x"}), 415)
     assert "escapes" in error(

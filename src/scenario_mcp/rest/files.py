@@ -1,6 +1,9 @@
-"""Files in a devbox: read and write text, upload and download bytes."""
+"""Files in a devbox: read and write text (under /home/user), upload and download bytes (at any
+path in the devbox; a relative one is relative to /home/user)."""
 
 from __future__ import annotations
+
+import re
 
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
@@ -48,7 +51,9 @@ async def _upload_form(request: Request) -> tuple[str, bytes]:
     async with request.form() as form:  # file parts spool to disk; other fields stay small
         path, upload = form.get("path"), form.get("file")
         if not isinstance(path, str) or not path:
-            raise ApiError(400, "path: required form field missing (where to write the file, relative to the home dir)")
+            raise ApiError(
+                400, "path: required form field missing (where to write the file: absolute, or relative to /home/user)"
+            )
         if not isinstance(upload, UploadFile):
             raise ApiError(400, "file: required form field missing (the file's contents, as a file part)")
         data = await upload.read(MAX_UPLOAD_BYTES + 1)
@@ -67,7 +72,10 @@ async def upload_file(request: Request) -> Response:
 async def download_file(request: Request) -> Response:
     download = await body(request, DownloadFileBody)
     data = await backend(request).download_file(path_param(request, "id"), download.path)
-    return Response(data, media_type="application/octet-stream")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", download.path.rstrip("/").rsplit("/", 1)[-1]) or "file"
+    return Response(
+        data, media_type="application/octet-stream", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 ROUTES: RouteTable = [

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..models import Metadata
+from ..models import DevboxSnapshotListView, Metadata
 from .common import (
     RouteTable,
     backend,
@@ -58,6 +58,12 @@ async def list_snapshots(request: Request) -> Response:
     return model_response(page)
 
 
+async def list_public_snapshots(request: Request) -> Response:
+    # Runloop's public snapshots are shared across its accounts; nothing here is published.
+    query_limit(request)
+    return model_response(DevboxSnapshotListView(snapshots=[], has_more=False, total_count=0))
+
+
 async def get_snapshot(request: Request) -> Response:
     return model_response(await backend(request).get_snapshot(path_param(request, "id")))
 
@@ -84,6 +90,7 @@ async def delete_snapshot(request: Request) -> Response:
 # Before the devbox routes: `/v1/devboxes/disk_snapshots` is not a devbox id.
 ROUTES: RouteTable = [
     ("GET", "/v1/devboxes/disk_snapshots", list_snapshots),
+    ("GET", "/v1/devboxes/disk_snapshots/list_public", list_public_snapshots),
     ("GET", "/v1/devboxes/disk_snapshots/{id}", get_snapshot),
     ("POST", "/v1/devboxes/disk_snapshots/{id}", update_snapshot),
     ("GET", "/v1/devboxes/disk_snapshots/{id}/status", snapshot_status),
