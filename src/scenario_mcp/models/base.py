@@ -6,7 +6,7 @@ import secrets
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..conventions import HOME
 
@@ -50,3 +50,13 @@ class _Model(BaseModel):
 
 
 Metadata = dict[str, str]
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def omitted_when_unset(description: str | None = None) -> Any:
+    """A view field Runloop's OpenAPI types as optional but never null: left out of the JSON
+    while it has no value, rather than sent as null."""
+    return Field(default=None, exclude_if=_is_none, description=description)

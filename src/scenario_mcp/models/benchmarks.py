@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import Metadata, _Model, now_ms
+from .base import Metadata, _Model, now_ms, omitted_when_unset
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks and custom scorers
@@ -39,7 +39,7 @@ class BenchmarkView(BaseModel):
     name: str
     scenario_ids: list[str] = Field(default_factory=list, alias="scenarioIds")
     metadata: Metadata = Field(default_factory=dict)
-    description: str | None = None
+    description: str | None = omitted_when_unset()
     status: Literal["active", "archived"] = "active"
     is_public: bool = False
 

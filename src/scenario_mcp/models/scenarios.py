@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .base import DEFAULT_SCORER_TIMEOUT_SEC, DEFAULT_WORKING_DIRECTORY, Metadata, _Model, now_ms
+from .base import DEFAULT_SCORER_TIMEOUT_SEC, DEFAULT_WORKING_DIRECTORY, Metadata, _Model, now_ms, omitted_when_unset
 from .devboxes import LaunchParameters
 from .scoring import ScoringContract
 
@@ -68,13 +68,15 @@ class ScenarioView(BaseModel):
     environment: ScenarioEnvironment | None = None
     reference_output: str | None = None
     metadata: Metadata = Field(default_factory=dict)
-    required_environment_variables: list[str] | None = None
-    required_secret_names: list[str] | None = None
+    required_environment_variables: list[str] | None = omitted_when_unset()
+    required_secret_names: list[str] | None = omitted_when_unset()
     validation_type: ValidationType | None = None
     scorer_timeout_sec: int = DEFAULT_SCORER_TIMEOUT_SEC
     status: Literal["active", "archived"] = "active"
     is_public: bool = False
-    create_time_ms: int = Field(default_factory=now_ms)
+    create_time_ms: int = Field(
+        default_factory=now_ms, description="scenario-mcp extension: when the scenario was created."
+    )
 
     @property
     def working_directory(self) -> str:

@@ -11,6 +11,7 @@ from .common import (
     RouteTable,
     backend,
     body,
+    json_response,
     model_response,
     path_param,
     query_bool,
@@ -94,7 +95,8 @@ async def resume(request: Request) -> Response:
 
 
 async def keep_alive(request: Request) -> Response:
-    return model_response(await backend(request).keep_alive_devbox(path_param(request, "id")))
+    await backend(request).keep_alive_devbox(path_param(request, "id"))
+    return json_response({})  # Runloop's EmptyRecord
 
 
 async def devbox_logs(request: Request) -> Response:
