@@ -49,7 +49,7 @@ SCHEMA_ERRATA: dict[str, tuple[dict[str, Any], str]] = {
 @cache
 def spec() -> dict[str, Any]:
     assert SPEC.exists(), f"Runloop's OpenAPI description is expected at {SPEC}"
-    loaded: dict[str, Any] = yaml.safe_load(SPEC.read_text())
+    loaded: dict[str, Any] = yaml.load(SPEC.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return loaded
 
 
