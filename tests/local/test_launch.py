@@ -9,7 +9,7 @@ import pytest
 
 from scenario_mcp.backend import InvalidRequestError
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.local.launch import RESOURCE_SIZES, check_launch, host_architecture, limit_request
+from scenario_mcp.local.launch import RESOURCE_SIZES, check_launch, host_architecture, limit_request, merged_launch
 from scenario_mcp.local.limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES
 from scenario_mcp.models import BlueprintCreateParameters, DevboxCreateParameters, LaunchParameters
 
@@ -40,6 +40,17 @@ def test_custom_sizes_and_no_size() -> None:
     assert limit_request(LaunchParameters(custom_disk_size=3)).disk_bytes == 3 << 30
     plain = limit_request(LaunchParameters())
     assert (plain.memory_bytes, plain.disk_bytes) == (DEFAULT_MEMORY_BYTES, DEFAULT_DISK_BYTES)
+
+
+def test_a_devbox_size_replaces_its_blueprints_whole_size() -> None:
+    blueprint = {"resource_size_request": "CUSTOM_SIZE", "custom_cpu_cores": 2, "custom_gb_memory": 8, "network": True}
+    assert merged_launch(blueprint, None).model_dump(exclude_none=True) == blueprint
+    small = merged_launch(blueprint, LaunchParameters(resource_size_request="SMALL"))
+    assert small.model_dump(exclude_none=True) == {"resource_size_request": "SMALL", "network": True}
+    roomier = merged_launch(blueprint, LaunchParameters(custom_gb_memory=16))
+    assert (roomier.resource_size_request, roomier.custom_cpu_cores, roomier.custom_gb_memory) == (None, None, 16)
+    kept = merged_launch(blueprint, LaunchParameters(keep_alive_time_seconds=60))
+    assert (kept.custom_gb_memory, kept.keep_alive_time_seconds) == (8, 60)
 
 
 async def test_a_devbox_or_blueprint_for_another_architecture_is_refused_before_anything_is_made(

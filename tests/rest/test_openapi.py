@@ -140,7 +140,14 @@ async def snapshots(walk: Walk, devbox_id: str) -> None:
 
 
 async def blueprints(walk: Walk) -> None:
-    body = {"name": "walk-bp", "system_setup_commands": ["echo ok > /tmp/ok"], "metadata": {"kind": "walk"}}
+    launch = {"resource_size_request": "CUSTOM_SIZE", "custom_cpu_cores": 1, "custom_gb_memory": 2}
+    body = {
+        "name": "walk-bp",
+        "system_setup_commands": ["echo ok > /tmp/ok"],
+        "file_mounts": {"/etc/walk.conf": "x"},
+        "launch_parameters": {**launch, "user_parameters": {"username": "root", "uid": 0}},
+        "metadata": {"kind": "walk"},
+    }
     queued = await walk.call("POST", "/v1/blueprints", json=body)
     built = await walk.until(f"/v1/blueprints/{queued['id']}", lambda b: b["status"] in ("build_complete", "failed"))
     assert built["status"] == "build_complete", built

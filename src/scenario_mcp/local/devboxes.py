@@ -40,7 +40,7 @@ from ..models import (
 )
 from .blueprints import Blueprints
 from .environments import Environment, RunAs, run_as
-from .launch import check_launch, limit_request
+from .launch import check_launch, limit_request, merged_launch
 from .launcher import launcher_socket, terminate
 from .layers import LayerStore, tree_size
 from .limits import Cgroups, LimitRequest, make_cgroups
@@ -183,8 +183,7 @@ class Devboxes:
         blueprint_id = environment.blueprint_id
         defaults = await self.blueprints.launch_defaults(None if params.snapshot_id else blueprint_id)
         if defaults:
-            given_launch = (params.launch_parameters or LaunchParameters()).model_dump(exclude_unset=True)
-            params = params.model_copy(update={"launch_parameters": LaunchParameters(**{**defaults, **given_launch})})
+            params = params.model_copy(update={"launch_parameters": merged_launch(defaults, params.launch_parameters)})
         launch = params.launch_parameters or LaunchParameters()
         check_launch(launch)
         egress = await self._egress(launch)

@@ -10,9 +10,10 @@ A devbox with no size request keeps the engine's own defaults (4 GiB memory, 10 
 from __future__ import annotations
 
 import platform
+from typing import Any
 
 from ..backend import InvalidRequestError
-from ..models import LaunchParameters
+from ..models import CUSTOM_SIZE_FIELDS, LaunchParameters
 from .limits import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, LimitRequest
 
 # Runloop's presets: (CPU cores, memory GiB, disk GiB), as its OpenAPI describes ResourceSize.
@@ -24,6 +25,7 @@ RESOURCE_SIZES: dict[str, tuple[float, int, int]] = {
     "X_LARGE": (4, 16, 16),
     "XX_LARGE": (8, 32, 16),
 }
+SIZE_FIELDS = ("resource_size_request", *CUSTOM_SIZE_FIELDS)
 _MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -43,6 +45,15 @@ def check_launch(launch: LaunchParameters | None) -> None:
             f"launch_parameters.architecture {launch.architecture} is not available: this engine runs devboxes "
             f"natively on its host, which is {host}; ask for {host} or leave architecture out"
         )
+
+
+def merged_launch(defaults: dict[str, Any], given: LaunchParameters | None) -> LaunchParameters:
+    """A blueprint's launch defaults under a devbox's own launch parameters. A size is one whole:
+    a devbox that asks for one (a preset, or custom fields) replaces the blueprint's entirely."""
+    asked = (given or LaunchParameters()).model_dump(exclude_unset=True)
+    if any(field in asked for field in SIZE_FIELDS):
+        defaults = {name: value for name, value in defaults.items() if name not in SIZE_FIELDS}
+    return LaunchParameters(**{**defaults, **asked})
 
 
 def limit_request(launch: LaunchParameters) -> LimitRequest:

@@ -30,6 +30,7 @@ from .benchmarks import (
 from .devboxes import (
     BUILD_ENDED,
     COLLECTION_PATHS,
+    CUSTOM_SIZE_FIELDS,
     BlueprintBuildLog,
     BlueprintBuildLogsListView,
     BlueprintCreateParameters,
@@ -112,6 +113,7 @@ __all__ = [
     "BUILD_ENDED",
     "COLLECTION_PATHS",
     "CONTENT_TYPES",
+    "CUSTOM_SIZE_FIELDS",
     "DEFAULT_DOWNLOAD_SECONDS",
     "DEFAULT_KEEP_ALIVE_SECONDS",
     "DEFAULT_SCORER_TIMEOUT_SEC",
