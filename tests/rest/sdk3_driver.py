@@ -121,7 +121,7 @@ async def devbox_calls(args: dict[str, Any]) -> dict[str, Any]:
         running = await api.devboxes.await_running(created.id, polling_config=FAST)  # wait_for_status
         seen["small"] = {"status": running.status, "limits": (running.model_extra or {}).get("limits", [])}
         custom = await api.devboxes.create_and_await_running(
-            launch_parameters={"resource_size_request": "CUSTOM_SIZE", "custom_cpu_cores": 2, "custom_gb_memory": 3},
+            launch_parameters={"resource_size_request": "CUSTOM_SIZE", "custom_cpu_cores": 0.5, "custom_gb_memory": 3},
             polling_config=FAST,
         )
         seen["custom"] = {

@@ -91,10 +91,11 @@ async def test_devbox_calls_sizes_architectures_and_files_anywhere(sdk3: Path, s
     assert seen["small"]["status"] == "running"
     assert any(f"memory <= {2 << 30} bytes" in limit for limit in seen["small"]["limits"])
     assert any(limit.startswith(f"file size <= {4 << 30} bytes") for limit in seen["small"]["limits"])
-    # create_and_await_running; CUSTOM_SIZE echoed back as asked, without a disk size (the default).
+    # create_and_await_running; CUSTOM_SIZE echoed back as asked (3.x types half a core as a float),
+    # without a disk size (the default).
     custom = seen["custom"]
     assert custom["status"] == "running"
-    assert custom["launch"] == {"resource_size_request": "CUSTOM_SIZE", "custom_cpu_cores": 2, "custom_gb_memory": 3}
+    assert custom["launch"] == {"resource_size_request": "CUSTOM_SIZE", "custom_cpu_cores": 0.5, "custom_gb_memory": 3}
     assert any(f"memory <= {3 << 30} bytes" in limit for limit in custom["limits"])
     assert any(limit.startswith(f"file size <= {10 << 30} bytes") for limit in custom["limits"])
 

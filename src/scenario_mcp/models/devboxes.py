@@ -33,7 +33,8 @@ class LaunchParameters(BaseModel):
         default=None,
         description="A preset size (X_SMALL … XX_LARGE), or CUSTOM_SIZE with custom_cpu_cores and custom_gb_memory.",
     )
-    custom_cpu_cores: int | None = Field(default=None, gt=0, le=16, description="CPU cores (CUSTOM_SIZE).")
+    # SDK 1.32 and the OpenAPI say an integer, SDK 3.x a float (Runloop allows half a core): take both.
+    custom_cpu_cores: int | float | None = Field(default=None, gt=0, le=16, description="CPU cores (CUSTOM_SIZE).")
     custom_gb_memory: int | None = Field(default=None, gt=0, le=64, description="Memory limit in GiB.")
     custom_disk_size: int | None = Field(default=None, gt=0, le=64, description="Disk cap in GiB.")
     network: bool | None = Field(
