@@ -244,6 +244,20 @@ async def benchmarks(walk: Walk, scenario_id: str) -> None:
     await walk.call("POST", f"{base}/unarchive")
 
 
+async def network_policies(walk: Walk) -> None:
+    body = {"name": "walk-np", "allow_all": False, "allowed_hostnames": ["pypi.org"], "description": "d"}
+    policy = await walk.call("POST", "/v1/network-policies", json=body)
+    base = f"/v1/network-policies/{policy['id']}"
+    await walk.call("GET", "/v1/network-policies?name=walk-np")
+    await walk.call("GET", base)
+    await walk.call("POST", base, json={"allowed_hostnames": ["pypi.org", "files.pythonhosted.org"]})
+    none = await walk.call("POST", "/v1/network-policies", json={"name": "walk-none", "allow_all": False})
+    launch = {"network_policy_id": none["id"], "user_parameters": {"username": "root", "uid": 0}}
+    box = await walk.call("POST", "/v1/devboxes", json={"launch_parameters": launch})
+    await walk.call("POST", f"/v1/devboxes/{box['id']}/shutdown")
+    await walk.call("POST", f"{base}/delete")
+
+
 async def test_every_implemented_path_answers_as_runloops_openapi_says(
     http: httpx2.AsyncClient, backend: LocalBackend
 ) -> None:
@@ -252,6 +266,7 @@ async def test_every_implemented_path_answers_as_runloops_openapi_says(
     await snapshots(walk, devbox_id)
     await blueprints(walk)
     await objects(walk)
+    await network_policies(walk)
     await benchmarks(walk, await scenarios(walk))
     assert not walk.problems, "\n".join(walk.problems)
     missing = sorted(implemented() - walk.seen)
