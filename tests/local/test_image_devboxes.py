@@ -228,6 +228,14 @@ async def test_an_image_devbox_trusts_the_hosts_added_cas_and_its_snapshot_keeps
         await shutdown_all(engine)
 
 
+async def test_a_workdir_no_step_writes_to_exists_in_the_devbox(backend: LocalBackend, base_image: str) -> None:
+    """As Docker: `WORKDIR /x` at the end of a Dockerfile makes /x, and commands start there."""
+    dockerfile = f"FROM {base_image}\nRUN echo ok\nWORKDIR /srv/never/written\n"
+    blueprint_id = await built(backend, BlueprintCreateParameters(name="workdir", dockerfile=dockerfile))
+    box = (await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
+    assert (await backend.execute(box, "pwd")).stdout == "/srv/never/written\n"
+
+
 async def test_an_image_devbox_root_holds_only_the_images_files(backend: LocalBackend, base_image: str) -> None:
     """No engine bookkeeping (markers, the layer store's names) shows in an image's root."""
     blueprint_id = await built(

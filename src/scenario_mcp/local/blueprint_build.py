@@ -154,6 +154,7 @@ class BlueprintBuild:
                 await anyio.to_thread.run_sync(_write_file, root, path, contents)
                 self.outcome.log(f"file mount: wrote {path} ({len(contents.encode())} bytes)")
             shell = environment.shell(root)
+            environment.make_working_directory(root)
             for command in self.params.system_setup_commands:
                 code, output = await self._run(sandbox, environment, shell, command, trust.env)
                 self.outcome.log(f"$ {command}\n{output}[exit {code}]", failed=code != 0)

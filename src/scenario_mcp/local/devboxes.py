@@ -226,6 +226,7 @@ class Devboxes:
         root = Path(f"/proc/{sandbox.init_pid}/root")
         if environment.image is not None:
             internal["shell"] = environment.shell(root)
+            environment.make_working_directory(root)
         try:
             user = self._run_as(root, launch, environment)
         except InvalidRequestError as exc:

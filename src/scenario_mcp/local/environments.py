@@ -9,6 +9,7 @@ from one) is a whole root of its own: its processes get the image's `Env` and st
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -120,6 +121,14 @@ class Environment:
             return "/bin/bash" if os.path.lexists(resolve(root, "/bin/bash")) else "/bin/sh"
         except RootPathError:
             return "/bin/sh"
+
+    def make_working_directory(self, root: Path) -> None:
+        """Create the image's WorkingDir when no layer has it, as Docker's WORKDIR does (a
+        Dockerfile that ends with `WORKDIR /app` and never writes there still has /app)."""
+        if self.image is None or not self.image.working_dir:
+            return
+        with contextlib.suppress(OSError, RootPathError):
+            resolve(root, self.image.working_dir).mkdir(parents=True, exist_ok=True)
 
     @property
     def working_directory(self) -> str:
