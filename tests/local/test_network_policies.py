@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 
 from scenario_mcp.backend import InvalidRequestError
+from scenario_mcp.local.devboxes import default_network
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import DevboxCreateParameters, LaunchParameters, NetworkPolicyCreateParameters
 
 pytestmark = pytest.mark.anyio
+
+INTERFACES = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '"
 
 CONNECT = """python3 - <<'PY'
 import socket
@@ -47,3 +50,17 @@ async def test_an_allowlist_host_that_does_not_resolve_fails_the_launch_clearly(
         await backend.create_devbox(
             DevboxCreateParameters(launch_parameters=LaunchParameters(network_policy_id=policy.id))
         )
+
+
+async def test_devboxes_that_say_nothing_get_the_servers_default_network(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCENARIO_MCP_DEVBOX_NETWORK", "on")
+    backend.devboxes.default_network = default_network()
+    said_nothing = await backend.create_devbox(DevboxCreateParameters())
+    assert len((await backend.execute(said_nothing.id, INTERFACES)).stdout.split()) == 2  # lo and tap0
+    said_no = await backend.create_devbox(DevboxCreateParameters(launch_parameters=LaunchParameters(network=False)))
+    assert (await backend.execute(said_no.id, INTERFACES)).stdout.split() == ["lo"]
+    monkeypatch.setenv("SCENARIO_MCP_DEVBOX_NETWORK", "maybe")
+    with pytest.raises(RuntimeError, match="give `on` or `off`"):
+        default_network()

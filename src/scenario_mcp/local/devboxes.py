@@ -55,11 +55,25 @@ MAX_LONG_POLL = 30.0
 ENDED = (DevboxStatus.SHUTDOWN, DevboxStatus.FAILURE)
 
 
+DEFAULT_NETWORK_ENV = "SCENARIO_MCP_DEVBOX_NETWORK"
+
+
+def default_network() -> bool:
+    """Whether a devbox that names neither `network` nor a network policy gets network: off
+    unless SCENARIO_MCP_DEVBOX_NETWORK=on (Runloop's devboxes have it; Harbor's public tasks
+    expect it)."""
+    value = os.environ.get(DEFAULT_NETWORK_ENV, "off").strip().lower()
+    if value not in ("on", "off"):
+        raise RuntimeError(f"{DEFAULT_NETWORK_ENV}={value!r}: give `on` or `off`")
+    return value == "on"
+
+
 class Devboxes:
     def __init__(self, store: Store, data_dir: Path, blueprints: Blueprints, network_policies: NetworkPolicies) -> None:
         self.store = store
         self.blueprints = blueprints
         self.network_policies = network_policies
+        self.default_network = default_network()
         self.layers: LayerStore = blueprints.layers
         self.boxes_dir = data_dir / "devboxes"
         self._live: dict[str, Sandbox] = {}
@@ -260,7 +274,7 @@ class Devboxes:
     async def _egress(self, launch: LaunchParameters) -> Egress:
         """The devbox's network: its policy's, or (with none) `network` (off by default)."""
         if launch.network_policy_id is None:
-            return Egress(bool(launch.network))
+            return Egress(self.default_network if launch.network is None else launch.network)
         egress = await self.network_policies.egress(launch.network_policy_id)
         if launch.network is not None and launch.network != egress.network:
             raise InvalidRequestError(
