@@ -9,7 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
+
+from scenario_mcp.local.blueprints import default_blueprint_id
+from scenario_mcp.local.engine import LocalBackend
+
+from .conftest import seed_default_blueprint
 
 
 def scenario_mcp(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -51,6 +57,32 @@ def test_an_unknown_choice_is_an_argparse_error(tmp_path: Path) -> None:
     done = scenario_mcp("serve", "--role", "admin", data_dir=tmp_path / "data")
     assert done.returncode == 2
     assert "invalid choice: 'admin'" in done.stderr
+
+
+def test_an_unknown_toolset_is_refused(tmp_path: Path) -> None:
+    done = scenario_mcp("serve", "--toolsets", "scenarios,nope", data_dir=tmp_path / "data")
+    assert done.returncode == 2
+    assert "--toolsets: unknown toolset 'nope'; known: scenarios, devboxes, runs" in done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_setup_reports_the_default_environment_ready_and_refuses_a_held_data_dir(
+    tmp_path: Path, default_blueprint_cache: Path
+) -> None:
+    data_dir = tmp_path / "data"
+
+    async def seed() -> None:
+        async with LocalBackend(data_dir) as engine:
+            await seed_default_blueprint(engine, default_blueprint_cache)
+
+    anyio.run(seed)
+    done = scenario_mcp("setup", data_dir=data_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"scenario-mcp setup: ready: default environment {default_blueprint_id()}")
+    with open(data_dir / "engine.lock", "a") as held:  # as a running server holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = scenario_mcp("setup", data_dir=data_dir)
+    assert busy.returncode == 1 and "scenario-mcp setup:" in busy.stderr
 
 
 def test_gc_frees_an_unreferenced_layer_and_refuses_a_held_data_dir(tmp_path: Path) -> None:

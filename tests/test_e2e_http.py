@@ -103,7 +103,7 @@ async def test_streamable_http_serves_both_eras(tmp_path: Path, default_blueprin
             run = await ok(client, "start_run", scenario_id=scenario_id)
             with pytest.warns(MCPDeprecationWarning):
                 await client.subscribe_resource(f"run://{run['id']}")
-            await ok(client, "score_run", run_id=run["id"], wait=True)
+            await ok(client, "score_run", run_id=run["id"], wait_seconds=60)
             with anyio.fail_after(10):
                 while updates.count(f"run://{run['id']}") < 2:
                     await anyio.sleep(0.05)

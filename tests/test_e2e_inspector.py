@@ -69,7 +69,7 @@ async def test_inspector_lists_tools_and_calls_get_scenario(tmp_path: Path) -> N
             )
         )
 
-    code, listed = await inspect(data_dir, "--method", "tools/list")
+    code, listed = await inspect(data_dir, "--method", "tools/list", serve_args=("--toolsets", "all"))
     assert code == 0
     tools = {tool["name"]: tool for tool in listed["tools"]}
     assert set(tools) == {spec.name for spec in TOOLS}

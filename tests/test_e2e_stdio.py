@@ -121,7 +121,7 @@ async def test_solver_pinned_to_a_run_over_stdio(tmp_path: Path, default_bluepri
         assert "not found" in await error_text(client, "get_run", run_id=theirs.id)
         scenario_view = await ok(client, "get_scenario", scenario_id=scenario.id)
         await ok(client, "execute_on_devbox", devbox_id=mine.devbox_id, command=FIX)
-        await ok(client, "score_run", run_id=mine.id, wait=True)
+        await ok(client, "score_run", run_id=mine.id, wait_seconds=60)
         run = await ok(client, "complete_run", run_id=mine.id)
         assert run["scoring_contract_result"]["score"] == 1.0
         shown = str(scenario_view) + str(run)

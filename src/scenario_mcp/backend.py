@@ -344,6 +344,20 @@ class Backend(Protocol):
 
 
 @runtime_checkable
+class DefaultEnvironment(Protocol):
+    """A backend whose devboxes without a blueprint or snapshot stand on an environment it builds
+    itself, once (the local engine: a Python venv with pytest, which takes PyPI and seconds)."""
+
+    async def prepare_default_environment(self) -> BlueprintView:
+        """Build it unless it is built; raises EnvironmentUnavailableError when it cannot be."""
+        ...
+
+    def default_environment_ready(self) -> bool:
+        """Whether it is known to be built (no devbox on it would wait for it)."""
+        ...
+
+
+@runtime_checkable
 class ObjectTransfers(Protocol):
     """A backend that keeps object content itself (the local engine), and so answers the presigned
     URLs it hands out as paths: the REST API serving it answers them through these two calls. A

@@ -1,4 +1,4 @@
-"""scenario-mcp [serve|api|demo]: the command line."""
+"""scenario-mcp [serve|api|demo|setup|gc]: the command line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         "SCENARIO_MCP_API_TOKEN); required off loopback",
     )
     sub.add_parser("demo", parents=[common], help="walk the seed workflow through a real MCP client over stdio")
+    sub.add_parser(
+        "setup",
+        parents=[common],
+        help="check that this machine can make devboxes and build the default environment (a Python venv with "
+        "pytest, from PyPI) once, so no first devbox waits for it",
+    )
     gc = sub.add_parser(
         "gc",
         parents=[common],
@@ -142,6 +149,14 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
         "--run", dest="run_id", default=None, metavar="RUN_ID", help="with --role solver: pin the session to this run"
     )
     serve.add_argument(
+        "--toolsets",
+        default=None,
+        metavar="LIST",
+        help="comma-separated groups of tools to offer: scenarios, devboxes, runs, files, executions, benchmarks, "
+        "blueprints, or all (default: what the role needs for the seed workflow: author: scenarios, devboxes, "
+        "executions, files, runs; solver: scenarios, runs, executions, files)",
+    )
+    serve.add_argument(
         "--allow-dir",
         dest="allow_dirs",
         action="append",
@@ -160,6 +175,13 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
 def _serve_usage_error(args: argparse.Namespace) -> str | None:
     if args.run_id and args.role != "solver":
         return "--run pins a solver session to a run; add --role solver"
+    if args.toolsets is not None:
+        from .mcp_server.tools import parse_toolsets
+
+        try:
+            parse_toolsets(_toolset_names(args.toolsets), args.role)
+        except ValueError as exc:
+            return f"--toolsets: {exc}"
     if args.transport != "stdio":
         from .http_guard import BindRefused, check_bind
 
@@ -186,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(anyio.run(run_demo, data_dir))
     if args.command == "gc":
         sys.exit(anyio.run(_gc, data_dir, args.grace))
+    if args.command == "setup":
+        sys.exit(anyio.run(_setup, data_dir))
     if args.command == "api":
         from .http_guard import BindRefused, check_bind
 
@@ -232,6 +256,46 @@ async def _gc(data_dir: Path, grace: float | None) -> int:
         f"{len(report.image_layers)} image layer(s), {len(report.images)} pulled image(s)"
     )
     return 0
+
+
+def _toolset_names(text: str | None) -> list[str] | None:
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
+
+
+async def _setup(data_dir: Path) -> int:
+    """Make sure devboxes can be made here, and build the default environment now."""
+    from .backend import BackendError
+    from .local.engine import LocalBackend
+
+    print(f"scenario-mcp setup: data dir {data_dir}", file=sys.stderr)
+    try:
+        async with LocalBackend(data_dir) as engine:
+            started = time.perf_counter()
+            if not engine.default_environment_ready():
+                print("scenario-mcp setup: building the default environment (needs PyPI, once) ...", file=sys.stderr)
+            view = await engine.prepare_default_environment()
+    except (RuntimeError, OSError, BackendError) as exc:
+        message = exc.message if isinstance(exc, BackendError) else str(exc)
+        print(f"scenario-mcp setup: {message}", file=sys.stderr)
+        return 1
+    print(f"scenario-mcp setup: ready: default environment {view.id} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+async def prepare_in_background(backend: Backend) -> None:
+    """Build the default environment while the server serves, so no first devbox waits for all of it."""
+    from .backend import BackendError, DefaultEnvironment
+
+    if not isinstance(backend, DefaultEnvironment) or backend.default_environment_ready():
+        return
+    log = logging.getLogger("scenario_mcp.setup")
+    log.info("building the default devbox environment in the background (once per data dir; see scenario-mcp setup)")
+    try:
+        view = await backend.prepare_default_environment()
+    except BackendError as exc:
+        log.warning("the default devbox environment could not be built: %s", exc.message)
+    else:
+        log.info("the default devbox environment is ready (%s)", view.id)
 
 
 @asynccontextmanager
@@ -287,32 +351,41 @@ async def _serve(
     args: argparse.Namespace | None = None,
     trust: TrustSettings | None = None,
 ) -> None:
+    transport = args.transport if args else "stdio"
+    async with open_backend(backend_kind, data_dir, trust) as backend, anyio.create_task_group() as tg:
+        # The default environment is built while the server already answers (stdio's handshake
+        # must not wait for PyPI); a devbox wanting it waits for the same build (blueprints.py).
+        tg.start_soon(prepare_in_background, backend)
+        await _serve_on(backend, backend_kind, transport, args)
+        tg.cancel_scope.cancel()
+
+
+async def _serve_on(backend: Backend, backend_kind: str, transport: str, args: argparse.Namespace | None) -> None:
     from .mcp_server.server import build_server
 
-    transport = args.transport if args else "stdio"
     role: Role = "solver" if args and args.role == "solver" else "author"
     run_id = args.run_id if args else None
-    async with open_backend(backend_kind, data_dir, trust) as backend:
-        if run_id is not None:
-            from .backend import BackendError
+    if run_id is not None:
+        from .backend import BackendError
 
-            try:
-                await backend.get_run(run_id)  # fail now, clearly, on a run that does not exist
-            except BackendError as exc:
-                raise RuntimeError(f"--run {run_id}: {exc.message}") from exc
-        server = build_server(
-            backend,
-            role=role,
-            run_id=run_id,
-            open_world=backend_kind == "remote",
-            conformance_fixtures=bool(args and args.conformance_fixtures),
-            host_dirs=_host_dirs(transport, args),
-        )
-        if transport == "stdio":
-            await server.run_stdio_async()
-            return
-        from .mcp_server.http import serve_http
+        try:
+            await backend.get_run(run_id)  # fail now, clearly, on a run that does not exist
+        except BackendError as exc:
+            raise RuntimeError(f"--run {run_id}: {exc.message}") from exc
+    server = build_server(
+        backend,
+        role=role,
+        run_id=run_id,
+        open_world=backend_kind == "remote",
+        conformance_fixtures=bool(args and args.conformance_fixtures),
+        host_dirs=_host_dirs(transport, args),
+        toolsets=_toolset_names(args.toolsets) if args else None,
+    )
+    if transport == "stdio":
+        await server.run_stdio_async()
+        return
+    from .mcp_server.http import serve_http
 
-        assert args is not None
-        http_kind: HttpTransport = "sse" if transport == "sse" else "http"
-        await serve_http(server, http_kind, host=args.host, port=args.port, token=args.token, log_level=args.log_level)
+    assert args is not None
+    http_kind: HttpTransport = "sse" if transport == "sse" else "http"
+    await serve_http(server, http_kind, host=args.host, port=args.port, token=args.token, log_level=args.log_level)

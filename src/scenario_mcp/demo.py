@@ -21,6 +21,9 @@ def test_add():
 """
 FIX = "sed -i 's/return a - b/return a + b/' tests/test_example.py"
 TERMINAL_FAILURES = {"failed", "timeout", "canceled"}
+# Tools that answer with a `message` when their work outlasts `wait_seconds`: the same call again
+# waits for the same work (operations.py).
+REPEAT_TO_WAIT = {"create_devbox", "snapshot_devbox", "start_run", "execute_on_devbox", "validate_scenario"}
 
 
 def say(step: str, detail: str = "") -> None:
@@ -28,12 +31,16 @@ def say(step: str, detail: str = "") -> None:
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    if result.is_error:
-        text = " ".join(getattr(block, "text", "") for block in result.content)
-        raise SystemExit(f"demo: {tool} failed: {text}")
-    assert result.structured_content is not None
-    return dict(result.structured_content)
+    while True:
+        result = await client.call_tool(tool, arguments)
+        if result.is_error:
+            text = " ".join(getattr(block, "text", "") for block in result.content)
+            raise SystemExit(f"demo: {tool} failed: {text}")
+        assert result.structured_content is not None
+        answer = dict(result.structured_content)
+        if tool not in REPEAT_TO_WAIT or "message" not in answer:
+            return answer
+        say("   waiting", str(answer["message"]))
 
 
 async def wait_run(client: Client, run_id: str, until: set[str]) -> dict[str, Any]:
@@ -66,7 +73,7 @@ async def author(client: Client) -> tuple[str, str]:
     """Steps 1-2: a devbox with a failing test, its snapshot, and a scenario on it."""
     say(
         "1. create a devbox with no blueprint (the default: Python 3 with pytest)",
-        "the first time on a machine this builds the default environment once (needs PyPI, ~10 s)",
+        "`scenario-mcp setup` built the default environment; without it the first devbox waits for its build",
     )
     started = time.perf_counter()
     devbox = await call(client, "create_devbox", name="seed-authoring")

@@ -27,6 +27,7 @@ from scenario_mcp.models import (
     CommandScorer,
     CustomScorer,
     PythonScriptScorer,
+    ScenarioEnvironment,
     ScoringContract,
     ScoringFunction,
     ScoringFunctionResultView,
@@ -35,7 +36,16 @@ from scenario_mcp.models import (
 )
 from scenario_mcp.models import TestFile as ScorerTestFile  # not named Test*: pytest would collect it
 
-from .helpers import calc_scenario, contract, results_by_name, scenario_with, score, start
+from .helpers import (
+    FIXED_CALC,
+    buggy_snapshot,
+    calc_scenario,
+    contract,
+    results_by_name,
+    scenario_with,
+    score,
+    start,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -176,8 +186,9 @@ def test_scorer_programs() -> None:
     assert tests.files == {"/work/proj/tests/test_a.py": "A", "/work/proj/test_b.py": "B"}
     assert tests.score_from == "tests"
 
-    with pytest.raises(ValueError, match="not supported by the local engine"):
-        scorer_program(AstGrepScorer(pattern="x", search_directory="."), "/home/user")
+    grep = scorer_program(AstGrepScorer(pattern="return \\$A + \\$B", search_directory="src dir", lang="python"), "/w")
+    assert grep.command == f"{SCORER_DIR}/bin/ast-grep run --pattern \"return \\$A + \\$B\" --lang python 'src dir'"
+    assert (grep.score_from, grep.tools, grep.files) == ("matches", ("ast-grep",), {})
     custom = CustomScorer(custom_scorer_type="mine", scorer_params={"k": 1})
     with pytest.raises(ValueError, match="no custom scorer of type 'mine' is registered"):
         scorer_program(custom, "/home/user")
@@ -194,7 +205,7 @@ def test_unsupported_scorers_names_function_and_type() -> None:
             ScoringFunction(name="cust", weight=1, scorer=CustomScorer(custom_scorer_type="t")),
         ]
     )
-    assert unsupported_scorers(contract) == ["grep (ast_grep_scorer)"]  # custom scorers run once registered
+    assert unsupported_scorers(contract) == []  # every type runs (custom ones once registered)
 
 
 COMMAND = ScorerProgram("true", score_from="exit_code")
@@ -364,6 +375,36 @@ async def test_scorer_test_file_wins_over_agent_file_and_fake_pytest(backend: Lo
     assert "2 failed" in output
     # The agent's own file is untouched in its devbox.
     assert await backend.read_file(box, "test_calc.py") == "def test_add():\n    assert True\n"
+
+
+def test_score_result_matches_is_ast_greps_exit_status() -> None:
+    grep = ScorerProgram("ast-grep ...", score_from="matches")
+    assert score_result("g", grep, 0, "calc.py:2: return a + b", "", False).score == 1.0
+    assert score_result("g", grep, 1, "", "", False).state == "complete"  # no match: a score of 0.0
+    missing = score_result("g", grep, 1, "", "ERROR: src: No such file or directory", False)
+    assert (missing.state, missing.score) == ("error", 0.0) and "No such file" in missing.output
+    assert score_result("g", grep, 2, "", "invalid value for '--lang'", False).state == "error"
+
+
+async def test_ast_grep_scorer_matches_after_the_fix_and_not_before(backend: LocalBackend) -> None:
+    grep = AstGrepScorer(pattern="return \\$A + \\$B", search_directory=".", lang="python")
+    scenario = await scenario_with(
+        backend,
+        contract(("adds", 1, grep)),
+        environment=ScenarioEnvironment(snapshot_id=await buggy_snapshot(backend)),
+    )
+    before = await start(backend, scenario)
+    assert results_by_name(await score(backend, before.id))["adds"][:2] == ("complete", 0.0)
+    after = await start(backend, scenario)
+    await backend.write_file(after.devbox_id, "calc.py", FIXED_CALC)
+    state, value, output = results_by_name(await score(backend, after.id))["adds"]
+    assert (state, value) == ("complete", 1.0), output
+    assert "return a + b" in output
+    # The scorer's ast-grep was its own: the solver's devbox has none.
+    absent = await backend.execute(after.devbox_id, "command -v ast-grep || ls /opt/scenario-scorer")
+    assert absent.exit_status != 0 and absent.stdout == "", absent.stdout
+    for run in (before, after):
+        await backend.cancel_run(run.id)
 
 
 async def test_bad_scorer_output_is_error_while_others_score(backend: LocalBackend) -> None:

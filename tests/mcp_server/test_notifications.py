@@ -43,7 +43,7 @@ async def test_legacy_subscribers_hear_every_state_change(backend: LocalBackend)
     async with Client(build_server(backend), mode="legacy", message_handler=on_message) as client:
         assert client.server_capabilities.resources and client.server_capabilities.resources.subscribe
         await client.subscribe_resource(f"run://{run.id}")
-        await ok(client, "score_run", run_id=run.id)  # running -> scoring: reported by the tool call
+        await ok(client, "score_run", run_id=run.id, wait_seconds=0)  # running -> scoring: reported by the call
         with anyio.fail_after(30):
             await scored.wait()  # scoring -> scored: found by the server's watcher
         assert updates.count(f"run://{run.id}") >= 2, updates
@@ -62,7 +62,7 @@ async def test_listen_streams_hear_every_state_change(backend: LocalBackend) -> 
         assert client.server_capabilities.resources and client.server_capabilities.resources.subscribe
         seen: list[str] = []
         async with client.listen(resource_subscriptions=[f"run://{run.id}", f"run://{run.id}/logs"]) as events:
-            await ok(client, "score_run", run_id=run.id)
+            await ok(client, "score_run", run_id=run.id, wait_seconds=0)
             with anyio.fail_after(30):
                 async for event in events:
                     assert isinstance(event, ResourceUpdated)

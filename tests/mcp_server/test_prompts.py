@@ -37,7 +37,8 @@ async def test_solve_brief_names_the_run_its_devbox_and_each_weighted_scorer(bac
     # Weights 1 and 3 are normalised to 0.25 and 0.75.
     assert "2 weighted scoring function(s):\n  - `script`: bash_script_scorer, weight 0.25\n" in brief
     assert "  - `tests`: test_based_scorer, weight 0.75\n" in brief
-    assert f'score_run(run_id="{run.id}", wait=true)' in brief and f'complete_run(run_id="{run.id}")' in brief
+    assert f'score_run(run_id="{run.id}")' in brief and f'complete_run(run_id="{run.id}")' in brief
+    assert f'get_run(run_id="{run.id}", wait_seconds=30)' in brief
     assert f"devbox://{run.devbox_id}/files/<path>" in brief and f"run://{run.id}/logs" in brief
     assert OUTPUT_SHOWN in brief and "**Note:**" not in brief
     assert "Additional context" not in brief

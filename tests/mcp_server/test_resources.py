@@ -11,6 +11,7 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.shared.exceptions import MCPError
 
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.mcp_server.docs import DOCS_URI
 from scenario_mcp.mcp_server.resources import (
     ResourceLister,
     adjust_mime_types,
@@ -134,6 +135,7 @@ async def test_lister_shows_recent_scenarios_and_runs_or_only_the_pinned_run(bac
 
     listed = {str(r.uri): r for r in await ResourceLister(backend).resources()}
     assert set(listed) == {
+        DOCS_URI,
         f"scenario://{scenario.id}/problem_statement",
         f"scenario://{other.id}/problem_statement",
         f"run://{named.id}",
@@ -149,6 +151,7 @@ async def test_lister_shows_recent_scenarios_and_runs_or_only_the_pinned_run(bac
 
     pinned = await ResourceLister(backend, pinned_run_id=unnamed.id).resources()
     assert [str(r.uri) for r in pinned] == [
+        DOCS_URI,
         f"scenario://{other.id}/problem_statement",
         f"run://{unnamed.id}",
         f"run://{unnamed.id}/logs",

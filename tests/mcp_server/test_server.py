@@ -49,7 +49,7 @@ IDEMPOTENT_WRITES = {
 
 
 async def test_every_tool_has_schema_title_and_annotations(backend: LocalBackend) -> None:
-    async with Client(build_server(backend)) as client:
+    async with Client(build_server(backend, toolsets=["all"])) as client:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(listed) == {spec.name for spec in TOOLS}
     assert {"create_scenario", "update_scenario", "get_scenario", "list_scenarios", "archive_scenario"} <= set(listed)
@@ -58,7 +58,7 @@ async def test_every_tool_has_schema_title_and_annotations(backend: LocalBackend
     assert {"read_devbox_file", "write_devbox_file", "list_devbox_files", "run_scenario"} <= set(listed)
     assert {"start_run", "get_run", "list_runs", "score_run", "complete_run", "cancel_run"} <= set(listed)
     for name, tool in listed.items():
-        assert tool.title and tool.description and len(tool.description) > 40, name
+        assert tool.title and tool.description and len(tool.description) >= 20, name
         assert tool.input_schema.get("type") == "object", name
         assert tool.output_schema is not None and tool.output_schema.get("type") == "object", name
         hints = tool.annotations
@@ -66,14 +66,25 @@ async def test_every_tool_has_schema_title_and_annotations(backend: LocalBackend
         assert hints.read_only_hint is (name in READS | {"validate_scenario"}), name
         assert hints.destructive_hint is (name in DESTRUCTIVE), name
         assert hints.idempotent_hint is (name in READS | IDEMPOTENT_WRITES), name
-    # create_scenario takes Runloop's create body as is: its fields are the tool's arguments.
+    # create_scenario takes Runloop's create body (its maps as {key, value} lists): its fields are the arguments.
     props = listed["create_scenario"].input_schema["properties"]
     assert {"name", "input_context", "scoring_contract", "environment_parameters", "reference_output"} <= set(props)
     assert listed["execute_on_devbox"].input_schema["required"] == ["devbox_id", "command"]
-    # Constraints of the input models reach the published schema.
-    limit = listed["list_scenarios"].input_schema["properties"]["limit"]
-    assert (limit["minimum"], limit["maximum"]) == (1, 5000)
-    assert set(listed["list_runs"].input_schema["$defs"]["ScenarioRunState"]["enum"]) >= {"running", "scored"}
+    # Defaults and enums reach the published schema, inline; bounds are the server's to check (and to explain).
+    assert listed["list_scenarios"].input_schema["properties"]["limit"] == {"default": 20, "type": "integer"}
+    assert set(listed["list_runs"].input_schema["properties"]["state"]["enum"]) >= {"running", "scored", None}
+    assert listed["create_devbox"].input_schema["properties"]["wait_seconds"]["default"] == 4
+
+
+async def test_default_toolsets_and_unknown_ones(backend: LocalBackend) -> None:
+    async with Client(build_server(backend)) as client:
+        author = {tool.name for tool in (await client.list_tools()).tools}
+    async with Client(build_server(backend, role="solver", toolsets=["files"])) as client:
+        files = {tool.name for tool in (await client.list_tools()).tools}
+    assert "create_scenario" in author and not author & {"create_blueprint", "create_benchmark"}
+    assert files == {"read_devbox_file", "write_devbox_file", "list_devbox_files"}
+    with pytest.raises(ValueError, match="unknown toolset"):
+        build_server(backend, toolsets=["nope"])
 
 
 async def test_resources_prompts_and_completions(backend: LocalBackend) -> None:
@@ -126,7 +137,7 @@ async def test_resources_prompts_and_completions(backend: LocalBackend) -> None:
 
 
 async def test_legacy_handshake_era_in_memory(backend: LocalBackend) -> None:
-    async with Client(build_server(backend), mode="legacy") as client:
+    async with Client(build_server(backend, toolsets=["all"]), mode="legacy") as client:
         assert client.protocol_version < "2026"
         assert {t.name for t in (await client.list_tools()).tools} == {spec.name for spec in TOOLS}
         assert "scenario 'scn_nope' not found" in await error_text(client, "get_scenario", scenario_id="scn_nope")
@@ -163,8 +174,8 @@ async def test_seed_workflow_through_the_client(backend: LocalBackend) -> None:
         executed = await ok(client, "execute_on_devbox", devbox_id=run["devbox_id"], command="pytest -q")
         assert executed["exit_status"] == 0 and "1 passed" in executed["stdout"]
 
-        scoring = await ok(client, "score_run", run_id=run["id"])
-        assert scoring["state"] == "scoring"
+        scoring = await ok(client, "score_run", run_id=run["id"], wait_seconds=0)
+        assert scoring["state"] == "scoring" and "get_run" in scoring["message"]
         while (current := await ok(client, "get_run", run_id=run["id"]))["state"] == "scoring":
             pass
         assert current["state"] == "scored"

@@ -15,6 +15,7 @@ from mcp.types import PromptReference, ResourceTemplateReference
 
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.mcp_server.access import HIDDEN_OUTPUT, SOLVER_SEES_SCORER_OUTPUT
+from scenario_mcp.mcp_server.docs import DOCS_URI
 from scenario_mcp.mcp_server.server import build_server
 from scenario_mcp.mcp_server.tools import TOOLS, solver_tools
 from scenario_mcp.models import DevboxCreateParameters, StartScenarioRunParameters
@@ -95,7 +96,7 @@ async def test_solver_walks_every_tool_resource_and_prompt_without_seeing_a_secr
     author_box = await backend.create_devbox(DevboxCreateParameters(name="author-only"))
     await backend.write_file(author_box.id, "answer.txt", SECRET_REFERENCE)
 
-    async with Client(build_server(backend, role="solver")) as client:
+    async with Client(build_server(backend, role="solver", toolsets=["all"])) as client:
         listed = {t.name for t in (await client.list_tools()).tools}
         assert listed == {s.name for s in solver_tools(pinned=False)}
         assert not listed & {s.name for s in TOOLS if s.authoring}
@@ -126,7 +127,7 @@ async def test_solver_walks_every_tool_resource_and_prompt_without_seeing_a_secr
         sleeper = (await s.call("execute_async", devbox_id=box, command="sleep 30"))["execution_id"]
         await s.call("kill_execution", devbox_id=box, execution_id=sleeper)
 
-        scored = await s.call("score_run", run_id=run["id"], wait=True)
+        scored = await s.call("score_run", run_id=run["id"], wait_seconds=60)
         assert scored["state"] == "scored" and scored["scoring_contract_result"]["score"] == 1.0
         for function in scored["scoring_contract_result"]["scoring_function_results"]:
             assert function["output"] == HIDDEN_OUTPUT and function["state"] == "complete"
@@ -167,7 +168,7 @@ async def test_solver_walks_every_tool_resource_and_prompt_without_seeing_a_secr
 
 async def test_scenario_may_show_scorer_output_to_solvers(backend: LocalBackend) -> None:
     scenario = await seed_scenario(backend, await seed_snapshot(backend), metadata={SOLVER_SEES_SCORER_OUTPUT: "true"})
-    async with Client(build_server(backend, role="solver")) as client:
+    async with Client(build_server(backend, role="solver", toolsets=["all"])) as client:
         done = await ok(client, "run_scenario", scenario_id=scenario.id, command=FIX)
         outputs = [f["output"] for f in done["run"]["scoring_contract_result"]["scoring_function_results"]]
         assert any(SECRET_SCORER_OUTPUT in o for o in outputs)
@@ -185,7 +186,7 @@ async def test_pinned_solver_sees_one_run(backend: LocalBackend) -> None:
     mine = await backend.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
     theirs = await backend.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
 
-    async with Client(build_server(backend, role="solver", run_id=mine.id)) as client:
+    async with Client(build_server(backend, role="solver", run_id=mine.id, toolsets=["all"])) as client:
         listed = {t.name for t in (await client.list_tools()).tools}
         assert listed == {s.name for s in solver_tools(pinned=True)}
         assert "start_run" not in listed and "run_scenario" not in listed
@@ -204,7 +205,12 @@ async def test_pinned_solver_sees_one_run(backend: LocalBackend) -> None:
         with pytest.raises(MCPError, match="not found"):
             await client.get_prompt("solve_scenario", {"run_id": theirs.id})
         uris = {str(r.uri) for r in (await client.list_resources()).resources}
-        assert uris == {f"scenario://{scenario.id}/problem_statement", f"run://{mine.id}", f"run://{mine.id}/logs"}
+        assert uris == {
+            DOCS_URI,
+            f"scenario://{scenario.id}/problem_statement",
+            f"run://{mine.id}",
+            f"run://{mine.id}/logs",
+        }
         completion = await client.complete(PromptReference(name="solve_scenario"), {"name": "run_id", "value": "scr_"})
         assert completion.completion.values == [mine.id]
 

@@ -55,7 +55,7 @@ from ..models import (
 )
 from ..reference_validation import validate_with_reference
 from .benchmarks import Benchmarks
-from .blueprints import Blueprints
+from .blueprints import Blueprints, default_blueprint_id
 from .boundary import check_limit, lock_data_dir, metadata_kind, sandbox_errors_as_backend_errors
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
@@ -351,6 +351,15 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
 
     async def metadata_values(self, kind: MetadataKind, key: str) -> MetadataValuesView:
         return MetadataValuesView(key=key, values=await self._store.metadata_values(metadata_kind(kind), key))
+
+    # --- the default environment ---------------------------------------------------------------
+
+    async def prepare_default_environment(self) -> BlueprintView:
+        return await self.blueprints.ensure_default()
+
+    def default_environment_ready(self) -> bool:
+        # Its layer is renamed into place whole, once built: a stat, no thread hop.
+        return self.devboxes.layers.exists(default_blueprint_id())
 
     # --- devboxes ------------------------------------------------------------------------------
 

@@ -6,8 +6,11 @@ becomes a score, and the scores a weighted total. A bad output is an `error` res
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import shutil
+import sysconfig
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
@@ -47,8 +50,12 @@ SUPPORTED_SCORERS = (
     "command_scorer",
     "python_script_scorer",
     "test_based_scorer",
+    "ast_grep_scorer",
     "custom_scorer",
 )
+# Host programs a scorer may need, placed in its layer for its run only (never in a devbox):
+# ast-grep, from the ast-grep-cli package installed beside this one.
+SCORER_TOOLS = {"ast-grep": "ast-grep-cli"}
 
 MAX_SCORER_OUTPUT = 1 << 20  # bytes of each of a scorer's stdout and stderr read back
 
@@ -101,8 +108,9 @@ class ScorerProgram:
 
     command: str
     files: dict[str, str] = field(default_factory=dict)  # absolute path -> contents
-    score_from: str = "stdout"  # "stdout" | "exit_code" | "tests"
+    score_from: str = "stdout"  # "stdout" | "exit_code" | "tests" | "matches"
     env: dict[str, str] = field(default_factory=dict)
+    tools: tuple[str, ...] = ()  # SCORER_TOOLS placed in {SCORER_DIR}/bin
 
 
 def scorer_program(scorer: object, working_directory: str, custom_script: str | None = None) -> ScorerProgram:
@@ -126,7 +134,12 @@ def scorer_program(scorer: object, working_directory: str, custom_script: str | 
             env={"RL_SCORER_CONTEXT": json.dumps(scorer.scorer_params or {})},
         )
     if isinstance(scorer, AstGrepScorer):
-        raise ValueError(f"scorer type {scorer.type!r} is not supported by the local engine")
+        # The pattern in double quotes on a command line, as Runloop documents it (`\$` for `$`).
+        lang = f" --lang {shlex.quote(scorer.lang)}" if scorer.lang else ""
+        command = (
+            f'{SCORER_DIR}/bin/ast-grep run --pattern "{scorer.pattern}"{lang} {shlex.quote(scorer.search_directory)}'
+        )
+        return ScorerProgram(command, score_from="matches", tools=("ast-grep",))
     raise TypeError(f"unknown scorer {scorer!r}")
 
 
@@ -147,7 +160,11 @@ def score_result(
         return ScoringFunctionResultView(
             scoring_function_name=name, score=0.0, output=output + "\n[scorer timed out]", state="error"
         )
-    if program.score_from == "exit_code":
+    if program.score_from == "matches" and not (exit_status == 0 or (exit_status == 1 and not stderr.strip())):
+        return ScoringFunctionResultView(
+            scoring_function_name=name, score=0.0, output=f"{output}\n[error] exited {exit_status}", state="error"
+        )
+    if program.score_from in ("exit_code", "matches"):  # ast-grep: 0 when it matched, 1 when not
         score = 1.0 if exit_status == 0 else 0.0
     elif program.score_from == "tests":
         rate = pytest_pass_rate(stdout + "\n" + stderr)
@@ -244,7 +261,12 @@ class Scoring:
                 scoring_function_name=function.name, score=0.0, output=f"[error] {exc}", state="error"
             )
         scorer_layer = work / "scorer-layer"
-        _place_scorer_files(scorer_layer, program)
+        try:
+            _place_scorer_files(scorer_layer, program, self.work_dir.parent / "scorer-tools")
+        except FileNotFoundError as exc:
+            return ScoringFunctionResultView(
+                scoring_function_name=function.name, score=0.0, output=f"[error] {exc}", state="error"
+            )
         spec = environment.spec(
             self.devboxes.layers,
             work / "box",
@@ -272,13 +294,41 @@ class Scoring:
         return score_result(function.name, program, code, stdout, stderr, timed_out)
 
 
-def _place_scorer_files(scorer_layer: Path, program: ScorerProgram) -> None:
+def _place_scorer_files(scorer_layer: Path, program: ScorerProgram, tools_cache: Path) -> None:
     """The scorer's own files, in the layer above the agent's: they win over the agent's."""
     for part in ("usr", "etc"):
         (scorer_layer / part).mkdir(parents=True, exist_ok=True)
+    for tool in program.tools:
+        target = scorer_layer / SCORER_DIR.lstrip("/") / "bin" / tool
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(_cached_tool(tool, tools_cache), target)
     for path, contents in program.files.items():
         target = (scorer_layer / path.lstrip("/")).resolve()
         if not target.is_relative_to(scorer_layer.resolve()):
             raise InvalidRequestError(f"scorer file {path!r} escapes the scorer's directory")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(contents)
+
+
+def _cached_tool(name: str, cache: Path) -> Path:
+    """A host program's copy beside the data dir's scoring sandboxes (a hard link when it can be):
+    each scorer layer links it, on the same file system, in no time."""
+    cached = cache / name
+    if cached.exists():
+        return cached
+    source = Path(sysconfig.get_path("scripts")) / name
+    if not source.exists():
+        found = shutil.which(name)
+        if found is None:
+            raise FileNotFoundError(
+                f"{name} is not installed on the server's machine (pip install {SCORER_TOOLS[name]})"
+            )
+        source = Path(found)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f".{name}.{uuid.uuid4().hex}"
+    try:
+        os.link(source, partial)
+    except OSError:
+        shutil.copy2(source, partial)
+    partial.rename(cached)
+    return cached

@@ -61,8 +61,9 @@ resource `devbox://{run.devbox_id}/files/<path>`.
 The run is scored by {len(functions)} weighted scoring function(s):
 {scorers}
 
-1. When you think you are done, call `score_run(run_id="{run.id}", wait=true)`. Your processes in the devbox are \
-stopped, then the scorers run on your working directory. The result has the total score in [0, 1] and {outputs}.
+1. When you think you are done, call `score_run(run_id="{run.id}")`. Your processes in the devbox are \
+stopped, then the scorers run on your working directory. The result has the total score in [0, 1] and {outputs}; \
+if it is still `scoring`, `get_run(run_id="{run.id}", wait_seconds=30)` waits for it.
 2. Below 1.0? Keep working in the same devbox and call score_run again: a scored run may be scored again.
 3. When you are satisfied, call `complete_run(run_id="{run.id}")`: the score becomes final and the devbox is shut \
 down. To give up, `cancel_run`.
@@ -89,7 +90,8 @@ give away the solution.
 3. **Scorers, with weights.** One or more scoring functions, each `{{name, weight > 0, scorer}}` (weights are \
 normalised to sum 1.0). Scorer types: `bash_script_scorer` / `python_script_scorer` (print a score in [0, 1] \
 last), `command_scorer` (exit 0 scores 1.0), `test_based_scorer` (`test_files` written into the working \
-directory at scoring time, then `test_command`; the pass rate is the score). Scorers run after the solver's \
+directory at scoring time, then `test_command`; the pass rate is the score), `ast_grep_scorer` (`pattern`, \
+`search_directory`, `lang`: a structural match scores 1.0). Scorers run after the solver's \
 processes are stopped, in a fresh sandbox that sees the environment plus the solver's changes inside the working \
 directory; the solver never sees scorer bodies or test files. Prefer several scorers that give partial credit \
 over one all-or-nothing check, and check behaviour, not one exact text.
@@ -97,12 +99,15 @@ over one all-or-nothing check, and check behaviour, not one exact text.
 (e.g. a heredoc that writes the fixed file, or `patch -p1` with an inline diff). It is never shown to solvers.
 5. **Create it.** `create_scenario` with `name`, `input_context.problem_statement`, `environment_parameters` \
 (`snapshot_id` or `blueprint_id`, and `working_directory`), `scoring_contract.scoring_function_parameters` and \
-`reference_output`. Set metadata `scenario_mcp.solver_sees_scorer_output` to "true" only if scorer output may be \
-shown to solvers (it can quote hidden tests).
+`reference_output`. Metadata is a list of `{{key, value}}`: set `scenario_mcp.solver_sees_scorer_output` to \
+"true" only if scorer output may be shown to solvers (it can quote hidden tests).
 6. **Validate.** `validate_scenario(scenario_id)`: the reference output on a fresh devbox must score 1.0, and the \
 untouched environment must score below 1.0. If not, read each scorer's result, fix the scorers, the reference or \
 the environment with `update_scenario`, and validate again.
 7. **Report** the scenario id, its scorers and weights, and the validation verdict.
+
+A tool that answers with a `message` instead of its result is still working: do what the message says (usually: \
+the same call again). The resource `docs://scenario-mcp/tools` has the details of every scorer and tool.
 """
 
 

@@ -26,6 +26,7 @@ from mcp.types import Resource
 
 from ..backend import Backend, BackendError, NotFoundError
 from ..models import RunLogEntry, ScenarioRunView, ScenarioView
+from .docs import DOCS_URI
 
 LISTED_PER_KIND = 50
 DEVBOX_FILES_PREFIX = "devbox://"
@@ -139,13 +140,20 @@ class ResourceLister:
         self._pinned_run_id = pinned_run_id
 
     async def resources(self) -> list[Resource]:
+        docs = Resource(
+            uri=DOCS_URI,
+            name="tools_reference",
+            title="scenario-mcp tools reference",
+            description="What the tool descriptions leave out: waiting, maps, scorer types, paths, states.",
+            mime_type="text/markdown",
+        )
         if self._pinned_run_id is not None:
             run = await self._backend.get_run(self._pinned_run_id)
             scenario = await self._backend.get_scenario(run.scenario_id)
-            return [*self._scenario(scenario), *self._run(run)]
+            return [docs, *self._scenario(scenario), *self._run(run)]
         scenarios = await self._backend.list_scenarios(limit=LISTED_PER_KIND)
         runs = await self._backend.list_runs(limit=LISTED_PER_KIND)
-        listed: list[Resource] = []
+        listed: list[Resource] = [docs]
         for scenario in scenarios.scenarios:
             listed.extend(self._scenario(scenario))
         for run in runs.runs:

@@ -1,5 +1,5 @@
-"""The tool catalogue (tools/catalogue.py): each spec agrees with its handler, and which tools each session is
-offered."""
+"""The tool catalogue (tools/catalogue.py): each spec agrees with its handler, which toolset each tool is in, and
+which tools each session is offered."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ from typing import get_type_hints
 
 import pytest
 
-from scenario_mcp.mcp_server.tools import TOOLS, solver_tools
+from scenario_mcp.mcp_server.tools import DEFAULT_TOOLSETS, TOOLS, TOOLSETS, parse_toolsets, solver_tools, tools_for
 from scenario_mcp.mcp_server.tools.catalogue import (
     BENCHMARK_TOOLS,
+    BLUEPRINT_TOOLS,
     DEVBOX_TOOLS,
     EXECUTION_TOOLS,
     FILE_TOOLS,
     RUN_TOOLS,
     SCENARIO_TOOLS,
 )
-from scenario_mcp.mcp_server.tools.spec import Progress, ToolSpec
+from scenario_mcp.mcp_server.tools.spec import Progress, ToolSpec, Unfinished
 
 AUTHORING = {
     "create_scenario",
@@ -43,9 +44,19 @@ AUTHORING = {
 def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
     names = [spec.name for spec in TOOLS]
     assert len(names) == len(set(names)) == 36
-    areas = (SCENARIO_TOOLS, DEVBOX_TOOLS, EXECUTION_TOOLS, FILE_TOOLS, RUN_TOOLS, BENCHMARK_TOOLS)
+    areas = (SCENARIO_TOOLS, BLUEPRINT_TOOLS, DEVBOX_TOOLS, EXECUTION_TOOLS, FILE_TOOLS, RUN_TOOLS, BENCHMARK_TOOLS)
     assert tuple(spec for area in areas for spec in area) == TOOLS
     assert names[0] == "create_scenario" and names[-1] == "run_benchmark"
+    # Each area is one toolset.
+    assert [{spec.toolset for spec in area} for area in areas] == [
+        {"scenarios"},
+        {"blueprints"},
+        {"devboxes"},
+        {"executions"},
+        {"files"},
+        {"runs"},
+        {"benchmarks"},
+    ]
 
 
 @pytest.mark.parametrize("spec", TOOLS, ids=lambda spec: spec.name)
@@ -58,12 +69,31 @@ def test_each_spec_matches_its_handler(spec: ToolSpec) -> None:
     # A handler takes the server's allowed host directories exactly when its spec says so.
     assert ("host_dirs" in signature) is spec.host_dirs
     assert hints[parameters[1]] is spec.input_model
-    assert hints["return"] is spec.output_model
+    # A handler that may answer in an unfinished state says so in its type, and its spec too.
+    assert hints["return"] == (spec.output_model | Unfinished if spec.waits else spec.output_model)
     # A handler takes a progress reporter exactly when its spec says so (server.py passes one then).
     assert (len(parameters) == 3) is spec.progress
     if spec.progress:
         assert hints[parameters[2]] is Progress
-        assert not spec.heartbeat  # a handler that reports its own progress needs no heartbeat
+    # A bounded tool takes the caller's bound; so does one that waits itself.
+    if spec.bounded or spec.waits:
+        assert "wait_seconds" in spec.input_model.model_fields
+    assert not (spec.bounded and spec.waits)  # the server bounds it, or it bounds itself
+
+
+def test_toolsets_default_to_the_seed_workflow_of_each_role() -> None:
+    assert TOOLSETS == ("scenarios", "devboxes", "runs", "files", "executions", "benchmarks", "blueprints")
+    author = {spec.name for spec in tools_for("author", parse_toolsets(None, "author"))}
+    seed = {"create_devbox", "write_devbox_file", "execute_on_devbox", "snapshot_devbox", "create_scenario"}
+    assert seed | {"validate_scenario", "start_run", "score_run", "get_run", "complete_run"} <= author
+    assert not author & {"create_blueprint", "run_benchmark"}
+    solver = {spec.name for spec in tools_for("solver", parse_toolsets(None, "solver"))}
+    assert {"start_run", "execute_on_devbox", "read_devbox_file", "score_run", "complete_run"} <= solver
+    assert parse_toolsets(["all"], "solver") == frozenset(TOOLSETS)
+    assert [s.name for s in tools_for("author", parse_toolsets(["all"], "author"))] == [s.name for s in TOOLS]
+    assert DEFAULT_TOOLSETS["solver"] == ("scenarios", "runs", "executions", "files")
+    with pytest.raises(ValueError, match="unknown toolset 'devbox'; known: scenarios, devboxes"):
+        parse_toolsets(["devbox"], "author")
 
 
 def test_solver_sessions_are_offered_no_authoring_tool() -> None:

@@ -29,6 +29,7 @@ from scenario_mcp.mcp_server.tools.devboxes import (
     write_devbox_file,
 )
 from scenario_mcp.mcp_server.tools.inputs import (
+    CreateDevboxInput,
     DevboxIdInput,
     DirectoryListing,
     ExecuteAsyncInput,
@@ -42,7 +43,8 @@ from scenario_mcp.mcp_server.tools.inputs import (
     ReadFileInput,
     WriteFileInput,
 )
-from scenario_mcp.models import DevboxCreateParameters, DevboxStatus
+from scenario_mcp.mcp_server.tools.spec import Unfinished
+from scenario_mcp.models import DevboxStatus, ExecutionView
 
 from ...local.oci_registry import Pusher, busybox_layer
 from ..helpers import error_text, ok
@@ -51,7 +53,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_devbox_tools_and_files(backend: LocalBackend) -> None:
-    async with Client(build_server(backend)) as client:
+    async with Client(build_server(backend, toolsets=["all"])) as client:
         box = await ok(client, "create_devbox", name="files")
         listed = await ok(client, "list_devboxes", status="running")
         assert box["id"] in [d["id"] for d in listed["devboxes"]]
@@ -88,7 +90,7 @@ async def test_devbox_tools_and_files(backend: LocalBackend) -> None:
 
 
 async def test_async_executions_stdin_kill_and_output(backend: LocalBackend) -> None:
-    async with Client(build_server(backend)) as client:
+    async with Client(build_server(backend, toolsets=["all"])) as client:
         box = (await ok(client, "create_devbox"))["id"]
         started = await ok(
             client,
@@ -121,7 +123,7 @@ async def test_async_executions_stdin_kill_and_output(backend: LocalBackend) -> 
 
 
 async def test_file_and_execution_functions_directly(backend: LocalBackend) -> None:
-    box = await create_devbox(backend, DevboxCreateParameters(name="direct"))
+    box = await create_devbox(backend, CreateDevboxInput(name="direct"))
     written = await write_devbox_file(
         backend, WriteFileInput(devbox_id=box.id, file_path="notes/greeting.txt", contents="héllo\n")
     )
@@ -135,10 +137,12 @@ async def test_file_and_execution_functions_directly(backend: LocalBackend) -> N
 
     sleeper = await execute_async(backend, ExecuteAsyncInput(devbox_id=box.id, command="sleep 30"))
     waited = GetExecutionInput(devbox_id=box.id, execution_id=sleeper.execution_id, wait_seconds=0.2)
-    assert (await get_execution(backend, waited)).status == "running"  # the bounded wait ran out: an answer
+    still = await get_execution(backend, waited)  # the bounded wait ran out: an answer, saying how to wait more
+    assert isinstance(still, Unfinished) and isinstance(still.current, ExecutionView)
+    assert still.current.status == "running" and "get_execution" in still.message
     await kill_execution(backend, ExecutionIdInput(devbox_id=box.id, execution_id=sleeper.execution_id))
     done = await get_execution(backend, waited.model_copy(update={"wait_seconds": 10}))
-    assert done.status == "completed" and done.exit_status == 137
+    assert isinstance(done, ExecutionView) and done.status == "completed" and done.exit_status == 137
 
     shell = ExecuteInput(devbox_id=box.id, command="cat notes/greeting.txt", working_directory="/home/user")
     assert (await execute_on_devbox(backend, shell)).stdout == "héllo\n"
@@ -160,7 +164,7 @@ async def test_create_blueprint_packs_an_allowed_build_context_and_builds_it(
     outside.mkdir()
     (allowed / "escape").symlink_to(outside)
     dockerfile = f"FROM {registry.address}/mcp/busybox:1\nCOPY files /files\n"
-    async with Client(build_server(backend, host_dirs=HostDirs.of([str(allowed)]))) as client:
+    async with Client(build_server(backend, host_dirs=HostDirs.of([str(allowed)]), toolsets=["all"])) as client:
         queued = await ok(
             client, "create_blueprint", name="from-mcp", dockerfile=dockerfile, build_context_path=str(context)
         )
@@ -184,7 +188,7 @@ async def test_create_blueprint_packs_an_allowed_build_context_and_builds_it(
                 client, "create_blueprint", name="x", dockerfile=dockerfile, build_context_path=refused
             )
             assert "--allow-dir" in message or "absolute" in message, message
-    async with Client(build_server(backend)) as closed:  # none allowed: HTTP's default
+    async with Client(build_server(backend, toolsets=["all"])) as closed:  # none allowed: HTTP's default
         message = await error_text(
             closed, "create_blueprint", name="x", dockerfile=dockerfile, build_context_path=str(context)
         )

@@ -13,6 +13,7 @@ from scenario_mcp.backend import OperationTimeoutError
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.mcp_server.server import build_server
 from scenario_mcp.mcp_server.tools.inputs import (
+    GetRunInput,
     ListRunsInput,
     RunIdInput,
     RunScenarioInput,
@@ -27,9 +28,9 @@ from scenario_mcp.mcp_server.tools.runs import (
     run_scenario,
     score_run,
     start_run,
-    wait_until_scored,
 )
-from scenario_mcp.models import ScenarioRunState
+from scenario_mcp.mcp_server.tools.spec import Unfinished
+from scenario_mcp.models import DevboxCreateParameters, ScenarioRunState, ScenarioRunView
 
 from ..helpers import FIX, Progress, error_text, ok, seed_scenario, seed_snapshot
 
@@ -40,14 +41,16 @@ async def test_score_run_waits_with_progress(backend: LocalBackend) -> None:
     scenario = await seed_scenario(backend, await seed_snapshot(backend))
     async with Client(build_server(backend)) as client:
         run = await ok(client, "start_run", scenario_id=scenario.id)
-        at_once = await ok(client, "score_run", run_id=run["id"])
-        assert at_once["state"] == "scoring"
+        at_once = await ok(client, "score_run", run_id=run["id"], wait_seconds=0)
+        assert at_once["state"] == "scoring" and "get_run" in at_once["message"]
         with anyio.fail_after(60):
             while (await ok(client, "get_run", run_id=run["id"]))["state"] == "scoring":
                 await anyio.sleep(0.05)
         await ok(client, "execute_on_devbox", devbox_id=run["devbox_id"], command=FIX)
         progress = Progress()
-        result = await client.call_tool("score_run", {"run_id": run["id"], "wait": True}, progress_callback=progress)
+        result = await client.call_tool(
+            "score_run", {"run_id": run["id"], "wait_seconds": 60}, progress_callback=progress
+        )
         scored = result.structured_content
         assert scored is not None and scored["state"] == "scored"
         assert scored["scoring_contract_result"]["score"] == 1.0
@@ -130,14 +133,36 @@ async def test_run_scenario_still_scoring_at_its_bound_is_an_error_and_cancels_t
 
 async def test_score_run_wait_bounded_returns_the_run_still_scoring(backend: LocalBackend) -> None:
     scenario = await seed_scenario(backend, await seed_snapshot(backend))
-    run = await start_run(backend, StartRunInput(scenario_id=scenario.id, run_name="bounded", metadata={"k": "v"}))
-    assert run.state == ScenarioRunState.RUNNING and run.name == "bounded" and run.metadata == {"k": "v"}
+    run = await start_run(backend, StartRunInput(scenario_id=scenario.id, run_name="bounded"))
+    assert run.state == ScenarioRunState.RUNNING and run.name == "bounded"
     progress = Progress()
-    still = await score_run(backend, ScoreRunInput(run_id=run.id, wait=True, timeout_seconds=0.01), progress)
-    assert still.state == ScenarioRunState.SCORING
+    still = await score_run(backend, ScoreRunInput(run_id=run.id, wait_seconds=0.01), progress)
+    assert isinstance(still, Unfinished) and isinstance(still.current, ScenarioRunView)
+    assert still.current.state == ScenarioRunState.SCORING and "get_run(run_id, wait_seconds=" in still.message
     assert progress.events == [(0, 1, f"scoring {run.id}")]  # no final step: it has not ended
-    scored = await wait_until_scored(backend, still, progress, timeout_seconds=60)
-    assert scored.state == ScenarioRunState.SCORED
-    assert (await get_run(backend, RunIdInput(run_id=run.id))).state == ScenarioRunState.SCORED
+    scored = await get_run(backend, GetRunInput(run_id=run.id, wait_seconds=60))
+    assert isinstance(scored, ScenarioRunView) and scored.state == ScenarioRunState.SCORED
     assert [r.id for r in (await list_runs(backend, ListRunsInput(state=ScenarioRunState.SCORED))).runs] == [run.id]
     assert (await complete_run(backend, RunIdInput(run_id=run.id))).state == ScenarioRunState.COMPLETED
+
+
+async def test_a_bounded_call_answers_in_time_and_the_same_call_waits_for_the_same_work(backend: LocalBackend) -> None:
+    box = await backend.create_devbox(DevboxCreateParameters(name="bounded"))
+    # Counts its own starts: run twice, it would print 2.
+    slow = {"devbox_id": box.id, "command": "echo x >> starts; sleep 1.5; wc -l < starts", "wait_seconds": 0.3}
+    async with Client(build_server(backend)) as client:
+        progress = Progress()
+        started = anyio.current_time()
+        result = await client.call_tool("execute_on_devbox", slow, progress_callback=progress)
+        first = dict(result.structured_content or {})
+        assert anyio.current_time() - started < 1.2
+        assert first["status"] == "running" and first["devbox_id"] == box.id
+        assert "Call execute_on_devbox again with the same arguments" in first["message"]
+        with anyio.fail_after(10):
+            while "message" in (answer := await ok(client, "execute_on_devbox", **slow)):
+                pass
+        assert answer["exit_status"] == 0 and answer["stdout"].strip() == "1"
+        # Finished and collected: the same call again is new work.
+        again = await ok(client, "execute_on_devbox", **{**slow, "wait_seconds": 10})
+        assert again["stdout"].strip() == "2"
+    await backend.shutdown_devbox(box.id)

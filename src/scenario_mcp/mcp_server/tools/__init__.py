@@ -8,7 +8,17 @@ directly as well as through a real MCP client. A solver session hands them a Sol
 (access.py), so the functions themselves know nothing of roles.
 """
 
-from .catalogue import TOOLS, solver_tools
-from .spec import Progress, ToolSpec
+from .catalogue import DEFAULT_TOOLSETS, TOOLS, TOOLSETS, parse_toolsets, solver_tools, tools_for
+from .spec import Progress, ToolSpec, Unfinished
 
-__all__ = ["TOOLS", "Progress", "ToolSpec", "solver_tools"]
+__all__ = [
+    "DEFAULT_TOOLSETS",
+    "TOOLS",
+    "TOOLSETS",
+    "Progress",
+    "ToolSpec",
+    "Unfinished",
+    "parse_toolsets",
+    "solver_tools",
+    "tools_for",
+]

@@ -9,18 +9,15 @@ from ...models import (
     BenchmarkView,
     StartBenchmarkRunParameters,
 )
-from .inputs import (
-    RunBenchmarkInput,
-)
+from .inputs import CreateBenchmarkInput, RunBenchmarkInput
+from .shapes import runloop_shape
 
 
-async def create_benchmark(backend: Backend, params: BenchmarkCreateParameters) -> BenchmarkView:
-    return await backend.create_benchmark(params)
+async def create_benchmark(backend: Backend, params: CreateBenchmarkInput) -> BenchmarkView:
+    given = runloop_shape(params.model_dump(exclude_none=True))
+    return await backend.create_benchmark(BenchmarkCreateParameters.model_validate(given))
 
 
 async def run_benchmark(backend: Backend, params: RunBenchmarkInput) -> BenchmarkRunView:
-    return await backend.start_benchmark_run(
-        StartBenchmarkRunParameters(
-            benchmark_id=params.benchmark_id, run_name=params.run_name, metadata=params.metadata
-        )
-    )
+    given = runloop_shape(params.model_dump(exclude_none=True, exclude={"wait_seconds"}))
+    return await backend.start_benchmark_run(StartBenchmarkRunParameters.model_validate(given))

@@ -1,22 +1,27 @@
-"""The tool catalogue: every tool, by area, in the order tools/list shows them, with its title,
-description, models, handler and annotations; and which of them a solver session is offered."""
+"""The tool catalogue: every tool, by toolset, in the order tools/list shows them, with its title,
+description, models, handler and annotations; which toolsets a session starts with, and which
+tools a solver session is offered.
+
+Descriptions say what a model needs to choose and call a tool, and no more: every byte here is
+carried by every turn of every agent conversation (scripts/tool_budget.py measures them). The
+rest is in the docs:// resource and the prompts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import get_args
+
 from ...models import (
-    BenchmarkCreateParameters,
     BenchmarkRunView,
     BenchmarkView,
     BlueprintBuildLogsListView,
     BlueprintListView,
     BlueprintView,
-    DevboxCreateParameters,
     DevboxListView,
     DevboxSnapshotView,
     DevboxView,
     ExecutionOutputChunk,
     ExecutionView,
-    ScenarioCreateParameters,
     ScenarioListView,
     ScenarioRunListView,
     ScenarioRunView,
@@ -48,7 +53,10 @@ from .devboxes import (
 )
 from .inputs import (
     BlueprintIdInput,
+    CreateBenchmarkInput,
     CreateBlueprintInput,
+    CreateDevboxInput,
+    CreateScenarioInput,
     DevboxIdInput,
     DirectoryListing,
     ExecuteAsyncInput,
@@ -57,7 +65,9 @@ from .inputs import (
     ExecutionOutputInput,
     FileContents,
     FileWritten,
+    GetBlueprintInput,
     GetExecutionInput,
+    GetRunInput,
     ListBlueprintsInput,
     ListDevboxesInput,
     ListFilesInput,
@@ -74,6 +84,7 @@ from .inputs import (
     SnapshotDevboxInput,
     StartRunInput,
     UpdateScenarioInput,
+    ValidateScenarioInput,
     WriteFileInput,
 )
 from .runs import cancel_run, complete_run, get_run, list_runs, run_scenario, score_run, start_run
@@ -86,218 +97,220 @@ from .scenarios import (
     update_scenario,
     validate_scenario,
 )
-from .spec import READ, ToolSpec, hints
+from .spec import READ, Toolset, ToolSpec, hints
 
 SCENARIO_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "create_scenario",
         "Create scenario",
-        "Create a scenario from Runloop's scenario create body: `name`, `input_context.problem_statement`, "
-        "`scoring_contract.scoring_function_parameters` (each {name, weight > 0, scorer}; scorer types "
-        "bash_script_scorer and python_script_scorer print a score in [0, 1] last, command_scorer scores its exit "
-        "status, test_based_scorer writes `test_files` and runs `test_command`), optional `environment_parameters` "
-        "{snapshot_id | blueprint_id, working_directory}, `reference_output` (a bash command that solves the task; "
-        "validate_scenario checks it), `metadata`. Weights are normalised to sum 1.0.",
-        ScenarioCreateParameters,
+        "Create a scenario: a task, an environment (a snapshot or blueprint), weighted scorers (scripts print a "
+        "score in [0, 1] last) and a hidden reference_output.",
+        CreateScenarioInput,
         ScenarioView,
         create_scenario,
         hints(),
+        "scenarios",
         authoring=True,
         lists_change=True,
     ),
     ToolSpec(
         "update_scenario",
         "Update scenario",
-        "Change fields of a scenario: give `scenario_id` and only the fields to change (same shapes as "
-        'create_scenario); omitted or null keeps a field, "" / [] / {} clears it. Runs already started keep '
-        "the scenario they started with.",
+        'Change the given fields of a scenario (as in create_scenario); "" or [] clears one.',
         UpdateScenarioInput,
         ScenarioView,
         update_scenario,
         hints(idempotent=True),
+        "scenarios",
         authoring=True,
     ),
     ToolSpec(
         "get_scenario",
         "Get scenario",
-        "Get a scenario by id: its problem statement, environment and scoring contract. (Solvers see scorer names, "
-        "types and weights, not their contents or the reference output.)",
+        "A scenario: its problem statement, environment and scorers.",
         ScenarioIdInput,
         ScenarioView,
         get_scenario,
         READ,
+        "scenarios",
     ),
     ToolSpec(
         "list_scenarios",
         "List scenarios",
-        "List scenarios, newest first, optionally only those with an exact `name`; page with `starting_after` set "
-        "to the last id while `has_more` is true.",
+        "List scenarios, newest first.",
         ListScenariosInput,
         ScenarioListView,
         list_scenarios,
         READ,
+        "scenarios",
     ),
     ToolSpec(
         "archive_scenario",
         "Archive scenario",
-        "Archive a scenario: it stays readable and its runs keep their scores, but no new run can start until "
-        "unarchive_scenario.",
+        "Archive a scenario: no new run starts until unarchive_scenario.",
         ScenarioIdInput,
         ScenarioView,
         archive_scenario,
         hints(destructive=True, idempotent=True),
+        "scenarios",
         authoring=True,
     ),
     ToolSpec(
         "unarchive_scenario",
         "Unarchive scenario",
-        "Make an archived scenario active again so runs can start.",
+        "Make an archived scenario active again.",
         ScenarioIdInput,
         ScenarioView,
         unarchive_scenario,
         hints(idempotent=True),
+        "scenarios",
         authoring=True,
     ),
     ToolSpec(
         "validate_scenario",
         "Validate scenario",
-        "Prove a scenario's scorers right: apply its reference_output on a fresh devbox (must score 1.0) and score "
-        "the untouched environment (must score below 1.0). Returns `valid`, a `verdict` and each side's per-scorer "
-        "results; fix the scorers or reference with update_scenario and validate again. Takes as long as two "
-        "scorings.",
-        ScenarioIdInput,
+        "Check the scorers: the reference_output must score 1.0, the untouched environment less.",
+        ValidateScenarioInput,
         ScenarioValidationView,
         validate_scenario,
         hints(read_only=True, idempotent=True),
+        "scenarios",
         authoring=True,
-        heartbeat=True,
+        bounded=True,
+        pending=lambda p: {"scenario_id": p.scenario_id},
     ),
 )
 
-DEVBOX_TOOLS: tuple[ToolSpec, ...] = (
+BLUEPRINT_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "create_blueprint",
         "Create blueprint",
-        "Build a reusable environment, once, with network: from a `dockerfile` (its FROM image from any registry, "
-        "its steps; COPY/ADD read `build_context_path`, a directory on the server's machine the server allows), "
-        "then `file_mounts` and `system_setup_commands`; or from `system_setup_commands` alone on the default "
-        "environment. Answers at once with status `queued`: poll get_blueprint until `build_complete` (then name "
-        "it by `blueprint_id` in devboxes and scenarios) or `failed` (see `failure_message`, and get_blueprint_logs: "
-        "one entry per step, with its Dockerfile line).",
+        "Build a reusable environment, with network: a dockerfile, then file_mounts and system_setup_commands. "
+        "Answers `queued`: wait with get_blueprint, then use its id in devboxes and scenarios.",
         CreateBlueprintInput,
         BlueprintView,
         create_blueprint,
         hints(),
+        "blueprints",
         authoring=True,
         host_dirs=True,
     ),
     ToolSpec(
         "get_blueprint",
         "Get blueprint",
-        "A blueprint: its build `status` (queued, building, build_complete, failed), `failure_message` and the end "
-        "of its build log.",
-        BlueprintIdInput,
+        "A blueprint and its build status (queued, building, build_complete, failed).",
+        GetBlueprintInput,
         BlueprintView,
         get_blueprint,
         READ,
+        "blueprints",
         authoring=True,
+        waits=True,
     ),
     ToolSpec(
         "get_blueprint_logs",
         "Blueprint build logs",
-        "A blueprint's build log: one entry per step (a Dockerfile step with its line, a file mount, a setup "
-        "command), with its output; pull progress too.",
+        "A blueprint's build log, one entry per step.",
         BlueprintIdInput,
         BlueprintBuildLogsListView,
         get_blueprint_logs,
         READ,
+        "blueprints",
         authoring=True,
     ),
     ToolSpec(
         "list_blueprints",
         "List blueprints",
-        "List built environments (blueprints), newest first.",
+        "List blueprints, newest first.",
         ListBlueprintsInput,
         BlueprintListView,
         list_blueprints,
         READ,
+        "blueprints",
         authoring=True,
     ),
+)
+
+DEVBOX_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "create_devbox",
         "Create devbox",
-        "Start a sandboxed Linux devbox from a blueprint or snapshot (default: Python 3 with pip and pytest). Work "
-        "happens in /home/user. No network unless `launch_parameters.network` is true. Set up an environment here, "
-        "then snapshot_devbox it for a scenario.",
-        DevboxCreateParameters,
+        "Start a sandboxed Linux devbox (default: Python 3 with pytest). Work in /home/user; no network unless asked.",
+        CreateDevboxInput,
         DevboxView,
         create_devbox,
         hints(),
+        "devboxes",
         authoring=True,
-        heartbeat=True,
+        bounded=True,
+        pending=lambda p: {"status": "queued"},
     ),
     ToolSpec(
         "get_devbox",
         "Get devbox",
-        "Get a devbox's status (running, shutdown, failure with failure_reason) and state transitions.",
+        "A devbox and its status.",
         DevboxIdInput,
         DevboxView,
         get_devbox,
         READ,
+        "devboxes",
     ),
     ToolSpec(
         "list_devboxes",
         "List devboxes",
-        "List devboxes, newest first, optionally in one status (e.g. running).",
+        "List devboxes, newest first.",
         ListDevboxesInput,
         DevboxListView,
         list_devboxes,
         READ,
+        "devboxes",
         authoring=True,
     ),
     ToolSpec(
         "shutdown_devbox",
         "Shut down devbox",
-        "Stop a devbox: every process in it is killed and its disk changes are discarded (snapshot first to keep "
-        "them). A run's devbox is shut down by complete_run or cancel_run instead.",
+        "Stop a devbox and discard its disk (snapshot it first to keep it).",
         DevboxIdInput,
         DevboxView,
         shutdown_devbox,
         hints(destructive=True, idempotent=True),
+        "devboxes",
         authoring=True,
     ),
     ToolSpec(
         "suspend_devbox",
         "Suspend devbox",
-        "Freeze every process of a running devbox (memory and disk are kept) until resume_devbox; a suspended "
-        "devbox runs no commands.",
+        "Freeze a devbox's processes until resume_devbox.",
         DevboxIdInput,
         DevboxView,
         suspend_devbox,
         hints(),
+        "devboxes",
         authoring=True,
     ),
     ToolSpec(
         "resume_devbox",
         "Resume devbox",
-        "Thaw a suspended devbox: its processes carry on where they stopped.",
+        "Thaw a suspended devbox.",
         DevboxIdInput,
         DevboxView,
         resume_devbox,
         hints(),
+        "devboxes",
         authoring=True,
     ),
     ToolSpec(
         "snapshot_devbox",
         "Snapshot devbox disk",
-        "Freeze a running devbox's disk changes into a snapshot; scenarios use it as "
-        "`environment_parameters.snapshot_id`. The devbox keeps running.",
+        "Save a devbox's disk changes as a snapshot (a scenario's environment).",
         SnapshotDevboxInput,
         DevboxSnapshotView,
         snapshot_devbox,
         hints(),
+        "devboxes",
         authoring=True,
-        heartbeat=True,
+        bounded=True,
+        pending=lambda p: {"source_devbox_id": p.devbox_id},
     ),
 )
 
@@ -305,66 +318,65 @@ EXECUTION_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "execute_on_devbox",
         "Run a command on a devbox",
-        "Run a bash command in a devbox and wait for it: returns exit_status, stdout and stderr (each capped at "
-        "64 KiB inline; *_truncated says so, and read_execution_output pages the rest). Background processes "
-        "(`cmd &`) keep running for later commands. Killed after timeout_seconds (default 120) with exit_status "
-        "124. For long or interactive commands use execute_async.",
+        "Run a bash command in a devbox: exit_status, stdout, stderr. Background processes keep running.",
         ExecuteInput,
         ExecutionView,
         execute_on_devbox,
         hints(),
-        heartbeat=True,
+        "executions",
+        bounded=True,
+        pending=lambda p: {"devbox_id": p.devbox_id, "status": "running"},
     ),
     ToolSpec(
         "execute_async",
         "Start a command on a devbox",
-        "Start a bash command in a devbox and return at once with its `execution_id` (status running). Then "
-        "get_execution (optionally waiting), read_execution_output, send_execution_stdin (with attach_stdin) or "
-        "kill_execution.",
+        "Start a bash command and return its execution_id at once.",
         ExecuteAsyncInput,
         ExecutionView,
         execute_async,
         hints(),
+        "executions",
     ),
     ToolSpec(
         "get_execution",
         "Get execution",
-        "Get an execution's status and, once completed, its exit_status and output. With wait_seconds, wait up to "
-        "that long for it to complete first (it is returned still `running` if it has not).",
+        "An execution's status and, once completed, its output.",
         GetExecutionInput,
         ExecutionView,
         get_execution,
         READ,
-        heartbeat=True,
+        "executions",
+        waits=True,
     ),
     ToolSpec(
         "read_execution_output",
         "Read execution output",
-        "Read a running or completed execution's stdout or stderr from a byte offset (up to 64 KiB per call); call "
-        "again with `next_offset` until `done`.",
+        "Read an execution's output from a byte offset, until done.",
         ExecutionOutputInput,
         ExecutionOutputChunk,
         read_execution_output,
         READ,
+        "executions",
     ),
     ToolSpec(
         "send_execution_stdin",
         "Send input to an execution",
-        "Write text to a running execution's stdin (it must have been started by execute_async with "
-        "attach_stdin=true), then optionally close stdin (EOF) or interrupt it (Ctrl-C).",
+        "Write to the stdin of an execution started with attach_stdin.",
         SendStdinInput,
         ExecutionView,
         send_execution_stdin,
         hints(),
+        "executions",
     ),
     ToolSpec(
         "kill_execution",
         "Kill execution",
-        "Kill a running execution and its process group; it completes with exit_status 137.",
+        "Kill a running execution.",
         ExecutionIdInput,
         ExecutionView,
         kill_execution,
         hints(destructive=True, idempotent=True),
+        "executions",
     ),
 )
 
@@ -372,31 +384,32 @@ FILE_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "read_devbox_file",
         "Read a devbox file",
-        "Read a UTF-8 text file from a devbox, by path relative to /home/user.",
+        "Read a text file from a devbox.",
         ReadFileInput,
         FileContents,
         read_devbox_file,
         READ,
+        "files",
     ),
     ToolSpec(
         "write_devbox_file",
         "Write a devbox file",
-        "Write (create or replace) a UTF-8 text file in a devbox, by path relative to /home/user; parent "
-        "directories are created.",
+        "Create or replace a text file in a devbox.",
         WriteFileInput,
         FileWritten,
         write_devbox_file,
         hints(idempotent=True),
+        "files",
     ),
     ToolSpec(
         "list_devbox_files",
         "List a devbox directory",
-        "List the names in a devbox directory (relative to /home/user; default the home itself); subdirectories "
-        "end with `/`.",
+        "List a devbox directory.",
         ListFilesInput,
         DirectoryListing,
         list_devbox_files,
         READ,
+        "files",
     ),
 )
 
@@ -404,79 +417,82 @@ RUN_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "start_run",
         "Start scenario run",
-        "Start a run of a scenario: provisions its devbox and returns the run in state `running`. Read the task from "
-        "the resource scenario://{scenario_id}/problem_statement (or the solve_scenario prompt), work in the run's "
-        "`devbox_id`, then call score_run.",
+        "Start a run of a scenario in its own devbox; the task is resource scenario://{scenario_id}/problem_statement.",
         StartRunInput,
         ScenarioRunView,
         start_run,
         hints(),
+        "runs",
         pinned=False,
-        heartbeat=True,
+        bounded=True,
+        pending=lambda p: {"scenario_id": p.scenario_id},
         lists_change=True,
     ),
     ToolSpec(
         "get_run",
         "Get scenario run",
-        "Get a run's state (running, scoring, scored, completed, canceled, failed, timeout), its devbox and its "
-        "score with each scoring function's result.",
-        RunIdInput,
+        "A run's state (running, scoring, scored, completed, ...) and score.",
+        GetRunInput,
         ScenarioRunView,
         get_run,
         READ,
+        "runs",
+        waits=True,
     ),
     ToolSpec(
         "list_runs",
         "List scenario runs",
-        "List runs, newest first, optionally of one scenario, in one state or of one benchmark run; page with "
-        "`starting_after`.",
+        "List runs, newest first.",
         ListRunsInput,
         ScenarioRunListView,
         list_runs,
         READ,
+        "runs",
     ),
     ToolSpec(
         "score_run",
         "Score scenario run",
-        "Score the run's devbox now (its processes are stopped first). By default returns at once in state "
-        "`scoring`: poll get_run until `scored` (or `failed`). With wait=true it waits, reporting progress, up to "
-        "timeout_seconds. A scored run may keep working and be scored again; complete_run makes the score final.",
+        "Score a run's devbox (its processes stop first); score again later, or complete_run.",
         ScoreRunInput,
         ScenarioRunView,
         score_run,
         hints(),
+        "runs",
         progress=True,
+        waits=True,
     ),
     ToolSpec(
         "complete_run",
         "Complete scenario run",
-        "Finish a run (usually once `scored`): its devbox is shut down and the score is final.",
+        "Make a run's score final; its devbox is shut down.",
         RunIdInput,
         ScenarioRunView,
         complete_run,
         hints(destructive=True),
+        "runs",
     ),
     ToolSpec(
         "cancel_run",
         "Cancel scenario run",
-        "Abandon a run: its devbox is shut down and the run ends `canceled`.",
+        "Abandon a run; its devbox is shut down.",
         RunIdInput,
         ScenarioRunView,
         cancel_run,
         hints(destructive=True),
+        "runs",
     ),
     ToolSpec(
         "run_scenario",
         "Run a scenario end to end",
-        "The whole run in one call: start a run, run `command` (if given) in its devbox's working directory, score, "
-        "wait for `scored`, complete. Reports progress at each step and returns the completed run with its score. "
-        "Cancelling the call cancels the run.",
+        "Start a run, run `command` in it, score and complete it, in one call.",
         RunScenarioInput,
         RunScenarioResult,
         run_scenario,
         hints(),
+        "runs",
         pinned=False,
         progress=True,
+        bounded=True,
         lists_change=True,
     ),
 )
@@ -485,24 +501,26 @@ BENCHMARK_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "create_benchmark",
         "Create benchmark",
-        "Group scenarios into a benchmark (`name`, `scenario_ids`); run_benchmark starts a run of each.",
-        BenchmarkCreateParameters,
+        "Group scenarios into a benchmark.",
+        CreateBenchmarkInput,
         BenchmarkView,
         create_benchmark,
         hints(),
+        "benchmarks",
         authoring=True,
     ),
     ToolSpec(
         "run_benchmark",
         "Run benchmark",
-        "Start a benchmark run: one scenario run per scenario of the benchmark, each with its own devbox (see them "
-        "with list_runs(benchmark_run_id=...)); score and complete each run as usual.",
+        "Start a run of each scenario of a benchmark (list_runs with benchmark_run_id shows them).",
         RunBenchmarkInput,
         BenchmarkRunView,
         run_benchmark,
         hints(),
+        "benchmarks",
         authoring=True,
-        heartbeat=True,
+        bounded=True,
+        pending=lambda p: {"benchmark_id": p.benchmark_id},
         lists_change=True,
     ),
 )
@@ -510,6 +528,7 @@ BENCHMARK_TOOLS: tuple[ToolSpec, ...] = (
 # The order tools/list shows them in.
 TOOLS: tuple[ToolSpec, ...] = (
     *SCENARIO_TOOLS,
+    *BLUEPRINT_TOOLS,
     *DEVBOX_TOOLS,
     *EXECUTION_TOOLS,
     *FILE_TOOLS,
@@ -517,6 +536,37 @@ TOOLS: tuple[ToolSpec, ...] = (
     *BENCHMARK_TOOLS,
 )
 
+TOOLSETS: tuple[Toolset, ...] = get_args(Toolset)
+# What each role needs for the seed workflow (author: make a devbox, set it up, snapshot it, create
+# and validate a scenario, run it; solver: find the task (a tool, for clients without resources),
+# start, work, score, complete).
+DEFAULT_TOOLSETS: dict[str, tuple[Toolset, ...]] = {
+    "author": ("scenarios", "devboxes", "executions", "files", "runs"),
+    "solver": ("scenarios", "runs", "executions", "files"),
+}
+
+
+def parse_toolsets(names: Iterable[str] | None, role: str) -> frozenset[Toolset]:
+    """The toolsets named (`all` for every one; none named: the role's default); raises ValueError
+    naming the known ones for an unknown name."""
+    if names is None:
+        return frozenset(DEFAULT_TOOLSETS[role])
+    chosen: set[Toolset] = set()
+    for name in names:
+        if name == "all":
+            chosen.update(TOOLSETS)
+        elif name in TOOLSETS:
+            chosen.add(name)
+        else:
+            raise ValueError(f"unknown toolset {name!r}; known: {', '.join(TOOLSETS)} or all")
+    return frozenset(chosen)
+
 
 def solver_tools(*, pinned: bool) -> list[ToolSpec]:
     return [spec for spec in TOOLS if not spec.authoring and (spec.pinned or not pinned)]
+
+
+def tools_for(role: str, toolsets: frozenset[Toolset], *, pinned: bool = False) -> list[ToolSpec]:
+    """The tools a session of `role` is offered from `toolsets`, in the catalogue's order."""
+    offered = solver_tools(pinned=pinned) if role == "solver" else list(TOOLS)
+    return [spec for spec in offered if spec.toolset in toolsets]

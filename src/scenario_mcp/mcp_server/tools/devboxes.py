@@ -6,6 +6,7 @@ import anyio.to_thread
 
 from ...backend import Backend, InvalidRequestError, OperationTimeoutError
 from ...models import (
+    BUILD_ENDED,
     BlueprintBuildLogsListView,
     BlueprintCreateParameters,
     BlueprintListView,
@@ -15,6 +16,7 @@ from ...models import (
     DevboxSnapshotView,
     DevboxView,
     ExecutionOutputChunk,
+    ExecutionStatus,
     ExecutionView,
     ObjectContext,
     ObjectCreateParameters,
@@ -23,6 +25,7 @@ from ..host_dirs import HostDirs, pack_directory
 from .inputs import (
     BlueprintIdInput,
     CreateBlueprintInput,
+    CreateDevboxInput,
     DevboxIdInput,
     DirectoryListing,
     ExecuteAsyncInput,
@@ -31,6 +34,7 @@ from .inputs import (
     ExecutionOutputInput,
     FileContents,
     FileWritten,
+    GetBlueprintInput,
     GetExecutionInput,
     ListBlueprintsInput,
     ListDevboxesInput,
@@ -40,6 +44,9 @@ from .inputs import (
     SnapshotDevboxInput,
     WriteFileInput,
 )
+from .shapes import runloop_shape
+from .spec import Unfinished
+from .waiting import poll
 
 # --- blueprints and devboxes -----------------------------------------------------------------------
 
@@ -48,10 +55,15 @@ CONTEXT_TTL_MS = 24 * 3600 * 1000  # a packed build context is kept a day: long 
 
 async def create_blueprint(backend: Backend, params: CreateBlueprintInput, *, host_dirs: HostDirs) -> BlueprintView:
     """Start the build; a build context named by path is packed and uploaded as an object first."""
-    blueprint = BlueprintCreateParameters.model_validate(params.model_dump(exclude={"build_context_path"}))
+    given = params.model_dump(exclude_none=True, exclude={"build_context_path", "build_context_object_id"})
+    blueprint = BlueprintCreateParameters.model_validate(runloop_shape(given))
+    if params.build_context_object_id is not None:
+        blueprint = blueprint.model_copy(
+            update={"build_context": ObjectContext(object_id=params.build_context_object_id)}
+        )
     if params.build_context_path is not None:
-        if params.build_context is not None:
-            raise InvalidRequestError("give build_context_path or build_context, not both")
+        if params.build_context_object_id is not None:
+            raise InvalidRequestError("give build_context_path or build_context_object_id, not both")
         directory = host_dirs.resolve(params.build_context_path)
         archive = await anyio.to_thread.run_sync(pack_directory, directory)
         uploaded = await backend.create_object(
@@ -63,8 +75,13 @@ async def create_blueprint(backend: Backend, params: CreateBlueprintInput, *, ho
     return await backend.create_blueprint(blueprint)
 
 
-async def get_blueprint(backend: Backend, params: BlueprintIdInput) -> BlueprintView:
-    return await backend.get_blueprint(params.blueprint_id)
+async def get_blueprint(backend: Backend, params: GetBlueprintInput) -> BlueprintView | Unfinished:
+    view = await poll(
+        lambda: backend.get_blueprint(params.blueprint_id), lambda b: b.status in BUILD_ENDED, params.wait_seconds
+    )
+    if view.status in BUILD_ENDED:
+        return view
+    return Unfinished(view, f"still {view.status}: call get_blueprint with wait_seconds to wait for it")
 
 
 async def get_blueprint_logs(backend: Backend, params: BlueprintIdInput) -> BlueprintBuildLogsListView:
@@ -75,8 +92,9 @@ async def list_blueprints(backend: Backend, params: ListBlueprintsInput) -> Blue
     return await backend.list_blueprints(limit=params.limit, starting_after=params.starting_after, name=params.name)
 
 
-async def create_devbox(backend: Backend, params: DevboxCreateParameters) -> DevboxView:
-    return await backend.create_devbox(params)
+async def create_devbox(backend: Backend, params: CreateDevboxInput) -> DevboxView:
+    given = params.model_dump(exclude_none=True, exclude={"wait_seconds"})
+    return await backend.create_devbox(DevboxCreateParameters.model_validate(runloop_shape(given)))
 
 
 async def get_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
@@ -101,8 +119,9 @@ async def resume_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
 
 
 async def snapshot_devbox(backend: Backend, params: SnapshotDevboxInput) -> DevboxSnapshotView:
+    metadata = None if params.metadata is None else {pair.key: pair.value for pair in params.metadata}
     return await backend.snapshot_disk(
-        params.devbox_id, name=params.name, metadata=params.metadata, commit_message=params.commit_message
+        params.devbox_id, name=params.name, metadata=metadata, commit_message=params.commit_message
     )
 
 
@@ -130,16 +149,20 @@ async def execute_async(backend: Backend, params: ExecuteAsyncInput) -> Executio
     )
 
 
-async def get_execution(backend: Backend, params: GetExecutionInput) -> ExecutionView:
+async def get_execution(backend: Backend, params: GetExecutionInput) -> ExecutionView | Unfinished:
     if params.wait_seconds <= 0:
-        return await backend.get_execution(params.devbox_id, params.execution_id)
-    try:
-        return await backend.wait_for_execution(
-            params.devbox_id, params.execution_id, statuses=["completed"], timeout_seconds=params.wait_seconds
-        )
-    except OperationTimeoutError:
-        # Still running is an answer, not an error: the caller sees `running` and may wait again.
-        return await backend.get_execution(params.devbox_id, params.execution_id)
+        view = await backend.get_execution(params.devbox_id, params.execution_id)
+    else:
+        try:
+            view = await backend.wait_for_execution(
+                params.devbox_id, params.execution_id, statuses=["completed"], timeout_seconds=params.wait_seconds
+            )
+        except OperationTimeoutError:
+            # Still running is an answer, not an error: the caller sees `running` and may wait again.
+            view = await backend.get_execution(params.devbox_id, params.execution_id)
+    if view.status == ExecutionStatus.COMPLETED:
+        return view
+    return Unfinished(view, f"still {view.status.value}: call get_execution with wait_seconds to wait for it")
 
 
 async def kill_execution(backend: Backend, params: ExecutionIdInput) -> ExecutionView:

@@ -1,123 +1,135 @@
-"""The tools' pydantic input models and the result models that are not Runloop views.
+"""The tools' input models and the result models that are not Runloop views.
 
-Field descriptions here are what an MCP client reads in each tool's input schema.
+Field descriptions here are what a model reads in each tool's input schema, on every turn: they
+say what a caller needs to fill the field and no more (the docs:// resource and the prompts carry
+the rest). Nested parts and free maps take the strict shapes of shapes.py.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...conventions import (
     DEFAULT_EXEC_TIMEOUT,
     DEFAULT_LIST_LIMIT,
-    HOME,
     MAX_COMMIT_MESSAGE,
     MAX_EXEC_TIMEOUT,
     MAX_LIST_LIMIT,
     SHELL_NAME_PATTERN,
 )
-from ...models import (
-    BlueprintCreateParameters,
-    DevboxStatus,
-    ExecutionView,
-    ScenarioRunState,
-    ScenarioRunView,
-    ScenarioUpdateParameters,
-    StartBenchmarkRunParameters,
-    ValidationType,
+from ...models import DevboxStatus, ExecutionView, ScenarioRunState, ScenarioRunView
+from .shapes import (
+    EnvironmentInput,
+    InputContextInput,
+    LaunchInput,
+    Pairs,
+    ScoringContractInput,
 )
 
 MAX_WAIT_SECONDS = 3600
+DEFAULT_WAIT_SECONDS = 4.0
 
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-_STARTING_AFTER = "Cursor: the id of the last item of the previous page (pass it while `has_more` is true)."
-_LIMIT = f"Page size (1-{MAX_LIST_LIMIT})."
+def _wait(default: float = DEFAULT_WAIT_SECONDS) -> Any:
+    return Field(
+        default=default,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Max seconds to wait.",
+    )
+
+
+def _limit() -> Any:
+    return Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT)
 
 
 # --- scenarios ------------------------------------------------------------------------------------
 
 
 class ScenarioIdInput(_Input):
-    scenario_id: str = Field(description="The scenario's id (scn_...).")
+    scenario_id: str
 
 
-class UpdateScenarioInput(ScenarioUpdateParameters):
-    scenario_id: str = Field(description="The scenario to update (scn_...).")
+class ValidateScenarioInput(_Input):
+    scenario_id: str
+    wait_seconds: float = _wait()
+
+
+class CreateScenarioInput(_Input):
+    name: str = Field(min_length=1)
+    input_context: InputContextInput
+    scoring_contract: ScoringContractInput
+    environment_parameters: EnvironmentInput | None = None
+    reference_output: str | None = Field(default=None, description="Bash that solves the task.")
+    metadata: Pairs | None = None
+    scorer_timeout_sec: int | None = Field(default=None, gt=0)
+
+
+class UpdateScenarioInput(_Input):
+    # Patch-like: omitted or null keeps a field; "" or [] clears it. (A docstring would be published.)
+    scenario_id: str
+    name: str | None = None
+    input_context: InputContextInput | None = None
+    scoring_contract: ScoringContractInput | None = None
+    environment_parameters: EnvironmentInput | None = None
+    reference_output: str | None = None
+    metadata: Pairs | None = None
+    scorer_timeout_sec: int | None = Field(default=None, gt=0)
 
 
 class ListScenariosInput(_Input):
-    name: str | None = Field(default=None, description="Only scenarios with exactly this name.")
-    limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
-    starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
-    benchmark_id: str | None = Field(default=None, description="Only scenarios of this benchmark (bmd_...).")
-    validation_type: ValidationType | None = Field(
-        default=None, description="Only scenarios with this validation type."
-    )
+    name: str | None = Field(default=None, description="Exact name.")
+    limit: int = _limit()
+    starting_after: str | None = None
+    benchmark_id: str | None = None
 
 
 # --- runs -----------------------------------------------------------------------------------------
 
 
 class RunIdInput(_Input):
-    run_id: str = Field(description="The scenario run's id (scr_...).")
+    run_id: str
+
+
+class GetRunInput(_Input):
+    run_id: str
+    wait_seconds: float = _wait(0)
 
 
 class StartRunInput(_Input):
-    scenario_id: str = Field(description="The scenario to run (scn_...).")
-    run_name: str | None = Field(default=None, description="Display name of the run.")
-    metadata: dict[str, str] | None = Field(default=None, description="Labels to attach to the run.")
+    scenario_id: str
+    run_name: str | None = None
+    wait_seconds: float = _wait()
 
 
 class ListRunsInput(_Input):
-    scenario_id: str | None = Field(default=None, description="Only runs of this scenario.")
-    state: ScenarioRunState | None = Field(default=None, description="Only runs in this state.")
-    benchmark_run_id: str | None = Field(default=None, description="Only runs of this benchmark run.")
-    limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
-    starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
-    name: str | None = Field(default=None, description="Only runs with exactly this name.")
+    scenario_id: str | None = None
+    state: ScenarioRunState | None = None
+    benchmark_run_id: str | None = None
+    limit: int = _limit()
+    starting_after: str | None = None
 
 
 class ScoreRunInput(_Input):
-    run_id: str = Field(description="The run to score (scr_...); it must be `running` or `scored`.")
-    wait: bool = Field(
-        default=False,
-        description="Wait until scoring ends (`scored` or `failed`), reporting progress, instead of returning "
-        "at once in `scoring`.",
-    )
-    timeout_seconds: float = Field(
-        default=600,
-        gt=0,
-        le=MAX_WAIT_SECONDS,
-        description="With wait: stop waiting after this long and return the run as it is (scoring goes on).",
-    )
+    run_id: str
+    wait_seconds: float = _wait()
 
 
 class RunScenarioInput(_Input):
-    scenario_id: str = Field(description="The scenario to run (scn_...).")
+    scenario_id: str
     command: str | None = Field(
-        default=None,
-        min_length=1,
-        description="A bash command that acts as the agent: it runs in the run's devbox, in the scenario's working "
-        "directory, before scoring (e.g. `python solve.py` or `git apply fix.patch`). Omit it to score the "
-        "untouched environment.",
+        default=None, min_length=1, description="Bash run in the working directory before scoring; omit for none."
     )
-    command_timeout_seconds: float | None = Field(
-        default=None,
-        gt=0,
-        le=MAX_EXEC_TIMEOUT,
-        description=f"Kill the command after this long; default {DEFAULT_EXEC_TIMEOUT:g}.",
-    )
-    scoring_timeout_seconds: float = Field(
-        default=1800, gt=0, le=2 * MAX_WAIT_SECONDS, description="Give up waiting for the score after this long."
-    )
-    run_name: str | None = Field(default=None, description="Display name of the run.")
-    metadata: dict[str, str] | None = Field(default=None, description="Labels to attach to the run.")
+    command_timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_EXEC_TIMEOUT)
+    scoring_timeout_seconds: float = Field(default=1800, gt=0, le=2 * MAX_WAIT_SECONDS)
+    run_name: str | None = None
+    wait_seconds: float = _wait()
 
 
 class RunScenarioResult(BaseModel):
@@ -130,115 +142,128 @@ class RunScenarioResult(BaseModel):
 
 
 class DevboxIdInput(_Input):
-    devbox_id: str = Field(description="The devbox's id (dbx_...).")
+    devbox_id: str
+
+
+class CreateDevboxInput(_Input):
+    name: str | None = None
+    blueprint_id: str | None = None
+    snapshot_id: str | None = None
+    environment_variables: Pairs | None = None
+    launch_parameters: LaunchInput | None = None
+    metadata: Pairs | None = None
+    wait_seconds: float = _wait()
 
 
 class ListDevboxesInput(_Input):
-    status: DevboxStatus | None = Field(default=None, description="Only devboxes in this status.")
-    limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
-    starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
+    status: DevboxStatus | None = None
+    limit: int = _limit()
+    starting_after: str | None = None
 
 
-class CreateBlueprintInput(BlueprintCreateParameters):
+class CreateBlueprintInput(_Input):
+    name: str = Field(min_length=1)
+    dockerfile: str | None = None
     build_context_path: str | None = Field(
-        default=None,
-        description="A directory on the server's machine to use as the Dockerfile's build context (what COPY "
-        "and ADD read), as an absolute path. Only under the directories the server allows (--allow-dir).",
+        default=None, description="Absolute dir on the server's machine (under --allow-dir) for COPY/ADD."
     )
+    build_context_object_id: str | None = Field(default=None, description="Or: an uploaded tgz object (obj_...).")
+    build_args: Pairs | None = None
+    file_mounts: Pairs | None = Field(default=None, description="{key: absolute path, value: contents}.")
+    system_setup_commands: list[str] | None = None
+    base_blueprint_id: str | None = None
+    base_blueprint_name: str | None = None
+    launch_parameters: LaunchInput | None = None
+    metadata: Pairs | None = None
 
 
 class BlueprintIdInput(_Input):
-    blueprint_id: str = Field(description="The blueprint's id (bpt_...).")
+    blueprint_id: str
+
+
+class GetBlueprintInput(_Input):
+    blueprint_id: str
+    wait_seconds: float = _wait(0)
 
 
 class ListBlueprintsInput(_Input):
-    limit: int = Field(default=DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT, description=_LIMIT)
-    starting_after: str | None = Field(default=None, description=_STARTING_AFTER)
-    name: str | None = Field(default=None, description="Only blueprints with exactly this name.")
+    limit: int = _limit()
+    starting_after: str | None = None
+    name: str | None = None
 
 
 class SnapshotDevboxInput(_Input):
-    devbox_id: str = Field(description="The running devbox to snapshot (dbx_...).")
-    name: str | None = Field(default=None, description="A name for the snapshot.")
-    metadata: dict[str, str] | None = Field(default=None, description="Labels to attach to the snapshot.")
-    commit_message: str | None = Field(
-        default=None, max_length=MAX_COMMIT_MESSAGE, description="What this snapshot holds."
-    )
+    devbox_id: str
+    name: str | None = None
+    metadata: Pairs | None = None
+    commit_message: str | None = Field(default=None, max_length=MAX_COMMIT_MESSAGE)
+    wait_seconds: float = _wait()
 
 
 # --- execution ------------------------------------------------------------------------------------
 
 
-_DEVBOX = "The devbox to run in (dbx_...); a run's devbox is `devbox_id` in get_run/start_run."
-_WORKDIR = f"Directory to run in; default {HOME}. Relative paths are under {HOME}."
-_SHELL = (
-    "Optional named shell: commands with the same shell_name run one at a time, in order, like a terminal "
-    "(the working directory and exported variables carry over)."
-)
-
-
-class ExecuteInput(_Input):
-    devbox_id: str = Field(description=_DEVBOX)
-    command: str = Field(min_length=1, description="A bash command line, e.g. `pytest -q` or `cat setup.py`.")
+class _CommandInput(_Input):
+    devbox_id: str
+    command: str = Field(min_length=1)
     timeout_seconds: float | None = Field(
         default=None,
         gt=0,
         le=MAX_EXEC_TIMEOUT,
-        description=f"Kill the command (and its process group) after this long; default {DEFAULT_EXEC_TIMEOUT:g}.",
+        description=f"Kill it after this long (default {DEFAULT_EXEC_TIMEOUT:g}).",
     )
-    working_directory: str | None = Field(default=None, description=_WORKDIR)
-    shell_name: str | None = Field(default=None, pattern=f"^{SHELL_NAME_PATTERN}$", description=_SHELL)
+    working_directory: str | None = None
+    shell_name: str | None = Field(
+        default=None, pattern=f"^{SHELL_NAME_PATTERN}$", description="Same name: run in order, keep cwd and env."
+    )
 
 
-class ExecuteAsyncInput(ExecuteInput):
-    attach_stdin: bool = Field(
-        default=False, description="Keep the command's stdin open for send_execution_stdin (e.g. an interactive REPL)."
-    )
+class ExecuteInput(_CommandInput):
+    wait_seconds: float = _wait()
+
+
+class ExecuteAsyncInput(_CommandInput):
+    attach_stdin: bool = Field(default=False, description="Keep stdin open for send_execution_stdin.")
 
 
 class ExecutionIdInput(_Input):
-    devbox_id: str = Field(description="The devbox the execution runs in (dbx_...).")
-    execution_id: str = Field(description="The execution's id (exe_...), from execute_async.")
+    devbox_id: str
+    execution_id: str
 
 
 class GetExecutionInput(ExecutionIdInput):
-    wait_seconds: float = Field(
-        default=0,
-        ge=0,
-        le=MAX_WAIT_SECONDS,
-        description="Wait up to this long for the execution to complete (0: return its status at once).",
-    )
+    wait_seconds: float = _wait(0)
 
 
 class SendStdinInput(ExecutionIdInput):
-    text: str | None = Field(default=None, description="Text to write to the command's stdin (add `\\n` for Enter).")
-    signal: Literal["EOF", "INTERRUPT"] | None = Field(
-        default=None, description="After the text: EOF closes stdin; INTERRUPT sends Ctrl-C (SIGINT) to the command."
-    )
+    text: str | None = None
+    signal: Literal["EOF", "INTERRUPT"] | None = None
 
 
 class ExecutionOutputInput(ExecutionIdInput):
-    stream: Literal["stdout", "stderr"] = Field(default="stdout", description="Which stream to read.")
-    offset: int = Field(default=0, ge=0, description="Byte offset to read from; pass the previous `next_offset`.")
+    stream: Literal["stdout", "stderr"] = "stdout"
+    offset: int = Field(default=0, ge=0)
 
 
 # --- files ----------------------------------------------------------------------------------------
 
+# Paths are relative to /home/user (the server's instructions and its docs say so once).
+
 
 class ReadFileInput(_Input):
-    devbox_id: str = Field(description="The devbox (dbx_...).")
-    file_path: str = Field(description="Path relative to /home/user (or absolute inside it).")
+    devbox_id: str
+    file_path: str
 
 
 class WriteFileInput(_Input):
-    devbox_id: str = Field(description="The devbox (dbx_...).")
-    file_path: str = Field(description="Path relative to /home/user (or absolute inside it); parents are created.")
-    contents: str = Field(description="The whole new text of the file (UTF-8).")
+    devbox_id: str
+    file_path: str
+    contents: str
 
 
 class ListFilesInput(_Input):
-    devbox_id: str = Field(description="The devbox (dbx_...).")
-    path: str = Field(default=".", description="Directory relative to /home/user (or absolute inside it).")
+    devbox_id: str
+    path: str = "."
 
 
 class FileContents(BaseModel):
@@ -260,5 +285,15 @@ class DirectoryListing(BaseModel):
 # --- benchmarks -----------------------------------------------------------------------------------
 
 
-class RunBenchmarkInput(StartBenchmarkRunParameters):
-    pass
+class CreateBenchmarkInput(_Input):
+    name: str = Field(min_length=1)
+    scenario_ids: list[str] | None = None
+    metadata: Pairs | None = None
+    description: str | None = None
+
+
+class RunBenchmarkInput(_Input):
+    benchmark_id: str
+    run_name: str | None = None
+    metadata: Pairs | None = None
+    wait_seconds: float = _wait()

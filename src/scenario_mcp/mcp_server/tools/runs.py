@@ -14,6 +14,7 @@ from ...models import (
     StartScenarioRunParameters,
 )
 from .inputs import (
+    GetRunInput,
     ListRunsInput,
     RunIdInput,
     RunScenarioInput,
@@ -21,19 +22,22 @@ from .inputs import (
     ScoreRunInput,
     StartRunInput,
 )
-from .spec import Progress
+from .spec import Progress, Unfinished
+from .waiting import poll
 
 POLL_INTERVAL = 0.1
+STILL_SCORING = "still scoring: call get_run(run_id, wait_seconds=...) to wait for its score"
 
 
 async def start_run(backend: Backend, params: StartRunInput) -> ScenarioRunView:
-    return await backend.start_run(
-        StartScenarioRunParameters(scenario_id=params.scenario_id, run_name=params.run_name, metadata=params.metadata)
+    return await backend.start_run(StartScenarioRunParameters(scenario_id=params.scenario_id, run_name=params.run_name))
+
+
+async def get_run(backend: Backend, params: GetRunInput) -> ScenarioRunView | Unfinished:
+    run = await poll(
+        lambda: backend.get_run(params.run_id), lambda r: r.state != ScenarioRunState.SCORING, params.wait_seconds
     )
-
-
-async def get_run(backend: Backend, params: RunIdInput) -> ScenarioRunView:
-    return await backend.get_run(params.run_id)
+    return Unfinished(run, STILL_SCORING) if run.state == ScenarioRunState.SCORING else run
 
 
 async def list_runs(backend: Backend, params: ListRunsInput) -> ScenarioRunListView:
@@ -43,7 +47,6 @@ async def list_runs(backend: Backend, params: ListRunsInput) -> ScenarioRunListV
         scenario_id=params.scenario_id,
         state=params.state.value if params.state else None,
         benchmark_run_id=params.benchmark_run_id,
-        name=params.name,
     )
 
 
@@ -64,14 +67,15 @@ async def wait_until_scored(
     return run
 
 
-async def score_run(backend: Backend, params: ScoreRunInput, progress: Progress) -> ScenarioRunView:
+async def score_run(backend: Backend, params: ScoreRunInput, progress: Progress) -> ScenarioRunView | Unfinished:
+    """Start scoring, then wait at most `wait_seconds` for the score."""
     run = await backend.score_run(params.run_id)
-    if not params.wait:
-        return run
-    await progress(0, 1, f"scoring {run.id}")
-    run = await wait_until_scored(backend, run, progress, timeout_seconds=params.timeout_seconds)
-    if run.state != ScenarioRunState.SCORING:
-        await progress(1, 1, f"{run.id} is {run.state.value}")
+    if params.wait_seconds > 0:
+        await progress(0, 1, f"scoring {run.id}")
+        run = await wait_until_scored(backend, run, progress, timeout_seconds=params.wait_seconds)
+    if run.state == ScenarioRunState.SCORING:
+        return Unfinished(run, STILL_SCORING)
+    await progress(1, 1, f"{run.id} is {run.state.value}")
     return run
 
 
@@ -93,9 +97,7 @@ async def run_scenario(backend: Backend, params: RunScenarioInput, progress: Pro
     """
     total = RUN_SCENARIO_STEPS
     scenario = await backend.get_scenario(params.scenario_id)
-    run = await backend.start_run(
-        StartScenarioRunParameters(scenario_id=scenario.id, run_name=params.run_name, metadata=params.metadata)
-    )
+    run = await backend.start_run(StartScenarioRunParameters(scenario_id=scenario.id, run_name=params.run_name))
     await progress(1, total, f"started run {run.id} on devbox {run.devbox_id}")
     execution: ExecutionView | None = None
     finished = False

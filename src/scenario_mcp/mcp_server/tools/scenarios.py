@@ -11,19 +11,25 @@ from ...models import (
     ScenarioView,
 )
 from .inputs import (
+    CreateScenarioInput,
     ListScenariosInput,
     ScenarioIdInput,
     UpdateScenarioInput,
+    ValidateScenarioInput,
 )
+from .shapes import runloop_shape
 
 
-async def create_scenario(backend: Backend, params: ScenarioCreateParameters) -> ScenarioView:
-    return await backend.create_scenario(params)
+async def create_scenario(backend: Backend, params: CreateScenarioInput) -> ScenarioView:
+    given = runloop_shape(params.model_dump(exclude_none=True))
+    return await backend.create_scenario(ScenarioCreateParameters.model_validate(given))
 
 
 async def update_scenario(backend: Backend, params: UpdateScenarioInput) -> ScenarioView:
-    fields = {name: getattr(params, name) for name in params.model_fields_set if name != "scenario_id"}
-    return await backend.update_scenario(params.scenario_id, ScenarioUpdateParameters(**fields))
+    """Only the fields given are sent (null keeps a field, as omitting it does)."""
+    given = params.model_dump(include=params.model_fields_set - {"scenario_id"})
+    fields = ScenarioUpdateParameters.model_validate(runloop_shape(given))
+    return await backend.update_scenario(params.scenario_id, fields)
 
 
 async def get_scenario(backend: Backend, params: ScenarioIdInput) -> ScenarioView:
@@ -36,7 +42,6 @@ async def list_scenarios(backend: Backend, params: ListScenariosInput) -> Scenar
         starting_after=params.starting_after,
         name=params.name,
         benchmark_id=params.benchmark_id,
-        validation_type=params.validation_type.value if params.validation_type else None,
     )
 
 
@@ -48,5 +53,5 @@ async def unarchive_scenario(backend: Backend, params: ScenarioIdInput) -> Scena
     return await backend.unarchive_scenario(params.scenario_id)
 
 
-async def validate_scenario(backend: Backend, params: ScenarioIdInput) -> ScenarioValidationView:
+async def validate_scenario(backend: Backend, params: ValidateScenarioInput) -> ScenarioValidationView:
     return await backend.validate_scenario(params.scenario_id)

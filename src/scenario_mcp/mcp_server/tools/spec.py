@@ -1,11 +1,12 @@
-"""What a tool is: its spec (name, title, description, models, handler, annotations, who is offered
-it), the progress reporter long handlers take, and the annotation presets. catalogue.py lists them."""
+"""What a tool is: its spec (name, title, description, models, handler, annotations, toolset, who is
+offered it, how it waits), the progress reporter long handlers take, an unfinished answer, and the
+annotation presets. catalogue.py lists them."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel
@@ -15,7 +16,23 @@ class Progress(Protocol):
     async def __call__(self, done: float, total: float | None = None, message: str | None = None) -> None: ...
 
 
-Handler = Callable[..., Awaitable[BaseModel]]
+@dataclass(frozen=True)
+class Unfinished:
+    """An answer in the object's current state (`scoring`, `building`, `running`), with a message
+    saying which tool to call to wait for the rest."""
+
+    current: BaseModel
+    message: str
+
+
+Handler = Callable[..., Awaitable[BaseModel | Unfinished]]
+Pending = Callable[[Any], dict[str, Any]]  # the parts of an unfinished operation's answer its input tells
+
+Toolset = Literal["scenarios", "devboxes", "runs", "files", "executions", "benchmarks", "blueprints"]
+
+
+def no_fields(_params: Any) -> dict[str, Any]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -27,10 +44,15 @@ class ToolSpec:
     output_model: type[BaseModel]
     handler: Handler
     annotations: ToolAnnotations
+    toolset: Toolset
     authoring: bool = False  # hidden from solver sessions
     pinned: bool = True  # offered to a solver pinned to one run (--run)
     progress: bool = False  # the handler takes a Progress reporter as its third argument
-    heartbeat: bool = False  # may take long: the server reports elapsed time while it runs
+    # May take long: the server runs it as an operation and waits at most the input's
+    # `wait_seconds` (operations.py); `pending` fills the answer given while it goes on.
+    bounded: bool = False
+    pending: Pending = no_fields
+    waits: bool = False  # may answer Unfinished (a `message` joins its output schema)
     lists_change: bool = False  # creates something that resources/list shows
     host_dirs: bool = False  # the handler takes the server's allowed host directories (`host_dirs=`)
 
