@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
-from harbor_e2e import TASKS, api_server, push_bases  # noqa: E402 (the scripts dir first)
+from harbor_e2e import OFFLINE, TASKS, api_server, push_bases  # noqa: E402 (the scripts dir first)
 from tests.local.oci_registry import Pusher, run_registry  # noqa: E402
 
 from scenario_mcp.models import DevboxCreateParameters  # noqa: E402
@@ -44,7 +44,7 @@ PHASES = ("environment_setup", "agent_setup", "agent_execution", "verifier")
 
 
 def run_harbor(base_url: str, jobs: Path, name: str) -> float:
-    env = {**os.environ, "RUNLOOP_BASE_URL": base_url, "RUNLOOP_API_KEY": "bench"}
+    env = {**os.environ, "RUNLOOP_BASE_URL": base_url, "RUNLOOP_API_KEY": "bench", **OFFLINE}
     argv = [str(HARBOR), "run", "-p", str(TASKS), "--agent", "oracle", "--env", "runloop", "-n", "1"]
     started = time.monotonic()
     subprocess.run([*argv, "-o", str(jobs), "--job-name", name, "-y", "-q"], env=env, check=True, timeout=1800)

@@ -37,6 +37,9 @@ from tests.local.oci_registry import (  # noqa: E402 (the repository root first)
 )
 
 TASKS = ROOT / "tests" / "harbor_tasks"
+# Harbor's LiteLLM fetches a model price list from GitHub at start, retrying for ~7 s without
+# internet; its own bundled copy is what these agents (oracle, nop) would read anyway.
+OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 
 def push_bases(pusher: Pusher) -> None:
@@ -71,7 +74,7 @@ def api_server(data_dir: Path, mirror: str, log: Path) -> Iterator[str]:
 
 
 def harbor_run(harbor: Path, base_url: str, agent: str, jobs: Path, name: str) -> float:
-    env = {**os.environ, "RUNLOOP_BASE_URL": base_url, "RUNLOOP_API_KEY": "scenario-mcp-e2e"}
+    env = {**os.environ, "RUNLOOP_BASE_URL": base_url, "RUNLOOP_API_KEY": "scenario-mcp-e2e", **OFFLINE}
     argv = [str(harbor), "run", "-p", str(TASKS), "--agent", agent, "--env", "runloop", "-n", "2"]
     argv += ["-o", str(jobs), "--job-name", name, "-y", "-q"]
     started = time.monotonic()
