@@ -103,6 +103,10 @@ _SPAWNER = _Spawner()
 atexit.register(_SPAWNER.close)
 
 
+PF_EXITING = 0x4  # /proc/<pid>/stat's flags: the process is in exit
+SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
+
+
 def _process_start_time(pid: int, *, dead_too: bool = False) -> int | None:
     """The kernel's start time of a pid, to tell our init from a recycled pid. None when there is
     no such process or (unless dead_too) it is a zombie: dead, waiting to be reaped."""
@@ -114,6 +118,22 @@ def _process_start_time(pid: int, *, dead_too: bool = False) -> int | None:
     if fields[0] in ("Z", "X") and not dead_too:
         return None
     return int(fields[19])
+
+
+def _dying(pid: int) -> bool:
+    """Whether a process is on its way out: killed, or exiting. An init killed an instant ago
+    (by a shutdown a crash cut short, say) is neither gone nor a zombie for milliseconds while
+    the kernel tears down its namespaces, and its launcher still accepts connections at first."""
+    try:
+        flags = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[6])
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    pending = 0
+    for line in status.splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")):
+            pending |= int(line.split()[1], 16)
+    return bool(flags & PF_EXITING or pending & SIGKILL_BIT)
 
 
 @dataclass
@@ -150,6 +170,10 @@ class Sandbox:
         return cls(spec, init_pid, init_start_time)
 
     def alive(self) -> bool:
+        """Its init runs, and is not dying: a devbox that can still serve."""
+        return self._exists() and not _dying(self.init_pid)
+
+    def _exists(self) -> bool:
         return self.init_start_time is not None and _process_start_time(self.init_pid) == self.init_start_time
 
     def enter_argv(self, *, cwd: str | None = None, uid: int = 0, gid: int = 0) -> list[str]:
@@ -232,14 +256,14 @@ class Sandbox:
         Returns once init has exited (at most 5 s), and has been reaped if that is quick: the
         spawner reaps the inits it started at once; an init from before a server restart is
         reaped by the host's init, in its own time."""
-        if not self.alive():
+        if not self._exists():
             return
         try:
             pidfd = os.pidfd_open(self.init_pid)
         except ProcessLookupError:
             return
         try:
-            if not self.alive():  # the pid was recycled before we held it
+            if not self._exists():  # the pid was recycled before we held it
                 return
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             with anyio.move_on_after(5):
