@@ -9,7 +9,6 @@ launcher.py, layers.py) reaches the caller as an EnvironmentUnavailableError say
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from types import TracebackType
 
@@ -58,7 +57,7 @@ from ..models import (
 from ..reference_validation import validate_with_reference
 from .benchmarks import Benchmarks
 from .blueprints import Blueprints
-from .boundary import lock_data_dir, sandbox_errors_as_backend_errors
+from .boundary import DataDirLock, sandbox_errors_as_backend_errors
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .executions import Executions
@@ -117,7 +116,7 @@ class LocalBackend:
         self.store: Store | None = None
         self._parts: _Parts | None = None
         self._tg: TaskGroup | None = None
-        self._lock_file: int | None = None
+        self._lock: DataDirLock | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -127,7 +126,7 @@ class LocalBackend:
         except SandboxError as exc:
             raise RuntimeError(str(exc)) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_file = lock_data_dir(self.data_dir)
+        self._lock = DataDirLock(self.data_dir)
         try:
             self.store = Store(self.data_dir / "scenario-mcp.sqlite3")
             self._tg = anyio.create_task_group()
@@ -138,8 +137,9 @@ class LocalBackend:
         try:
             self._parts = _Parts(self.store, self.data_dir, self._tg)
             await anyio.to_thread.run_sync(self.devboxes.layers.ensure_base)
-            await self._reconcile()
+            # Scorer sandboxes and directories of a dead server go before reconcile scores again.
             await anyio.to_thread.run_sync(self.parts.scoring.clean_leftovers)
+            await self._reconcile()
             await anyio.to_thread.run_sync(remove_stale_spares)
         except BaseException as exc:
             # A start that fails lets the data dir go, or the next engine could not take it.
@@ -164,9 +164,9 @@ class LocalBackend:
     def _release(self) -> None:
         if self.store is not None:
             self.store.close()
-        if self._lock_file is not None:
-            os.close(self._lock_file)  # releases the lock
-            self._lock_file = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def parts(self) -> _Parts:
