@@ -34,9 +34,8 @@ from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root
 class _Spawner:
     """The client side of this process's spawner helper (spawner.py), started on first use.
 
-    One per process, not per event loop: requests are blocking pipe round trips made from a worker
-    thread, one at a time. The helper exits when this process does (its stdin closes); the
-    sandboxes it started do not.
+    One per process, not per event loop: requests are pipe round trips, one at a time. The
+    helper exits when this process does (its stdin closes); the sandboxes it started do not.
     """
 
     def __init__(self) -> None:
@@ -54,30 +53,61 @@ class _Spawner:
             )
         return self._process
 
-    def spawn(self, request: Request) -> tuple[int, str | None]:
-        """The host pid of a new sandbox init, and the spare cgroup it already sits in (blocking)."""
+    async def spawn(self, request: Request) -> tuple[int, str | None]:
+        """The host pid of a new sandbox init, and the spare cgroup it already sits in.
+
+        Awaited in this event loop: a start takes a few milliseconds, and a worker thread would
+        add a hop each way. Only while another thread's start holds the helper does one wait for
+        it (callers shield this from cancellation: a reply is never left unread)."""
         line = json.dumps(request).encode() + b"\n"
+        if not self._lock.acquire(blocking=False):
+            return await anyio.to_thread.run_sync(self._spawn_blocking, line)
+        try:
+            fd = self._send(line)
+            answer = b""
+            while not answer.endswith(b"\n"):
+                await anyio.wait_readable(fd)
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                answer += chunk
+            return self._answer(answer)
+        finally:
+            self._lock.release()
+
+    def _spawn_blocking(self, line: bytes) -> tuple[int, str | None]:
         with self._lock:
-            for attempt in range(2):
-                process = self._ensure()
-                assert process.stdin is not None and process.stdout is not None
-                try:
-                    process.stdin.write(line)
-                    process.stdin.flush()
-                except BrokenPipeError:  # it died since the last request: start a new one
-                    self._forget()
-                    if attempt:
-                        raise SandboxError("the sandbox spawner exits as soon as it starts") from None
-                    continue
-                answer = process.stdout.readline()
-                if not answer:
-                    self._forget()
-                    raise SandboxError("the sandbox spawner died while starting a sandbox; try again")
-                reply = json.loads(answer)
-                if not reply["ok"]:
-                    raise SandboxError(f"sandbox setup failed: {reply['error']}")
-                return int(reply["pid"]), reply.get("cgroup")
+            fd = self._send(line)
+            answer = b""
+            while not answer.endswith(b"\n") and (chunk := os.read(fd, 1 << 16)):
+                answer += chunk
+            return self._answer(answer)
+
+    def _send(self, line: bytes) -> int:
+        """Send a request (starting the helper again if it died since the last one); the
+        descriptor its answer comes on. Under the lock."""
+        for attempt in range(2):
+            process = self._ensure()
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(line)
+                process.stdin.flush()
+            except BrokenPipeError:  # it died since the last request: start a new one
+                self._forget()
+                if attempt:
+                    raise SandboxError("the sandbox spawner exits as soon as it starts") from None
+                continue
+            return process.stdout.fileno()  # read raw: one answer per request, nothing buffered
         raise AssertionError("unreachable")
+
+    def _answer(self, answer: bytes) -> tuple[int, str | None]:
+        if not answer.endswith(b"\n"):
+            self._forget()
+            raise SandboxError("the sandbox spawner died while starting a sandbox; try again")
+        reply = json.loads(answer)
+        if not reply["ok"]:
+            raise SandboxError(f"sandbox setup failed: {reply['error']}")
+        return int(reply["pid"]), reply.get("cgroup")
 
     def _forget(self) -> None:
         if self._process is not None:
@@ -155,7 +185,7 @@ class Sandbox:
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):
-            init_pid, spare_cgroup = await anyio.to_thread.run_sync(_SPAWNER.spawn, request)
+            init_pid, spare_cgroup = await _SPAWNER.spawn(request)
             sandbox = cls(spec, init_pid, _process_start_time(init_pid), spare_cgroup)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()

@@ -9,8 +9,10 @@ answers one JSON line on stdout: `{"ok": true, "pid": <host pid of init>}` or `{
 The slow part of a start is done ahead of time, while the server has nothing to ask: the spawner
 forks a child that unshares user, PID, IPC and UTS namespaces, writes the child's uid/gid maps
 (root in the sandbox is the spawner's own uid; setgroups stays allowed when that is root), and the
-child forks the future init (init.py), PID 1 of the new PID namespace, and exits. Init makes its
-own network namespace; with network, the spawner then attaches slirp4netns to it (network.py).
+child forks the future init (init.py), PID 1 of the new PID namespace; then it makes a user
+namespace nested in its own, hands it to init (which maps its ids) and exits. Init makes its own
+network and mount namespaces; with network, the spawner then attaches slirp4netns to the former
+(network.py).
 Init waits for its request on a pipe, then builds the root from the request's mount plan and
 serves the devbox's commands. The sandbox does not depend on the spawner: it keeps running when
 the spawner or the server exits.
@@ -65,7 +67,7 @@ class _StaleError(SpawnError):
 
 def _child(report: int, go: int, requests: int, network_exit: int, ruleset: str) -> None:
     """Unshare user, PID, IPC and UTS namespaces, wait for the id maps, fork the future init,
-    report its pid and exit."""
+    report its pid, make the user namespace init will nest its own in, and exit."""
     keep = sorted({report, go, requests, *([network_exit] if network_exit >= 0 else [])})
     for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
         os.closerange(low + 1, high)  # the spawner's other descriptors (another prepared init's)
@@ -77,14 +79,23 @@ def _child(report: int, go: int, requests: int, network_exit: int, ruleset: str)
     os.write(report, b"U\n")
     if os.read(go, 1) != b"G":
         os._exit(1)  # the spawner gave up on us
+    to_init_r, to_init_w = os.pipe()
+    from_init_r, from_init_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            init.run(report, requests, network_exit, ruleset)
+            os.close(to_init_w)
+            os.close(from_init_r)
+            init.run(report, requests, network_exit, ruleset, (to_init_r, from_init_w))
         except BaseException as exc:
             _report_error(report, exc)
         os._exit(1)
     os.write(report, f"P{pid}\n".encode())
+    # Init's pipes to the spawner and slirp4netns are its alone: the spawner learns of init's
+    # success from the end of file of `report`, slirp4netns ends at that of `network_exit`.
+    for fd in {report, go, requests, network_exit, to_init_r, from_init_w} - {-1}:
+        os.close(fd)
+    init.nest_user_namespace(to_init_w, from_init_r)
 
 
 def _report_error(report: int, exc: BaseException) -> None:
@@ -218,10 +229,10 @@ def _place_in_spare_cgroups(pid: int) -> str | None:
     return name if CGROUP_PARENTS else None
 
 
-def launch(ready: _Ready, request: init.Request) -> int:
-    """Hand a request to a prepared init; its host pid once it runs the init shell."""
+def launch(ready: _Ready, data: bytes) -> int:
+    """Hand a request (its JSON, as the server sent it) to a prepared init; its host pid once it
+    runs the init shell."""
     try:
-        data = json.dumps(request).encode()
         try:
             while data:
                 data = data[os.write(ready.requests, data) :]
@@ -310,7 +321,7 @@ class _Slots:
                         os.rmdir(os.path.join(parent, spare))
         self.ready = {False: None, True: None}
 
-    def start(self, request: init.Request) -> dict[str, Any]:
+    def start(self, request: init.Request, data: bytes) -> dict[str, Any]:
         """Start a sandbox from a prepared init (a fresh one if none is, or it went stale)."""
         networked = bool(request["network"])
         self.wanted.add(networked)
@@ -320,7 +331,7 @@ class _Slots:
             if current is None:
                 current = prepare(networked)
             try:
-                return {"ok": True, "pid": launch(current, request), "cgroup": current_spare}
+                return {"ok": True, "pid": launch(current, data), "cgroup": current_spare}
             except _StaleError:
                 if attempt:
                     raise
@@ -340,7 +351,7 @@ def _answer(line: bytes, slots: _Slots, stdout: BinaryIO) -> bool:
             held = _hold(request["launcher_dir"])
             if _server_gone(stdout):
                 return False  # its request was still in the pipe: nothing is started for it
-            reply = slots.start(request)
+            reply = slots.start(request, line)
         except SpawnError as exc:
             reply = {"ok": False, "error": str(exc)}
         except Exception as exc:
