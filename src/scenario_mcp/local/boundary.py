@@ -3,13 +3,14 @@ checks of arguments every listing shares."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import inspect
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ..backend import EnvironmentUnavailableError, InvalidRequestError
 from ..conventions import MAX_LIST_LIMIT
@@ -17,18 +18,45 @@ from ..models import COLLECTION_PATHS, MetadataKind
 from .sandbox import SandboxError
 
 
-def lock_data_dir(data_dir: Path) -> int:
-    """One engine per data dir: it alone writes the database and holds the devboxes' state."""
-    fd = os.open(data_dir / "engine.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise RuntimeError(
-            f"another scenario-mcp engine is using the data dir {data_dir}; stop it, or give this one "
-            "another --data-dir (or SCENARIO_MCP_DATA_DIR)"
-        ) from None
-    return fd
+class DataDirLock:
+    """One engine per data dir: it alone writes the database and holds the devboxes' state.
+
+    A POSIX record lock, not flock: it belongs to this process, so it goes the instant the process
+    dies. (An flock belongs to the open file, which a child being forked (before its exec) shares:
+    a server killed then would keep its data dir locked a moment longer, and a restart at once
+    would be refused.) Such a lock does not keep out a second engine of this same process, which
+    this process's own register does."""
+
+    _held: ClassVar[set[str]] = set()
+
+    def __init__(self, data_dir: Path) -> None:
+        path = str((data_dir / "engine.lock").resolve())
+        # Checked before the file is opened: closing any descriptor of it would let our lock go.
+        if path in self._held:
+            raise _in_use(data_dir)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                raise _in_use(data_dir) from None
+            raise
+        self._held.add(path)
+        self.path, self.fd = path, fd
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # releases the lock
+            self.fd = -1
+            self._held.discard(self.path)
+
+
+def _in_use(data_dir: Path) -> RuntimeError:
+    return RuntimeError(
+        f"another scenario-mcp engine is using the data dir {data_dir}; stop it, or give this one "
+        "another --data-dir (or SCENARIO_MCP_DATA_DIR)"
+    )
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])

@@ -41,7 +41,7 @@ from ..models import (
 from .blueprints import Blueprints
 from .environments import Environment, RunAs, run_as
 from .launch import check_launch, limit_request, merged_launch
-from .launcher import launcher_socket, terminate
+from .launcher import end_stray_init, launcher_socket
 from .layers import LayerStore, tree_size
 from .limits import Cgroups, LimitRequest, make_cgroups
 from .network_policies import Egress, NetworkPolicies
@@ -390,10 +390,9 @@ class Devboxes:
 
     async def _remove_leftovers(self, devbox_id: str) -> None:
         """What a devbox that did not survive a restart left: an init that lost its record (the
-        server died inside a create), a cgroup, its disk changes."""
-        stray = launcher_socket(self.boxes_dir / devbox_id)
-        if stray is not None:
-            terminate(stray)
+        server died inside a create, or a start still in flight in its spawner), a cgroup, its
+        disk changes."""
+        await anyio.to_thread.run_sync(end_stray_init, self.boxes_dir / devbox_id)
         await anyio.to_thread.run_sync(make_cgroups(devbox_id, LimitRequest()).destroy)
         await anyio.to_thread.run_sync(_remove_trees, *self._disk_dirs(devbox_id))
 

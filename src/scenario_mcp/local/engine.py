@@ -9,7 +9,6 @@ launcher.py, layers.py) reaches the caller as an EnvironmentUnavailableError say
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from types import TracebackType
 
@@ -56,7 +55,7 @@ from ..models import (
 from ..reference_validation import validate_with_reference
 from .benchmarks import Benchmarks
 from .blueprints import Blueprints, default_blueprint_id
-from .boundary import check_limit, lock_data_dir, metadata_kind, sandbox_errors_as_backend_errors
+from .boundary import DataDirLock, check_limit, metadata_kind, sandbox_errors_as_backend_errors
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .garbage import GRACE_SECONDS
@@ -88,7 +87,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
         self.store: Store | None = None
         self._parts: Parts | None = None
         self._tg: TaskGroup | None = None
-        self._lock_file: int | None = None
+        self._lock: DataDirLock | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -98,7 +97,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
         except SandboxError as exc:
             raise RuntimeError(str(exc)) from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_file = lock_data_dir(self.data_dir)
+        self._lock = DataDirLock(self.data_dir)
         try:
             self.store = Store(self.data_dir / "scenario-mcp.sqlite3")
             self._tg = anyio.create_task_group()
@@ -109,8 +108,9 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
         try:
             self._parts = Parts(self.store, self.data_dir, self._tg, self.trust)
             await anyio.to_thread.run_sync(self.devboxes.layers.ensure_base)
-            await self._reconcile()
+            # Scorer sandboxes and directories of a dead server go before reconcile scores again.
             await anyio.to_thread.run_sync(self.parts.scoring.clean_leftovers)
+            await self._reconcile()
             await anyio.to_thread.run_sync(remove_stale_spares)
         except BaseException as exc:
             # A start that fails lets the data dir go, or the next engine could not take it.
@@ -135,9 +135,9 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
     def _release(self) -> None:
         if self.store is not None:
             self.store.close()
-        if self._lock_file is not None:
-            os.close(self._lock_file)  # releases the lock
-            self._lock_file = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def parts(self) -> Parts:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import socket
+import struct
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from .sandbox import LAUNCHER_SOCKET, MAX_MESSAGE, SandboxError
+from .sandbox import LAUNCHER_SOCKET, MAX_MESSAGE, SandboxError, spawns_settled
 
 # A command init could not start (as a shell reports a command it cannot execute).
 START_FAILED_EXIT_STATUS = 126
@@ -115,6 +117,33 @@ def terminate(socket_path: Path) -> bool:
             sock.send(json.dumps({"op": "exit"}).encode())
         except OSError:
             return False
+    return True
+
+
+def end_stray_init(state_dir: Path, timeout: float = 5.0) -> bool:
+    """End the init of a sandbox that has no record (its server died while starting it, or before
+    writing its pid down), and wait until it has exited; False when none answered.
+
+    Blocking. A start into `state_dir` still in flight in a dead server's spawner settles first:
+    it was ended there, or its init answers here."""
+    with spawns_settled(str(state_dir)):
+        socket_path = launcher_socket(state_dir)
+        if socket_path is None:
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            try:
+                _connect(sock, socket_path)
+                # The process that listens: init (its pid as seen from here).
+                pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                return False
+            try:
+                with contextlib.suppress(OSError):  # exiting already: waited for all the same
+                    sock.send(json.dumps({"op": "exit"}).encode())
+                select.select([pidfd], [], [], timeout)  # readable once it has exited
+            finally:
+                os.close(pidfd)
     return True
 
 

@@ -37,8 +37,8 @@ from .commands import shell_argv
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .environments import Environment
-from .launcher import terminate
-from .sandbox import LAUNCHER_SOCKET, Sandbox
+from .launcher import end_stray_init
+from .sandbox import Sandbox
 from .store import Store
 
 # Where a scorer's own files are placed in its scoring sandbox: outside the working directory,
@@ -193,8 +193,8 @@ class Scoring:
         launcher sockets and remove their directories (the runs themselves are scored again)."""
         if not self.work_dir.exists():
             return
-        for socket_path in self.work_dir.glob(f"*/*/box/{LAUNCHER_SOCKET}"):
-            terminate(socket_path)
+        for state_dir in self.work_dir.glob("*/*/box"):
+            end_stray_init(state_dir)
         for leftover in self.work_dir.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
 

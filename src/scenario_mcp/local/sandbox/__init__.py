@@ -9,6 +9,7 @@ ahead of time; each one's init (init.py) builds its root and serves its commands
 from ...conventions import HOME
 from .handle import Sandbox
 from .init import LAUNCHER_SOCKET, MAX_MESSAGE
+from .spawner import spawns_settled
 from .spec import (
     HOST_DIRS,
     HOST_TOOLS_PATH,
@@ -35,4 +36,5 @@ __all__ = [
     "prepare_dirs",
     "root_plan",
     "sandbox_env",
+    "spawns_settled",
 ]

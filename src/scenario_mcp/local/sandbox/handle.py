@@ -34,9 +34,8 @@ from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root
 class _Spawner:
     """The client side of this process's spawner helper (spawner.py), started on first use.
 
-    One per process, not per event loop: requests are blocking pipe round trips made from a worker
-    thread, one at a time. The helper exits when this process does (its stdin closes); the
-    sandboxes it started do not.
+    One per process, not per event loop: requests are pipe round trips, one at a time. The
+    helper exits when this process does (its stdin closes); the sandboxes it started do not.
     """
 
     def __init__(self) -> None:
@@ -54,30 +53,61 @@ class _Spawner:
             )
         return self._process
 
-    def spawn(self, request: Request) -> tuple[int, str | None]:
-        """The host pid of a new sandbox init, and the spare cgroup it already sits in (blocking)."""
+    async def spawn(self, request: Request) -> tuple[int, str | None]:
+        """The host pid of a new sandbox init, and the spare cgroup it already sits in.
+
+        Awaited in this event loop: a start takes a few milliseconds, and a worker thread would
+        add a hop each way. Only while another thread's start holds the helper does one wait for
+        it (callers shield this from cancellation: a reply is never left unread)."""
         line = json.dumps(request).encode() + b"\n"
+        if not self._lock.acquire(blocking=False):
+            return await anyio.to_thread.run_sync(self._spawn_blocking, line)
+        try:
+            fd = self._send(line)
+            answer = b""
+            while not answer.endswith(b"\n"):
+                await anyio.wait_readable(fd)
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                answer += chunk
+            return self._answer(answer)
+        finally:
+            self._lock.release()
+
+    def _spawn_blocking(self, line: bytes) -> tuple[int, str | None]:
         with self._lock:
-            for attempt in range(2):
-                process = self._ensure()
-                assert process.stdin is not None and process.stdout is not None
-                try:
-                    process.stdin.write(line)
-                    process.stdin.flush()
-                except BrokenPipeError:  # it died since the last request: start a new one
-                    self._forget()
-                    if attempt:
-                        raise SandboxError("the sandbox spawner exits as soon as it starts") from None
-                    continue
-                answer = process.stdout.readline()
-                if not answer:
-                    self._forget()
-                    raise SandboxError("the sandbox spawner died while starting a sandbox; try again")
-                reply = json.loads(answer)
-                if not reply["ok"]:
-                    raise SandboxError(f"sandbox setup failed: {reply['error']}")
-                return int(reply["pid"]), reply.get("cgroup")
+            fd = self._send(line)
+            answer = b""
+            while not answer.endswith(b"\n") and (chunk := os.read(fd, 1 << 16)):
+                answer += chunk
+            return self._answer(answer)
+
+    def _send(self, line: bytes) -> int:
+        """Send a request (starting the helper again if it died since the last one); the
+        descriptor its answer comes on. Under the lock."""
+        for attempt in range(2):
+            process = self._ensure()
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(line)
+                process.stdin.flush()
+            except BrokenPipeError:  # it died since the last request: start a new one
+                self._forget()
+                if attempt:
+                    raise SandboxError("the sandbox spawner exits as soon as it starts") from None
+                continue
+            return process.stdout.fileno()  # read raw: one answer per request, nothing buffered
         raise AssertionError("unreachable")
+
+    def _answer(self, answer: bytes) -> tuple[int, str | None]:
+        if not answer.endswith(b"\n"):
+            self._forget()
+            raise SandboxError("the sandbox spawner died while starting a sandbox; try again")
+        reply = json.loads(answer)
+        if not reply["ok"]:
+            raise SandboxError(f"sandbox setup failed: {reply['error']}")
+        return int(reply["pid"]), reply.get("cgroup")
 
     def _forget(self) -> None:
         if self._process is not None:
@@ -103,6 +133,10 @@ _SPAWNER = _Spawner()
 atexit.register(_SPAWNER.close)
 
 
+PF_EXITING = 0x4  # /proc/<pid>/stat's flags: the process is in exit
+SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
+
+
 def _process_start_time(pid: int, *, dead_too: bool = False) -> int | None:
     """The kernel's start time of a pid, to tell our init from a recycled pid. None when there is
     no such process or (unless dead_too) it is a zombie: dead, waiting to be reaped."""
@@ -114,6 +148,22 @@ def _process_start_time(pid: int, *, dead_too: bool = False) -> int | None:
     if fields[0] in ("Z", "X") and not dead_too:
         return None
     return int(fields[19])
+
+
+def _dying(pid: int) -> bool:
+    """Whether a process is on its way out: killed, or exiting. An init killed an instant ago
+    (by a shutdown a crash cut short, say) is neither gone nor a zombie for milliseconds while
+    the kernel tears down its namespaces, and its launcher still accepts connections at first."""
+    try:
+        flags = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[6])
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    pending = 0
+    for line in status.splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")):
+            pending |= int(line.split()[1], 16)
+    return bool(flags & PF_EXITING or pending & SIGKILL_BIT)
 
 
 @dataclass
@@ -136,7 +186,7 @@ class Sandbox:
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):
-            init_pid, spare_cgroup = await anyio.to_thread.run_sync(_SPAWNER.spawn, request)
+            init_pid, spare_cgroup = await _SPAWNER.spawn(request)
             sandbox = cls(spec, init_pid, _process_start_time(init_pid), spare_cgroup)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -151,6 +201,10 @@ class Sandbox:
         return cls(spec, init_pid, init_start_time)
 
     def alive(self) -> bool:
+        """Its init runs, and is not dying: a devbox that can still serve."""
+        return self._exists() and not _dying(self.init_pid)
+
+    def _exists(self) -> bool:
         return self.init_start_time is not None and _process_start_time(self.init_pid) == self.init_start_time
 
     def enter_argv(self, *, cwd: str | None = None, uid: int = 0, gid: int = 0) -> list[str]:
@@ -233,14 +287,14 @@ class Sandbox:
         Returns once init has exited (at most 5 s), and has been reaped if that is quick: the
         spawner reaps the inits it started at once; an init from before a server restart is
         reaped by the host's init, in its own time."""
-        if not self.alive():
+        if not self._exists():
             return
         try:
             pidfd = os.pidfd_open(self.init_pid)
         except ProcessLookupError:
             return
         try:
-            if not self.alive():  # the pid was recycled before we held it
+            if not self._exists():  # the pid was recycled before we held it
                 return
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             with anyio.move_on_after(5):

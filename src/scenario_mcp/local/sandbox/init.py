@@ -1,12 +1,13 @@
 """The devbox's init: PID 1 of its PID namespace, which builds its root and starts its commands.
 
 Forked ahead of time by the spawner (spawner.py) into fresh user, PID, IPC and UTS namespaces, it
-makes its own network namespace at once (network.py), then waits for its request. Given one, it
-unshares its mount namespace from the host's current mounts, applies the request's mount plan
-(mount_plan.py), sets the hostname, binds the launcher socket, pivots into the root, locks it
-(a nested user namespace), and serves: it starts every command the server sends (a vfork, so a
-command starts inside every namespace and cgroup of the devbox), reports its exit, and reaps
-orphans. Standard library only.
+takes the nested user namespace its parent made (mapping its ids), makes its own network
+namespace (network.py) and mount namespace (a slave of the host's), then waits for its request.
+Given one, it applies the request's mount plan (mount_plan.py), sets the hostname, binds the
+launcher socket, pivots into the root, locks it (it enters the nested user namespace, and a
+mount namespace of its own there), and serves: it starts every command the server sends (a
+vfork, so a command starts inside every namespace and cgroup of the devbox), reports its exit,
+and reaps orphans. Standard library only.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "d
 PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
 
 
-def _harden_and_lock(mapper: _Mapper | None) -> None:
-    """Protect /proc, then move into a nested user and mount namespace.
+def _harden_and_lock(nested_user_ns: int) -> None:
+    """Protect /proc, then move into the nested user namespace (made ahead of time, see
+    nest_user_namespace) and a mount namespace of its own there.
 
     Mounts made in a namespace owned by a more privileged user namespace are locked in the new
     one: the devbox's root cannot unmount or remount them (nor mount a fresh procfs, as its PID
@@ -67,76 +69,71 @@ def _harden_and_lock(mapper: _Mapper | None) -> None:
         path = f"/proc/{name}"
         if os.path.exists(path):
             libc.mount("/dev/null", path, None, libc.MS_BIND, None)
-    libc.unshare(libc.CLONE_NEWUSER | libc.CLONE_NEWNS, "unshare(nested user namespace)")
-    if mapper is not None:
-        mapper.map_ids()
-        return
-    # A process may map only its own ids into a user namespace it created, and then without
-    # setgroups: uid and gid 0 stay 0.
-    for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
-        with open(f"/proc/self/{name}", "w") as f:
-            f.write(text)
+    libc.setns(nested_user_ns, libc.CLONE_NEWUSER, "setns(nested user namespace)")
+    os.close(nested_user_ns)
+    libc.unshare(libc.CLONE_NEWNS, "unshare(nested mount namespace)")
 
 
-class _Mapper:
-    """A child of init that stays in the outer user namespace, to write the nested one's id maps.
+def nest_user_namespace(to_init: int, from_init: int) -> None:
+    """In init's parent, once init is forked: make the user namespace init will move into, nested
+    in the outer one, and hand it over (init maps its ids and holds it; then this process exits).
 
-    Mapping more ids than one's own into a new user namespace takes CAP_SETUID in its parent,
-    which init loses as it enters it: the child, forked before, still has it. It holds a
-    descriptor of init's /proc directory (the host's procfs is mounted where it stays)."""
-
-    def __init__(self) -> None:
-        self.proc_dir = os.open("/proc/self", os.O_RDONLY | os.O_DIRECTORY)
-        self.ask_r, self.ask_w = os.pipe()
-        self.done_r, self.done_w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            self._serve()
-        for fd in (self.ask_r, self.done_w, self.proc_dir):
-            os.close(fd)
-
-    def _serve(self) -> None:
-        status = 1
-        try:
-            keep = sorted((self.ask_r, self.done_w, self.proc_dir))
-            for low, high in zip([-1, *keep], [*keep, 1 << 16], strict=True):
-                os.closerange(low + 1, high)  # init's pipes (its report, its requests) are not ours
-            if os.read(self.ask_r, 1) == b"M":
-                for name in ("uid_map", "gid_map"):
-                    fd = os.open(name, os.O_WRONLY, dir_fd=self.proc_dir)
-                    try:
-                        os.write(fd, libc.id_map(0).encode())
-                    finally:
-                        os.close(fd)
-                os.write(self.done_w, b"D")
-                status = 0
-        finally:
-            os._exit(status)
-
-    def map_ids(self) -> None:
-        os.write(self.ask_w, b"M")
-        answer = os.read(self.done_r, 1)
-        os.close(self.ask_w)
-        os.close(self.done_r)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
-        if answer != b"D":
-            raise libc.SpawnError("mapping the ids of the devbox's nested user namespace failed")
-
-    def keep(self) -> list[int]:
-        return [self.ask_w, self.done_r]
+    Made ahead of time, off the path of a start; by this process because it is there anyway (a
+    user namespace lives only while a process or a descriptor holds it)."""
+    try:
+        libc.unshare(libc.CLONE_NEWUSER, "unshare(nested user namespace)")
+        os.write(to_init, f"{os.getpid()}\n".encode())
+    except libc.SpawnError as exc:
+        os.write(to_init, f"E{exc}\n".encode())
+    os.read(from_init, 1)  # init holds it now (or is gone)
 
 
-def run(report: int, requests: int, network_exit: int, ruleset: str) -> None:
+def _take_nested_user_namespace(from_parent: int, to_parent: int) -> int:
+    """A descriptor of the user namespace init's parent nested in the outer one, its ids mapped
+    as the outer namespace's are. Mapping more ids than one's own takes CAP_SETUID in the parent
+    namespace, which init has here (the outer one) and would lose once inside."""
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(from_parent, 4096)
+        if not chunk:
+            break
+        line += chunk
+    os.close(from_parent)
+    text = line.decode(errors="replace").strip()
+    if not text.isdigit():
+        raise libc.SpawnError(text[1:] if text.startswith("E") else "making the nested user namespace failed")
+    proc = f"/proc/{text}"
+    with open("/proc/self/uid_map") as f:
+        outer_range = int(f.read().split()[2]) > 1
+    if not outer_range:
+        # An unprivileged server's namespace maps only its own id, and without setgroups.
+        with open(f"{proc}/setgroups", "w") as f:
+            f.write("deny")
+    # The same ids as the outer namespace: a root server's range, else root alone.
+    mapping = f"0 0 {libc.ID_RANGE}" if outer_range else "0 0 1"
+    for name in ("uid_map", "gid_map"):
+        with open(f"{proc}/{name}", "w") as f:
+            f.write(mapping)
+    nested = os.open(f"{proc}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    os.write(to_parent, b"D")
+    os.close(to_parent)
+    return nested
+
+
+def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple[int, int]) -> None:
     """PID 1 of the new PID namespace: wait for a request, build the root, become the init shell.
 
     `network_exit` (with network; else -1) is the write end of slirp4netns's exit pipe: held open
-    by init alone, it closes when init ends, and slirp4netns with it."""
+    by init alone, it closes when init ends, and slirp4netns with it. `nest` is the pipe pair to
+    its parent, which makes the nested user namespace (nest_user_namespace)."""
     networked = network_exit >= 0
     os.setsid()
+    nested_user_ns = _take_nested_user_namespace(*nest)
     network.own_network(networked, ruleset)
-    # A root server maps a range of ids (libc.id_map), the nested namespace too: a helper for it.
-    mapper = _Mapper() if _outer_maps_a_range() else None
+    # The mount namespace, made ahead of time too: a slave of the host's, so that it still
+    # follows the host's mounts when the request comes, and nothing mounted here propagates back.
+    libc.unshare(libc.CLONE_NEWNS, "unshare(CLONE_NEWNS)")
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE, None)
     os.write(report, b"N\n")  # the spawner may attach slirp4netns to this namespace now
     data = b""
     while chunk := os.read(requests, 1 << 16):
@@ -149,17 +146,12 @@ def run(report: int, requests: int, network_exit: int, ruleset: str) -> None:
     if networked and request.get("egress_allow") is not None:
         # Before any command exists, while init still holds CAP_NET_ADMIN over its namespace.
         network.apply_ruleset(network.allowlist_ruleset(request["egress_allow"] or []))
-    # The mount namespace is made now, not when this process was forked ahead of time, so that
-    # it starts from the host's current mounts.
-    libc.unshare(libc.CLONE_NEWNS, "unshare(CLONE_NEWNS)")
-    # Nothing mounted here propagates anywhere (as `unshare --mount` does by default).
-    libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE, None)
     for step in mount_plan.decode(request["plan"]):
         step.apply()
     libc.sethostname(request["hostname"])
     listener = _listen(request["launcher_dir"])
     libc.pivot_into(request["root"])
-    _harden_and_lock(mapper)
+    _harden_and_lock(nested_user_ns)
     os.dup2(0, 2)  # /dev/null, like 0 and 1
     keep = sorted({report, listener.fileno(), *([network_exit] if networked else [])})
     for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
@@ -169,11 +161,6 @@ def run(report: int, requests: int, network_exit: int, ruleset: str) -> None:
     os.write(report, b"R\n")
     os.close(report)
     _serve(listener)
-
-
-def _outer_maps_a_range() -> bool:
-    with open("/proc/self/uid_map") as f:
-        return int(f.read().split()[2]) > 1
 
 
 def _listen(directory: str) -> socket.socket:

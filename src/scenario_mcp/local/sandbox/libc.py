@@ -23,7 +23,7 @@ MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
-MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
 MNT_DETACH = 0x2
 MOUNT_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
 
@@ -72,6 +72,10 @@ def check(result: int, what: str) -> None:
 
 def unshare(flags: int, what: str) -> None:
     check(int(_libc.unshare(ctypes.c_int(flags))), what)
+
+
+def setns(fd: int, nstype: int, what: str) -> None:
+    check(int(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype))), what)
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:

@@ -8,7 +8,7 @@ with its `op` name and its fields, and nothing else decodes. Standard library on
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from . import libc
@@ -79,7 +79,9 @@ OPERATIONS: dict[str, type[SetupOp]] = {kind.op: kind for kind in (Mount, Bind, 
 
 
 def encode(plan: list[SetupOp]) -> list[dict[str, Any]]:
-    return [{"op": step.op, **asdict(step)} for step in plan]
+    # vars(), not dataclasses.asdict: the fields are plain strings, and asdict's deep copy costs
+    # a tenth of a millisecond per plan, on the path of every start.
+    return [{"op": step.op, **vars(step)} for step in plan]
 
 
 def decode(data: list[dict[str, Any]]) -> list[SetupOp]:

@@ -9,11 +9,20 @@ answers one JSON line on stdout: `{"ok": true, "pid": <host pid of init>}` or `{
 The slow part of a start is done ahead of time, while the server has nothing to ask: the spawner
 forks a child that unshares user, PID, IPC and UTS namespaces, writes the child's uid/gid maps
 (root in the sandbox is the spawner's own uid; setgroups stays allowed when that is root), and the
-child forks the future init (init.py), PID 1 of the new PID namespace, and exits. Init makes its
-own network namespace; with network, the spawner then attaches slirp4netns to it (network.py).
+child forks the future init (init.py), PID 1 of the new PID namespace; then it makes a user
+namespace nested in its own, hands it to init (which maps its ids) and exits. Init makes its own
+network and mount namespaces; with network, the spawner then attaches slirp4netns to the former
+(network.py).
 Init waits for its request on a pipe, then builds the root from the request's mount plan and
 serves the devbox's commands. The sandbox does not depend on the spawner: it keeps running when
 the spawner or the server exits.
+
+A sandbox its server cannot hear of never runs: a restarted server may already have looked for it.
+While a start is in flight the spawner holds the sandbox's state directory (a shared flock); it
+starts nothing for a server that is gone (a request still in the pipe when the server died), and
+ends a sandbox whose answer finds no reader before it lets the directory go. A restarted server
+takes the directory exclusively before it looks there for an init it has no record of
+(`spawns_settled`). When its server is gone, the spawner ends its prepared inits too.
 
 The spawner is a child subreaper, so inits (orphaned by their short-lived parents) are reaped by it
 while it runs; after it is gone, by the host's init.
@@ -35,6 +44,7 @@ if not __package__:
     __package__ = _bare.__name__
 
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -42,7 +52,8 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 from . import init, libc, network
 from .libc import SpawnError
@@ -56,7 +67,7 @@ class _StaleError(SpawnError):
 
 def _child(report: int, go: int, requests: int, network_exit: int, ruleset: str) -> None:
     """Unshare user, PID, IPC and UTS namespaces, wait for the id maps, fork the future init,
-    report its pid and exit."""
+    report its pid, make the user namespace init will nest its own in, and exit."""
     keep = sorted({report, go, requests, *([network_exit] if network_exit >= 0 else [])})
     for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
         os.closerange(low + 1, high)  # the spawner's other descriptors (another prepared init's)
@@ -68,14 +79,23 @@ def _child(report: int, go: int, requests: int, network_exit: int, ruleset: str)
     os.write(report, b"U\n")
     if os.read(go, 1) != b"G":
         os._exit(1)  # the spawner gave up on us
+    to_init_r, to_init_w = os.pipe()
+    from_init_r, from_init_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            init.run(report, requests, network_exit, ruleset)
+            os.close(to_init_w)
+            os.close(from_init_r)
+            init.run(report, requests, network_exit, ruleset, (to_init_r, from_init_w))
         except BaseException as exc:
             _report_error(report, exc)
         os._exit(1)
     os.write(report, f"P{pid}\n".encode())
+    # Init's pipes to the spawner and slirp4netns are its alone: the spawner learns of init's
+    # success from the end of file of `report`, slirp4netns ends at that of `network_exit`.
+    for fd in {report, go, requests, network_exit, to_init_r, from_init_w} - {-1}:
+        os.close(fd)
+    init.nest_user_namespace(to_init_w, from_init_r)
 
 
 def _report_error(report: int, exc: BaseException) -> None:
@@ -209,10 +229,10 @@ def _place_in_spare_cgroups(pid: int) -> str | None:
     return name if CGROUP_PARENTS else None
 
 
-def launch(ready: _Ready, request: init.Request) -> int:
-    """Hand a request to a prepared init; its host pid once it runs the init shell."""
+def launch(ready: _Ready, data: bytes) -> int:
+    """Hand a request (its JSON, as the server sent it) to a prepared init; its host pid once it
+    runs the init shell."""
     try:
-        data = json.dumps(request).encode()
         try:
             while data:
                 data = data[os.write(ready.requests, data) :]
@@ -229,8 +249,7 @@ def launch(ready: _Ready, request: init.Request) -> int:
             raise SpawnError(_failure(line))
         return ready.pid
     except SpawnError:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(ready.pid, signal.SIGKILL)
+        _end(ready.pid)
         raise
     finally:
         if ready.requests != -1:
@@ -262,36 +281,77 @@ def main() -> None:
     libc.become_child_subreaper()
     CGROUP_PARENTS.extend(sys.argv[1:])
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    # The next sandbox's slow part, done while the server has no request for us: one without
-    # network (the common case), and one with network once the server has asked for one.
-    ready: dict[bool, _Ready | None] = {False: None, True: None}
-    spare: dict[bool, str | None] = {False: None, True: None}
-    wanted = {False}
-    while True:
-        for networked in sorted(wanted):
-            if ready[networked] is None:
+    slots = _Slots()
+    try:
+        while True:
+            slots.fill()
+            line = stdin.readline()
+            # At end of file the server is gone; the sandboxes it started live on.
+            if not line or not _answer(line, slots, stdout):
+                return
+    finally:
+        slots.discard()
+
+
+class _Slots:
+    """The next sandbox's slow part, done while the server has no request for us: one without
+    network (the common case), and one with network once the server has asked for one."""
+
+    def __init__(self) -> None:
+        self.ready: dict[bool, _Ready | None] = {False: None, True: None}
+        self.spare: dict[bool, str | None] = {False: None, True: None}
+        self.wanted = {False}
+
+    def fill(self) -> None:
+        for networked in sorted(self.wanted):
+            if self.ready[networked] is None:
                 with contextlib.suppress(SpawnError):
                     prepared = prepare(networked)
-                    ready[networked], spare[networked] = prepared, _place_in_spare_cgroups(prepared.pid)
-        line = stdin.readline()
-        if not line:
-            return  # the server is gone; the sandboxes live on (and `ready` sees end of file)
-        reply: dict[str, Any]
+                    self.ready[networked], self.spare[networked] = prepared, _place_in_spare_cgroups(prepared.pid)
+
+    def discard(self) -> None:
+        """End the prepared inits and remove the spare cgroups they sat in: none outlives us."""
+        for networked, ready in self.ready.items():
+            if ready is not None:
+                _end(ready.pid)
+            spare = self.spare[networked]
+            for parent in CGROUP_PARENTS:
+                with contextlib.suppress(OSError):
+                    if spare is not None:
+                        os.rmdir(os.path.join(parent, spare))
+        self.ready = {False: None, True: None}
+
+    def start(self, request: init.Request, data: bytes) -> dict[str, Any]:
+        """Start a sandbox from a prepared init (a fresh one if none is, or it went stale)."""
+        networked = bool(request["network"])
+        self.wanted.add(networked)
+        for attempt in range(2):
+            current, current_spare = self.ready[networked], self.spare[networked]
+            self.ready[networked] = self.spare[networked] = None
+            if current is None:
+                current = prepare(networked)
+            try:
+                return {"ok": True, "pid": launch(current, data), "cgroup": current_spare}
+            except _StaleError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _answer(line: bytes, slots: _Slots, stdout: BinaryIO) -> bool:
+    """Start the sandbox a request asks for and answer it; False once the server is gone.
+
+    A sandbox the server cannot hear of must never run: a restarted server may already have
+    looked for it. So the request's directory is held (see `spawns_settled`) from before the
+    server is checked to be there until the sandbox is either answered for or ended."""
+    held = None
+    try:
         try:
             request: init.Request = json.loads(line)
-            networked = bool(request["network"])
-            wanted.add(networked)
-            for attempt in range(2):
-                current, current_spare = ready[networked], spare[networked]
-                ready[networked] = spare[networked] = None
-                if current is None:
-                    current = prepare(networked)
-                try:
-                    reply = {"ok": True, "pid": launch(current, request), "cgroup": current_spare}
-                    break
-                except _StaleError:
-                    if attempt:
-                        raise
+            held = _hold(request["launcher_dir"])
+            if _server_gone(stdout):
+                return False  # its request was still in the pipe: nothing is started for it
+            reply = slots.start(request, line)
         except SpawnError as exc:
             reply = {"ok": False, "error": str(exc)}
         except Exception as exc:
@@ -300,12 +360,77 @@ def main() -> None:
             stdout.write(json.dumps(reply).encode() + b"\n")
             stdout.flush()
         except BrokenPipeError:
-            # The server died while this sandbox was being made: nobody will ever know of it (a
-            # restarted server may already have looked for it), so it must not live on.
             if reply.get("ok"):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(reply["pid"]), signal.SIGKILL)
-            return
+                _end(int(reply["pid"]))  # the server died while it was being made
+            return False
+        return True
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _hold(directory: str) -> int | None:
+    """A shared lock on a sandbox's state directory, for as long as its start is in flight."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None  # the sandbox fails without it (its launcher socket goes there)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def _server_gone(stdout: BinaryIO) -> bool:
+    """Whether nobody reads our answers any more: the server died (a pipe's write end polls as
+    an error once its read end is closed)."""
+    poller = select.poll()
+    poller.register(stdout.fileno(), select.POLLOUT)
+    return any(events & select.POLLERR for _fd, events in poller.poll(0))
+
+
+def _end(pid: int) -> None:
+    """Kill a sandbox's init and wait until it has exited (its launcher socket answers no more).
+
+    SIGCHLD is held meanwhile: init (our child since its parent exited) is not reaped, so its pid
+    cannot be reused, before it is signalled."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        select.select([pidfd], [], [], SETUP_TIMEOUT)  # readable once it has exited
+    finally:
+        os.close(pidfd)
+
+
+@contextlib.contextmanager
+def spawns_settled(state_dir: str, timeout: float = SETUP_TIMEOUT + 5) -> Iterator[None]:
+    """For a restarted server, before it looks for a sandbox it has no record of: wait until no
+    spawner (a dead server's) is starting one into `state_dir`, and keep new ones out meanwhile.
+
+    A spawner holds the directory shared from before it checks that its server is there until its
+    sandbox is answered for or ended (`_answer`): one that gets it after this finds its server gone."""
+    try:
+        fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        yield  # no directory: nothing was ever started there
+        return
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break  # a spawner stuck past its own deadline: look all the same
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)
 
 
 if __name__ == "__main__":
