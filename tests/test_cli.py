@@ -80,7 +80,7 @@ def test_setup_reports_the_default_environment_ready_and_refuses_a_held_data_dir
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"scenario-mcp setup: ready: default environment {default_blueprint_id()}")
     with open(data_dir / "engine.lock", "a") as held:  # as a running server holds it
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         busy = scenario_mcp("setup", data_dir=data_dir)
     assert busy.returncode == 1 and "scenario-mcp setup:" in busy.stderr
 
@@ -96,7 +96,7 @@ def test_gc_frees_an_unreferenced_layer_and_refuses_a_held_data_dir(tmp_path: Pa
     assert not stray.exists()
 
     with open(data_dir / "engine.lock", "a") as held:  # as a running server holds it
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         busy = scenario_mcp("gc", data_dir=data_dir)
     assert busy.returncode == 1 and "scenario-mcp gc:" in busy.stderr
 
