@@ -8,8 +8,11 @@ HARBOR_VERSION=0.25.0
 venv=.tools/harbor-venv
 if [ ! -x "$venv/bin/harbor" ] || ! "$venv/bin/harbor" --version 2>/dev/null | grep -qx "$HARBOR_VERSION"; then
   py=""
-  for candidate in python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
-    if command -v "$candidate" >/dev/null 2>&1; then py=$(command -v "$candidate"); break; fi
+  # A pyenv shim may exist for a version that is not selected: try each candidate for real.
+  for candidate in "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 python3.12 python3.13 python3; do
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+      py=$(command -v "$candidate"); break
+    fi
   done
   if [ -z "$py" ]; then
     echo "harbor-e2e: Harbor needs Python 3.12 or newer; install python3.12 (or pyenv install 3.12) and rerun" >&2
