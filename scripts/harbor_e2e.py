@@ -54,13 +54,14 @@ def push_bases(pusher: Pusher) -> None:
 
 
 @contextlib.contextmanager
-def api_server(data_dir: Path, mirror: str, log: Path) -> Iterator[str]:
+def api_server(data_dir: Path, mirror: str, log: Path, request_log: Path | None = None) -> Iterator[str]:
     port = free_port()
+    extra = ["--request-log", str(request_log)] if request_log else []
     env = {**os.environ, "SCENARIO_MCP_REGISTRY_MIRROR": mirror}
     env.pop("SCENARIO_MCP_TOKEN", None)
     with open(log, "w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "scenario_mcp", "api", "--data-dir", str(data_dir), "--port", str(port)],
+            [sys.executable, "-m", "scenario_mcp", "api", "--data-dir", str(data_dir), "--port", str(port), *extra],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         help="bearer token every request but /healthz must carry (env SCENARIO_MCP_TOKEN, or the older "
         "SCENARIO_MCP_API_TOKEN); required off loopback",
     )
+    api.add_argument(
+        "--request-log",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="append one JSON line per request to FILE (arrival time, method, path, status, ms held)",
+    )
     sub.add_parser("demo", parents=[common], help="walk the seed workflow through a real MCP client over stdio")
     sub.add_parser(
         "setup",
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     try:
         if args.command == "api":
-            anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token, trust)
+            anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token, trust, args.request_log)
         else:
             anyio.run(_serve, data_dir, args.backend, args, trust)
     except KeyboardInterrupt:
@@ -314,15 +321,23 @@ async def open_backend(kind: str, data_dir: Path, trust: TrustSettings | None = 
 
 
 async def _api(
-    data_dir: Path, backend_kind: str, host: str, port: int, token: str | None, trust: TrustSettings | None = None
+    data_dir: Path,
+    backend_kind: str,
+    host: str,
+    port: int,
+    token: str | None,
+    trust: TrustSettings | None = None,
+    request_log: Path | None = None,
 ) -> None:
     import uvicorn
 
     from .rest import build_rest_app
+    from .rest.request_log import RequestLog
 
     async with open_backend(backend_kind, data_dir, trust) as backend:
+        app = build_rest_app(backend, token=token, host=host)
         config = uvicorn.Config(
-            build_rest_app(backend, token=token, host=host),
+            RequestLog(app, request_log) if request_log else app,
             host=host,
             port=port,
             lifespan="off",

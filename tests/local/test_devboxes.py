@@ -196,6 +196,24 @@ async def test_shutdown_devbox_refuses_work(backend: LocalBackend) -> None:
         await backend.execute("dbx_missing", "true")
 
 
+async def test_a_status_wait_answers_when_the_status_changes(backend: LocalBackend) -> None:
+    """A long poll holds while the devbox is not there yet, and answers on the change itself (not
+    on a later timer tick: Runloop's SDK sends its next request only when this one answers)."""
+    box = await new_box(backend)
+    seen: list[DevboxStatus] = []
+
+    async def wait() -> None:
+        seen.append((await backend.wait_for_devbox_status(box, ["suspended"], timeout_seconds=20)).status)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait)
+        await anyio.wait_all_tasks_blocked()
+        assert seen == []
+        await backend.suspend_devbox(box)
+        await anyio.wait_all_tasks_blocked()
+        assert seen == [DevboxStatus.SUSPENDED]
+
+
 async def test_list_devboxes_paging_and_status_filter(backend: LocalBackend) -> None:
     boxes = [await new_box(backend, name=f"box{i}") for i in range(3)]
     await backend.shutdown_devbox(boxes[1])

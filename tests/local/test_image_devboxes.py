@@ -246,6 +246,31 @@ async def test_an_image_devbox_root_holds_only_the_images_files(backend: LocalBa
     assert ".complete" not in listed and "made" in listed and "bin" in listed
 
 
+async def test_uploads_belong_to_the_images_user(backend: LocalBackend, base_image: str) -> None:
+    """An image whose USER is not root: what upload_file makes (the file and each directory made
+    for it) is that user's, as on Runloop, so its commands can change it. (write_file needs
+    `realpath -m`, which busybox lacks; test_files.py covers it on the host environment.)"""
+    dockerfile = f"FROM {base_image}\nRUN mkdir -p /home/user /srv/kept\nUSER 1234:2345\n"
+    blueprint_id = await built(backend, BlueprintCreateParameters(name="as-1234", dockerfile=dockerfile))
+    box = (await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
+    await backend.upload_file(box, "/srv/kept/new/file.bin", b"\x00\x01")
+    await backend.upload_file(box, "made/notes.txt", b"x")  # relative: under /home/user
+    seen = await backend.execute(
+        box,
+        "stat -c '%n %u:%g' /srv/kept /srv/kept/new /srv/kept/new/file.bin /home/user /home/user/made "
+        "/home/user/made/notes.txt && echo more >> /srv/kept/new/file.bin && id -u",
+    )
+    assert seen.stdout.splitlines() == [
+        "/srv/kept 0:0",
+        "/srv/kept/new 1234:2345",
+        "/srv/kept/new/file.bin 1234:2345",
+        "/home/user 0:0",
+        "/home/user/made 1234:2345",
+        "/home/user/made/notes.txt 1234:2345",
+        "1234",
+    ], seen.stderr
+
+
 async def test_commands_run_as_the_user_the_launch_or_the_image_names(
     backend: LocalBackend, debian_image: tuple[str, Path]
 ) -> None:

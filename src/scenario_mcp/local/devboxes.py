@@ -83,6 +83,8 @@ class Devboxes:
         self._rows: dict[str, tuple[DevboxView, dict[str, Any]]] = {}
         self._on_end: builtins.list[Callable[[str], None]] = []
         self._tg: TaskGroup | None = None
+        # Set (and dropped) by every save: status waits wake on a change, not on a timer.
+        self._saved: anyio.Event | None = None
 
     @property
     def tg(self) -> TaskGroup:
@@ -141,11 +143,20 @@ class Devboxes:
         )
         if view.status in ENDED:
             self._rows.pop(view.id, None)  # an ended devbox is read from the store
-            return
-        if internal is None:
-            previous = self._rows.get(view.id)
-            internal = previous[1] if previous else (await self._row(view.id))[1]
-        self._rows[view.id] = (view, dict(internal))
+        else:
+            if internal is None:
+                previous = self._rows.get(view.id)
+                internal = previous[1] if previous else (await self._row(view.id))[1]
+            self._rows[view.id] = (view, dict(internal))
+        if self._saved is not None:
+            self._saved.set()
+            self._saved = None
+
+    def _next_save(self) -> anyio.Event:
+        """An event the next save of any devbox sets."""
+        if self._saved is None:
+            self._saved = anyio.Event()
+        return self._saved
 
     async def _transition(
         self, view: DevboxView, status: DevboxStatus, internal: dict[str, Any] | None = None, **fields: Any
@@ -469,12 +480,13 @@ class Devboxes:
             raise InvalidRequestError(f"timeout_seconds must be in (0, {MAX_LONG_POLL:g}]")
         with anyio.move_on_after(timeout_seconds):
             while True:
+                saved = self._next_save()  # taken before the read: a change after it wakes us
                 view = await self.get(devbox_id)
                 if view.status in wanted:
                     return view
                 if view.status in ENDED:
                     break  # it will never get there
-                await anyio.sleep(0.05)
+                await saved.wait()
         view = await self.get(devbox_id)
         if view.status in wanted:
             return view
