@@ -38,8 +38,10 @@ from tests.local.oci_registry import (  # noqa: E402 (the repository root first)
 
 TASKS = ROOT / "tests" / "harbor_tasks"
 # Harbor's LiteLLM fetches a model price list from GitHub at start, retrying for ~7 s without
-# internet; its own bundled copy is what these agents (oracle, nop) would read anyway.
-OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+# internet; its own bundled copy is what these agents (oracle, nop) would read anyway. Harbor's
+# telemetry (on by default) imports LiteLLM at the job's end (~4 s of CPU here) to send PostHog
+# an event no test run should send.
+OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HARBOR_TELEMETRY": "0"}
 
 
 def push_bases(pusher: Pusher) -> None:
