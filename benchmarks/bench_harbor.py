@@ -248,6 +248,7 @@ def main(runs: int) -> None:
                     f"floor {floors[-1]:.0f} ms"
                 )
     report(results, floors)
+    print(f"load average at the end (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
     shutil.rmtree(work, ignore_errors=True)
 
 
