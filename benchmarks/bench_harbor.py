@@ -72,6 +72,7 @@ class HarborRun:
     engine: float  # ms some request was being served
     between: float  # ms between requests with none being served: Harbor's and its SDK's own
     requests: int
+    connections: int  # client ports seen: each a new connection (Runloop's SDK opens one per pool shard)
     by_kind: dict[str, float]  # engine ms by request kind (method and path, ids left out)
     counts: Counter[str]
     phases: dict[str, float]  # Harbor's phase totals over the trials, ms
@@ -154,6 +155,7 @@ def analyse(requests: list[dict[str, object]], harbor: Process, job: Path) -> Ha
         engine=engine * 1000,
         between=(wall - engine - start - exit_) * 1000,
         requests=len(mine),
+        connections=len({r.get("client") for r in mine}),
         by_kind=dict(by_kind),
         counts=counts,
         phases={p: sum(e - s for s, e in spans_) * 1000 for p, spans_ in phases.items()},
@@ -200,6 +202,7 @@ def report(runs: list[HarborRun], floors: list[float]) -> None:
     print(f"      Harbor and its SDK between requests       {median(runs, 'between'):7.0f} ms")
     print(f"      Harbor's exit, after its last request     {median(runs, 'exit'):7.0f} ms")
     print(f"      the engine serving {median(runs, 'requests'):.0f} requests{'':<15}{engine:7.0f} ms")
+    print(f"    connections Harbor's SDK opened (a new httpx transport each) {median(runs, 'connections'):4.0f}")
     print(f"    Harbor's own CPU time (its process, user + system) {median(runs, 'cpu'):7.0f} ms")
     print(f"    floor: solve.sh + test.sh through the engine {base:6.0f} ms")
     print(

@@ -40,3 +40,5 @@ async def test_each_request_is_one_line_with_its_status_and_time_held(backend: L
     assert [e["start"] for e in lines] == sorted(e["start"] for e in lines)
     assert 300 <= lines[-1]["ms"] < 5000  # the long poll's hold, measured by the server
     assert lines[0]["ms"] < 300
+    assert all(e["client"].startswith("127.0.0.1:") for e in lines)
+    assert len({e["client"] for e in lines}) == 1  # one client, its connection kept alive

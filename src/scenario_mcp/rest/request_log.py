@@ -1,5 +1,6 @@
-"""A request log: one JSON line per REST request (when it came, method, path, status, how long the
-server held it), for finding where a client's time goes (benchmarks/bench_harbor.py reads it).
+"""A request log: one JSON line per REST request (when it came, method, path, status, the client's
+address and port, how long the server held it), for finding where a client's time goes
+(benchmarks/bench_harbor.py reads it; a new client port is a new connection).
 
 `scenario-mcp api --request-log FILE` turns it on. Timings are wall-clock: `start` is seconds since
 the epoch when the request arrived, `ms` runs until the response's last byte was sent (a stream's
@@ -51,6 +52,7 @@ class RequestLog:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
+                    "client": "{}:{}".format(*scope["client"]) if scope.get("client") else None,
                     "ms": round((time.perf_counter() - began) * 1000, 3),
                 }
             )
