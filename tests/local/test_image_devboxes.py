@@ -88,6 +88,20 @@ async def test_a_dockerfile_blueprint_makes_devboxes_with_the_images_root_and_co
     assert (await backend.execute(again, "cat built.txt; echo $FROM_IMAGE")).stdout == "changed\nyes\n"
 
 
+async def test_a_base_that_cannot_be_pulled_fails_the_build_not_the_engine(
+    backend: LocalBackend, registry: Pusher, base_image: str
+) -> None:
+    dockerfile = f"FROM {registry.address}/images/none:1\nRUN true\n"
+    queued = await backend.create_blueprint(BlueprintCreateParameters(name="no-base", dockerfile=dockerfile))
+    failed = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
+    assert failed.status == "failed" and failed.failure_reason == "build_failed"
+    assert "could not be pulled" in (failed.failure_message or "") and "images/none" in (failed.failure_message or "")
+    # The engine goes on: the next build and devbox work.
+    fine = await built(backend, BlueprintCreateParameters(name="fine", dockerfile=f"FROM {base_image}\n"))
+    box = await backend.create_devbox(DevboxCreateParameters(blueprint_id=fine))
+    assert (await backend.execute(box.id, "echo $FROM_IMAGE")).stdout == "yes\n"
+
+
 async def test_a_failing_step_fails_the_build_with_its_line_and_output(backend: LocalBackend, base_image: str) -> None:
     dockerfile = f"FROM {base_image}\nRUN echo fine\nRUN echo about to fail && exit 7\nRUN echo never\n"
     queued = await backend.create_blueprint(BlueprintCreateParameters(name="broken", dockerfile=dockerfile))

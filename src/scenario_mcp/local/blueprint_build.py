@@ -24,6 +24,7 @@ from .dockerfile import Instruction
 from .environments import Environment
 from .layers import LayerStore
 from .processes import TIMEOUT_EXIT_STATUS
+from .registry import ImageError
 from .sandbox import Sandbox, SandboxError
 from .sandbox.rootfs import RootPathError, resolve
 from .trust import SandboxTrust, TrustError, TrustSettings, sandbox_trust
@@ -77,6 +78,8 @@ class BlueprintBuild:
             self.outcome.environment = environment
         except BuildError as exc:
             self.outcome.failure = str(exc)
+        except ImageError as exc:
+            self.outcome.failure = f"a base image could not be pulled: {exc}"
         except (SandboxError, RootPathError, TrustError, OSError, tarfile.TarError) as exc:
             self.outcome.failure = f"the build could not run: {exc}"
         finally:

@@ -218,6 +218,14 @@ class Blueprints:
         try:
             async with self._limiter:
                 await self._build(view, base, archive)
+        except Exception as exc:
+            # A build runs in the engine's task group: what it did not foresee fails the
+            # blueprint, never the server.
+            log.exception("building blueprint %s failed unexpectedly", view.id)
+            outcome = BuildOutcome()
+            outcome.log(f"build failed: internal error: {type(exc).__name__}: {exc}", failed=True)
+            outcome.failure = f"internal error: {type(exc).__name__}: {exc}"
+            await self._save(self._finished_view(view, outcome), {"build_logs": outcome.logs})
         finally:
             finished.set()
             self._finished.pop(view.id, None)

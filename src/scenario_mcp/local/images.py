@@ -80,14 +80,17 @@ async def pull_image(
     if ref.digest and (known := find_image(store, ref.name)):
         return _with_reference(store, known, ref)
     endpoints = Endpoint.for_registry(ref.registry)
+    problems: list[ImageError] = []
     for endpoint in endpoints:
         try:
             async with RegistryClient(endpoint, ref.repository, auths) as client:
                 return await _Pull(client, ref, store, platform or host_platform(), progress).run()
-        except ImageError:
-            if endpoint is endpoints[-1]:
-                raise
-    raise AssertionError("unreachable")
+        except ImageError as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    # Each endpoint's own reason (a mirror's first): the last alone would hide why the mirror failed.
+    raise ImageError("; then ".join(str(problem) for problem in problems)) from problems[-1]
 
 
 def _with_reference(store: LayerStore, record: ImageRecord, ref: ImageReference) -> ImageRecord:
