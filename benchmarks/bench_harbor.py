@@ -90,7 +90,7 @@ def run_harbor(base_url: str, jobs: Path, name: str) -> Process:
     argv = [str(HARBOR), "run", "-p", str(TASKS), "--agent", "oracle", "--env", "runloop", "-n", "1"]
     cpu, started = _children_cpu(), time.time()
     done = subprocess.run(
-        [*argv, "-o", str(jobs), "--job-name", name, "-y", "-q"], env=env, capture_output=True, text=True, timeout=1800
+        [*argv, "-o", str(jobs), "--job-name", name, "-y", "-q"], env=env, capture_output=True, text=True, timeout=900
     )
     ended, cpu = time.time(), _children_cpu() - cpu
     if done.returncode != 0:
