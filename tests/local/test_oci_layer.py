@@ -109,6 +109,41 @@ def test_escaping_entries_are_refused(tmp_path: Path, entries: list[TarEntry], m
     assert not (tmp_path / "x").exists()
 
 
+def test_a_later_entry_replaces_an_earlier_one_and_never_writes_through_a_link(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    layer = tmp_path / "layer"
+    unpack(
+        [
+            file("same", "first", mode=0o600),
+            file("same", "second", mode=0o640),
+            directory("was-dir"),
+            file("was-dir/inner", "x"),
+            file("was-dir", "now a file"),
+            symlink("was-link", str(outside)),
+            file("was-link", "a file, not through the link"),
+            symlink("dir-link", str(outside)),
+            directory("dir-link"),
+            file("dir-link/new", "inside the layer"),
+            file("was-file", "x"),
+            directory("was-file"),
+            file("to-link", "x"),
+            symlink("to-link", "same"),
+            file("to-hardlink", "x"),
+            hardlink("to-hardlink", "same"),
+        ],
+        layer,
+    )
+    assert (layer / "same").read_text() == "second" and stat.S_IMODE((layer / "same").stat().st_mode) == 0o640
+    assert (layer / "was-dir").read_text() == "now a file"
+    assert not (layer / "was-link").is_symlink() and (layer / "was-link").read_text() == "a file, not through the link"
+    assert not (layer / "dir-link").is_symlink() and (layer / "dir-link/new").read_text() == "inside the layer"
+    assert list(outside.iterdir()) == []
+    assert (layer / "was-file").is_dir()
+    assert os.readlink(layer / "to-link") == "same"
+    assert (layer / "to-hardlink").stat().st_ino == (layer / "same").stat().st_ino
+
+
 def test_member_paths_are_normalised() -> None:
     assert member_path("./usr//bin/./ls") == "usr/bin/ls"
     assert member_path("./") == ""
@@ -312,5 +347,5 @@ def test_blob_unpack_raises_the_decoders_error_a_wrong_digest_or_a_truncated_blo
     with pytest.raises(ImageError, match="gzip stream ends early"):
         run_blob_unpack(blob[: len(blob) // 2], sha256(tar), tmp_path / "truncated")
     flipped = blob[:100] + bytes([blob[100] ^ 0xFF]) + blob[101:]
-    with pytest.raises(ImageError, match="(digest mismatch|cannot unpack)"):
+    with pytest.raises(ImageError, match=r"(digest mismatch|cannot unpack)"):
         run_blob_unpack(flipped, sha256(tar), tmp_path / "flipped", digest=sha256(blob))

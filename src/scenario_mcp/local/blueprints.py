@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..backend import (
+    BuildProgress,
     EnvironmentUnavailableError,
     InvalidRequestError,
     InvalidStateError,
@@ -39,6 +40,7 @@ from ..models import (
     now_ms,
 )
 from .blueprint_build import BlueprintBuild, BuildOutcome
+from .build_progress import BuildTracker
 from .environments import Environment
 from .layers import LayerStore
 from .store import Store, Table
@@ -76,6 +78,7 @@ class Blueprints:
         self._default_lock = anyio.Lock()
         self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_BUILDS)
         self._finished: dict[str, anyio.Event] = {}  # builds in flight
+        self._trackers: dict[str, BuildTracker] = {}  # their progress, while they are in flight
         self._tg: TaskGroup | None = None
         self.open_context: ContextOpener | None = None  # set by the engine once objects exist
         self.trust = TrustSettings()  # the CAs and proxies build steps get (trust.py)
@@ -149,6 +152,7 @@ class Blueprints:
         archive = await self._context(params, self._work(view.id))
         await self._save(view, {})
         finished = self._finished[view.id] = anyio.Event()
+        self._trackers[view.id] = BuildTracker(params)
         assert self._tg is not None, "the engine's task group is not running"
         self._tg.start_soon(self._build_queued, view, base, archive, finished)
         return view
@@ -221,10 +225,20 @@ class Blueprints:
         finally:
             finished.set()
             self._finished.pop(view.id, None)
+            if (tracker := self._trackers.pop(view.id, None)) is not None and not tracker.ended:
+                tracker.end("the build stopped")
+
+    async def progress(self, blueprint_id: str, *, after: int = 0) -> list[BuildProgress] | None:
+        """A build's progress reports after the `after`-th (see BuildTracker); None when none is under way."""
+        tracker = self._trackers.get(blueprint_id)
+        return None if tracker is None else await tracker.after(after)
 
     async def _build(self, view: BlueprintView, base: Environment, archive: Path | None) -> BlueprintView:
         view = view.model_copy(update={"status": "building"})
         await self._save(view, {})
+        tracker = self._trackers.get(view.id)
+        if tracker is not None:
+            tracker.started()
         build = BlueprintBuild(
             blueprint_id=view.id,
             params=BlueprintCreateParameters.model_validate(view.parameters),
@@ -233,6 +247,7 @@ class Blueprints:
             work=self._work(view.id),
             context_archive=archive,
             trust=self.trust,
+            tracker=tracker,
         )
 
         async def save_logs() -> None:
@@ -245,6 +260,8 @@ class Blueprints:
         if outcome.environment is not None:
             internal.update(outcome.environment.to_internal())
         await self._save(view, internal)
+        if tracker is not None:
+            tracker.end(view.status if view.status == "build_complete" else f"{view.status}: {view.failure_message}")
         return view
 
     @staticmethod

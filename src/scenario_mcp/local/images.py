@@ -37,7 +37,8 @@ from .registry import (
 __all__ = ["ImageError", "ProgressCallback", "find_image", "host_platform", "pull_image"]
 
 ProgressCallback = Callable[[int, int, str], Awaitable[None] | None]
-"""(done bytes, total bytes, message): downloaded bytes of the layers being fetched."""
+"""(done bytes, total bytes, message): of the layers being fetched, the blob bytes that have
+reached the decoder (the unpacker is at most a bounded handoff behind them)."""
 
 PARALLEL_LAYERS = 3  # as `docker pull`
 _ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7"}
@@ -249,16 +250,20 @@ class _Pull:
                 async with send, self.client.blob(layer.digest) as chunks:
                     async for chunk in chunks:
                         await send.send(chunk)
-                        self.done += len(chunk)
                         await self.report(f"layer {layer.digest[:19]}", force=False)
             except anyio.BrokenResourceError:
                 pass  # the unpacker stopped first; its error says why
             except Exception as exc:
                 download_errors.append(exc)
 
+        async def take() -> bytes:
+            chunk = await receive.receive()
+            self.done += len(chunk)  # counted as the decoder takes it: the unpacker is a handoff behind
+            return chunk
+
         def next_chunk() -> bytes:
             try:
-                return anyio.from_thread.run(receive.receive)
+                return anyio.from_thread.run(take)
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return b""
 

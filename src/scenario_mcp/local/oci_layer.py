@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import importlib
 import io
@@ -460,8 +461,12 @@ class _Unpacker:
             return
         path = self._abs(rel)
         if member.isdir():
-            if rel and not self._clear(rel, keep_dir=True):
-                os.mkdir(path, 0o700)
+            if rel:
+                try:
+                    os.mkdir(path, 0o700)
+                except FileExistsError:  # an earlier entry: a directory stays, anything else goes
+                    if not self._clear(rel, keep_dir=True):
+                        os.mkdir(path, 0o700)
             self.dirs.add(rel)
             self.dir_meta[rel] = member
             self._xattrs(path, member)
@@ -471,26 +476,60 @@ class _Unpacker:
         if member.ischr() or member.isblk():
             self.stats.skipped_devices += 1
             return
-        self._clear(rel)
         if member.isreg():
-            self._write_file(archive, member, path)
-        elif member.issym():
-            os.symlink(member.linkname, path)
+            self._write_file(archive, member, rel, path)
+            return
+        if member.issym():
+            make: Callable[[], None] = functools.partial(os.symlink, member.linkname, path)
         elif member.islnk():
-            self._hard_link(member, path)
-            return  # the link shares its target's inode, owner and mode
+            make = functools.partial(self._hard_link, member, path)
         elif member.isfifo():
-            os.mkfifo(path, 0o600)
+            make = functools.partial(os.mkfifo, path, 0o600)
         else:
             raise LayerError(f"refused: {member.name!r} has unknown tar type {member.type!r}")
-        self._attributes(path, member)
+        try:
+            make()
+        except FileExistsError:  # a later entry replaces an earlier one
+            self._clear(rel)
+            make()
+        if not member.islnk():  # a hard link shares its target's inode, owner and mode
+            self._attributes(path, member)
 
-    def _write_file(self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
-        source = archive.extractfile(member)
-        assert source is not None
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(source, out, COPY_CHUNK)
+    def _write_file(self, archive: tarfile.TarFile, member: tarfile.TarInfo, rel: str, path: str) -> None:
+        """The file's data, owner, xattrs, mode and times, all through the one descriptor."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:  # a later entry replaces an earlier one
+            self._clear(rel)
+            fd = os.open(path, flags, 0o600)
+        try:
+            if member.sparse is not None:
+                source = archive.extractfile(member)
+                assert source is not None
+                with os.fdopen(os.dup(fd), "wb") as out:
+                    shutil.copyfileobj(source, out, COPY_CHUNK)
+            else:  # straight from the stream, with none of extractfile's layers of buffering
+                tar = archive.fileobj
+                assert tar is not None
+                tar.seek(member.offset_data)
+                left = member.size
+                while left:
+                    data = tar.read(min(left, COPY_CHUNK))
+                    if not data:
+                        raise tarfile.ReadError(f"unexpected end of data in {member.name!r}")
+                    left -= len(data)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+            if self.root:
+                os.fchown(fd, member.uid, member.gid)
+            self._xattrs(fd, member)
+            os.fchmod(fd, member.mode & 0o7777)  # after chown, which clears setuid bits
+            mtime = int(member.mtime * 1_000_000_000)
+            os.utime(fd, ns=(mtime, mtime))
+        finally:
+            os.close(fd)
         self.stats.file_bytes += member.size
 
     def _hard_link(self, member: tarfile.TarInfo, path: str) -> None:
@@ -515,7 +554,9 @@ class _Unpacker:
         with contextlib.suppress(OSError):
             os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
 
-    def _xattrs(self, path: str, member: tarfile.TarInfo) -> None:
+    def _xattrs(self, path: str | int, member: tarfile.TarInfo) -> None:
+        if not member.pax_headers:
+            return
         for key, value in member.pax_headers.items():
             if not key.startswith("SCHILY.xattr."):
                 continue
@@ -524,7 +565,7 @@ class _Unpacker:
                 self.stats.skipped_xattrs += 1  # overlayfs's own metadata is ours to write, not the image's
                 continue
             try:
-                os.setxattr(path, name, value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+                os.setxattr(path, name, value.encode("utf-8", "surrogateescape"), follow_symlinks=isinstance(path, int))
             except OSError:
                 self.stats.skipped_xattrs += 1
 
