@@ -244,17 +244,19 @@ class _Pull:
         threads = anyio.CapacityLimiter(2)
         download_errors: list[Exception] = []
         unpack_errors: list[Exception] = []
+        downloading = anyio.CancelScope()
 
         async def download() -> None:
-            try:
-                async with send, self.client.blob(layer.digest) as chunks:
-                    async for chunk in chunks:
-                        await send.send(chunk)
-                        await self.report(f"layer {layer.digest[:19]}", force=False)
-            except anyio.BrokenResourceError:
-                pass  # the unpacker stopped first; its error says why
-            except Exception as exc:
-                download_errors.append(exc)
+            with downloading:
+                try:
+                    async with send, self.client.blob(layer.digest) as chunks:
+                        async for chunk in chunks:
+                            await send.send(chunk)
+                            await self.report(f"layer {layer.digest[:19]}", force=False)
+                except anyio.BrokenResourceError:
+                    pass  # the unpacker stopped first; its error says why
+                except Exception as exc:
+                    download_errors.append(exc)
 
         async def take() -> bytes:
             chunk = await receive.receive()
@@ -278,6 +280,7 @@ class _Pull:
                 await anyio.to_thread.run_sync(job.unpack, limiter=threads)
             except Exception as exc:
                 unpack_errors.append(exc)
+                downloading.cancel()  # however long the registry would take to send the rest
             finally:  # wake the decoder, wherever it waits: for a chunk, or to hand a piece on
                 job.stop()
                 receive.close()
