@@ -82,9 +82,10 @@ class Blueprints:
         self._tg: TaskGroup | None = None
         self.open_context: ContextOpener | None = None  # set by the engine once objects exist
         self.trust = TrustSettings()  # the CAs and proxies build steps get (trust.py)
-        # A blueprint's parameters never change once created: its launch defaults are read from
-        # the store once, not again on every devbox create.
+        # A blueprint's parameters never change once created, nor its environment once built:
+        # they are read from the store once, not again on every devbox create.
         self._launch_defaults: dict[str, dict[str, Any]] = {}
+        self._environments: dict[str, Environment] = {}
 
     def attach_task_group(self, tg: TaskGroup) -> None:
         self._tg = tg
@@ -113,6 +114,8 @@ class Blueprints:
                 raise NotFoundError("blueprint named", blueprint_name)
             return Environment.from_internal(page.rows[0].internal, page.rows[0].id)
         if blueprint_id is not None:
+            if (known := self._environments.get(blueprint_id)) is not None:
+                return known
             row = await self.store.get("blueprints", blueprint_id)
             if row is None:
                 raise NotFoundError("blueprint", blueprint_id)
@@ -125,7 +128,8 @@ class Blueprints:
                         else "; wait for its build (get_blueprint) and retry"
                     )
                 )
-            return Environment.from_internal(row.internal, blueprint_id)
+            environment = self._environments[blueprint_id] = Environment.from_internal(row.internal, blueprint_id)
+            return environment
         default = await self.ensure_default()
         return Environment((default.id,), default.id)
 
@@ -350,6 +354,7 @@ class Blueprints:
         await self.get(blueprint_id)
         await delete_environment_layer(self.store, self.layers, "blueprints", blueprint_id, scenarios_using)
         self._launch_defaults.pop(blueprint_id, None)
+        self._environments.pop(blueprint_id, None)
 
 
 async def delete_environment_layer(

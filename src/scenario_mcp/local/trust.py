@@ -181,10 +181,7 @@ async def sandbox_trust(
     image's bundle through its layers). `environ`: where the proxy variables come from (the
     server's own environment by default)."""
     env = proxy_env(environ)
-    certificates = await anyio.to_thread.run_sync(settings.certificates)
-    if not certificates:
-        return SandboxTrust(env=env)
-    made = await anyio.to_thread.run_sync(_made, store, layers, certificates)
+    made = await anyio.to_thread.run_sync(_made_for, store, layers, settings)  # one thread hop: a devbox create waits
     if made is None:
         return SandboxTrust(env=env)
     bundle = made.bundle or (EXTRA_CA_FILE if made.extra else None)
@@ -374,6 +371,12 @@ class _Made:
     files: tuple[str, ...]  # where the layer holds files, in the image
     bundle: str | None  # the image's bundle, by the first name in TRUST_STORES it has
     extra: bool  # EXTRA_CA_FILE is there
+
+
+def _made_for(store: LayerStore, layers: Sequence[str], settings: TrustSettings) -> _Made | None:
+    """The trust layer for `layers` with the CAs `settings` give now; None without any. Blocking."""
+    certificates = settings.certificates()
+    return _made(store, layers, certificates) if certificates else None
 
 
 def _made(store: LayerStore, layers: Sequence[str], certificates: Sequence[bytes]) -> _Made | None:
