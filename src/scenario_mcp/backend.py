@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -354,6 +355,29 @@ class DefaultEnvironment(Protocol):
 
     def default_environment_ready(self) -> bool:
         """Whether it is known to be built (no devbox on it would wait for it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """One report of how far a blueprint's build is: `done` of `total` steps (an image's pull is a
+    fraction of the step it belongs to, by bytes), what it is doing, and its place in the build's
+    sequence of reports (`seq`, from 1). `done` never goes down from one report to the next."""
+
+    seq: int
+    done: float
+    total: float
+    message: str
+
+
+@runtime_checkable
+class BuildProgressSource(Protocol):
+    """A backend that can tell how a build under way goes (the local engine), as it goes: the MCP
+    tools that wait for a blueprint turn it into progress notifications."""
+
+    async def blueprint_progress(self, blueprint_id: str, *, after: int = 0) -> list[BuildProgress] | None:
+        """The build's reports after the `after`-th, waiting until there is one; None when no
+        build of it is under way here (it ended, or was never this engine's)."""
         ...
 
 

@@ -52,7 +52,11 @@ def debian_image(registry: Pusher, tmp_path_factory: pytest.TempPathFactory) -> 
     and a layer store it was pulled into once (tests link it in: see `seed_image`)."""
     reference = f"{registry.address}/test/debian:bookworm"
     registry.image(
-        "test/debian", "bookworm", [debian_tar().read_bytes()], compress=False, config={"Env": [f"PATH={DEBIAN_PATH}"]}
+        "test/debian",
+        "bookworm",
+        [debian_tar().read_bytes()],
+        compression="none",
+        config={"Env": [f"PATH={DEBIAN_PATH}"]},
     )
     layers = tmp_path_factory.mktemp("debian-image") / "layers"
     anyio.run(pull_image, reference, LayerStore(layers))

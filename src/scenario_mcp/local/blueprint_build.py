@@ -18,6 +18,7 @@ import anyio.to_thread
 
 from ..conventions import HOME
 from ..models import BlueprintCreateParameters, now_ms
+from .build_progress import BuildTracker
 from .builds import BuildError, DockerfileBuild, registry_puller
 from .commands import shell_argv
 from .dockerfile import Instruction
@@ -65,6 +66,7 @@ class BlueprintBuild:
     context_archive: Path | None = None  # a tgz of the build context
     trust: TrustSettings = field(default_factory=TrustSettings)  # CAs and proxies: never in a layer
     on_log: Callable[[], Awaitable[None]] | None = None  # a log entry was added
+    tracker: BuildTracker | None = None  # progress as it goes (pulls' bytes, steps), for MCP clients
     outcome: BuildOutcome = field(default_factory=BuildOutcome)
 
     async def run(self) -> BuildOutcome:
@@ -111,6 +113,8 @@ class BlueprintBuild:
 
         async def step_log(instruction: Instruction, output: str, failed: bool) -> None:
             self.outcome.log(f"line {instruction.line}: {instruction.original}\n{output}".rstrip(), failed=failed)
+            if self.tracker is not None and not failed:
+                self.tracker.step(f"line {instruction.line}: {instruction.original}")
             await self._logged()
 
         last_line = 0.0
@@ -118,6 +122,8 @@ class BlueprintBuild:
         async def progress(done: int, total: int, message: str) -> None:
             # A progress line per event, but a layer's download at most one per PROGRESS_SECONDS.
             nonlocal last_line
+            if self.tracker is not None:
+                self.tracker.pulling(done, total, message)
             downloading = message.startswith("layer ") and not message.endswith("unpacked")
             if downloading and time.monotonic() - last_line < PROGRESS_SECONDS:
                 return

@@ -15,7 +15,7 @@ from types import TracebackType
 import anyio
 from anyio.abc import TaskGroup
 
-from ..backend import check_command_id
+from ..backend import BuildProgress, check_command_id
 from ..models import (
     BenchmarkCreateParameters,
     BenchmarkListView,
@@ -278,6 +278,9 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
 
     async def wait_for_blueprint(self, blueprint_id: str, *, timeout_seconds: float = 1800) -> BlueprintView:
         return await self.blueprints.wait(blueprint_id, timeout_seconds=timeout_seconds)
+
+    async def blueprint_progress(self, blueprint_id: str, *, after: int = 0) -> list[BuildProgress] | None:
+        return await self.blueprints.progress(blueprint_id, after=after)
 
     async def list_blueprints(
         self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None

@@ -186,7 +186,8 @@ BLUEPRINT_TOOLS: tuple[ToolSpec, ...] = (
         "create_blueprint",
         "Create blueprint",
         "Build a reusable environment, with network: a dockerfile, then file_mounts and system_setup_commands. "
-        "Answers `queued`: wait with get_blueprint, then use its id in devboxes and scenarios.",
+        "Answers `queued` (or, with wait_seconds, waits that long for the build, with progress): wait with "
+        "get_blueprint, then use its id in devboxes and scenarios.",
         CreateBlueprintInput,
         BlueprintView,
         create_blueprint,
@@ -194,17 +195,21 @@ BLUEPRINT_TOOLS: tuple[ToolSpec, ...] = (
         "blueprints",
         authoring=True,
         host_dirs=True,
+        progress=True,
+        waits=True,
     ),
     ToolSpec(
         "get_blueprint",
         "Get blueprint",
-        "A blueprint and its build status (queued, building, build_complete, failed).",
+        "A blueprint and its build status (queued, building, build_complete, failed); with wait_seconds, waits "
+        "for the build, with progress (bytes of the image pulled, steps done).",
         GetBlueprintInput,
         BlueprintView,
         get_blueprint,
         READ,
         "blueprints",
         authoring=True,
+        progress=True,
         waits=True,
     ),
     ToolSpec(

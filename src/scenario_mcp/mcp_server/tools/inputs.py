@@ -175,6 +175,7 @@ class CreateBlueprintInput(_Input):
     base_blueprint_name: str | None = None
     launch_parameters: LaunchInput | None = None
     metadata: Pairs | None = None
+    wait_seconds: float = _wait(0)
 
 
 class BlueprintIdInput(_Input):
