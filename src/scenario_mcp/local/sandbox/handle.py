@@ -178,11 +178,12 @@ class Sandbox:
         prepare_dirs(spec)
         request: Request = {
             "root": str(spec.mount_point),
-            "plan": mount_plan.encode(root_plan(spec)),
+            "plan": [] if spec.build else mount_plan.encode(root_plan(spec)),
             "network": spec.network,
             "hostname": spec.hostname,
             "launcher_dir": str(spec.state_dir),
             "egress_allow": None if spec.egress_allow is None else list(spec.egress_allow),
+            "build": spec.build,
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):

@@ -65,6 +65,7 @@ class SandboxSpec:
     hostname: str = "devbox"
     image_root: bool = False
     egress_allow: tuple[str, ...] | None = None  # with network: only these addresses (an allowlist)
+    build: bool = False  # a build sandbox: no root of its own, each step gets one (init.py, build_sandbox.py)
 
     @property
     def mount_point(self) -> Path:
@@ -103,6 +104,9 @@ def runtime_files(spec: SandboxSpec) -> dict[str, str]:
 
 
 def prepare_dirs(spec: SandboxSpec) -> None:
+    if spec.build:  # its steps' roots are prepared step by step
+        spec.state_dir.mkdir(parents=True, exist_ok=True)
+        return
     for part in spec.parts:
         spec.upper(part).mkdir(parents=True, exist_ok=True)
         spec.work(part).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,151 @@
+"""Where a cold 10-step build's time goes: (c)'s Dockerfile built by `DockerfileBuild` alone, with
+timers around the engine functions a step calls (whichever of them exist), per build.
+
+    .venv/bin/python benchmarks/profile_build.py [--runs N]
+
+Prints, for each timed function, its calls and its milliseconds per build (median over the runs),
+and the build's own total. Timers nest (a sandbox start inside a step is counted in both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import importlib
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "local"))
+from bench_images import CACHE, REPO, TAG, dockerfile, write_context
+from oci_registry import Pusher, push_minbase, run_registry
+
+from scenario_mcp.local.builds import DockerfileBuild, registry_puller
+from scenario_mcp.local.layers import LayerStore
+
+# module, owner (a class name, or "" for a module function), attribute
+TIMED = [
+    ("scenario_mcp.local.builds", "DockerfileBuild", "_run"),
+    ("scenario_mcp.local.builds", "DockerfileBuild", "_copy"),
+    ("scenario_mcp.local.builds", "DockerfileBuild", "_freeze"),
+    ("scenario_mcp.local.builds", "DockerfileBuild", "_log"),
+    ("scenario_mcp.local.builds", "", "sandbox_trust"),
+    ("scenario_mcp.local.builds", "", "_digest_tree"),
+    ("scenario_mcp.local.builds", "", "_place"),
+    ("scenario_mcp.local.sandbox.handle", "Sandbox", "start"),
+    ("scenario_mcp.local.sandbox.handle", "Sandbox", "stop"),
+    ("scenario_mcp.local.sandbox.handle", "Sandbox", "run"),
+    ("scenario_mcp.local.build_sandbox", "BuildSandbox", "start"),
+    ("scenario_mcp.local.build_sandbox", "BuildSandbox", "run"),
+    ("scenario_mcp.local.build_sandbox", "BuildSandbox", "stop"),
+    ("scenario_mcp.local.build_sandbox", "", "_receive_root"),
+    ("scenario_mcp.local.build_sandbox", "", "prepare_dirs"),
+    ("scenario_mcp.local.build_sandbox", "", "launch"),
+    ("scenario_mcp.local.layers", "LayerStore", "adopt"),
+    ("scenario_mcp.local.layers", "LayerStore", "freeze"),
+    ("scenario_mcp.local.trust", "SandboxTrust", "strip"),
+    ("scenario_mcp.local.builds", "shutil", "rmtree"),
+]
+SPENT: dict[str, list[float]] = collections.defaultdict(list)
+
+
+def _timer(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(fn, "__profiled__", False):
+        return fn
+    if hasattr(fn, "__aenter__") or not callable(fn):
+        return fn
+    import inspect
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                SPENT[name].append((time.perf_counter() - start) * 1000)
+
+        async_wrapper.__profiled__ = True  # type: ignore[attr-defined]
+        return async_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            SPENT[name].append((time.perf_counter() - start) * 1000)
+
+    wrapper.__profiled__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def instrument() -> None:
+    for module_name, owner_name, attribute in TIMED:
+        module = importlib.import_module(module_name)
+        owner = getattr(module, owner_name) if owner_name else module
+        if not hasattr(owner, attribute):
+            continue
+        fn = getattr(owner, attribute)
+        raw = owner.__dict__.get(attribute) if isinstance(owner, type) else fn
+        if isinstance(raw, classmethod):
+            wrapped = _timer(f"{owner_name}.{attribute}", raw.__func__)
+            setattr(owner, attribute, classmethod(wrapped))
+        else:
+            setattr(owner, attribute, _timer(f"{owner_name + '.' if owner_name else ''}{attribute}", fn))
+
+
+async def main(runs: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="profile-build-", dir=CACHE) as tmp:
+        work = Path(tmp)
+        (work / "registry").mkdir()
+        context = work / "context"
+        context.mkdir()
+        write_context(context)
+        with run_registry(work / "registry") as address:
+            pusher = Pusher(address)
+            push_minbase(pusher, REPO, TAG)
+            pusher.http.close()
+            image = f"{address}/{REPO}:{TAG}"
+            store = LayerStore(work / "layers")
+            store.ensure_base()
+            text = dockerfile(image)
+            instrument()
+            per_build: dict[str, list[tuple[int, float]]] = collections.defaultdict(list)
+            totals = []
+            for i in range(runs + 1):
+                steps = work / f"steps-{i}"
+                steps.mkdir()
+                builder = DockerfileBuild(store=store, work=steps, pull=registry_puller(store), context=context)
+                SPENT.clear()
+                start = time.perf_counter()
+                built = await builder.build(text)
+                total = (time.perf_counter() - start) * 1000
+                assert built.built_steps == 7, built
+                if i:  # the first is a warm-up: the pull
+                    totals.append(total)
+                    for name, samples in SPENT.items():
+                        per_build[name].append((len(samples), sum(samples)))
+                for layer in built.layers:
+                    if layer.startswith("step-"):
+                        store.remove(layer)
+    median = statistics.median(totals)
+    print(f"cold build of (c)'s Dockerfile by DockerfileBuild.build, median of {runs}: {median:.1f} ms")
+    for name, rows in sorted(per_build.items(), key=lambda item: -statistics.median(r[1] for r in item[1])):
+        calls = statistics.median(r[0] for r in rows)
+        ms = statistics.median(r[1] for r in rows)
+        print(f"  {name:28} {calls:4.0f} calls  {ms:7.1f} ms/build  {ms / max(calls, 1):6.2f} ms/call")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    anyio.run(main, parser.parse_args().runs)
