@@ -13,6 +13,7 @@ import argparse
 import collections
 import functools
 import importlib
+import shutil
 import statistics
 import sys
 import tempfile
@@ -24,11 +25,13 @@ from typing import Any
 import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "local"))
-from bench_images import CACHE, REPO, TAG, dockerfile, write_context
+from bench_images import CACHE, REPO, STEP_ENV, STEPS, TAG, dockerfile, place, write_context
 from oci_registry import Pusher, push_minbase, run_registry
 
 from scenario_mcp.local.builds import DockerfileBuild, registry_puller
 from scenario_mcp.local.layers import LayerStore
+from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
+from scenario_mcp.local.trust import TrustSettings, sandbox_trust
 
 # module, owner (a class name, or "" for a module function), attribute
 TIMED = [
@@ -103,6 +106,38 @@ def instrument() -> None:
             setattr(owner, attribute, _timer(f"{owner_name + '.' if owner_name else ''}{attribute}", fn))
 
 
+async def floor(store: LayerStore, layers: list[str], context: Path, state_dir: Path) -> float:
+    """bench_images.py's (c) floor: one sandbox, the COPYs placed, the RUNs in turn; its ms."""
+    start = time.perf_counter()
+    trust = await sandbox_trust(store, layers, TrustSettings())
+    spec = SandboxSpec(
+        state_dir=state_dir,
+        layers=tuple(store.path(layer) for layer in trust.stack(layers)),
+        skeleton=store.skeleton,
+        etc_mask=store.etc_mask,
+        network=True,
+        hostname="buildkitsandbox",
+        image_root=True,
+    )
+    sandbox = await Sandbox.start(spec)
+    try:
+        app = Path(f"/proc/{sandbox.init_pid}/root/srv/app")
+        with tempfile.TemporaryFile() as output:
+            for keyword, args in STEPS:
+                if keyword == "COPY":
+                    source = args.split()[0]
+                    await anyio.to_thread.run_sync(place, context / source, app / source)
+                elif keyword == "RUN":
+                    env = {**STEP_ENV, **trust.env}
+                    await sandbox.run(
+                        ["/bin/sh", "-c", args], stdout=output, stderr=output, timeout=60, env=env, cwd="/srv/app"
+                    )
+    finally:
+        await sandbox.stop()
+        await anyio.to_thread.run_sync(shutil.rmtree, state_dir, True)
+    return (time.perf_counter() - start) * 1000
+
+
 async def main(runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="profile-build-", dir=CACHE) as tmp:
         work = Path(tmp)
@@ -120,7 +155,8 @@ async def main(runs: int) -> None:
             text = dockerfile(image)
             instrument()
             per_build: dict[str, list[tuple[int, float]]] = collections.defaultdict(list)
-            totals = []
+            totals: list[float] = []
+            floors: list[float] = []
             for i in range(runs + 1):
                 steps = work / f"steps-{i}"
                 steps.mkdir()
@@ -130,15 +166,18 @@ async def main(runs: int) -> None:
                 built = await builder.build(text)
                 total = (time.perf_counter() - start) * 1000
                 assert built.built_steps == 7, built
+                image_layers = [layer for layer in built.layers if not layer.startswith("step-")]
                 if i:  # the first is a warm-up: the pull
                     totals.append(total)
+                    floors.append(await floor(store, image_layers, context, work / f"floor-{i}"))
                     for name, samples in SPENT.items():
                         per_build[name].append((len(samples), sum(samples)))
                 for layer in built.layers:
                     if layer.startswith("step-"):
                         store.remove(layer)
-    median = statistics.median(totals)
+    median, floor_median = statistics.median(totals), statistics.median(floors)
     print(f"cold build of (c)'s Dockerfile by DockerfileBuild.build, median of {runs}: {median:.1f} ms")
+    print(f"  floor (bench_images.py's, in the same run): {floor_median:.1f} ms, ratio {median / floor_median:.2f}")
     for name, rows in sorted(per_build.items(), key=lambda item: -statistics.median(r[1] for r in item[1])):
         calls = statistics.median(r[0] for r in rows)
         ms = statistics.median(r[1] for r in rows)

@@ -31,7 +31,7 @@ import anyio.to_thread
 from .launcher import LaunchedProcess, launch
 from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec
 from .sandbox.mount_plan import encode
-from .sandbox.spec import prepare_dirs, root_plan
+from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,14 @@ class BuildSandbox:
             network=self.sandbox.spec.network,
             hostname=self.hostname,
             image_root=True,
+            volatile=True,
         )
         if reused:
             upper = spec.upper("root")
             if upper.exists():  # a hold's, or a failed step's: not a layer
                 upper.rename(state_dir / f"unused-{next(self._numbers)}")
             upper.mkdir()
+            clear_volatile_mark(spec)
         else:
             prepare_dirs(spec)
         try:
