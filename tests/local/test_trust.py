@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from scenario_mcp.local import trust as trust_module
 from scenario_mcp.local.builds import Base, BuildError, DockerfileBuild
 from scenario_mcp.local.dockerfile import Instruction
 from scenario_mcp.local.layers import LayerStore, remove_tree
 from scenario_mcp.local.oci_layer import unpack_layer
 from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
-from scenario_mcp.local import trust as trust_module
 from scenario_mcp.local.trust import (
     EXTRA_CA_FILE,
     SandboxTrust,
