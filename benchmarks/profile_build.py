@@ -1,7 +1,9 @@
-"""Where a cold 10-step build's time goes: (c)'s Dockerfile built by `DockerfileBuild` alone, with
-timers around the engine functions a step calls (whichever of them exist), per build.
+"""Where a cold 10-step build's time goes: (c)'s Dockerfile built by `DockerfileBuild` alone (or,
+with --public, through create_blueprint + wait_for_blueprint as bench_images.py times it), with
+timers around the engine functions a step calls (whichever of them exist), per build, beside
+bench_images.py's floor for (c) measured in the same run.
 
-    .venv/bin/python benchmarks/profile_build.py [--runs N]
+    .venv/bin/python benchmarks/profile_build.py [--runs N] [--public]
 
 Prints, for each timed function, its calls and its milliseconds per build (median over the runs),
 and the build's own total. Timers nest (a sandbox start inside a step is counted in both).
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import importlib
 import shutil
@@ -25,10 +28,22 @@ from typing import Any
 import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "local"))
-from bench_images import CACHE, REPO, STEP_ENV, STEPS, TAG, dockerfile, place, write_context
+from bench_images import (
+    CACHE,
+    REPO,
+    STEP_ENV,
+    STEPS,
+    TAG,
+    built_blueprint,
+    dockerfile,
+    place,
+    upload_context,
+    write_context,
+)
 from oci_registry import Pusher, push_minbase, run_registry
 
 from scenario_mcp.local.builds import DockerfileBuild, registry_puller
+from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.layers import LayerStore
 from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
 from scenario_mcp.local.trust import TrustSettings, sandbox_trust
@@ -55,6 +70,11 @@ TIMED = [
     ("scenario_mcp.local.layers", "LayerStore", "freeze"),
     ("scenario_mcp.local.trust", "SandboxTrust", "strip"),
     ("scenario_mcp.local.builds", "shutil", "rmtree"),
+    ("scenario_mcp.local.builds", "DockerfileBuild", "build"),
+    ("scenario_mcp.local.blueprint_build", "BlueprintBuild", "run"),
+    ("scenario_mcp.local.blueprint_build", "", "_unpack_context"),
+    ("scenario_mcp.local.blueprints", "Blueprints", "_save"),
+    ("scenario_mcp.local.blueprints", "Blueprints", "create"),
 ]
 SPENT: dict[str, list[float]] = collections.defaultdict(list)
 
@@ -138,7 +158,7 @@ async def floor(store: LayerStore, layers: list[str], context: Path, state_dir: 
     return (time.perf_counter() - start) * 1000
 
 
-async def main(runs: int) -> None:
+async def main(runs: int, public: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="profile-build-", dir=CACHE) as tmp:
         work = Path(tmp)
         (work / "registry").mkdir()
@@ -150,33 +170,51 @@ async def main(runs: int) -> None:
             push_minbase(pusher, REPO, TAG)
             pusher.http.close()
             image = f"{address}/{REPO}:{TAG}"
-            store = LayerStore(work / "layers")
-            store.ensure_base()
             text = dockerfile(image)
-            instrument()
             per_build: dict[str, list[tuple[int, float]]] = collections.defaultdict(list)
             totals: list[float] = []
             floors: list[float] = []
-            for i in range(runs + 1):
-                steps = work / f"steps-{i}"
-                steps.mkdir()
-                builder = DockerfileBuild(store=store, work=steps, pull=registry_puller(store), context=context)
-                SPENT.clear()
-                start = time.perf_counter()
-                built = await builder.build(text)
-                total = (time.perf_counter() - start) * 1000
-                assert built.built_steps == 7, built
-                image_layers = [layer for layer in built.layers if not layer.startswith("step-")]
-                if i:  # the first is a warm-up: the pull
-                    totals.append(total)
-                    floors.append(await floor(store, image_layers, context, work / f"floor-{i}"))
-                    for name, samples in SPENT.items():
-                        per_build[name].append((len(samples), sum(samples)))
-                for layer in built.layers:
-                    if layer.startswith("step-"):
-                        store.remove(layer)
+            async with contextlib.AsyncExitStack() as stack:
+                if public:
+                    backend = await stack.enter_async_context(LocalBackend(work / "data"))
+                    context_id = await upload_context(backend, write_context(work / "public-context"))
+                    store = backend.blueprints.layers
+                else:
+                    store = LayerStore(work / "layers")
+                    store.ensure_base()
+                instrument()
+                for i in range(runs + 1):
+                    steps = work / f"steps-{i}"
+                    steps.mkdir()
+                    SPENT.clear()
+                    start = time.perf_counter()
+                    if public:
+                        built_id = await built_blueprint(backend, f"cold-{i}", text, context_id)
+                        layers = list(
+                            (
+                                await backend.blueprints.environment(
+                                    blueprint_id=built_id, blueprint_name=None, snapshot_id=None
+                                )
+                            ).layers
+                        )
+                    else:
+                        builder = DockerfileBuild(store=store, work=steps, pull=registry_puller(store), context=context)
+                        built = await builder.build(text)
+                        assert built.built_steps == 7, built
+                        layers = built.layers
+                    total = (time.perf_counter() - start) * 1000
+                    image_layers = [layer for layer in layers if not layer.startswith("step-")]
+                    if i:  # the first is a warm-up: the pull
+                        totals.append(total)
+                        for name, samples in SPENT.items():
+                            per_build[name].append((len(samples), sum(samples)))
+                        floors.append(await floor(store, image_layers, context, work / f"floor-{i}"))
+                    for layer in layers:
+                        if layer.startswith("step-"):
+                            store.remove(layer)
     median, floor_median = statistics.median(totals), statistics.median(floors)
-    print(f"cold build of (c)'s Dockerfile by DockerfileBuild.build, median of {runs}: {median:.1f} ms")
+    how = "create_blueprint + wait_for_blueprint" if public else "DockerfileBuild.build"
+    print(f"cold build of (c)'s Dockerfile by {how}, median of {runs}: {median:.1f} ms")
     print(f"  floor (bench_images.py's, in the same run): {floor_median:.1f} ms, ratio {median / floor_median:.2f}")
     for name, rows in sorted(per_build.items(), key=lambda item: -statistics.median(r[1] for r in item[1])):
         calls = statistics.median(r[0] for r in rows)
@@ -187,4 +225,6 @@ async def main(runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    anyio.run(main, parser.parse_args().runs)
+    parser.add_argument("--public", action="store_true", help="through create_blueprint, as bench_images.py's (c)")
+    arguments = parser.parse_args()
+    anyio.run(main, arguments.runs, arguments.public)
