@@ -46,7 +46,7 @@ from .images import ProgressCallback, find_image, pull_image
 from .layers import ImageRecord, LayerStore
 from .sandbox import SandboxError
 from .sandbox.rootfs import RootPathError, resolve, user_ids
-from .trust import SandboxTrust, TrustError, TrustSettings, sandbox_trust
+from .trust import SandboxTrust, TrustError, TrustSettings, trust_for
 
 STEP_TIMEOUT = 900.0
 MAX_STEP_LOG = 16_000  # characters of a step's output kept in its log entry (its end)
@@ -127,6 +127,7 @@ class DockerfileBuild:
     def __post_init__(self) -> None:
         self._ignore = _dockerignore(self.context)  # read once, not per COPY source
         self._box: BuildSandbox | None = None  # started by the first step that is not cached
+        self._certificates: list[bytes] | None = None  # the CAs to add, read once a build
 
     async def build(self, dockerfile: str) -> Built:
         try:
@@ -160,6 +161,12 @@ class DockerfileBuild:
                 hostname="buildkitsandbox",
             )
         return self._box
+
+    def _trust(self, layers: Sequence[str]) -> SandboxTrust:
+        """What a RUN step over `layers` is given to trust. Blocking."""
+        if self._certificates is None:
+            self._certificates = self.trust.certificates()
+        return trust_for(self.store, layers, self._certificates)
 
     def _paths(self, layers: Sequence[str]) -> tuple[Path, ...]:
         return tuple(self.store.path(layer) for layer in layers)
@@ -199,7 +206,7 @@ class DockerfileBuild:
         )
         if await self._cached(key, instruction, built):
             return
-        trust = await sandbox_trust(self.store, built.layers, self.trust)
+        trust = await anyio.to_thread.run_sync(self._trust, tuple(built.layers))
         box = await self._sandbox()
         # HOME is the USER's (from the step's own /etc/passwd) unless the environment sets it.
         env = {"HOSTNAME": "buildkitsandbox", **env, **trust.env, **self.extra_env}
@@ -315,15 +322,22 @@ class DockerfileBuild:
     async def _freeze(self, upper: Path, key: str, built: Built, trust: SandboxTrust | None = None) -> None:
         """Make a finished step's upper dirs (`upper`, its changes in `root`) its layer."""
         layer_id = _layer_id(key)
-        if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
-            await anyio.to_thread.run_sync(trust.strip, upper / "root")
-        if not self.store.exists(layer_id):
+
+        def adopt() -> bool:  # one worker thread for the two: a step less to wait for a thread
+            if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
+                trust.strip(upper / "root")
+            if self.store.exists(layer_id):
+                return True
             try:  # the step's root is thrown away: its changes become the layer as they are
-                await anyio.to_thread.run_sync(self.store.adopt, upper, layer_id)
+                self.store.adopt(upper, layer_id)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
-                await self.store.freeze(upper, layer_id)  # another filesystem
+                return False
+            return True
+
+        if not await anyio.to_thread.run_sync(adopt):
+            await self.store.freeze(upper, layer_id)  # another filesystem
         built.layers.insert(0, layer_id)
         built.built_steps += 1
 

@@ -51,6 +51,7 @@ __all__ = [
     "proxy_env",
     "sandbox_trust",
     "strip_added_cas",
+    "trust_for",
 ]
 
 TRUST_STORES = (
@@ -184,11 +185,21 @@ async def sandbox_trust(
     Makes the trust layer if the store does not have it yet (a worker thread: it reads the
     image's bundle through its layers). `environ`: where the proxy variables come from (the
     server's own environment by default)."""
+    return await anyio.to_thread.run_sync(lambda: trust_for(store, layers, settings.certificates(), environ=environ))
+
+
+def trust_for(
+    store: LayerStore,
+    layers: Sequence[str],
+    certificates: Sequence[bytes],
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> SandboxTrust:
+    """`sandbox_trust` with the CAs already read (TrustSettings.certificates). Blocking."""
     env = proxy_env(environ)
-    certificates = await anyio.to_thread.run_sync(settings.certificates)
     if not certificates:
         return SandboxTrust(env=env)
-    made = await anyio.to_thread.run_sync(_made, store, layers, certificates)
+    made = _made(store, layers, certificates)
     if made is None:
         return SandboxTrust(env=env)
     bundle = made.bundle or (EXTRA_CA_FILE if made.extra else None)
