@@ -70,7 +70,9 @@ class BuildSandbox:
         return self.sandbox.spec.state_dir
 
     @contextlib.contextmanager
-    def _step_root(self, layers: tuple[Path, ...]) -> Iterator[tuple[SandboxSpec, dict[str, Any]]]:
+    def _step_root(
+        self, layers: tuple[Path, ...], *, special_mounts: bool = True
+    ) -> Iterator[tuple[SandboxSpec, dict[str, Any]]]:
         """A directory for a step's root, and the step's part of its request.
 
         Directories are used again by later steps (on a busy disk each inode made or removed
@@ -97,7 +99,8 @@ class BuildSandbox:
         else:
             prepare_dirs(spec)
         try:
-            yield spec, {"plan": encode(root_plan(spec)), "root": str(spec.mount_point)}
+            plan = root_plan(spec, special_mounts=special_mounts)
+            yield spec, {"plan": encode(plan), "root": str(spec.mount_point)}
         finally:
             self._free.append(state_dir)  # its step has ended: its mount is gone
 
@@ -144,7 +147,8 @@ class BuildSandbox:
         """A root over `layers` for the server to write into or read from, as a host path that
         resolves inside it (rootfs.resolve), and its upper dirs; released (the step's process
         gone, its mount with it) when the block ends."""
-        with self._step_root(layers) as (spec, step):
+        # The overlay alone: a COPY writes what Docker's would, into the layer (its /dev too).
+        with self._step_root(layers, special_mounts=False) as (spec, step):
             step["hold"] = True
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             process: LaunchedProcess | None = None

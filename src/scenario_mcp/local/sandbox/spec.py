@@ -141,8 +141,9 @@ def clear_volatile_mark(spec: SandboxSpec) -> None:
             os.rmdir(directory)
 
 
-def root_plan(spec: SandboxSpec) -> list[SetupOp]:
-    """The operations that build the sandbox's root inside its fresh namespaces (init.py)."""
+def root_plan(spec: SandboxSpec, *, special_mounts: bool = True) -> list[SetupOp]:
+    """The operations that build the sandbox's root inside its fresh namespaces (init.py);
+    without /proc, /dev and /run for a root only the server writes into (a build's COPY)."""
     root = str(spec.mount_point)
     runtime = [spec.runtime_layer] if runtime_files(spec) else []
     if spec.image_root:
@@ -156,7 +157,7 @@ def root_plan(spec: SandboxSpec) -> list[SetupOp]:
                 lower.append(spec.etc_mask / "etc")
             lower.append(Path("/") / part)
             steps.append(_overlay(lower, spec.upper(part), spec.work(part), f"{root}/{part}"))
-    return steps + _special_mounts(root)
+    return steps + _special_mounts(root) if special_mounts else steps
 
 
 def _special_mounts(root: str) -> list[SetupOp]:
