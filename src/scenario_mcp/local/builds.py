@@ -398,34 +398,71 @@ def _place(
     extract: bool,
     skip: Skip,
 ) -> None:
-    """Copy sources to `target` inside `root` as COPY does: a directory's contents, not itself."""
+    """Copy sources to `target` inside `root` as COPY does: a directory's contents, not itself.
+
+    Every destination is resolved inside the root (rootfs.resolve) before it is written, not
+    only the top one: the image's symlinks, absolute ones too, point inside the image, and the
+    host's kernel would follow them on the host's filesystem."""
     for path in paths:
         if extract and path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
             dest_dir = resolve(root, target)
             dest_dir.mkdir(parents=True, exist_ok=True)
             with tarfile.open(path) as archive:
-                archive.extractall(dest_dir, filter="data")
+                archive.extractall(dest_dir, filter="data")  # refuses members that leave dest_dir
             continue
+        placed: list[Path] = []
         if path.is_dir() and not path.is_symlink():
-            dest = resolve(root, target)
-            dest.mkdir(parents=True, exist_ok=True)
-            ignore = None
-            if skip is not None:
-                ignore = lambda where, names: [n for n in names if skip(Path(where) / n)]  # noqa: E731
-            shutil.copytree(path, dest, symlinks=True, dirs_exist_ok=True, ignore=ignore)
-            _own(dest, owner, mode, recursive=True)
+            _copy_tree(path, root, target, skip, placed)
+        else:
+            where = posixpath.join(target, path.name) if as_dir else target
+            dest = resolve(root, where)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.is_dir():  # resolved: a directory, not a link to one
+                dest = resolve(root, posixpath.join(where, path.name))
+            _copy_entry(path, dest)
+            placed.append(dest)
+        _own(placed, owner, mode)
+
+
+def _copy_tree(source: Path, root: Path, where: str, skip: Skip, placed: list[Path]) -> None:
+    """shutil.copytree(symlinks=True, dirs_exist_ok=True) into the root, each entry resolved."""
+    dest = resolve(root, where)
+    dest.mkdir(parents=True, exist_ok=True)
+    placed.append(dest)
+    with os.scandir(source) as found:
+        entries = sorted(found, key=lambda entry: entry.name)
+    for entry in entries:
+        if skip is not None and skip(Path(entry.path)):
             continue
-        dest = resolve(root, posixpath.join(target, path.name) if as_dir else target)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.lexists(dest) and (dest.is_dir() and not dest.is_symlink()):
-            dest = dest / path.name
-        shutil.copy2(path, dest, follow_symlinks=False)
-        _own(dest, owner, mode, recursive=False)
+        inner = posixpath.join(where, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            _copy_tree(Path(entry.path), root, inner, skip, placed)
+            continue
+        # A link is made where it is named (replacing what is there); a file is written where
+        # the name leads inside the root.
+        target = dest / entry.name if entry.is_symlink() else resolve(root, inner)
+        _copy_entry(Path(entry.path), target)
+        placed.append(target)
+    shutil.copystat(source, dest)
 
 
-def _own(path: Path, owner: tuple[int, int] | None, mode: int | None, *, recursive: bool) -> None:
-    targets = [path, *path.rglob("*")] if recursive else [path]
-    for item in targets:
+def _copy_entry(source: Path, dest: Path) -> None:
+    """A file or a symlink (as a symlink) to `dest`, a path with no symlink left in it but
+    perhaps its last component (then replaced)."""
+    if source.is_symlink():
+        if os.path.lexists(dest) and not (dest.is_dir() and not dest.is_symlink()):
+            os.unlink(dest)
+        os.symlink(os.readlink(source), dest)
+        return
+    if dest.is_symlink():  # not followed on the host: replaced
+        os.unlink(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)  # where a link inside the root led
+    shutil.copy2(source, dest, follow_symlinks=False)
+
+
+def _own(paths: list[Path], owner: tuple[int, int] | None, mode: int | None) -> None:
+    """--chown and --chmod on what a COPY placed (never through a symlink)."""
+    for item in paths:
         if owner is not None:
             os.lchown(item, *owner)
         if mode is not None and not item.is_symlink():
