@@ -48,6 +48,7 @@ class BuildSandbox:
     hostname: str
     _numbers: itertools.count[int] = field(default_factory=itertools.count)
     _free: list[Path] = field(default_factory=list)  # step dirs no step uses now
+    _releasing: list[LaunchedProcess] = field(default_factory=list)  # holds let go, maybe not yet gone
 
     @classmethod
     async def start(
@@ -108,7 +109,7 @@ class BuildSandbox:
             plan = root_plan(spec, special_mounts=special_mounts)
             yield spec, {"plan": encode(plan), "root": str(spec.mount_point)}
         finally:
-            self._free.append(state_dir)  # its step has ended: its mount is gone
+            self._free.append(state_dir)  # for a step after this one has ended (_settle)
 
     def _socket(self) -> Path:
         return self.state_dir / LAUNCHER_SOCKET
@@ -128,6 +129,7 @@ class BuildSandbox:
 
         `user`: a Docker USER spec, looked up in the step's own /etc/passwd and /etc/group; HOME
         is that user's unless `env` sets it. `cwd` is made when missing, as Docker makes WORKDIR."""
+        await self._settle()
         with self._step_root(layers) as (spec, step):
             if user:
                 step["user"] = user
@@ -153,6 +155,7 @@ class BuildSandbox:
         """A root over `layers` for the server to write into or read from, as a host path that
         resolves inside it (rootfs.resolve), and its upper dirs; released (the step's process
         gone, its mount with it) when the block ends."""
+        await self._settle()
         # The overlay alone: a COPY writes what Docker's would, into the layer (its /dev too).
         with self._step_root(layers, special_mounts=False) as (spec, step):
             step["hold"] = True
@@ -170,11 +173,21 @@ class BuildSandbox:
                     os.close(root_fd)  # the last reference to its mount but the step's own
                 ours.close()  # the step's process exits at this end of file
                 if process is not None:
-                    with anyio.CancelScope(shield=True):
-                        await process.wait()
-                        await process.aclose()
+                    # Waited for by the next step, not here: its exit (its mount's teardown)
+                    # overlaps the freeze of what was written, which no process writes any more.
+                    self._releasing.append(process)
+
+    async def _settle(self) -> None:
+        """Wait until every hold let go has ended (its mount gone): before a step uses its dir."""
+        while self._releasing:
+            process = self._releasing.pop()
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+                await process.aclose()
 
     async def stop(self) -> None:
+        for process in self._releasing:
+            await process.aclose()
         await self.sandbox.stop()
         await anyio.to_thread.run_sync(shutil.rmtree, self.state_dir, True)
 
