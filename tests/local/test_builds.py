@@ -169,6 +169,30 @@ async def test_copy_through_an_absolute_symlink_stays_inside_the_root(
     assert "print('app')" in await view(store, built.layers, tmp_path, f"cat /tmp/{marker.name}")
 
 
+async def test_a_copied_directory_meets_the_images_symlinks_inside_the_root(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    """Each file a directory COPY writes is resolved inside the root, not only its top: an
+    image's absolute symlink where a copied file goes, or on the way there, leads inside the
+    image. (--chown on a copied link changes the link, never what it names on the host.)"""
+    victim = tmp_path / "host-victim"
+    victim.write_text("the host's\n")
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    (context / "src" / "host-link").symlink_to(host_dir)
+    dockerfile = PRELUDE + (
+        f"RUN mkdir -p /app/pkg && ln -s {victim} /app/app.py && ln -s {tmp_path} /app/pkg/mod.py.d\n"
+        "COPY --chown=1000:1000 src/ /app/\n"
+    )
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert victim.read_text() == "the host's\n"
+    assert host_dir.stat().st_uid == os.getuid() and not any(host_dir.iterdir())
+    inside = await view(store, built.layers, tmp_path, f"cat {victim}; ls -ln /app/pkg/mod.py; readlink /app/host-link")
+    assert inside.splitlines()[0] == "print('app')"  # where the image's link led, in the image
+    assert inside.splitlines()[1].split()[2:4] == ["1000", "1000"]
+    assert inside.splitlines()[2] == str(host_dir)  # a link, copied as one
+
+
 async def test_from_an_image_in_a_registry_keeps_its_config_and_layers(
     registry: Pusher, store: LayerStore, context: Path, tmp_path: Path
 ) -> None:

@@ -8,11 +8,13 @@ import io
 import os
 import shutil
 import ssl
+import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from scenario_mcp.local import trust as trust_module
 from scenario_mcp.local.builds import Base, BuildError, DockerfileBuild
 from scenario_mcp.local.dockerfile import Instruction
 from scenario_mcp.local.layers import LayerStore, remove_tree
@@ -207,6 +209,62 @@ async def test_a_ca_the_host_adds_or_rotates_reaches_the_next_sandbox(
     (host / "added.crt").write_text((host / "one.crt").read_text() + "\n")  # rotated: now the first CA again
     rotated = await sandbox_trust(store, image, host_cas, environ={})
     assert rotated.layer == one.layer and layer_file(store, rotated, DEBIAN).count(b"BEGIN CERTIFICATE") == 1
+
+
+def step_layer(store: LayerStore, name: str, change: str) -> str:
+    """A build step's layer in the store, as a RUN leaves one (plain dirs, overlayfs's marks)."""
+    top = store.root / name
+    etc = top / "etc"
+    etc.mkdir(parents=True)
+    os.chmod(etc, 0o755)  # as the image's /etc: a copied-up directory keeps its attributes
+    if change == "another file in /etc":
+        (etc / "bench-mode").write_text("bench\n")
+    elif change == "/etc/ssl made private":
+        (etc / "ssl").mkdir()
+        os.chmod(etc / "ssl", 0o700)
+    elif change == "a bundle at another trust-store path":
+        (etc / "ssl").mkdir(mode=0o755)
+        (etc / "ssl" / "cert.pem").write_text("ALPINE-STYLE BUNDLE\n")
+    elif change == "the bundle rewritten":
+        (etc / "ssl" / "certs").mkdir(parents=True, mode=0o755)
+        (etc / DEBIAN[1:].removeprefix("etc/")).write_text("UPDATED BUNDLE\n")
+    elif change == "/etc/ssl/certs removed":
+        (etc / "ssl").mkdir(mode=0o755)
+        os.mknod(etc / "ssl" / "certs", 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+    elif change == "/etc/ssl made opaque":
+        (etc / "ssl").mkdir(mode=0o755)
+        os.setxattr(etc / "ssl", "user.overlay.opaque", b"y")
+    return name
+
+
+STEP_CHANGES = [
+    "another file in /etc",
+    "/etc/ssl made private",
+    "a bundle at another trust-store path",
+    "the bundle rewritten",
+    "/etc/ssl/certs removed",
+    "/etc/ssl made opaque",
+]
+
+
+@pytest.mark.parametrize("change", STEP_CHANGES)
+async def test_a_build_steps_trust_is_the_one_made_from_scratch(
+    store: LayerStore, host_cas: TrustSettings, change: str
+) -> None:
+    # A build's next step reuses its previous step's trust unless its layer changes what that
+    # was made from: either way the same as made from scratch for the step's layers.
+    if change == "/etc/ssl/certs removed" and os.geteuid() != 0:
+        pytest.skip("mknod of a whiteout needs root")
+    image = [put_layer(store, [directory("etc"), directory("etc/ssl"), directory("etc/ssl/certs")])]
+    image = [put_layer(store, [file(DEBIAN[1:], "IMAGE BUNDLE\n")]), *image]
+    below = await sandbox_trust(store, image, host_cas, environ={})
+    layers = [step_layer(store, "step-top", change), *image]
+    incremental = await sandbox_trust(store, layers, host_cas, environ={})
+    trust_module._MADE.clear()
+    trust_module._SEEN.clear()
+    scratch = await sandbox_trust(store, layers, host_cas, environ={})
+    assert incremental == scratch
+    assert (incremental.layer == below.layer) == (change == "another file in /etc")
 
 
 @pytest.mark.parametrize("mknod_whiteouts", [None, False], ids=["device-whiteout", "xattr-whiteout"])

@@ -1,17 +1,18 @@
 """Dockerfile builds in the engine's own sandboxes: one layer per step, cached, no Docker daemon.
 
-Each RUN runs in a fresh sandbox whose root is the stage's layers so far (with network, behind
-the devbox egress rules; the host's added CAs and proxy settings given as trust.py gives them,
-never frozen), and its changes are frozen into a new layer. COPY and ADD write through
-a sandbox's root from the host, every destination resolved inside that root (rootfs.py), and
-freeze the same way. A step's layer is named by a cache key: the key of the step before, the
-instruction after substitution, the environment it runs with and the digest of the files it
-copies; a step whose key already has a layer is not run again.
+A build that runs any step starts one build sandbox (build_sandbox.py): its namespaces and
+network are started once, and each step gets a fresh root in it. Each RUN runs in a root whose
+lower layers are the stage's layers so far (with network, behind the devbox egress rules; the
+host's added CAs and proxy settings given as trust.py gives them, never frozen) over a fresh
+upper directory, which is then frozen into a new layer by a rename. COPY and ADD write through
+such a root from the host, every destination resolved inside it (rootfs.py), and freeze the same
+way. A step's layer is named by a cache key: the key of the step before, the instruction after
+substitution, the environment it runs with and the digest of the files it copies; a step whose
+key already has a layer is not run again (a fully cached build starts no sandbox).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fnmatch
 import glob
@@ -22,12 +23,13 @@ import shutil
 import stat
 import tarfile
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio.to_thread
 
+from .build_sandbox import BuildSandbox
 from .dockerfile import (
     DockerfileError,
     ImageConfig,
@@ -42,9 +44,9 @@ from .dockerfile import (
 )
 from .images import ProgressCallback, find_image, pull_image
 from .layers import ImageRecord, LayerStore
-from .sandbox import Sandbox, SandboxError, SandboxSpec
+from .sandbox import SandboxError
 from .sandbox.rootfs import RootPathError, resolve, user_ids
-from .trust import SandboxTrust, TrustError, TrustSettings, sandbox_trust
+from .trust import SandboxTrust, TrustError, TrustSettings, trust_for
 
 STEP_TIMEOUT = 900.0
 MAX_STEP_LOG = 16_000  # characters of a step's output kept in its log entry (its end)
@@ -124,6 +126,8 @@ class DockerfileBuild:
 
     def __post_init__(self) -> None:
         self._ignore = _dockerignore(self.context)  # read once, not per COPY source
+        self._box: BuildSandbox | None = None  # started by the first step that is not cached
+        self._certificates: list[bytes] | None = None  # the CAs to add, read once a build
 
     async def build(self, dockerfile: str) -> Built:
         try:
@@ -134,12 +138,39 @@ class DockerfileBuild:
         args = global_args(instructions, self.build_args)
         done: dict[str, Built] = {}
         built = Built([], ImageConfig(), "")
-        for stage in all_stages:
-            built = await self._stage(stage, done, args)
-            done[str(stage.index)] = built
-            if stage.name:
-                done[stage.name] = built
+        try:
+            for stage in all_stages:
+                built = await self._stage(stage, done, args)
+                done[str(stage.index)] = built
+                if stage.name:
+                    done[stage.name] = built
+        finally:
+            if self._box is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._box.stop()
+                self._box = None
         return built
+
+    async def _sandbox(self) -> BuildSandbox:
+        if self._box is None:
+            self._box = await BuildSandbox.start(
+                Path(tempfile.mkdtemp(prefix="build-", dir=self.work)),
+                store=self.store.root,
+                skeleton=self.store.skeleton,
+                etc_mask=self.store.etc_mask,
+                network=True,  # for RUN; a COPY's root is only ever touched from the host
+                hostname="buildkitsandbox",
+            )
+        return self._box
+
+    def _trust(self, layers: Sequence[str]) -> SandboxTrust:
+        """What a RUN step over `layers` is given to trust. Blocking."""
+        if self._certificates is None:
+            self._certificates = self.trust.certificates()
+        return trust_for(self.store, layers, self._certificates)
+
+    def _paths(self, layers: Sequence[str]) -> tuple[Path, ...]:
+        return tuple(self.store.path(layer) for layer in layers)
 
     async def _stage(self, stage: Stage, done: dict[str, Built], args: dict[str, str]) -> Built:
         if stage.base.lower() in done:
@@ -176,23 +207,27 @@ class DockerfileBuild:
         )
         if await self._cached(key, instruction, built):
             return
-        trust = await sandbox_trust(self.store, built.layers, self.trust)
-        async with self._sandbox(built, network=True, trust=trust) as (sandbox, root):
-            workdir = state.config.working_dir or "/"
-            resolve(root, workdir).mkdir(parents=True, exist_ok=True)
-            uid, gid, home = user_ids(root, state.config.user) if state.config.user else (0, 0, "/root")
-            env = {"HOME": home, "HOSTNAME": "buildkitsandbox", **env, **trust.env, **self.extra_env}
-            with tempfile.TemporaryFile() as output:
-                code, timed_out = await sandbox.run(
-                    argv, stdout=output, stderr=output, timeout=STEP_TIMEOUT, env=env, cwd=workdir, uid=uid, gid=gid
-                )
-                output.seek(0)
-                text = output.read().decode(errors="replace")[-MAX_STEP_LOG:]
-            if code != 0 or timed_out:
-                reason = f"timed out after {STEP_TIMEOUT:g} s" if timed_out else f"exited {code}"
-                await self._log(instruction, text, failed=True)
-                raise BuildError(f"Dockerfile line {instruction.line}: `{instruction.args}` {reason}: {text[-2000:]}")
-            await self._freeze(sandbox, key, built, trust)
+        trust = await anyio.to_thread.run_sync(self._trust, tuple(built.layers))
+        box = await self._sandbox()
+        # HOME is the USER's (from the step's own /etc/passwd) unless the environment sets it.
+        env = {"HOSTNAME": "buildkitsandbox", **env, **trust.env, **self.extra_env}
+        with tempfile.TemporaryFile() as output:
+            outcome = await box.run(
+                self._paths(trust.stack(built.layers)),
+                argv,
+                env=env,
+                cwd=state.config.working_dir or "/",
+                user=state.config.user or None,
+                output=output,
+                timeout=STEP_TIMEOUT,
+            )
+            output.seek(0)
+            text = output.read().decode(errors="replace")[-MAX_STEP_LOG:]
+        if outcome.exit_status != 0 or outcome.timed_out:
+            reason = f"timed out after {STEP_TIMEOUT:g} s" if outcome.timed_out else f"exited {outcome.exit_status}"
+            await self._log(instruction, text, failed=True)
+            raise BuildError(f"Dockerfile line {instruction.line}: `{instruction.args}` {reason}: {text[-2000:]}")
+        await self._freeze(outcome.upper, key, built, trust)
         await self._log(instruction, text, failed=False)
 
     # --- COPY and ADD ------------------------------------------------------------------------
@@ -209,7 +244,8 @@ class DockerfileBuild:
             stage = done.get(source_from.lower())
             if stage is None:
                 raise DockerfileError(instruction.line, f"--from={source_from}: no earlier stage of that name")
-            async with self._sandbox(stage, network=False) as (_sandbox, source_root):
+            box = await self._sandbox()
+            async with box.hold(self._paths(stage.layers)) as (source_root, _upper):
                 await self._copy_into(instruction, state, built, sources, dest, source_root, inside=True)
         else:
             if self.context is None:
@@ -238,7 +274,9 @@ class DockerfileBuild:
             key = _hash(key, "from", instruction.flags["from"])
         if await self._cached(key, instruction, built):
             return
-        async with self._sandbox(built, network=False) as (sandbox, root):
+        # COPY's roots have no trust layer: `COPY --from=stage /etc/ssl/certs/...` copies the image's.
+        box = await self._sandbox()
+        async with box.hold(self._paths(built.layers)) as (root, upper):
             workdir = state.config.working_dir or "/"
             target = dest if dest.startswith("/") else posixpath.join(workdir, dest)
             as_dir = dest.endswith("/") or len(paths) > 1 or any(p.is_dir() and not p.is_symlink() for p in paths)
@@ -246,7 +284,7 @@ class DockerfileBuild:
             mode = int(flags["chmod"], 8) if "chmod" in flags else None
             extract = instruction.keyword == "ADD" and not inside
             await anyio.to_thread.run_sync(_place, paths, root, target, as_dir, owner, mode, extract, skip)
-            await self._freeze(sandbox, key, built)
+        await self._freeze(upper, key, built)
         await self._log(instruction, f"{len(paths)} source(s) to {target}", failed=False)
 
     def _sources(self, instruction: Instruction, sources: list[str], root: Path, *, inside: bool) -> list[Path]:
@@ -282,43 +320,27 @@ class DockerfileBuild:
         await self._log(instruction, "cached", failed=False)
         return True
 
-    async def _freeze(self, sandbox: Sandbox, key: str, built: Built, trust: SandboxTrust | None = None) -> None:
-        await sandbox.stop()
+    async def _freeze(self, upper: Path, key: str, built: Built, trust: SandboxTrust | None = None) -> None:
+        """Make a finished step's upper dirs (`upper`, its changes in `root`) its layer."""
         layer_id = _layer_id(key)
-        if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
-            await anyio.to_thread.run_sync(trust.strip, sandbox.spec.upper("root"))
-        if not self.store.exists(layer_id):
-            try:  # the step's sandbox is thrown away: its changes become the layer as they are
-                await anyio.to_thread.run_sync(self.store.adopt, sandbox.spec.state_dir / "upper", layer_id)
+
+        def adopt() -> bool:  # one worker thread for the two: a step less to wait for a thread
+            if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
+                trust.strip(upper / "root")
+            if self.store.exists(layer_id):
+                return True
+            try:  # the step's root is thrown away: its changes become the layer as they are
+                self.store.adopt(upper, layer_id)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
-                await self.store.freeze(sandbox.spec.state_dir / "upper", layer_id)  # another filesystem
+                return False
+            return True
+
+        if not await anyio.to_thread.run_sync(adopt):
+            await self.store.freeze(upper, layer_id)  # another filesystem
         built.layers.insert(0, layer_id)
         built.built_steps += 1
-
-    @contextlib.asynccontextmanager
-    async def _sandbox(
-        self, built: Built, *, network: bool, trust: SandboxTrust | None = None
-    ) -> AsyncIterator[tuple[Sandbox, Path]]:
-        # COPY's sandboxes have no trust layer: `COPY --from=stage /etc/ssl/certs/...` copies the image's.
-        layers = trust.stack(built.layers) if trust is not None else built.layers
-        state_dir = Path(tempfile.mkdtemp(prefix="step-", dir=self.work))
-        spec = SandboxSpec(
-            state_dir=state_dir,
-            layers=tuple(self.store.path(layer) for layer in layers),
-            skeleton=self.store.skeleton,
-            etc_mask=self.store.etc_mask,
-            network=network,
-            hostname="buildkitsandbox",
-            image_root=True,
-        )
-        sandbox = await Sandbox.start(spec)
-        try:
-            yield sandbox, Path(f"/proc/{sandbox.init_pid}/root")
-        finally:
-            await sandbox.stop()
-            await anyio.to_thread.run_sync(shutil.rmtree, state_dir, True)
 
     async def _log(self, instruction: Instruction, output: str, *, failed: bool) -> None:
         if self.log is not None:
@@ -377,34 +399,71 @@ def _place(
     extract: bool,
     skip: Skip,
 ) -> None:
-    """Copy sources to `target` inside `root` as COPY does: a directory's contents, not itself."""
+    """Copy sources to `target` inside `root` as COPY does: a directory's contents, not itself.
+
+    Every destination is resolved inside the root (rootfs.resolve) before it is written, not
+    only the top one: the image's symlinks, absolute ones too, point inside the image, and the
+    host's kernel would follow them on the host's filesystem."""
     for path in paths:
         if extract and path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
             dest_dir = resolve(root, target)
             dest_dir.mkdir(parents=True, exist_ok=True)
             with tarfile.open(path) as archive:
-                archive.extractall(dest_dir, filter="data")
+                archive.extractall(dest_dir, filter="data")  # refuses members that leave dest_dir
             continue
+        placed: list[Path] = []
         if path.is_dir() and not path.is_symlink():
-            dest = resolve(root, target)
-            dest.mkdir(parents=True, exist_ok=True)
-            ignore = None
-            if skip is not None:
-                ignore = lambda where, names: [n for n in names if skip(Path(where) / n)]  # noqa: E731
-            shutil.copytree(path, dest, symlinks=True, dirs_exist_ok=True, ignore=ignore)
-            _own(dest, owner, mode, recursive=True)
+            _copy_tree(path, root, target, skip, placed)
+        else:
+            where = posixpath.join(target, path.name) if as_dir else target
+            dest = resolve(root, where)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.is_dir():  # resolved: a directory, not a link to one
+                dest = resolve(root, posixpath.join(where, path.name))
+            _copy_entry(path, dest)
+            placed.append(dest)
+        _own(placed, owner, mode)
+
+
+def _copy_tree(source: Path, root: Path, where: str, skip: Skip, placed: list[Path]) -> None:
+    """shutil.copytree(symlinks=True, dirs_exist_ok=True) into the root, each entry resolved."""
+    dest = resolve(root, where)
+    dest.mkdir(parents=True, exist_ok=True)
+    placed.append(dest)
+    with os.scandir(source) as found:
+        entries = sorted(found, key=lambda entry: entry.name)
+    for entry in entries:
+        if skip is not None and skip(Path(entry.path)):
             continue
-        dest = resolve(root, posixpath.join(target, path.name) if as_dir else target)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.lexists(dest) and (dest.is_dir() and not dest.is_symlink()):
-            dest = dest / path.name
-        shutil.copy2(path, dest, follow_symlinks=False)
-        _own(dest, owner, mode, recursive=False)
+        inner = posixpath.join(where, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            _copy_tree(Path(entry.path), root, inner, skip, placed)
+            continue
+        # A link is made where it is named (replacing what is there); a file is written where
+        # the name leads inside the root.
+        target = dest / entry.name if entry.is_symlink() else resolve(root, inner)
+        _copy_entry(Path(entry.path), target)
+        placed.append(target)
+    shutil.copystat(source, dest)
 
 
-def _own(path: Path, owner: tuple[int, int] | None, mode: int | None, *, recursive: bool) -> None:
-    targets = [path, *path.rglob("*")] if recursive else [path]
-    for item in targets:
+def _copy_entry(source: Path, dest: Path) -> None:
+    """A file or a symlink (as a symlink) to `dest`, a path with no symlink left in it but
+    perhaps its last component (then replaced)."""
+    if source.is_symlink():
+        if os.path.lexists(dest) and not (dest.is_dir() and not dest.is_symlink()):
+            os.unlink(dest)
+        os.symlink(os.readlink(source), dest)
+        return
+    if dest.is_symlink():  # not followed on the host: replaced
+        os.unlink(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)  # where a link inside the root led
+    shutil.copy2(source, dest, follow_symlinks=False)
+
+
+def _own(paths: list[Path], owner: tuple[int, int] | None, mode: int | None) -> None:
+    """--chown and --chmod on what a COPY placed (never through a symlink)."""
+    for item in paths:
         if owner is not None:
             os.lchown(item, *owner)
         if mode is not None and not item.is_symlink():

@@ -84,6 +84,7 @@ def launch(
     rlimits: dict[str, int] | None = None,
     direct: tuple[list[str], str] | None = None,
     user: tuple[int, int] | None = None,
+    step: dict[str, Any] | None = None,
 ) -> LaunchedProcess:
     """Hand `argv` to the devbox whose launcher listens at `socket_path`, on the given stdio.
 
@@ -95,6 +96,8 @@ def launch(
         request["direct"] = {"argv": direct[0], "cwd": direct[1]}
     if user is not None:  # uid and gid the command runs as (root when absent)
         request["user"] = list(user)
+    if step is not None:  # a build sandbox's step: its root's plan (build_sandbox.py)
+        request["step"] = step
     payload = json.dumps(request).encode()
     if len(payload) > MAX_MESSAGE:
         raise SandboxError(f"the command is too long to start ({len(payload)} bytes, at most {MAX_MESSAGE})")

@@ -52,6 +52,7 @@ __all__ = [
     "proxy_env",
     "sandbox_trust",
     "strip_added_cas",
+    "trust_for",
 ]
 
 TRUST_STORES = (
@@ -80,6 +81,10 @@ _V = TypeVar("_V")
 MEMO_SIZE = 1024  # entries in each of this process's memos, each small
 _READ: dict[tuple[str, int, int, int], list[bytes]] = {}  # a CA file as it was -> its certificates
 _MADE: dict[tuple[str, tuple[tuple[str, int, int], ...], bytes], _Made | None] = {}  # see _made
+# What each _MADE entry was made from (_Image.seen), to tell whether a layer on top changes it.
+_SEEN: dict[
+    tuple[str, tuple[tuple[str, int, int], ...], bytes], dict[str, tuple[os.stat_result, str, list[str]] | None]
+] = {}
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 _BLOCK = re.compile(re.escape(b"\n" + BEGIN) + rb".*?" + re.escape(END), re.S)
@@ -189,11 +194,29 @@ async def sandbox_trust(
     Makes the trust layer if the store does not have it yet (a worker thread: it reads the
     image's bundle through its layers). `environ`: where the proxy variables come from (the
     server's own environment by default)."""
-    env = proxy_env(environ)
     try:  # as a devbox create mostly finds it: remembered, a few stats, no thread hop
-        made = _made_for(store, layers, settings, remembered_only=True)
+        certificates = settings.certificates(remembered_only=True)
+        return trust_for(store, layers, certificates, environ=environ, remembered_only=True)
     except NotRemembered:
-        made = await anyio.to_thread.run_sync(_made_for, store, layers, settings)
+        return await anyio.to_thread.run_sync(
+            lambda: trust_for(store, layers, settings.certificates(), environ=environ)
+        )
+
+
+def trust_for(
+    store: LayerStore,
+    layers: Sequence[str],
+    certificates: Sequence[bytes],
+    *,
+    environ: Mapping[str, str] | None = None,
+    remembered_only: bool = False,
+) -> SandboxTrust:
+    """`sandbox_trust` with the CAs already read (TrustSettings.certificates). Blocking, unless
+    `remembered_only` (then it raises NotRemembered for a trust layer it would have to make)."""
+    env = proxy_env(environ)
+    if not certificates:
+        return SandboxTrust(env=env)
+    made = _made(store, layers, certificates, remembered_only=remembered_only)
     if made is None:
         return SandboxTrust(env=env)
     bundle = made.bundle or (EXTRA_CA_FILE if made.extra else None)
@@ -291,6 +314,11 @@ class _Image:
         self.layers = [str(layer) for layer in layers]
         self._children: dict[str, tuple[os.stat_result, str, list[str]] | None] = {}
 
+    @property
+    def seen(self) -> Mapping[str, tuple[os.stat_result, str, list[str]] | None]:
+        """Every path looked at so far (`etc`, `etc/ssl`, ...), and what was found there."""
+        return self._children
+
     def _child(self, parent: str, dirs: list[str], name: str) -> tuple[os.stat_result, str, list[str]] | None:
         """`name` in the merged directory `parent` made of `dirs`: the topmost entry's stat and
         path and, for a directory, the directories it merges."""
@@ -385,21 +413,14 @@ class _Made:
     extra: bool  # EXTRA_CA_FILE is there
 
 
-def _made_for(
-    store: LayerStore, layers: Sequence[str], settings: TrustSettings, *, remembered_only: bool = False
-) -> _Made | None:
-    """The trust layer for `layers` with the CAs `settings` give now; None without any. Blocking,
-    unless `remembered_only` (then it raises NotRemembered for what it would have to read or make)."""
-    certificates = settings.certificates(remembered_only=remembered_only)
-    return _made(store, layers, certificates, remembered_only=remembered_only) if certificates else None
-
-
 def _made(
     store: LayerStore, layers: Sequence[str], certificates: Sequence[bytes], *, remembered_only: bool = False
 ) -> _Made | None:
     """`_trust_layer`, remembered in this process: a sandbox more on the same image costs a stat
     per layer. A layer made again under the same id (a build step after a collection) is a new
-    directory, so it is keyed by its inode and ctime too. Blocking."""
+    directory, so it is keyed by its inode and ctime too. A build's next step (the same image
+    with one layer more) reuses its previous step's trust when that layer leaves every path it
+    was made from alone. Blocking."""
     try:
         stats = [os.stat(store.path(layer)) for layer in layers]
     except OSError:
@@ -415,9 +436,38 @@ def _made(
             return made
     if remembered_only:
         raise NotRemembered("the trust layer for these layers")
-    made = _trust_layer(store, [store.path(layer) for layer in layers], certificates)
+    below = (key[0], key[1][1:], key[2])  # the image without its top layer: a build's previous step
+    if len(stats) == len(layers) and layers and below in _MADE and below in _SEEN:
+        made = _MADE[below]
+        if (made is None or store.has_image_layer(made.layer)) and _leaves_alone(store.path(layers[0]), _SEEN[below]):
+            _remember(_MADE, key, made)
+            _remember(_SEEN, key, _SEEN[below])
+            return made
+    image = _Image([store.path(layer) for layer in layers])
+    made = _trust_layer(store, image, certificates)
     _remember(_MADE, key, made)
+    _remember(_SEEN, key, dict(image.seen))
     return made
+
+
+def _leaves_alone(layer: Path, seen: Mapping[str, tuple[os.stat_result, str, list[str]] | None]) -> bool:
+    """Whether a layer put on top of an image changes nothing the image's trust layer was made
+    from: every path its making looked at (`seen`, each component of each lookup) is absent
+    from the layer, or there a directory as it was below (same mode and owner, not opaque), whose
+    entries are then looked at in turn. Blocking: a stat per path."""
+    for path, below in seen.items():
+        host = f"{layer}/{path.lstrip('/')}"
+        try:
+            st = os.lstat(host)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if below is None or not stat.S_ISDIR(st.st_mode) or not stat.S_ISDIR(below[0].st_mode):
+            return False
+        if (st.st_mode, st.st_uid, st.st_gid) != (below[0].st_mode, below[0].st_uid, below[0].st_gid):
+            return False
+        if _is_opaque(host):
+            return False
+    return True
 
 
 def _remember(memo: dict[_K, _V], key: _K, value: _V) -> None:
@@ -426,10 +476,9 @@ def _remember(memo: dict[_K, _V], key: _K, value: _V) -> None:
     memo[key] = value
 
 
-def _trust_layer(store: LayerStore, layers: Sequence[Path], certificates: Sequence[bytes]) -> _Made | None:
-    """The trust layer for the image made of `layers` (topmost first), made unless the store
-    has it already; None where there is nowhere to put a CA. Blocking."""
-    image = _Image(layers)
+def _trust_layer(store: LayerStore, image: _Image, certificates: Sequence[bytes]) -> _Made | None:
+    """The trust layer for the image, made unless the store has it already; None where there is
+    nowhere to put a CA. Blocking."""
     pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in certificates).encode()
     block = b"\n" + BEGIN + pem + END
     files: dict[str, _Entry] = {}

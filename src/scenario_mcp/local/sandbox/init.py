@@ -8,6 +8,14 @@ launcher socket, pivots into the root, locks it (it enters the nested user names
 mount namespace of its own there), and serves: it starts every command the server sends (a
 vfork, so a command starts inside every namespace and cgroup of the devbox), reports its exit,
 and reaps orphans. Standard library only.
+
+A build sandbox's init (`build` in the request) pivots into a root that shows only the host dirs
+its steps' roots are made of (spec.build_root_plan; never shown to a step, and no step may read
+its /proc entries) and starts each Dockerfile step in a fresh mount namespace whose root is the
+step's own plan, an overlay of the steps before it under a fresh upper directory; the step's processes
+share the sandbox's user, PID and network namespaces, started once for the whole build. A step
+locks itself in as a devbox's init does, and when its command exits every process it left is
+killed before its exit is reported, so its upper directory is still when the server freezes it.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pathlib
 import resource
 import select
 import shutil
@@ -23,7 +32,7 @@ import socket
 import subprocess
 from typing import Any, TypedDict
 
-from . import libc, mount_plan, network
+from . import libc, mount_plan, network, rootfs
 
 
 class Request(TypedDict):
@@ -33,6 +42,7 @@ class Request(TypedDict):
     hostname: str
     launcher_dir: str  # where init listens for commands to start (LAUNCHER_SOCKET in it)
     egress_allow: list[str] | None  # with network: only these addresses (an allowlist policy)
+    build: bool  # a build sandbox: no root of its own, each step in a root of its own (see above)
 
 
 # init listens here for the server's commands: it starts them itself (a vfork), so a command starts
@@ -47,7 +57,7 @@ PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "d
 PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
 
 
-def _harden_and_lock(nested_user_ns: int) -> None:
+def _harden_and_lock(nested_user_ns: int, *, keep: bool = False) -> None:
     """Protect /proc, then move into the nested user namespace (made ahead of time, see
     nest_user_namespace) and a mount namespace of its own there.
 
@@ -70,7 +80,8 @@ def _harden_and_lock(nested_user_ns: int) -> None:
         if os.path.exists(path):
             libc.mount("/dev/null", path, None, libc.MS_BIND, None)
     libc.setns(nested_user_ns, libc.CLONE_NEWUSER, "setns(nested user namespace)")
-    os.close(nested_user_ns)
+    if not keep:
+        os.close(nested_user_ns)
     libc.unshare(libc.CLONE_NEWNS, "unshare(nested mount namespace)")
 
 
@@ -146,21 +157,27 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
     if networked and request.get("egress_allow") is not None:
         # Before any command exists, while init still holds CAP_NET_ADMIN over its namespace.
         network.apply_ruleset(network.allowlist_ruleset(request["egress_allow"] or []))
+    building = bool(request.get("build"))
     for step in mount_plan.decode(request["plan"]):
         step.apply()
     libc.sethostname(request["hostname"])
     listener = _listen(request["launcher_dir"])
     libc.pivot_into(request["root"])
-    _harden_and_lock(nested_user_ns)
+    if building:  # its root shows only what its steps' roots are made of; it stays out of reach
+        libc.make_undumpable()
+    else:
+        _harden_and_lock(nested_user_ns)
     os.dup2(0, 2)  # /dev/null, like 0 and 1
     keep = sorted({report, listener.fileno(), *([network_exit] if networked else [])})
+    if building:
+        keep = sorted({*keep, nested_user_ns})  # each step enters it
     for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
         os.closerange(low + 1, high)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     # "R" then end of file is how the spawner learns of success.
     os.write(report, b"R\n")
     os.close(report)
-    _serve(listener)
+    _serve(listener, nested_user_ns if building else None)
 
 
 def _listen(directory: str) -> socket.socket:
@@ -180,7 +197,7 @@ def _listen(directory: str) -> socket.socket:
     return listener
 
 
-def _serve(listener: socket.socket) -> None:
+def _serve(listener: socket.socket, build_user_ns: int | None = None) -> None:
     """PID 1 of the devbox: start the commands the server sends, report their exit, reap orphans.
 
     A request is one SOCK_SEQPACKET message, {"argv", "env", "cwd", "rlimits"} with the command's
@@ -195,7 +212,7 @@ def _serve(listener: socket.socket) -> None:
     # handlers, but an ignored signal would stay ignored in it).
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, lambda *_: None)
-    launcher = _Launcher()
+    launcher = _Launcher(build_user_ns)
     while True:
         try:
             watched: list[socket.socket | int] = [listener, wake_r, *launcher.connections.values()]
@@ -222,7 +239,9 @@ _RLIMITS = ("FSIZE", "AS", "NPROC")
 class _Launcher:
     """Init's bookkeeping of the connections it serves and the commands it started."""
 
-    def __init__(self) -> None:
+    def __init__(self, build_user_ns: int | None = None) -> None:
+        self.build_user_ns = build_user_ns  # a build sandbox's: the user namespace its steps enter
+        self.contained: set[int] = set()  # a build's RUN steps: all they left is killed when they end
         self.connections: dict[int, socket.socket] = {}
         self.pid_of: dict[int, int] = {}  # connection fd -> its command's pid
         self.connection_of: dict[int, socket.socket] = {}  # command pid -> its connection
@@ -238,15 +257,33 @@ class _Launcher:
                 return
             if pid == 0:
                 return
-            code = os.waitstatus_to_exitcode(status)
-            process = self.started.pop(pid, None)
-            if process is not None:
-                process.returncode = code
-            conn = self.connection_of.pop(pid, None)
-            if conn is not None:
-                self.pid_of.pop(conn.fileno(), None)  # a late signal must not find a recycled pid
-                with contextlib.suppress(OSError):
-                    conn.send(json.dumps({"exit": code, "pid": pid}).encode())
+            if pid in self.contained:  # reported once the rest is gone
+                self.contained.discard(pid)
+                self._end_the_rest()
+            self._exited(pid, os.waitstatus_to_exitcode(status))
+
+    def _end_the_rest(self) -> None:
+        """After a build's RUN step: kill every process it left (a daemon, a background job) and
+        reap them, so that nothing writes its upper directory any more or holds its mount
+        namespace when the server hears the step ended. (No hold is open while a RUN runs.)"""
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)  # from PID 1: every other process of the namespace
+        while True:  # blocking: nothing else runs in a build sandbox meanwhile
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return
+            self._exited(pid, os.waitstatus_to_exitcode(status))
+
+    def _exited(self, pid: int, code: int) -> None:
+        process = self.started.pop(pid, None)
+        if process is not None:
+            process.returncode = code
+        conn = self.connection_of.pop(pid, None)
+        if conn is not None:
+            self.pid_of.pop(conn.fileno(), None)  # a late signal must not find a recycled pid
+            with contextlib.suppress(OSError):
+                conn.send(json.dumps({"exit": code, "pid": pid}).encode())
 
     def handle(self, conn: socket.socket) -> None:
         fd = conn.fileno()
@@ -275,7 +312,7 @@ class _Launcher:
                 return
             if len(fds) != 3:
                 raise ValueError("a command needs its stdin, stdout and stderr")
-            pid = self.start(message, fds)
+            pid = self.start_step(message, fds) if "step" in message else self.start(message, fds)
             self.pid_of[fd] = pid
             self.connection_of[pid] = conn  # no reply until it exits: the server does not wait for one
         except Exception as exc:
@@ -284,6 +321,22 @@ class _Launcher:
         finally:
             for passed in fds:
                 os.close(passed)
+
+    def start_step(self, message: dict[str, Any], fds: list[int]) -> int:
+        """A build sandbox's step, in a mount namespace of its own (see the module's docstring):
+        a RUN's command, or a hold (a root the server writes into from the host, for COPY) that
+        lasts until its stdin, a socket, closes. Its pid."""
+        if self.build_user_ns is None:
+            raise ValueError("steps are for build sandboxes only")
+        step = message["step"]
+        pid = os.fork()
+        if pid == 0:
+            _step_child(step, message, fds, self.build_user_ns)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+        if not step.get("hold"):
+            self.contained.add(pid)
+        return pid
 
     def start(self, message: dict[str, Any], fds: list[int]) -> int:
         """Start a command in its own session; its pid.
@@ -344,7 +397,49 @@ def _popen(
     )
 
 
-def _exec_command(message: dict[str, Any], fds: list[int]) -> None:
+def _step_child(step: dict[str, Any], message: dict[str, Any], fds: list[int], user_ns: int) -> None:
+    """In a build step's forked child: its own mount namespace and root, then the step."""
+    try:
+        signal.set_wakeup_fd(-1)
+        libc.unshare(libc.CLONE_NEWNS, "unshare(step mount namespace)")
+        for operation in mount_plan.decode(step["plan"]):
+            operation.apply()
+        if step.get("hold"):
+            _hold(step["root"], fds)
+        libc.pivot_into(step["root"])
+        _harden_and_lock(user_ns)
+        env = dict(message["env"])
+        home = "/root"
+        if step.get("user"):
+            uid, gid, home = rootfs.user_ids(pathlib.Path("/"), step["user"])
+            if uid or gid:
+                message = {**message, "user": [uid, gid]}
+        env.setdefault("HOME", home)
+        cwd = message.get("cwd") or "/"
+        os.makedirs(cwd, 0o755, exist_ok=True)  # as Docker makes a step's WORKDIR
+        program = message["argv"][0]
+        if "/" not in program:
+            program = shutil.which(program, path=env.get("PATH", os.defpath)) or program
+        _exec_command({**message, "env": env, "argv": [program, *message["argv"][1:]]}, fds, argv0=message["argv"][0])
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(fds[2], f"{exc}\n".encode(errors="replace"))
+    os._exit(127)
+
+
+def _hold(root: str, fds: list[int]) -> None:
+    """A COPY's root, held for the server: its descriptor sent on the step's socket (stdin),
+    then held until the server closes it. Exits; never returns."""
+    holder = socket.socket(fileno=os.dup(fds[0]))
+    where = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    socket.send_fds(holder, [b"R"], [where])
+    os.close(where)
+    while holder.recv(4096):
+        pass
+    os._exit(0)
+
+
+def _exec_command(message: dict[str, Any], fds: list[int], argv0: str | None = None) -> None:
     """In the forked child: become the command, in its own session and process group."""
     try:
         signal.set_wakeup_fd(-1)
@@ -368,7 +463,8 @@ def _exec_command(message: dict[str, Any], fds: list[int]) -> None:
             os.chdir(message.get("cwd") or "/")
         except OSError:
             os.chdir("/")
-        os.execve(message["argv"][0], message["argv"], message["env"])
+        argv = message["argv"] if argv0 is None else [argv0, *message["argv"][1:]]
+        os.execve(message["argv"][0], argv, message["env"])
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.write(2, f"scenario-mcp: cannot start {message.get('argv')}: {exc}\n".encode())

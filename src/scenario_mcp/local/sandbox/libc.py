@@ -27,6 +27,7 @@ MS_SLAVE = 1 << 19
 MNT_DETACH = 0x2
 MOUNT_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
 
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 
 # pivot_root has no libc wrapper; its number depends on the architecture.
@@ -109,3 +110,10 @@ def pivot_into(root: str) -> None:
 
 def become_child_subreaper() -> None:
     _libc.prctl(ctypes.c_int(PR_SET_CHILD_SUBREAPER), ctypes.c_ulong(1), 0, 0, 0)
+
+
+def make_undumpable() -> None:
+    """No process without CAP_SYS_PTRACE over the host may read this one's /proc entries (its
+    root, cwd, descriptors, memory), whatever its uid: a build sandbox's init keeps the host's
+    view, and the steps it starts run as the same uid in the same PID namespace."""
+    check(int(_libc.prctl(ctypes.c_int(PR_SET_DUMPABLE), ctypes.c_ulong(0), 0, 0, 0)), "prctl(PR_SET_DUMPABLE)")

@@ -12,6 +12,8 @@ host's /etc are hidden by whiteouts in a mask layer (see layers.py).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +67,11 @@ class SandboxSpec:
     hostname: str = "devbox"
     image_root: bool = False
     egress_allow: tuple[str, ...] | None = None  # with network: only these addresses (an allowlist)
+    build: bool = False  # a build sandbox: no root of its own, each step gets one (init.py, build_sandbox.py)
+    shared: tuple[Path, ...] = ()  # a build sandbox: the host dirs its init sees (build_root_plan)
+    # A build step's root: its overlay skips the sync of the disk at unmount (`volatile`), which
+    # under a busy disk costs more than the step; the upper dir is renamed into the store after.
+    volatile: bool = False
 
     @property
     def mount_point(self) -> Path:
@@ -103,6 +110,9 @@ def runtime_files(spec: SandboxSpec) -> dict[str, str]:
 
 
 def prepare_dirs(spec: SandboxSpec) -> None:
+    if spec.build:  # its steps' roots are prepared step by step
+        spec.mount_point.mkdir(parents=True, exist_ok=True)
+        return
     for part in spec.parts:
         spec.upper(part).mkdir(parents=True, exist_ok=True)
         spec.work(part).mkdir(parents=True, exist_ok=True)
@@ -115,19 +125,31 @@ def prepare_dirs(spec: SandboxSpec) -> None:
             (etc / name).write_text(text)
 
 
-def _overlay(lower: list[Path], upper: Path, work: Path, target: str) -> Mount:
+def _overlay(lower: list[Path], upper: Path, work: Path, target: str, *, volatile: bool = False) -> Mount:
     # userxattr: the overlay is mounted inside a user namespace (kernel >= 5.11).
     options = f"userxattr,lowerdir={':'.join(str(p) for p in lower)},upperdir={upper},workdir={work}"
-    return Mount("overlay", target, "overlay", options)
+    return Mount("overlay", target, "overlay", options + (",volatile" if volatile else ""))
 
 
-def root_plan(spec: SandboxSpec) -> list[SetupOp]:
-    """The operations that build the sandbox's root inside its fresh namespaces (init.py)."""
+def clear_volatile_mark(spec: SandboxSpec) -> None:
+    """Let a volatile overlay's work dir serve the next mount: overlayfs refuses one that still
+    holds the mark the last mount left (work/incompat/volatile)."""
+    incompat = spec.work("root") / "work" / "incompat"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(incompat / "volatile" / "dirty")
+    for directory in (incompat / "volatile", incompat):
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(directory)
+
+
+def root_plan(spec: SandboxSpec, *, special_mounts: bool = True) -> list[SetupOp]:
+    """The operations that build the sandbox's root inside its fresh namespaces (init.py);
+    without /proc, /dev and /run for a root only the server writes into (a build's COPY)."""
     root = str(spec.mount_point)
     runtime = [spec.runtime_layer] if runtime_files(spec) else []
     if spec.image_root:
         lower = [*runtime, *spec.layers, spec.skeleton]
-        steps: list[SetupOp] = [_overlay(lower, spec.upper("root"), spec.work("root"), root)]
+        steps: list[SetupOp] = [_overlay(lower, spec.upper("root"), spec.work("root"), root, volatile=spec.volatile)]
     else:
         steps = [_overlay([*spec.layers, spec.skeleton], spec.upper("root"), spec.work("root"), root)]
         for part in HOST_DIRS:
@@ -136,7 +158,31 @@ def root_plan(spec: SandboxSpec) -> list[SetupOp]:
                 lower.append(spec.etc_mask / "etc")
             lower.append(Path("/") / part)
             steps.append(_overlay(lower, spec.upper(part), spec.work(part), f"{root}/{part}"))
-    return steps + _special_mounts(root)
+    return steps + _special_mounts(root) if special_mounts else steps
+
+
+def build_root_plan(spec: SandboxSpec) -> list[SetupOp]:
+    """A build sandbox's init's own root: a small tmpfs showing only the host dirs its steps'
+    roots are made of (`spec.shared`, each at its own path) and the harmless devices they bind.
+    Its steps never see it (each pivots into its own root), and a smaller mount table makes each
+    step's copy of it, and the copy's teardown, cheaper."""
+    root = str(spec.mount_point)
+    steps: list[SetupOp] = [Mount("tmpfs", root, "tmpfs", "mode=755,size=1m,nosuid,nodev")]
+    made = {root}
+    for shared in (*spec.shared, Path("/dev")):
+        parts = shared.parts[1:]
+        for depth in range(1, len(parts) + 1):
+            path = "/".join((root, *parts[:depth]))
+            if path not in made:
+                steps.append(Dir(path))
+                made.add(path)
+        if shared != Path("/dev"):
+            steps.append(Bind(str(shared), f"{root}{shared}"))
+    for device in DEVICES:
+        steps += [File(f"{root}/dev/{device}"), Bind(f"/dev/{device}", f"{root}/dev/{device}")]
+    # The sandbox's own /proc: a user namespace may mount a procfs (each step does) only where a
+    # procfs is already fully visible.
+    return [*steps, Dir(f"{root}/proc"), Mount("proc", f"{root}/proc", "proc", "nosuid,nodev,noexec")]
 
 
 def _special_mounts(root: str) -> list[SetupOp]:

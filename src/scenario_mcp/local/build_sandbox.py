@@ -1,0 +1,210 @@
+"""One sandbox for a whole Dockerfile build: namespaces and network started once, a root per step.
+
+A build sandbox's init (sandbox/init.py, `build`) holds the user, PID, IPC, UTS and network
+namespaces (slirp4netns behind the devbox egress rules) for the whole build, and starts each step
+in a fresh mount namespace whose root is planned here as a devbox's is (spec.root_plan): the
+step's layers under a fresh upper directory, with /proc, /dev and /run. When a RUN's command
+exits, init kills whatever it left before reporting, so its upper directory is the step's changes,
+still, ready to be frozen into a layer. A hold is a step without a command: its root, held open
+for the server to write into from the host (COPY), or read from (COPY --from).
+
+What a step can reach is what a devbox can: its own root, locked in a nested user namespace; the
+init that keeps the host's view is no process a step may inspect (it is not dumpable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+import anyio.to_thread
+
+from .launcher import LaunchedProcess, launch
+from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec
+from .sandbox.mount_plan import encode
+from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    exit_status: int
+    timed_out: bool
+    upper: Path  # the step's upper dirs (its changes in `root`), for LayerStore.adopt
+
+
+@dataclass
+class BuildSandbox:
+    sandbox: Sandbox
+    skeleton: Path
+    hostname: str
+    _numbers: itertools.count[int] = field(default_factory=itertools.count)
+    _free: list[Path] = field(default_factory=list)  # step dirs no step uses now
+    _releasing: list[LaunchedProcess] = field(default_factory=list)  # holds let go, maybe not yet gone
+
+    @classmethod
+    async def start(
+        cls, state_dir: Path, *, store: Path, skeleton: Path, etc_mask: Path, network: bool, hostname: str
+    ) -> BuildSandbox:
+        """A build sandbox whose steps' layers are all in `store` (a LayerStore's root)."""
+        # Its init sees these paths as they are named here (not resolved): the steps' plans name them so.
+        state_dir, store = Path(os.path.abspath(state_dir)), Path(os.path.abspath(store))
+        steps = state_dir / "steps"
+        steps.mkdir(parents=True, exist_ok=True)
+        spec = SandboxSpec(
+            state_dir=state_dir,
+            layers=(),
+            skeleton=skeleton,
+            etc_mask=etc_mask,
+            network=network,
+            hostname=hostname,
+            image_root=True,
+            build=True,
+            shared=(store, steps),
+        )
+        return cls(await Sandbox.start(spec), skeleton, hostname)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.sandbox.spec.state_dir
+
+    @contextlib.contextmanager
+    def _step_root(
+        self, layers: tuple[Path, ...], *, special_mounts: bool = True
+    ) -> Iterator[tuple[SandboxSpec, dict[str, Any]]]:
+        """A directory for a step's root, and the step's part of its request.
+
+        Directories are used again by later steps (on a busy disk each inode made or removed
+        costs): the overlay's work dir, the mount point and the runtime files stay; only the upper
+        dir is new, the last step's having become its layer (or, unused, been put aside)."""
+        reused = bool(self._free)
+        state_dir = self._free.pop() if reused else self.state_dir / "steps" / str(next(self._numbers))
+        spec = SandboxSpec(
+            state_dir=state_dir,
+            layers=layers,
+            skeleton=self.skeleton,
+            etc_mask=self.sandbox.spec.etc_mask,
+            network=self.sandbox.spec.network,
+            hostname=self.hostname,
+            image_root=True,
+            volatile=True,
+        )
+        if reused:
+            upper = spec.upper("root")
+            if upper.exists():  # a hold's, or a failed step's: not a layer
+                upper.rename(state_dir / f"unused-{next(self._numbers)}")
+            upper.mkdir()
+            clear_volatile_mark(spec)
+        else:
+            prepare_dirs(spec)
+        try:
+            plan = root_plan(spec, special_mounts=special_mounts)
+            yield spec, {"plan": encode(plan), "root": str(spec.mount_point)}
+        finally:
+            self._free.append(state_dir)  # for a step after this one has ended (_settle)
+
+    def _socket(self) -> Path:
+        return self.state_dir / LAUNCHER_SOCKET
+
+    async def run(
+        self,
+        layers: tuple[Path, ...],
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        cwd: str,
+        user: str | None,
+        output: IO[bytes],
+        timeout: float,
+    ) -> StepOutcome:
+        """Run a RUN step's command over `layers` (topmost first), its output to `output`.
+
+        `user`: a Docker USER spec, looked up in the step's own /etc/passwd and /etc/group; HOME
+        is that user's unless `env` sets it. `cwd` is made when missing, as Docker makes WORKDIR."""
+        await self._settle()
+        with self._step_root(layers) as (spec, step):
+            if user:
+                step["user"] = user
+            devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fds = (devnull, output.fileno(), output.fileno())
+                process = launch(self._socket(), argv, env, fds, cwd=cwd, step=step)
+            finally:
+                os.close(devnull)
+            try:
+                with anyio.move_on_after(timeout) as scope:
+                    code = await process.wait()
+                if scope.cancelled_caught:
+                    process.signal(signal.SIGKILL, group=True)  # init then ends all the step left
+                    with anyio.CancelScope(shield=True):
+                        code = await process.wait()
+            finally:
+                await process.aclose()
+            return StepOutcome(code, scope.cancelled_caught, spec.state_dir / "upper")
+
+    @contextlib.asynccontextmanager
+    async def hold(self, layers: tuple[Path, ...]) -> AsyncIterator[tuple[Path, Path]]:
+        """A root over `layers` for the server to write into or read from, as a host path that
+        resolves inside it (rootfs.resolve), and its upper dirs; released (the step's process
+        gone, its mount with it) when the block ends."""
+        await self._settle()
+        # The overlay alone: a COPY writes what Docker's would, into the layer (its /dev too).
+        with self._step_root(layers, special_mounts=False) as (spec, step):
+            step["hold"] = True
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            process: LaunchedProcess | None = None
+            root_fd = -1
+            try:
+                with theirs:
+                    fd = theirs.fileno()
+                    process = launch(self._socket(), ["hold"], {}, (fd, fd, fd), step=step)
+                root_fd = await _receive_root(ours)
+                yield Path(f"/proc/self/fd/{root_fd}"), spec.state_dir / "upper"
+            finally:
+                if root_fd >= 0:
+                    os.close(root_fd)  # the last reference to its mount but the step's own
+                ours.close()  # the step's process exits at this end of file
+                if process is not None:
+                    # Waited for by the next step, not here: its exit (its mount's teardown)
+                    # overlaps the freeze of what was written, which no process writes any more.
+                    self._releasing.append(process)
+
+    async def _settle(self) -> None:
+        """Wait until every hold let go has ended (its mount gone): before a step uses its dir."""
+        while self._releasing:
+            process = self._releasing.pop()
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+                await process.aclose()
+
+    async def stop(self) -> None:
+        for process in self._releasing:
+            await process.aclose()
+        await self.sandbox.stop()
+        await anyio.to_thread.run_sync(shutil.rmtree, self.state_dir, True)
+
+
+async def _receive_root(sock: socket.socket) -> int:
+    sock.setblocking(False)
+    data = b""
+    while True:
+        await anyio.wait_readable(sock)
+        try:
+            chunk, fds, _flags, _addr = socket.recv_fds(sock, 4096, 1)
+        except BlockingIOError:
+            continue
+        if fds:
+            for extra in fds[1:]:
+                os.close(extra)
+            return fds[0]
+        if not chunk:
+            raise SandboxError(f"the build step's root could not be made: {data.decode(errors='replace').strip()}")
+        data += chunk

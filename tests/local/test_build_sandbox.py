@@ -1,0 +1,138 @@
+"""One build sandbox per build: its steps share its user, PID and network namespaces, each in a
+mount namespace and root of its own; each step's layer is exactly its own changes; nothing a step
+starts outlives it; and no step reaches the host's view the sandbox's init keeps."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from scenario_mcp.local.build_sandbox import BuildSandbox
+from scenario_mcp.local.builds import BuildError
+from scenario_mcp.local.layers import LayerStore
+from scenario_mcp.local.sandbox import HOST_DIRS
+
+from .test_builds import PRELUDE, builder, context, store, view
+
+pytestmark = pytest.mark.anyio
+__all__ = ["context", "store"]  # fixtures
+
+
+def entries(layer: Path) -> dict[str, str]:
+    """A layer's files, by path: `dir`, `file:<contents>`, `link:<target>` or `whiteout`. The
+    empty /usr and /etc every frozen layer gets (for a host-based stack) are left out."""
+    found: dict[str, str] = {}
+    for path in sorted(layer.rglob("*")):
+        name = str(path.relative_to(layer))
+        st = path.lstat()
+        if name in HOST_DIRS and not any(path.iterdir()):
+            continue
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            found[name] = "whiteout"
+        elif stat.S_ISDIR(st.st_mode):
+            found[name] = "dir"
+        elif stat.S_ISLNK(st.st_mode):
+            found[name] = f"link:{os.readlink(path)}"
+        else:
+            found[name] = f"file:{path.read_text()}"
+    return found
+
+
+async def test_each_steps_layer_is_exactly_its_changes_and_deletions_are_whiteouts(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    dockerfile = PRELUDE + (
+        "RUN mkdir /data && echo one > /data/a && echo keep > /data/b\n"
+        "COPY src/app.py /data/app.py\n"
+        "RUN rm /data/a && echo two > /data/c && ln -s c /data/link\n"
+        "RUN rm -r /data\n"
+    )
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert built.built_steps == 6
+    removed, linked, copied, made = (entries(store.path(layer)) for layer in built.layers[:4])
+    assert made == {"data": "dir", "data/a": "file:one\n", "data/b": "file:keep\n"}
+    assert copied == {"data": "dir", "data/app.py": "file:print('app')\n"}
+    assert linked == {"data": "dir", "data/a": "whiteout", "data/c": "file:two\n", "data/link": "link:c"}
+    assert removed == {"data": "whiteout"}
+    assert await view(store, built.layers[1:], tmp_path, "ls /data; cat /data/link") == "app.py\nb\nc\nlink\ntwo\n"
+    assert await view(store, built.layers, tmp_path, "ls / | grep -c data || true") == "0\n"
+
+
+async def test_the_steps_share_one_sandbox_each_with_a_root_of_its_own_and_nothing_outlives_a_step(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    namespaces = "for ns in net pid user; do readlink /proc/self/ns/$ns; done"
+    dockerfile = PRELUDE + (
+        f"RUN ({namespaces}) > /first && echo x > /run/mine && echo x > /dev/shm/mine"
+        " && (sleep 300 > /dev/null 2>&1 &) && echo started\n"
+        f"RUN ({namespaces}) > /second && ps -o comm > /processes && ls /run /dev/shm > /fresh\n"
+    )
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    first, second = [
+        (await view(store, built.layers, tmp_path, f"cat /{name}")).split() for name in ("first", "second")
+    ]
+    assert first == second  # net, pid, user: the build sandbox's, started once
+    assert "sleep" not in await view(store, built.layers, tmp_path, "cat /processes")
+    assert "mine" not in await view(store, built.layers, tmp_path, "cat /fresh")  # each step's own /run, /dev/shm
+
+
+async def test_a_step_cannot_reach_the_host_view_its_sandboxs_init_keeps(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "host-marker"
+    marker.write_text("on the host\n")
+    # Init (PID 1 here) keeps the host's view to make each step's root: none of it shows.
+    probes = [
+        f"! cat /proc/1/root{marker}",
+        "! ls /proc/1/root/",
+        "! ls /proc/1/cwd/",
+        "for fd in /proc/1/fd/*; do ! readlink $fd || exit 1; done",
+        "! cat /proc/1/environ",
+        "! cat /proc/1/maps",
+        "! readlink /proc/1/exe",
+        "kill -9 1; echo init lives on",
+    ]
+    dockerfile = PRELUDE + "".join(f"RUN {probe}\n" for probe in probes)
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert built.built_steps == 2 + len(probes)
+
+
+async def test_a_user_the_image_does_not_have_fails_the_step_with_its_name(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    missing = r"line 5: `true` exited 127: user 'nobody2' is not in the image's /etc/passwd"
+    with pytest.raises(BuildError, match=missing):
+        await builder(store, context, tmp_path).build(PRELUDE + "USER nobody2\nRUN true\n")
+
+
+async def test_a_workdir_is_made_for_its_run_step_and_holds_only_what_the_step_made(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    built = await builder(store, context, tmp_path).build(PRELUDE + "WORKDIR /srv/app\nRUN pwd > here\n")
+    assert entries(store.path(built.layers[0])) == {"srv": "dir", "srv/app": "dir", "srv/app/here": "file:/srv/app\n"}
+
+
+async def test_the_build_sandboxs_init_sees_only_the_store_its_steps_dirs_proc_and_devices(
+    store: LayerStore, tmp_path: Path
+) -> None:
+    box = await BuildSandbox.start(
+        tmp_path / "build",
+        store=store.root,
+        skeleton=store.skeleton,
+        etc_mask=store.etc_mask,
+        network=False,
+        hostname="buildkitsandbox",
+    )
+    try:
+        seen = Path(f"/proc/{box.sandbox.init_pid}/root")
+        shared = [store.root, tmp_path / "build" / "steps"]
+        assert set(os.listdir(seen)) == {"dev", "proc", *(path.parts[1] for path in shared)}
+        assert sorted(os.listdir(seen / "dev")) == sorted(["full", "null", "random", "tty", "urandom", "zero"])
+        assert set(os.listdir(seen / tmp_path.relative_to("/"))) == {"layers", "build"}
+        assert os.listdir(seen / store.root.relative_to("/")) == os.listdir(store.root)
+        assert not (seen / "etc").exists() and not (seen / "usr").exists()
+    finally:
+        await box.stop()
