@@ -192,24 +192,24 @@ def task_toml(task: Task) -> str:
     return "\n".join(parts)
 
 
-def _write_tree(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        if rel.endswith(".sh"):
-            path.chmod(0o755)
+def task_files(task: Task) -> dict[str, bytes]:
+    """Every file of the task's Harbor directory, by relative path."""
+    files = {"task.toml": task_toml(task).encode(), "instruction.md": task.instruction.encode()}
+    if task.dockerfile is not None:
+        files["environment/Dockerfile"] = task.dockerfile.encode()
+        files.update({f"environment/{rel}": data for rel, data in task.context.items()})
+    files.update({f"tests/{rel}": data for rel, data in task.tests.items()})
+    files.update({f"solution/{rel}": data for rel, data in task.solution.items()})
+    return files
 
 
 def write_harbor(task: Task, directory: Path) -> None:
     """Write `task` as a Harbor task directory (created; must be empty if it exists)."""
     if directory.exists() and any(directory.iterdir()):
         raise TaskFormatError(f"{directory} is not empty; export into a new or empty directory")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "task.toml").write_text(task_toml(task))
-    (directory / "instruction.md").write_text(task.instruction)
-    if task.dockerfile is not None:
-        _write_tree(directory / "environment", {**task.context, "Dockerfile": task.dockerfile.encode()})
-    _write_tree(directory / "tests", task.tests)
-    if task.solution:
-        _write_tree(directory / "solution", task.solution)
+    for rel, data in task_files(task).items():
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if rel.endswith(".sh"):
+            path.chmod(0o755)

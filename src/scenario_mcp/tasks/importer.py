@@ -160,7 +160,7 @@ def launch_parameters(task: Task, network_policy_id: str | None) -> LaunchParame
     params = LaunchParameters()
     if task.cpus is not None or task.memory_mb is not None or task.storage_mb is not None:
         params.resource_size_request = "CUSTOM_SIZE"
-        params.custom_cpu_cores = task.cpus if task.cpus is not None else 1
+        params.custom_cpu_cores = task.cpus if task.cpus is not None else 1.0
         params.custom_gb_memory = max(1, math.ceil((task.memory_mb or 2048) / 1024))
         if task.storage_mb is not None:
             params.custom_disk_size = max(1, math.ceil(task.storage_mb / 1024))
