@@ -29,6 +29,7 @@ from ...models import (
     ScenarioView,
 )
 from .benchmarks import create_benchmark, run_benchmark
+from .tasks import ExportScenarioView, ImportScenariosView, export_scenario, import_scenarios
 from .devboxes import (
     create_blueprint,
     create_devbox,
@@ -53,6 +54,8 @@ from .devboxes import (
 )
 from .inputs import (
     BlueprintIdInput,
+    ExportScenarioInput,
+    ImportScenariosInput,
     CreateBenchmarkInput,
     CreateBlueprintInput,
     CreateDevboxInput,
@@ -525,6 +528,36 @@ BENCHMARK_TOOLS: tuple[ToolSpec, ...] = (
     ),
 )
 
+TASK_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "import_scenarios",
+        "Import task directories",
+        "Create or update scenarios from Harbor or Terminal-Bench task dirs on the server's machine (builds their "
+        "environments); an unchanged task changes nothing.",
+        ImportScenariosInput,
+        ImportScenariosView,
+        import_scenarios,
+        hints(idempotent=True),
+        "tasks",
+        authoring=True,
+        bounded=True,
+        host_dirs=True,
+        lists_change=True,
+    ),
+    ToolSpec(
+        "export_scenario",
+        "Export scenario as a Harbor task",
+        "Write an imported scenario as a Harbor task dir (under --allow-dir), or return its files.",
+        ExportScenarioInput,
+        ExportScenarioView,
+        export_scenario,
+        hints(),
+        "tasks",
+        authoring=True,
+        host_dirs=True,
+    ),
+)
+
 # The order tools/list shows them in.
 TOOLS: tuple[ToolSpec, ...] = (
     *SCENARIO_TOOLS,
@@ -534,6 +567,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     *FILE_TOOLS,
     *RUN_TOOLS,
     *BENCHMARK_TOOLS,
+    *TASK_TOOLS,
 )
 
 TOOLSETS: tuple[Toolset, ...] = get_args(Toolset)
