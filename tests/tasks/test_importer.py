@@ -61,7 +61,8 @@ async def test_a_system_change_scores_after_the_oracle_and_not_after_nothing_or_
         scenario.id,
         "mkdir -p /logs/verifier /tests /opt/scenario-scorer/tests && echo 1 > /logs/verifier/reward.txt && "
         "echo '{\"reward\": 1}' > /logs/verifier/reward.json && "
-        "printf '#!/bin/bash\\necho 1 > /logs/verifier/reward.txt\\n' | tee /tests/test.sh > /opt/scenario-scorer/tests/test.sh",
+        "printf '#!/bin/bash\\necho 1 > /logs/verifier/reward.txt\\n' "
+        "| tee /tests/test.sh > /opt/scenario-scorer/tests/test.sh",
     )
     assert score_of(forged) == 0.0, forged.scoring_contract_result
 

@@ -37,7 +37,8 @@ class CustomScorers:
     async def _check_type_free(self, scorer_type: str, *, except_id: str | None = None) -> None:
         if scorer_type == HARBOR_VERIFIER:
             raise InvalidRequestError(
-                f"custom scorer type {HARBOR_VERIFIER!r} is the engine's own (Harbor's verifier contract); choose another type"
+                f"custom scorer type {HARBOR_VERIFIER!r} is the engine's own (Harbor's verifier contract); "
+                "choose another type"
             )
         existing = await self.by_type(scorer_type)
         if existing is not None and existing.id != except_id:

@@ -126,7 +126,7 @@ def scorer_program(scorer: object, working_directory: str, custom_script: str | 
     if isinstance(scorer, PythonScriptScorer):
         return ScorerProgram(f"python3 {SCORER_DIR}/score.py", {f"{SCORER_DIR}/score.py": scorer.python_script})
     if isinstance(scorer, TestBasedScorer):
-        files = {f"{wd}/{f.file_path.lstrip('/')}": f.file_contents for f in scorer.test_files}
+        files: dict[str, str | bytes] = {f"{wd}/{f.file_path.lstrip('/')}": f.file_contents for f in scorer.test_files}
         return ScorerProgram(scorer.test_command, files, score_from="tests")
     if isinstance(scorer, CustomScorer) and scorer.custom_scorer_type == HARBOR_VERIFIER:
         params = HarborVerifierParams.model_validate(scorer.scorer_params or {})

@@ -85,7 +85,7 @@ def read_reward(upper_root: Path) -> tuple[float, str]:
         except json.JSONDecodeError as exc:
             raise RewardError(f"reward.json is not JSON: {exc}") from None
         if not isinstance(rewards, dict) or not rewards:
-            raise RewardError("reward.json must be a non-empty flat map of numbers, e.g. {\"reward\": 1.0}")
+            raise RewardError('reward.json must be a non-empty flat map of numbers, e.g. {"reward": 1.0}')
         values = {str(k): _score(v, f"reward.json's {k!r}") for k, v in rewards.items()}
         score = values["reward"] if "reward" in values else sum(values.values()) / len(values)
         return score, f"reward.json {json.dumps(values, sort_keys=True)} -> {score}"

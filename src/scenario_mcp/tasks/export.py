@@ -36,7 +36,11 @@ _ONLY_FROM = re.compile(r"^FROM (\S+)\n$")
 def _verifier(scenario: ScenarioView) -> HarborVerifierParams:
     functions = scenario.scoring_contract.scoring_function_parameters
     scorers = [f.scorer for f in functions]
-    if len(scorers) != 1 or not isinstance(scorers[0], CustomScorer) or scorers[0].custom_scorer_type != HARBOR_VERIFIER:
+    if (
+        len(scorers) != 1
+        or not isinstance(scorers[0], CustomScorer)
+        or scorers[0].custom_scorer_type != HARBOR_VERIFIER
+    ):
         raise InvalidRequestError(
             f"scenario {scenario.id} is not scored by one {HARBOR_VERIFIER} (an imported task's tests), so it has no "
             "Harbor tests/ to write; only scenarios imported from task directories export"

@@ -180,7 +180,7 @@ def scenario_parameters(
     )
     image_workdir = (blueprint.image_config or {}).get("working_dir") or None
     workdir = task.workdir or image_workdir or FALLBACK_WORKDIR
-    metadata = {FORMAT_KEY: task.format}
+    metadata: dict[str, str] = {FORMAT_KEY: task.format}
     if task.agent_timeout_sec is not None:
         metadata[AGENT_TIMEOUT_KEY] = repr(task.agent_timeout_sec)
     if task.build_timeout_sec is not None:

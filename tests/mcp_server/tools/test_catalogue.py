@@ -95,9 +95,7 @@ def test_each_spec_matches_its_handler(spec: ToolSpec) -> None:
 
 
 def test_toolsets_default_to_the_seed_workflow_of_each_role() -> None:
-    assert TOOLSETS == (
-        "scenarios", "devboxes", "runs", "files", "executions", "benchmarks", "blueprints", "tasks"
-    )
+    assert TOOLSETS == ("scenarios", "devboxes", "runs", "files", "executions", "benchmarks", "blueprints", "tasks")
     author = {spec.name for spec in tools_for("author", parse_toolsets(None, "author"))}
     seed = {"create_devbox", "write_devbox_file", "execute_on_devbox", "snapshot_devbox", "create_scenario"}
     assert seed | {"validate_scenario", "start_run", "score_run", "get_run", "complete_run"} <= author

@@ -29,7 +29,6 @@ from ...models import (
     ScenarioView,
 )
 from .benchmarks import create_benchmark, run_benchmark
-from .tasks import ExportScenarioView, ImportScenariosView, export_scenario, import_scenarios
 from .devboxes import (
     create_blueprint,
     create_devbox,
@@ -54,8 +53,6 @@ from .devboxes import (
 )
 from .inputs import (
     BlueprintIdInput,
-    ExportScenarioInput,
-    ImportScenariosInput,
     CreateBenchmarkInput,
     CreateBlueprintInput,
     CreateDevboxInput,
@@ -66,11 +63,13 @@ from .inputs import (
     ExecuteInput,
     ExecutionIdInput,
     ExecutionOutputInput,
+    ExportScenarioInput,
     FileContents,
     FileWritten,
     GetBlueprintInput,
     GetExecutionInput,
     GetRunInput,
+    ImportScenariosInput,
     ListBlueprintsInput,
     ListDevboxesInput,
     ListFilesInput,
@@ -101,6 +100,7 @@ from .scenarios import (
     validate_scenario,
 )
 from .spec import READ, Toolset, ToolSpec, hints
+from .tasks import ExportScenarioView, ImportScenariosView, export_scenario, import_scenarios
 
 SCENARIO_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(

@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ...backend import Backend, InvalidRequestError
-from ...tasks import ImportResult, TaskFormatError, TaskImportError, export_scenario as write_scenario
-from ...tasks import import_tasks, scenario_task, task_files
+from ...tasks import ImportResult, TaskFormatError, TaskImportError, import_tasks, scenario_task, task_files
+from ...tasks import export_scenario as write_scenario
 from ..host_dirs import HostDirs
 from .inputs import ExportScenarioInput, ImportScenariosInput
 
@@ -31,7 +31,9 @@ class ExportScenarioView(BaseModel):
     files: list[TaskFileView] | None = Field(default=None, description="The task's files, when not written.")
 
 
-async def import_scenarios(backend: Backend, params: ImportScenariosInput, *, host_dirs: HostDirs) -> ImportScenariosView:
+async def import_scenarios(
+    backend: Backend, params: ImportScenariosInput, *, host_dirs: HostDirs
+) -> ImportScenariosView:
     paths = [host_dirs.resolve(p, field="path") for p in params.paths]
     try:
         return ImportScenariosView(results=await import_tasks(backend, paths))
