@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from scenario_mcp.local.engine import LocalBackend
-from tests.local.conftest import debian_image, seed_image
-
-__all__ = ["debian_image"]
+from tests.local.conftest import seed_image
 
 # The task directories' own test files are the tasks', not this suite's.
 collect_ignore_glob = ["harbor/*", "terminal_bench/*"]

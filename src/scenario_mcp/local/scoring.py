@@ -60,7 +60,9 @@ SUPPORTED_SCORERS = (
 # ast-grep, from the ast-grep-cli package installed beside this one.
 SCORER_TOOLS = {"ast-grep": "ast-grep-cli"}
 
-MAX_SCORER_OUTPUT = 1 << 20  # bytes of each of a scorer's stdout and stderr read back
+MAX_SCORER_OUTPUT = 1 << 20
+# A scoring sandbox's network: none (the default), or the scored devbox's (whole_filesystem scoring).
+Egress = tuple[bool, tuple[str, ...] | None]  # bytes of each of a scorer's stdout and stderr read back
 
 _SCORE_LINE = re.compile(r"^\s*(?:score\s*[=:]\s*)?([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$", re.IGNORECASE)
 _PYTEST_COUNTS = re.compile(r"(\d+) (passed|failed|error|errors|xfailed|xpassed)\b")
@@ -244,14 +246,19 @@ class Scoring:
         try:
             agent_layer = work / "agent"
             upper = self.devboxes.boxes_dir / devbox_id / "upper"
+            network: Egress = (False, None)
             if scenario.scoring_scope == "whole_filesystem":
-                # Every change the agent made, but nothing where the scorer's own files go.
+                # Every change the agent made, but nothing where the scorer's own files go; and the
+                # devbox's own network, as Harbor's verifier runs in the agent's sandbox.
                 await self.devboxes.layers.changes_layer(upper, agent_layer, hidden=(SCORER_DIR,))
+                network = await self.devboxes.egress(devbox_id)
             else:
                 await self.devboxes.layers.subtree_layer(upper, scenario.working_directory, agent_layer)
             results = []
             for function in scenario.scoring_contract.scoring_function_parameters:
-                result = await self._run_scorer(scenario, function, environment, agent_layer, work / function.name)
+                result = await self._run_scorer(
+                    scenario, function, environment, agent_layer, work / function.name, network
+                )
                 results.append(result)
                 if run_id is None:
                     continue
@@ -283,6 +290,7 @@ class Scoring:
         environment: Environment,
         agent_layer: Path,
         work: Path,
+        network: Egress = (False, None),
     ) -> ScoringFunctionResultView:
         try:
             program = await self._program(scenario, function)
@@ -300,9 +308,10 @@ class Scoring:
         spec = environment.spec(
             self.devboxes.layers,
             work / "box",
-            network=False,
+            network=network[0],
             hostname="scorer",
             extra_layers=(scorer_layer, agent_layer),
+            egress_allow=network[1],
         )
         sandbox = await Sandbox.start(spec)
         try:
