@@ -142,3 +142,27 @@ def test_tasks_it_cannot_run_are_refused_with_the_reason(tmp_path: Path) -> None
     (tmp_path / "empty").mkdir()
     with pytest.raises(TaskFormatError, match="holds no task"):
         task_directories([tmp_path / "empty"])
+
+
+async def test_the_verifier_has_the_devbox_network_and_validation_passes(
+    backend: LocalBackend, image: str, tmp_path: Path
+) -> None:
+    """Harbor's verifier runs in the agent's sandbox: with its network (slirp's tap device beside
+    lo), or with none. An imported task validates like any scenario."""
+    rewards = {}
+    for mode in ("public", "no-network"):
+        task = task_copy(HERE / "harbor" / "etc-config", tmp_path / mode, image)
+        toml = (task / "task.toml").read_text().replace('network_mode = "no-network"', f'network_mode = "{mode}"')
+        (task / "task.toml").write_text(toml.replace('name = "etc-config"', f'name = "net-{mode}"'))
+        (task / "tests" / "test.sh").write_text(
+            "#!/bin/bash\nmkdir -p /logs/verifier\n"
+            "if tail -n +3 /proc/net/dev | grep -v '^ *lo:' | grep -q :; then r=1; else r=0; fi\n"
+            'echo "{\\"reward\\": $r}" > /logs/verifier/reward.json\n'
+        )
+        [result] = await import_tasks(backend, [task])
+        rewards[mode] = score_of(await run_and_score(backend, result.scenario_id, None))
+    assert rewards == {"public": 1.0, "no-network": 0.0}
+
+    [etc] = await import_tasks(backend, [task_copy(HERE / "harbor" / "etc-config", tmp_path / "etc", image)])
+    validation = await backend.validate_scenario(etc.scenario_id)
+    assert validation.valid, validation.verdict
