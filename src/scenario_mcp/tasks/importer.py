@@ -188,7 +188,7 @@ def scenario_parameters(
     if task.description:
         metadata[DESCRIPTION_KEY] = task.description
     if task.metadata:
-        metadata[TASK_METADATA_KEY] = json.dumps(task.metadata, sort_keys=True)
+        metadata[TASK_METADATA_KEY] = json.dumps(task.metadata, sort_keys=True, default=str)  # YAML dates too
     if task.environment_env:
         metadata[ENVIRONMENT_ENV_KEY] = json.dumps(task.environment_env, sort_keys=True)
     return ScenarioCreateParameters(
