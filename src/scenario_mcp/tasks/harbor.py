@@ -86,9 +86,10 @@ def read_harbor(directory: Path) -> Task:
     dockerfile_path = env_dir / "Dockerfile"
     if docker_image is not None and not isinstance(docker_image, str):
         raise TaskFormatError(f"{where}: [environment].docker_image must be a string")
+    executables: set[str] = set()
     if dockerfile_path.is_file():
         dockerfile: str | None = _text(dockerfile_path)
-        context = read_tree(env_dir)
+        context = read_tree(env_dir, executables=executables)
         context.pop("Dockerfile", None)
         docker_image = None if docker_image is None else docker_image
     elif docker_image:
@@ -143,6 +144,7 @@ def read_harbor(directory: Path) -> Task:
         environment_env=_env(environment, "[environment]"),
         description=task.get("description"),
         metadata=metadata,
+        context_executables=executables - {"Dockerfile"},
     )
 
 
@@ -211,5 +213,5 @@ def write_harbor(task: Task, directory: Path) -> None:
         path = directory / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        if rel.endswith(".sh"):
+        if rel.endswith(".sh") or rel.removeprefix("environment/") in task.context_executables:
             path.chmod(0o755)
