@@ -74,6 +74,11 @@ def read_harbor(directory: Path) -> Task:
             f"{verifier.get('environment_mode', 'shared')!r}, or tests/Dockerfile); scenario-mcp scores in the "
             "agent's own environment only (Harbor's shared mode): remove tests/Dockerfile and environment_mode"
         )
+    gpus = environment.get("gpus") or 0
+    if gpus:
+        raise TaskFormatError(f"{where}: the task asks for {gpus} GPU(s) ([environment].gpus); devboxes here have none")
+    if environment.get("os", "linux") != "linux":
+        raise TaskFormatError(f"{where}: [environment].os = {environment['os']!r}; devboxes here are Linux only")
     instruction_path = directory / "instruction.md"
     if not instruction_path.is_file():
         raise TaskFormatError(f"{directory}: instruction.md is missing; it holds the task's text")
