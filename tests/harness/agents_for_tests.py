@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -25,13 +26,13 @@ async def sleep_forever(run: Any, client: Any) -> None:
 
 async def _host_agent() -> None:
     """A host agent: reads the MCP config it was given, connects, and solves the task."""
+    import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    import httpx2
-
-    config = json.loads(open(os.environ["SCENARIO_MCP_CONFIG"]).read())["mcpServers"]["scenario-mcp"]
-    problem = open(os.environ["SCENARIO_PROBLEM_STATEMENT_FILE"]).read()
+    config = json.loads(Path(os.environ["SCENARIO_MCP_CONFIG"]).read_text())["mcpServers"]["scenario-mcp"]
+    problem = Path(os.environ["SCENARIO_PROBLEM_STATEMENT_FILE"]).read_text()
+    devbox_id = os.environ["SCENARIO_DEVBOX_ID"]
     async with (
         httpx2.AsyncClient(headers=config["headers"]) as http,
         Client(streamable_http_client(config["url"], http_client=http)) as client,
@@ -39,7 +40,7 @@ async def _host_agent() -> None:
         run = await client.call_tool("get_run", {"run_id": os.environ["SCENARIO_RUN_ID"]})
         assert not run.is_error, run
         result = await client.call_tool(
-            "write_devbox_file", {"devbox_id": os.environ["SCENARIO_DEVBOX_ID"], "file_path": "done", "contents": problem}
+            "write_devbox_file", {"devbox_id": devbox_id, "file_path": "done", "contents": problem}
         )
         assert not result.is_error, result
     print("host agent done")

@@ -8,10 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.harness.agents import parse_agent
 from scenario_mcp.harness.results import SuiteResults
-from scenario_mcp.harness.runner import SuiteOptions, SuiteRun, load_results, resolve_benchmark
+from scenario_mcp.harness.runner import AGENT_TIMEOUT_KEY, SuiteOptions, SuiteRun, load_results, resolve_benchmark
+from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import (
     BashScriptScorer,
     BenchmarkCreateParameters,
@@ -49,9 +49,10 @@ async def trivial(backend: LocalBackend, name: str, metadata: dict[str, str] | N
     )
 
 
-async def suite(backend: LocalBackend, count: int, **metadata: str) -> BenchmarkView:
-    scenarios = [await trivial(backend, f"task-{i}", metadata or None) for i in range(count)]
-    return await backend.create_benchmark(BenchmarkCreateParameters(name="suite", scenario_ids=[s.id for s in scenarios]))
+async def suite(backend: LocalBackend, count: int, metadata: dict[str, str] | None = None) -> BenchmarkView:
+    scenarios = [await trivial(backend, f"task-{i}", metadata) for i in range(count)]
+    ids = [s.id for s in scenarios]
+    return await backend.create_benchmark(BenchmarkCreateParameters(name="suite", scenario_ids=ids))
 
 
 async def run(backend: LocalBackend, benchmark: BenchmarkView, agent: str, **options: object) -> SuiteResults:
@@ -103,7 +104,7 @@ async def test_a_command_agent_runs_in_the_devbox_with_the_problem_statement(bac
 
 
 async def test_an_agent_that_overruns_is_stopped_and_scored_as_it_stands(backend: LocalBackend) -> None:
-    benchmark = await suite(backend, 1, agent_timeout_sec="0.5")
+    benchmark = await suite(backend, 1, {AGENT_TIMEOUT_KEY: "0.5"})
     started = anyio.current_time()
     results = await run(backend, benchmark, "command:touch done; sleep 60")
     [attempt] = results.results

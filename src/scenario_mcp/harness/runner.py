@@ -41,7 +41,8 @@ from .agents import AgentSpec, run_agent
 from .results import RESULTS_OBJECT_PREFIX, AttemptResult, PhaseTimes, SuiteResults
 
 DEFAULT_AGENT_TIMEOUT = 600.0
-AGENT_TIMEOUT_KEY = "agent_timeout_sec"  # a scenario's metadata may set its agent timeout
+# A scenario's metadata may set its agent timeout (task import does, from the task's own).
+AGENT_TIMEOUT_KEY = "scenario_mcp.agent_timeout_sec"
 BASELINE_DIR = "/tmp/.scenario-mcp-baseline"  # the working directory as the agent found it
 BASELINE_MAX_KB = 50 * 1024  # a bigger working directory gets no diff (copying it costs too much)
 DIFF_MAX_BYTES = 200_000
@@ -115,6 +116,7 @@ class SuiteRun:
         self.total = 0
         self.benchmark: BenchmarkView | None = None
         self.benchmark_run: BenchmarkRunView | None = None
+        self.suite: SuiteResults | None = None  # once run() has ended, however it ended
         self._started = time.monotonic()
         self._start_ms = now_ms()
 
@@ -216,6 +218,7 @@ class SuiteRun:
         ).summarised()
         with contextlib.suppress(BackendError):  # the run's own records stand; only the details are lost
             await save_results(self.backend, suite)
+        self.suite = suite
         return suite
 
 

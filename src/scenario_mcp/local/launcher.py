@@ -84,17 +84,21 @@ def launch(
     rlimits: dict[str, int] | None = None,
     direct: tuple[list[str], str] | None = None,
     user: tuple[int, int] | None = None,
+    tty: bool = False,
 ) -> LaunchedProcess:
     """Hand `argv` to the devbox whose launcher listens at `socket_path`, on the given stdio.
 
     `direct`, a program's argv and its working directory, is started instead of `argv` where
-    init can (commands.py). A local unix connect and one small send: microseconds, not worth a
+    init can (commands.py). `tty`: stdin is a terminal the command takes as its controlling one. A
+    local unix connect and one small send: microseconds, not worth a
     thread hop."""
     request: dict[str, Any] = {"argv": argv, "env": env, "cwd": cwd, "rlimits": rlimits or {}}
     if direct is not None:
         request["direct"] = {"argv": direct[0], "cwd": direct[1]}
     if user is not None:  # uid and gid the command runs as (root when absent)
         request["user"] = list(user)
+    if tty:
+        request["tty"] = True
     payload = json.dumps(request).encode()
     if len(payload) > MAX_MESSAGE:
         raise SandboxError(f"the command is too long to start ({len(payload)} bytes, at most {MAX_MESSAGE})")
