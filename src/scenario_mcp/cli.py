@@ -145,7 +145,7 @@ def _add_bench_parsers(
     report.add_argument("benchmark_run_id", metavar="BENCHMARK_RUN_ID")
     report.add_argument("--compare", default=None, metavar="OTHER_ID", help="show what got better or worse")
     report.add_argument("--out", "-o", type=Path, default=None, help="the file (default: BENCHMARK_RUN_ID.html)")
-    actions.add_parser("schema", help="print the JSON schema of `bench run --json`")
+    actions.add_parser("schema", parents=[common], help="print the JSON schema of `bench run --json`")
 
 
 def _add_trust_options(parser: argparse.ArgumentParser) -> None:
@@ -352,17 +352,18 @@ async def _bench_run(args: argparse.Namespace, data_dir: Path, trust: TrustSetti
     assert isinstance(options, SuiteOptions)
     try:
         async with open_backend(args.backend, data_dir, trust) as backend:
-            return await bench_run(
-                backend,
-                args.targets,
-                options,
-                Outputs(json=args.json, junit=args.junit, report=args.report),
-                resume=args.resume,
-                min_score=args.min_score,
-            )
-    except BackendError as exc:
-        print(f"scenario-mcp bench run: {exc.message}", file=sys.stderr)
-        return 2
+            try:
+                return await bench_run(
+                    backend,
+                    args.targets,
+                    options,
+                    Outputs(json=args.json, junit=args.junit, report=args.report),
+                    resume=args.resume,
+                    min_score=args.min_score,
+                )
+            except BackendError as exc:
+                print(f"scenario-mcp bench run: {exc.message}", file=sys.stderr)
+                return 2
     except (RuntimeError, OSError) as exc:
         print(f"scenario-mcp bench run: {exc}", file=sys.stderr)
         return 1
@@ -375,10 +376,11 @@ async def _bench_report(args: argparse.Namespace, data_dir: Path, trust: TrustSe
     out = args.out or Path(f"{args.benchmark_run_id}.html")
     try:
         async with open_backend(args.backend, data_dir, trust) as backend:
-            return await bench_report(backend, args.benchmark_run_id, args.compare, out)
-    except BackendError as exc:
-        print(f"scenario-mcp bench report: {exc.message}", file=sys.stderr)
-        return 2
+            try:
+                return await bench_report(backend, args.benchmark_run_id, args.compare, out)
+            except BackendError as exc:
+                print(f"scenario-mcp bench report: {exc.message}", file=sys.stderr)
+                return 2
     except (RuntimeError, OSError) as exc:
         print(f"scenario-mcp bench report: {exc}", file=sys.stderr)
         return 1
