@@ -62,6 +62,7 @@ class SuiteOptions:
     attempts: int = 1
     agent_timeout: float = DEFAULT_AGENT_TIMEOUT
     run_name: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)  # the benchmark run's, besides agent and attempts
     diff: bool = True
     startups: int = field(default_factory=lambda: max(2, os.cpu_count() or 1))
 
@@ -126,7 +127,11 @@ class SuiteRun:
             StartBenchmarkRunParameters(
                 benchmark_id=benchmark.id,
                 run_name=self.options.run_name or f"{benchmark.name} ({self.options.agent})",
-                metadata={"agent": str(self.options.agent), "attempts": str(self.options.attempts)},
+                metadata={
+                    **self.options.metadata,
+                    "agent": str(self.options.agent),
+                    "attempts": str(self.options.attempts),
+                },
                 start_scenario_runs=False,
             )
         )
