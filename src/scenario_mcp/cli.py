@@ -533,4 +533,8 @@ async def _serve_on(backend: Backend, backend_kind: str, transport: str, args: a
 
     assert args is not None
     http_kind: HttpTransport = "sse" if transport == "sse" else "http"
-    await serve_http(server, http_kind, host=args.host, port=args.port, token=args.token, log_level=args.log_level)
+    # The run pages show scorer outputs and reference diffs: an author's, never a solver's.
+    pages = backend if role == "author" else None
+    await serve_http(
+        server, http_kind, host=args.host, port=args.port, token=args.token, log_level=args.log_level, backend=pages
+    )
