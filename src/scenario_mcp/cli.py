@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
         help="check that this machine can make devboxes and build the default environment (a Python venv with "
         "pytest, from PyPI) once, so no first devbox waits for it",
     )
+    from .tasks.commands import add_scenario_commands
+
+    add_scenario_commands(sub, [common, backend_opts])
     gc = sub.add_parser(
         "gc",
         parents=[common],
@@ -271,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(open_shell(data_dir, args.devbox_id))
     if args.command == "bench":
         sys.exit(_bench(args, data_dir))
+    if args.command == "scenario":
+        sys.exit(anyio.run(_scenario, data_dir, args))
     if args.command == "api":
         from .http_guard import BindRefused, check_bind
 
@@ -401,6 +406,17 @@ async def _gc(data_dir: Path, grace: float | None) -> int:
         f"{len(report.image_layers)} image layer(s), {len(report.images)} pulled image(s)"
     )
     return 0
+
+
+async def _scenario(data_dir: Path, args: argparse.Namespace) -> int:
+    from .tasks.commands import run_scenario_command
+
+    try:
+        async with open_backend(args.backend, data_dir, trust_settings(args)) as backend:
+            return await run_scenario_command(backend, args)
+    except (RuntimeError, OSError) as exc:
+        print(f"scenario-mcp scenario: {exc}", file=sys.stderr)
+        return 1
 
 
 def _toolset_names(text: str | None) -> list[str] | None:

@@ -70,3 +70,28 @@ async def test_bench_run_refuses_bad_arguments_clearly(data_dir: Path) -> None:
     assert code == 2 and "name what to run" in err
     code, _, err = await cli("bench", "run", "no-such-thing", "--agent", "nop", "--data-dir", str(data_dir))
     assert code == 2 and "'no-such-thing' is no benchmark" in err
+
+
+async def test_bench_run_imports_a_task_directory_on_the_fly(
+    backend: LocalBackend, debian_image: tuple[str, Path], tmp_path: Path
+) -> None:
+    from scenario_mcp.harness.agents import parse_agent
+    from scenario_mcp.harness.console import Outputs, bench_run
+    from scenario_mcp.harness.runner import SuiteOptions
+    from tests.local.conftest import seed_image
+    from tests.tasks.conftest import task_copy
+
+    reference, pulled = debian_image
+    seed_image(backend, pulled)
+    tasks = Path(__file__).resolve().parents[1] / "tasks" / "harbor"
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    task_copy(tasks / "etc-config", dataset / "etc-config", reference)
+    for agent, expected in (("oracle", 0), ("nop", 1)):
+        json_file = tmp_path / f"{agent}.json"
+        code = await bench_run(
+            backend, [str(dataset)], SuiteOptions(agent=parse_agent(agent)), Outputs(json=json_file), min_score=1.0
+        )
+        assert code == expected
+        [attempt] = json.loads(json_file.read_text())["results"]
+        assert attempt["scenario_name"] == "etc-config" and attempt["score"] == (1.0 if agent == "oracle" else 0.0)

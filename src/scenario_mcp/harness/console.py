@@ -7,7 +7,6 @@ down; the results so far are kept and printed, and the benchmark run stays open 
 
 from __future__ import annotations
 
-import importlib
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..backend import Backend, BackendError
+from ..backend import Backend, BackendError, InvalidRequestError
 from ..models import RunLogEntry
+from ..tasks.importer import TaskImportError, import_tasks
+from ..tasks.task import TaskFormatError
 from .report import render_report
 from .results import AttemptResult, SuiteResults, junit_xml
 from .runner import SuiteOptions, SuiteRun, resolve_benchmark, results_of
@@ -37,12 +38,9 @@ class Outputs:
 async def import_paths(backend: Backend, paths: Sequence[Path], console: Console) -> list[str]:
     """The scenarios of task directories and datasets, imported (or found unchanged) on the fly."""
     try:
-        importer = importlib.import_module("scenario_mcp.tasks.importer")
-    except ImportError:
-        raise BackendError(
-            "this build of scenario-mcp cannot import task directories; name benchmarks or scenario ids"
-        ) from None
-    results = await importer.import_tasks(backend, list(paths))
+        results = await import_tasks(backend, list(paths))
+    except (TaskFormatError, TaskImportError) as exc:
+        raise InvalidRequestError(f"importing {', '.join(map(str, paths))}: {exc}") from None
     for result in results:
         console.print(f"[dim]{result.action}[/dim] {result.name} -> {result.scenario_id}")
     return [r.scenario_id for r in results]

@@ -183,6 +183,12 @@ class Devboxes:
         trust = await sandbox_trust(self.layers, environment.layers, self.blueprints.trust)
         return {"extra_layers": list(trust.stack(())), "trust_env": trust.env, "trust_files": list(trust.files)}
 
+    async def egress(self, devbox_id: str) -> tuple[bool, tuple[str, ...] | None]:
+        """The devbox's network: whether it has one, and the only addresses it may reach (None: any)."""
+        _, internal = await self._row(devbox_id)
+        allowed = internal.get("egress_allow")
+        return bool(internal["network"]), None if allowed is None else tuple(allowed)
+
     async def environment(self, devbox_id: str) -> Environment:
         view, internal = await self._row(devbox_id)
         return Environment.from_internal(internal, view.blueprint_id)

@@ -416,6 +416,21 @@ class LayerStore:
             if result.returncode != 0:
                 raise SandboxError(f"copying the agent's changes failed: {result.stderr.decode(errors='replace')}")
 
+    async def changes_layer(self, upper_root: Path, layer_dir: Path, *, hidden: tuple[str, ...] = ()) -> None:
+        """A layer holding all of a sandbox's changes (the scorer's view of the whole filesystem),
+        less the `hidden` absolute paths (where the scorer's own files go)."""
+        layer_dir.mkdir(parents=True, exist_ok=True)
+        for part, dest in [("root", layer_dir)] + [(part, layer_dir / part) for part in HOST_DIRS]:
+            source = upper_root / part
+            dest.mkdir(parents=True, exist_ok=True)
+            if source.exists() and any(source.iterdir()):
+                result = await anyio.run_process(["cp", "-a", "--reflink=auto", f"{source}/.", f"{dest}/"], check=False)
+                if result.returncode != 0:
+                    raise SandboxError(f"copying the agent's changes failed: {result.stderr.decode(errors='replace')}")
+        for path in hidden:
+            first, _, rest = path.strip("/").partition("/")
+            shutil.rmtree(layer_dir / first / rest if rest else layer_dir / first, ignore_errors=True)
+
     def remove(self, layer_id: str) -> None:
         shutil.rmtree(self.path(layer_id), ignore_errors=True)
 

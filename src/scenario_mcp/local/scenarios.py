@@ -8,12 +8,16 @@ import shlex
 from collections.abc import Callable
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from ..backend import InvalidRequestError, NotFoundError
 from ..models import (
     DEFAULT_SCORER_TIMEOUT_SEC,
+    HARBOR_VERIFIER,
     CustomScorer,
     DevboxCreateParameters,
     DevboxView,
+    HarborVerifierParams,
     LaunchParameters,
     ScenarioCreateParameters,
     ScenarioEnvironment,
@@ -57,6 +61,14 @@ class Scenarios:
             )
         for function in contract.scoring_function_parameters:
             scorer = function.scorer
+            if isinstance(scorer, CustomScorer) and scorer.custom_scorer_type == HARBOR_VERIFIER:
+                try:  # the engine's own type: its params are its whole program, checked now
+                    HarborVerifierParams.model_validate(scorer.scorer_params or {})
+                except ValidationError as exc:
+                    raise InvalidRequestError(
+                        f"scoring function {function.name!r}: {HARBOR_VERIFIER} scorer_params are wrong: {exc}"
+                    ) from None
+                continue
             if (
                 isinstance(scorer, CustomScorer)
                 and await self.custom_scorers.by_type(scorer.custom_scorer_type) is None
@@ -96,6 +108,7 @@ class Scenarios:
             required_secret_names=params.required_secret_names,
             validation_type=params.validation_type,
             scorer_timeout_sec=params.scorer_timeout_sec or DEFAULT_SCORER_TIMEOUT_SEC,
+            scoring_scope=params.scoring_scope or "working_directory",
         )
         await self._save(view)
         return view

@@ -60,6 +60,17 @@ over the solver's. Types:
   quotes on a command line, so escape `$` as `\\$`); any match scores 1.0, none 0.0.
 - `custom_scorer` {custom_scorer_type, scorer_params}: a registered custom scorer's bash script,
   with the params as JSON in RL_SCORER_CONTEXT.
+- `custom_scorer` of type `harbor_verifier` (made by import_scenarios): Harbor's verifier; the
+  params' `tests` go to a fresh /tests, `test.sh` runs, the reward file it writes in
+  /logs/verifier (reward.json's `reward` or mean, else reward.txt) is the score. Such scenarios
+  have `scoring_scope: whole_filesystem`: their scorer sees every change the solver made.
+
+## Task directories
+`import_scenarios` {paths}: Harbor task dirs (task.toml, instruction.md, environment/, tests/,
+solution/) or Terminal-Bench ones (task.yaml, Dockerfile, run-tests.sh, tests/, solution.sh), or
+dirs of them, under the server's --allow-dir: each becomes a scenario on a built blueprint,
+created, updated, or unchanged by content checksum. `export_scenario` {scenario_id, directory?}:
+an imported scenario as a Harbor task dir, or its files inline.
 
 `validate_scenario`: the reference output on a fresh devbox must score 1.0 and the untouched
 environment below 1.0; the answer has `valid`, a `verdict` and each side's per-scorer results.

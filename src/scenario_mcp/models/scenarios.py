@@ -47,6 +47,19 @@ class ValidationType(StrEnum):
     EVALUATION = "EVALUATION"
 
 
+# What a scenario's scorers see of the agent's devbox (scenario-mcp extension):
+# `working_directory`: the environment plus the agent's changes in the working directory only
+# (the default: nothing the agent put elsewhere, such as a fake `pytest`, is there);
+# `whole_filesystem`: every change the agent made anywhere (Harbor's shared verifier: a task that
+# asks to configure /etc is scored on it), the agent's processes stopped first.
+ScoringScope = Literal["working_directory", "whole_filesystem"]
+SCORING_SCOPE_DESCRIPTION = (
+    "scenario-mcp extension: what the scorers see of the agent's devbox: `working_directory` (default: the "
+    "environment plus the agent's changes in the working directory) or `whole_filesystem` (every change the "
+    "agent made, as Harbor's verifier sees it; for imported tasks)."
+)
+
+
 class ScenarioCreateParameters(_Model):
     name: str = Field(min_length=1)
     input_context: InputContext
@@ -58,6 +71,7 @@ class ScenarioCreateParameters(_Model):
     required_secret_names: list[str] | None = None
     validation_type: ValidationType | None = None
     scorer_timeout_sec: int | None = Field(default=None, gt=0)
+    scoring_scope: ScoringScope | None = Field(default=None, description=SCORING_SCOPE_DESCRIPTION)
 
 
 class ScenarioView(BaseModel):
@@ -72,6 +86,7 @@ class ScenarioView(BaseModel):
     required_secret_names: list[str] | None = omitted_when_unset()
     validation_type: ValidationType | None = None
     scorer_timeout_sec: int = DEFAULT_SCORER_TIMEOUT_SEC
+    scoring_scope: ScoringScope = Field(default="working_directory", description=SCORING_SCOPE_DESCRIPTION)
     status: Literal["active", "archived"] = "active"
     is_public: bool = False
     create_time_ms: int = Field(
@@ -185,6 +200,7 @@ class ScenarioUpdateParameters(_Model):
     required_secret_names: list[str] | None = None
     validation_type: ValidationType | None = None
     scorer_timeout_sec: int | None = Field(default=None, gt=0)
+    scoring_scope: ScoringScope | None = Field(default=None, description=SCORING_SCOPE_DESCRIPTION)
 
 
 class ValidationAttempt(BaseModel):

@@ -17,6 +17,7 @@ from scenario_mcp.mcp_server.tools.catalogue import (
     FILE_TOOLS,
     RUN_TOOLS,
     SCENARIO_TOOLS,
+    TASK_TOOLS,
 )
 from scenario_mcp.mcp_server.tools.spec import Progress, ToolSpec, Unfinished
 
@@ -38,15 +39,26 @@ AUTHORING = {
     "snapshot_devbox",
     "create_benchmark",
     "run_benchmark",
+    "import_scenarios",
+    "export_scenario",
 }
 
 
 def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
     names = [spec.name for spec in TOOLS]
-    assert len(names) == len(set(names)) == 36
-    areas = (SCENARIO_TOOLS, BLUEPRINT_TOOLS, DEVBOX_TOOLS, EXECUTION_TOOLS, FILE_TOOLS, RUN_TOOLS, BENCHMARK_TOOLS)
+    assert len(names) == len(set(names)) == 38
+    areas = (
+        SCENARIO_TOOLS,
+        BLUEPRINT_TOOLS,
+        DEVBOX_TOOLS,
+        EXECUTION_TOOLS,
+        FILE_TOOLS,
+        RUN_TOOLS,
+        BENCHMARK_TOOLS,
+        TASK_TOOLS,
+    )
     assert tuple(spec for area in areas for spec in area) == TOOLS
-    assert names[0] == "create_scenario" and names[-1] == "run_benchmark"
+    assert names[0] == "create_scenario" and names[-1] == "export_scenario"
     # Each area is one toolset.
     assert [{spec.toolset for spec in area} for area in areas] == [
         {"scenarios"},
@@ -56,6 +68,7 @@ def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
         {"files"},
         {"runs"},
         {"benchmarks"},
+        {"tasks"},
     ]
 
 
@@ -82,11 +95,11 @@ def test_each_spec_matches_its_handler(spec: ToolSpec) -> None:
 
 
 def test_toolsets_default_to_the_seed_workflow_of_each_role() -> None:
-    assert TOOLSETS == ("scenarios", "devboxes", "runs", "files", "executions", "benchmarks", "blueprints")
+    assert TOOLSETS == ("scenarios", "devboxes", "runs", "files", "executions", "benchmarks", "blueprints", "tasks")
     author = {spec.name for spec in tools_for("author", parse_toolsets(None, "author"))}
     seed = {"create_devbox", "write_devbox_file", "execute_on_devbox", "snapshot_devbox", "create_scenario"}
     assert seed | {"validate_scenario", "start_run", "score_run", "get_run", "complete_run"} <= author
-    assert not author & {"create_blueprint", "run_benchmark"}
+    assert not author & {"create_blueprint", "run_benchmark", "import_scenarios", "export_scenario"}
     solver = {spec.name for spec in tools_for("solver", parse_toolsets(None, "solver"))}
     assert {"start_run", "execute_on_devbox", "read_devbox_file", "score_run", "complete_run"} <= solver
     assert parse_toolsets(["all"], "solver") == frozenset(TOOLSETS)

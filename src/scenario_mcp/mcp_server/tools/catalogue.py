@@ -63,11 +63,13 @@ from .inputs import (
     ExecuteInput,
     ExecutionIdInput,
     ExecutionOutputInput,
+    ExportScenarioInput,
     FileContents,
     FileWritten,
     GetBlueprintInput,
     GetExecutionInput,
     GetRunInput,
+    ImportScenariosInput,
     ListBlueprintsInput,
     ListDevboxesInput,
     ListFilesInput,
@@ -98,6 +100,7 @@ from .scenarios import (
     validate_scenario,
 )
 from .spec import READ, Toolset, ToolSpec, hints
+from .tasks import ExportScenarioView, ImportScenariosView, export_scenario, import_scenarios
 
 SCENARIO_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -527,6 +530,36 @@ BENCHMARK_TOOLS: tuple[ToolSpec, ...] = (
     ),
 )
 
+TASK_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "import_scenarios",
+        "Import task directories",
+        "Create or update scenarios from Harbor or Terminal-Bench task dirs on the server's machine (builds their "
+        "environments); an unchanged task changes nothing.",
+        ImportScenariosInput,
+        ImportScenariosView,
+        import_scenarios,
+        hints(idempotent=True),
+        "tasks",
+        authoring=True,
+        bounded=True,
+        host_dirs=True,
+        lists_change=True,
+    ),
+    ToolSpec(
+        "export_scenario",
+        "Export scenario as a Harbor task",
+        "Write an imported scenario as a Harbor task dir (under --allow-dir), or return its files.",
+        ExportScenarioInput,
+        ExportScenarioView,
+        export_scenario,
+        hints(),
+        "tasks",
+        authoring=True,
+        host_dirs=True,
+    ),
+)
+
 # The order tools/list shows them in.
 TOOLS: tuple[ToolSpec, ...] = (
     *SCENARIO_TOOLS,
@@ -536,6 +569,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     *FILE_TOOLS,
     *RUN_TOOLS,
     *BENCHMARK_TOOLS,
+    *TASK_TOOLS,
 )
 
 TOOLSETS: tuple[Toolset, ...] = get_args(Toolset)

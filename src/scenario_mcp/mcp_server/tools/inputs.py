@@ -304,3 +304,19 @@ class RunBenchmarkInput(_Input):
     run_name: str | None = None
     metadata: Pairs | None = None
     wait_seconds: float = _wait()
+
+
+class ImportScenariosInput(_Input):
+    paths: list[str] = Field(
+        min_length=1,
+        description="Absolute dirs on the server's machine (under --allow-dir): Harbor or Terminal-Bench task "
+        "dirs, or dirs of them.",
+    )
+    wait_seconds: float = _wait()
+
+
+class ExportScenarioInput(_Input):
+    scenario_id: str
+    directory: str | None = Field(
+        default=None, description="New or empty absolute dir under --allow-dir; omitted: the files returned inline."
+    )
