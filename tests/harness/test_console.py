@@ -95,3 +95,43 @@ async def test_bench_run_imports_a_task_directory_on_the_fly(
         assert code == expected
         [attempt] = json.loads(json_file.read_text())["results"]
         assert attempt["scenario_name"] == "etc-config" and attempt["score"] == (1.0 if agent == "oracle" else 0.0)
+
+
+async def test_ctrl_c_cancels_the_runs_in_flight_and_leaves_nothing_running(
+    data_dir: Path, default_blueprint_cache: Path, tmp_path: Path
+) -> None:
+    import signal
+    import sqlite3
+
+    async with LocalBackend(data_dir) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        ids = [(await trivial(engine, f"slow-{i}")).id for i in range(4)]
+    argv = ["bench", "run", *ids, "--agent", "command:sleep 60", "--concurrency", "2", "--data-dir", str(data_dir)]
+    log = (tmp_path / "stderr.txt").open("wb")
+    process = await anyio.open_process([sys.executable, "-m", "scenario_mcp", *argv], stderr=log)
+    database = data_dir / "scenario-mcp.sqlite3"
+
+    def running_devboxes() -> int:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT count(*) FROM devboxes WHERE state = 'running'").fetchone()[0])
+
+    try:
+        with anyio.fail_after(30):
+            while running_devboxes() < 2:
+                await anyio.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(30):
+            assert await process.wait() == 130
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    log.close()
+    err = (tmp_path / "stderr.txt").read_text()
+    assert "interrupted: canceling the runs in flight" in err and "take it up with --resume bmr_" in err
+    async with LocalBackend(data_dir) as engine:
+        assert (await engine.list_devboxes(limit=100, status="running")).devboxes == []
+        [bench_run] = (await engine.list_benchmark_runs()).runs
+        assert bench_run.state == "running"  # to be resumed
+        canceled = (await engine.list_runs(benchmark_run_id=bench_run.id, state="canceled")).runs
+        assert len(canceled) == 2
