@@ -16,6 +16,7 @@ Floor: the same create-exec-score work straight on the engine, at the same concu
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -177,4 +178,6 @@ if __name__ == "__main__":
         code = anyio.run(main, data_dir, args.scenarios, args.runs, not args.no_diff)
     finally:
         anyio.run(shutdown_all, data_dir)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(code)
