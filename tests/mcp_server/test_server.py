@@ -45,6 +45,7 @@ IDEMPOTENT_WRITES = {
     "shutdown_devbox",
     "write_devbox_file",
     "kill_execution",
+    "import_scenarios",  # a repeat of an unchanged task changes nothing
 }
 
 

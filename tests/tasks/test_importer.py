@@ -111,6 +111,12 @@ async def test_import_export_import_gives_the_same_scenario(backend: LocalBacken
         "#!/bin/bash\nmkdir -p /etc/scenario\ncp /solution/data.txt /etc/scenario/service.conf\n"
     )
     (original / "tests" / "blob.bin").write_bytes(bytes(range(256)))  # a file that is not text
+    tool = original / "environment" / "bin" / "tool"  # an executable in the build context, kept so
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\necho tool\n")
+    tool.chmod(0o755)
+    dockerfile = original / "environment" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "COPY bin/tool /usr/local/bin/tool\nRUN tool\n")
     with (original / "task.toml").open("a") as toml:
         toml.write('\n[environment.env]\nMODE = "strict"\n')
     [first] = await import_tasks(backend, [original])

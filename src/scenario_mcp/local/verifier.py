@@ -53,9 +53,15 @@ tail -c 65536 /logs/verifier/test-stdout.txt
 def _read_written(path: Path) -> str | None:
     """A regular file the scoring sandbox wrote (its own upper layer), never through a link."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        mode = os.lstat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         return None
+    if stat.S_ISLNK(mode):
+        raise RewardError(f"{path.name} is a symbolic link; the reward must be a file test.sh writes")
+    if not stat.S_ISREG(mode):
+        return None  # a whiteout (the file removed), a device, a fifo
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise RewardError(f"{path.name} cannot be read: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as file:
@@ -67,12 +73,17 @@ def _read_written(path: Path) -> str | None:
     return data.decode(errors="replace")
 
 
-def _score(value: object, what: str) -> float:
+def _number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise RewardError(f"{what} is {value!r}, not a finite number")
+    return float(value)
+
+
+def _score(value: object, what: str) -> float:
+    value = _number(value, what)
     if not 0.0 <= value <= 1.0:
         raise RewardError(f"{what} is {value}, outside [0, 1]")
-    return float(value)
+    return value
 
 
 def read_reward(upper_root: Path) -> tuple[float, str]:
@@ -86,8 +97,13 @@ def read_reward(upper_root: Path) -> tuple[float, str]:
             raise RewardError(f"reward.json is not JSON: {exc}") from None
         if not isinstance(rewards, dict) or not rewards:
             raise RewardError('reward.json must be a non-empty flat map of numbers, e.g. {"reward": 1.0}')
-        values = {str(k): _score(v, f"reward.json's {k!r}") for k, v in rewards.items()}
-        score = values["reward"] if "reward" in values else sum(values.values()) / len(values)
+        values = {str(k): _number(v, f"reward.json's {k!r}") for k, v in rewards.items()}
+        if "reward" in values:  # the others are extra figures (counts, times): finite is enough
+            score = _score(values["reward"], "reward.json's 'reward'")
+        else:
+            score = _score(sum(values.values()) / len(values), "the mean of reward.json's values")
+            for key, value in values.items():
+                _score(value, f"reward.json's {key!r} (no 'reward' key: every value is a score)")
         return score, f"reward.json {json.dumps(values, sort_keys=True)} -> {score}"
     text = _read_written(logs / "reward.txt")
     if text is not None:

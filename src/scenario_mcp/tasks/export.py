@@ -56,14 +56,19 @@ def _solution(reference: str | None) -> dict[str, bytes]:
     return {m["path"]: base64.decodebytes(m["data"].encode()) for m in _BUNDLED_FILE.finditer(reference)}
 
 
-def _unpack(archive: bytes) -> dict[str, bytes]:
+def _unpack(archive: bytes) -> tuple[dict[str, bytes], set[str]]:
+    """A build context's files, and those with an execute bit."""
     files: dict[str, bytes] = {}
+    executables: set[str] = set()
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
         for member in tar.getmembers():
             extracted = tar.extractfile(member) if member.isfile() else None
             if extracted is not None:
-                files[member.name.removeprefix("./")] = extracted.read()
-    return files
+                name = member.name.removeprefix("./")
+                files[name] = extracted.read()
+                if member.mode & 0o111:
+                    executables.add(name)
+    return files, executables
 
 
 def _number(text: str | None) -> float | None:
@@ -85,7 +90,7 @@ async def scenario_task(backend: Backend, scenario_id: str) -> Task:
     if ENV_MARKER in blueprint.parameters.get("dockerfile", ""):
         dockerfile += "\n"
     context_object = (blueprint.parameters.get("build_context") or {}).get("object_id")
-    context = _unpack(await backend.download_object(context_object)) if context_object else {}
+    context, executables = _unpack(await backend.download_object(context_object)) if context_object else ({}, set())
     only_from = _ONLY_FROM.match(dockerfile)
     docker_image = only_from.group(1) if only_from and not context else None
 
@@ -106,6 +111,7 @@ async def scenario_task(backend: Backend, scenario_id: str) -> Task:
         dockerfile=None if docker_image else dockerfile,
         docker_image=docker_image,
         context=context,
+        context_executables=executables,
         tests={
             f.path: base64.b64decode(f.contents) if f.encoding == "base64" else f.contents.encode()
             for f in verifier.tests

@@ -74,6 +74,11 @@ def read_harbor(directory: Path) -> Task:
             f"{verifier.get('environment_mode', 'shared')!r}, or tests/Dockerfile); scenario-mcp scores in the "
             "agent's own environment only (Harbor's shared mode): remove tests/Dockerfile and environment_mode"
         )
+    gpus = environment.get("gpus") or 0
+    if gpus:
+        raise TaskFormatError(f"{where}: the task asks for {gpus} GPU(s) ([environment].gpus); devboxes here have none")
+    if environment.get("os", "linux") != "linux":
+        raise TaskFormatError(f"{where}: [environment].os = {environment['os']!r}; devboxes here are Linux only")
     instruction_path = directory / "instruction.md"
     if not instruction_path.is_file():
         raise TaskFormatError(f"{directory}: instruction.md is missing; it holds the task's text")
@@ -86,9 +91,10 @@ def read_harbor(directory: Path) -> Task:
     dockerfile_path = env_dir / "Dockerfile"
     if docker_image is not None and not isinstance(docker_image, str):
         raise TaskFormatError(f"{where}: [environment].docker_image must be a string")
+    executables: set[str] = set()
     if dockerfile_path.is_file():
         dockerfile: str | None = _text(dockerfile_path)
-        context = read_tree(env_dir)
+        context = read_tree(env_dir, executables=executables)
         context.pop("Dockerfile", None)
         docker_image = None if docker_image is None else docker_image
     elif docker_image:
@@ -143,6 +149,7 @@ def read_harbor(directory: Path) -> Task:
         environment_env=_env(environment, "[environment]"),
         description=task.get("description"),
         metadata=metadata,
+        context_executables=executables - {"Dockerfile"},
     )
 
 
@@ -211,5 +218,5 @@ def write_harbor(task: Task, directory: Path) -> None:
         path = directory / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        if rel.endswith(".sh"):
+        if rel.endswith(".sh") or rel.removeprefix("environment/") in task.context_executables:
             path.chmod(0o755)

@@ -108,14 +108,14 @@ def blueprint_dockerfile(task: Task) -> str:
     return f"{dockerfile.rstrip()}\n{ENV_MARKER}\nENV {env}\n"
 
 
-def pack_context(files: dict[str, bytes]) -> bytes:
+def pack_context(files: dict[str, bytes], executables: set[str]) -> bytes:
     """A gzip'd tar of the build context, the same bytes for the same files (no times, no owners)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for rel in sorted(files):
             info = tarfile.TarInfo(rel)
             info.size = len(files[rel])
-            info.mode = 0o755 if rel.endswith(".sh") else 0o644
+            info.mode = 0o755 if rel in executables else 0o644
             tar.addfile(info, io.BytesIO(files[rel]))
     return gzip.compress(buffer.getvalue(), mtime=0)
 
@@ -124,7 +124,7 @@ def blueprint_name(task: Task) -> str:
     """Named by what the build reads, so equal environments are one blueprint."""
     parts = [blueprint_dockerfile(task).encode()]
     for rel in sorted(task.context):
-        parts += [rel.encode(), task.context[rel]]
+        parts += [(f"x:{rel}" if rel in task.context_executables else rel).encode(), task.context[rel]]
     return f"task-env-{_digest(*parts)[:16]}"
 
 
@@ -188,7 +188,7 @@ def scenario_parameters(
     if task.description:
         metadata[DESCRIPTION_KEY] = task.description
     if task.metadata:
-        metadata[TASK_METADATA_KEY] = json.dumps(task.metadata, sort_keys=True)
+        metadata[TASK_METADATA_KEY] = json.dumps(task.metadata, sort_keys=True, default=str)  # YAML dates too
     if task.environment_env:
         metadata[ENVIRONMENT_ENV_KEY] = json.dumps(task.environment_env, sort_keys=True)
     return ScenarioCreateParameters(
@@ -241,7 +241,7 @@ async def _blueprint(backend: Backend, task: Task) -> BlueprintView:
         return max(usable, key=lambda b: b.create_time_ms)
     context = None
     if task.context:
-        archive = await anyio.to_thread.run_sync(pack_context, task.context)
+        archive = await anyio.to_thread.run_sync(pack_context, task.context, task.context_executables)
         uploaded = await backend.create_object(ObjectCreateParameters(name=f"{name}-context", content_type="tgz"))
         await backend.upload_object(uploaded.id, archive)
         await backend.complete_object(uploaded.id)

@@ -43,11 +43,15 @@ class Task:
     environment_env: dict[str, str] = field(default_factory=dict)
     description: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)  # task.toml's [metadata], task.yaml's extras
+    context_executables: set[str] = field(default_factory=set)  # the context's files with an x bit
 
 
-def read_tree(root: Path, *, skip: frozenset[str] = frozenset()) -> dict[str, bytes]:
+def read_tree(
+    root: Path, *, skip: frozenset[str] = frozenset(), executables: set[str] | None = None
+) -> dict[str, bytes]:
     """Every regular file under `root` by its relative path (symlinks to files read through; a
-    link out of the task is refused). `skip`: top-level names to leave out."""
+    link out of the task is refused). `skip`: top-level names to leave out; `executables`
+    collects the files with an execute bit."""
     files: dict[str, bytes] = {}
     if not root.is_dir():
         return files
@@ -67,6 +71,8 @@ def read_tree(root: Path, *, skip: frozenset[str] = frozenset()) -> dict[str, by
             if path.stat().st_size > MAX_TASK_FILE_BYTES:
                 raise TaskFormatError(f"{path} is over {MAX_TASK_FILE_BYTES >> 20} MiB")
             files[rel] = path.read_bytes()
+            if executables is not None and path.stat().st_mode & 0o111:
+                executables.add(rel)
         dirnames[:] = [d for d in dirnames if (here / d).relative_to(root).as_posix().split("/", 1)[0] not in skip]
     return files
 

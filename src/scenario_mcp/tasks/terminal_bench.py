@@ -95,7 +95,8 @@ def read_terminal_bench(directory: Path) -> Task:
     solution = {}
     if (directory / "solution.sh").is_file():
         solution["solve.sh"] = (directory / "solution.sh").read_bytes()
-    context = read_tree(directory, skip=NOT_CONTEXT)
+    executables: set[str] = set()
+    context = read_tree(directory, skip=NOT_CONTEXT, executables=executables)
     context.pop("Dockerfile", None)
     known = {"instruction", "max_agent_timeout_sec", "max_test_timeout_sec"}
     return Task(
@@ -113,4 +114,5 @@ def read_terminal_bench(directory: Path) -> Task:
         # run-tests.sh finds the tests through $TEST_DIR, as Terminal-Bench's harness sets it.
         verifier_env={"TEST_DIR": "/tests"},
         metadata={k: v for k, v in data.items() if k not in known},
+        context_executables=executables - {"Dockerfile"},
     )
