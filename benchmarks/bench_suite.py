@@ -132,8 +132,10 @@ async def main(data_dir: Path, count: int, runs: int, diff: bool) -> int:
         await floor_once(backend, scenarios[:8], 4)  # warm-up: the engine's spare sandboxes, page cache
         rows = []
         for concurrency in CONCURRENCY:
-            measured = [await runner_once(backend, benchmark, concurrency, diff) for _ in range(runs)]
-            floors = [await floor_once(backend, scenarios, concurrency) for _ in range(runs)]
+            measured, floors = [], []
+            for _ in range(runs):  # alternating, so a busy moment of the machine falls on both
+                measured.append(await runner_once(backend, benchmark, concurrency, diff))
+                floors.append(await floor_once(backend, scenarios, concurrency))
             rows.append((concurrency, measured, floors))
             print(f"concurrency {concurrency}: done", file=sys.stderr)
     print()
