@@ -1,4 +1,4 @@
-"""scenario-mcp [serve|api|demo|setup|gc]: the command line."""
+"""scenario-mcp [serve|api|demo|setup|gc|bench|shell]: the command line."""
 
 from __future__ import annotations
 
@@ -93,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
         help="free the layers and pulled images no blueprint, snapshot or live devbox stands on "
         "(the server must be stopped: it holds the data dir)",
     )
+    _add_bench_parsers(sub, common, backend_opts)
+    shell = sub.add_parser(
+        "shell",
+        parents=[common],
+        help="an interactive shell in a running devbox of the local engine (a real terminal: window size, "
+        "Ctrl-C, job control; `exit` returns)",
+    )
+    shell.add_argument("devbox_id", metavar="DEVBOX_ID")
     gc.add_argument(
         "--grace",
         type=float,
@@ -101,6 +109,53 @@ def _parser() -> argparse.ArgumentParser:
         help="keep layers younger than this (default 600: a layer being recorded right now is kept)",
     )
     return parser
+
+
+def _add_bench_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    backend_opts: argparse.ArgumentParser,
+) -> None:
+    bench = sub.add_parser("bench", help="run an agent over a benchmark, and report on benchmark runs")
+    actions = bench.add_subparsers(dest="bench_command", required=True)
+    run = actions.add_parser(
+        "run",
+        parents=[common, backend_opts],
+        help="run an agent over task directories, datasets, benchmarks (id or name) or scenario ids",
+    )
+    run.add_argument("targets", nargs="*", metavar="PATH_OR_BENCHMARK")
+    run.add_argument(
+        "--agent",
+        required=True,
+        help="oracle (the reference outputs), nop (nothing), command:CMD (CMD in the devbox, with "
+        "$SCENARIO_PROBLEM_STATEMENT), host:CMD (CMD on this machine, with $SCENARIO_MCP_CONFIG: an mcpServers "
+        "config for a solver server pinned to the run), or module:function (an async Python function given "
+        "the run and a connected mcp.Client)",
+    )
+    run.add_argument("--concurrency", type=int, default=None, help="attempts at once (default 2 x cores)")
+    run.add_argument("--attempts", type=int, default=1, help="attempts per scenario (pass@k up to this)")
+    run.add_argument(
+        "--agent-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="an attempt's agent time when its scenario names none (imported tasks do)",
+    )
+    run.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every result as JSON")
+    run.add_argument("--junit", type=Path, default=None, metavar="FILE", help="write JUnit XML (below 1.0 fails)")
+    run.add_argument("--report", type=Path, default=None, metavar="FILE.html", help="write the HTML report")
+    run.add_argument("--min-score", type=float, default=None, help="exit 1 when the mean score is below this")
+    run.add_argument(
+        "--resume", default=None, metavar="BENCHMARK_RUN_ID", help="re-run the attempts that errored or never ran"
+    )
+    run.add_argument("--no-diff", action="store_true", help="do not record the agent's changes as a diff")
+    report = actions.add_parser(
+        "report", parents=[common, backend_opts], help="write the HTML report of a benchmark run"
+    )
+    report.add_argument("benchmark_run_id", metavar="BENCHMARK_RUN_ID")
+    report.add_argument("--compare", default=None, metavar="OTHER_ID", help="show what got better or worse")
+    report.add_argument("--out", "-o", type=Path, default=None, help="the file (default: BENCHMARK_RUN_ID.html)")
+    actions.add_parser("schema", parents=[common], help="print the JSON schema of `bench run --json`")
 
 
 def _add_trust_options(parser: argparse.ArgumentParser) -> None:
@@ -220,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(anyio.run(_gc, data_dir, args.grace))
     if args.command == "setup":
         sys.exit(anyio.run(_setup, data_dir))
+    if args.command == "shell":
+        from .local.shell import open_shell
+
+        sys.exit(open_shell(data_dir, args.devbox_id))
+    if args.command == "bench":
+        sys.exit(_bench(args, data_dir))
     if args.command == "scenario":
         sys.exit(anyio.run(_scenario, data_dir, args))
     if args.command == "api":
@@ -251,6 +312,90 @@ def main(argv: list[str] | None = None) -> None:
         where = f"with data dir {data_dir}" if args.backend == "local" else "with the remote backend"
         print(f"scenario-mcp: cannot serve {where}: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def _bench(args: argparse.Namespace, data_dir: Path) -> int:
+    if args.bench_command == "schema":
+        import json
+
+        from .harness.results import SuiteResults
+
+        print(json.dumps(SuiteResults.model_json_schema(), indent=2))
+        return 0
+    from .local.trust import TrustError
+
+    try:
+        trust = trust_settings(args)
+    except TrustError as exc:
+        print(f"scenario-mcp: {exc}", file=sys.stderr)
+        return 2
+    if args.bench_command == "report":
+        return anyio.run(_bench_report, args, data_dir, trust)
+    from .harness.agents import parse_agent
+    from .harness.runner import SuiteOptions, default_concurrency
+
+    problem = None
+    try:
+        agent = parse_agent(args.agent)
+    except ValueError as exc:
+        problem = f"--agent: {exc}"
+    if not args.targets and not args.resume:
+        problem = "name what to run: task directories, datasets, benchmarks (id or name) or scenario ids"
+    if args.attempts < 1 or (args.concurrency is not None and args.concurrency < 1):
+        problem = "--attempts and --concurrency must be at least 1"
+    if problem:
+        print(f"scenario-mcp bench run: {problem}", file=sys.stderr)
+        return 2
+    options = SuiteOptions(
+        agent=agent,
+        concurrency=args.concurrency or default_concurrency(),
+        attempts=args.attempts,
+        agent_timeout=args.agent_timeout,
+        diff=not args.no_diff,
+    )
+    return anyio.run(_bench_run, args, data_dir, trust, options)
+
+
+async def _bench_run(args: argparse.Namespace, data_dir: Path, trust: TrustSettings, options: object) -> int:
+    from .backend import BackendError
+    from .harness.console import Outputs, bench_run
+    from .harness.runner import SuiteOptions
+
+    assert isinstance(options, SuiteOptions)
+    try:
+        async with open_backend(args.backend, data_dir, trust) as backend:
+            try:
+                return await bench_run(
+                    backend,
+                    args.targets,
+                    options,
+                    Outputs(json=args.json, junit=args.junit, report=args.report),
+                    resume=args.resume,
+                    min_score=args.min_score,
+                )
+            except BackendError as exc:
+                print(f"scenario-mcp bench run: {exc.message}", file=sys.stderr)
+                return 2
+    except (RuntimeError, OSError) as exc:
+        print(f"scenario-mcp bench run: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _bench_report(args: argparse.Namespace, data_dir: Path, trust: TrustSettings) -> int:
+    from .backend import BackendError
+    from .harness.console import bench_report
+
+    out = args.out or Path(f"{args.benchmark_run_id}.html")
+    try:
+        async with open_backend(args.backend, data_dir, trust) as backend:
+            try:
+                return await bench_report(backend, args.benchmark_run_id, args.compare, out)
+            except BackendError as exc:
+                print(f"scenario-mcp bench report: {exc.message}", file=sys.stderr)
+                return 2
+    except (RuntimeError, OSError) as exc:
+        print(f"scenario-mcp bench report: {exc}", file=sys.stderr)
+        return 1
 
 
 async def _gc(data_dir: Path, grace: float | None) -> int:
@@ -419,4 +564,8 @@ async def _serve_on(backend: Backend, backend_kind: str, transport: str, args: a
 
     assert args is not None
     http_kind: HttpTransport = "sse" if transport == "sse" else "http"
-    await serve_http(server, http_kind, host=args.host, port=args.port, token=args.token, log_level=args.log_level)
+    # The run pages show scorer outputs and reference diffs: an author's, never a solver's.
+    pages = backend if role == "author" else None
+    await serve_http(
+        server, http_kind, host=args.host, port=args.port, token=args.token, log_level=args.log_level, backend=pages
+    )

@@ -88,6 +88,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
         self._parts: Parts | None = None
         self._tg: TaskGroup | None = None
         self._lock: DataDirLock | None = None
+        self._benchmark_members = anyio.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -231,7 +232,12 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
     # --- runs ----------------------------------------------------------------------------------
 
     async def start_run(self, params: StartScenarioRunParameters) -> ScenarioRunView:
-        return await self.parts.runs.start(params)
+        if params.benchmark_run_id is None:
+            return await self.parts.runs.start(params)
+        await self.benchmarks.check_joinable(params.benchmark_run_id)
+        run = await self.parts.runs.start(params)
+        await self.benchmarks.join(params.benchmark_run_id, run.id)
+        return run
 
     async def get_run(self, run_id: str) -> ScenarioRunView:
         return await self.parts.runs.get(run_id)
@@ -520,7 +526,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
 
     @property
     def benchmarks(self) -> Benchmarks:
-        return Benchmarks(self._store, self)
+        return Benchmarks(self._store, self, self._benchmark_members)
 
     @property
     def custom_scorers(self) -> CustomScorers:

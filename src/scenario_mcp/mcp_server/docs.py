@@ -89,6 +89,14 @@ may be worked on and scored again; complete_run makes the score final. Resources
 scenario://{scenario_id}/problem_statement, the run at run://{run_id}, its logs at
 run://{run_id}/logs, a devbox file at devbox://{devbox_id}/files/{path}.
 
+## Benchmarks
+run_benchmark without `agent` starts a run of each scenario. With `agent` (oracle: the reference
+outputs; nop: nothing; command:CMD: CMD in each run's devbox, in its working directory, with
+$SCENARIO_PROBLEM_STATEMENT) it runs every scenario `attempts` times, `concurrency` at once, to a
+score, reporting progress per attempt, and answers the completed benchmark run. Every attempt's
+result (each scorer's score and output, the agent's output and diff, phase times) and the summary
+(mean, standard error, pass@k) are at benchmark-run://{benchmark_run_id}.
+
 ## Toolsets
 A server offers the toolsets it was started with (`scenario-mcp serve --toolsets ...`):
 scenarios, devboxes, runs, files, executions, benchmarks, blueprints, or all. By default an author

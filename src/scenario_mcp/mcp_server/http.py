@@ -2,6 +2,7 @@
 
 Both sit behind the guard the REST API uses too (`scenario_mcp.http_guard`): Host (421), browser
 Origin (403) and, with a token, `Authorization: Bearer <token>` (401), before the SDK sees a request.
+Given the backend, the same guard fronts the benchmark-run pages at /runs and /runs/{id} (run_pages.py).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any, Literal
 import uvicorn
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..backend import Backend
 from ..http_guard import HttpGuard, check_bind
+from .run_pages import is_run_page, run_pages
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +29,10 @@ SSE_PATH = "/sse"
 MESSAGES_PATH = "/messages/"
 
 
-def http_app(server: MCPServer[Any], transport: HttpTransport, *, host: str, token: str | None) -> ASGIApp:
-    """The ASGI app serving `server` over `transport`, behind the guard."""
+def http_app(
+    server: MCPServer[Any], transport: HttpTransport, *, host: str, token: str | None, backend: Backend | None = None
+) -> ASGIApp:
+    """The ASGI app serving `server` over `transport` (and, given `backend`, the run pages), behind the guard."""
     # The guard does the Host/Origin checks for both transports, with the same rules; the SDK's
     # own copy of them would only disagree on non-loopback binds.
     unchecked = TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -37,7 +42,19 @@ def http_app(server: MCPServer[Any], transport: HttpTransport, *, host: str, tok
         )
     else:
         app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=unchecked, host=host)
+    if backend is not None:
+        app = _with_run_pages(app, run_pages(backend))
     return HttpGuard(app, bind_host=host, token=token)
+
+
+def _with_run_pages(mcp: ASGIApp, pages: ASGIApp) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_run_page(scope["path"]):
+            await pages(scope, receive, send)
+        else:
+            await mcp(scope, receive, send)
+
+    return app
 
 
 def endpoint_path(transport: HttpTransport) -> str:
@@ -45,7 +62,14 @@ def endpoint_path(transport: HttpTransport) -> str:
 
 
 async def serve_http(
-    server: MCPServer[Any], transport: HttpTransport, *, host: str, port: int, token: str | None, log_level: str
+    server: MCPServer[Any],
+    transport: HttpTransport,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    log_level: str,
+    backend: Backend | None = None,
 ) -> None:
     """Serve until cancelled. Port 0 picks a free port; the URL served is printed on stderr."""
     check_bind(host, token)
@@ -56,7 +80,7 @@ async def serve_http(
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     kind = "legacy SSE" if transport == "sse" else "streamable HTTP"
     config = uvicorn.Config(
-        http_app(server, transport, host=host, token=token),
+        http_app(server, transport, host=host, token=token, backend=backend),
         log_level=log_level.lower(),
         lifespan="on",
         access_log=False,

@@ -21,6 +21,7 @@ killed before its exit is reported, so its upper directory is still when the ser
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -30,6 +31,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import termios
 from typing import Any, TypedDict
 
 from . import libc, mount_plan, network, rootfs
@@ -344,21 +346,23 @@ class _Launcher:
         subprocess's vfork (no copy of init's memory, no Python run in the child) is several
         times faster than a fork. It cannot set rlimits, so init takes a devbox's rlimits (the
         same for all its commands) on itself once, and its commands inherit them; a request
-        asking for other limits, or to run as another user, is forked the slow way. (Not
+        asking for other limits, to run as another user, or to own a terminal, is forked the slow way. (Not
         posix_spawn: glibc's leaves its two internal signals ignored in the command.)"""
         rlimits = {name: int(value) for name, value in (message.get("rlimits") or {}).items() if name in _RLIMITS}
         if not self.rlimits:
             for name, value in rlimits.items():
                 resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
             self.rlimits.update(rlimits)
-        if rlimits != self.rlimits or message.get("user"):
+        if rlimits != self.rlimits or message.get("user") or message.get("tty"):
             pid = os.fork()
             if pid == 0:
                 _exec_command(message, fds)
             # Its own process group before the server hears of it, so a signal to the group at
-            # once reaches it (the child's setsid may not have run yet; either suffices).
-            with contextlib.suppress(OSError):
-                os.setpgid(pid, pid)
+            # once reaches it (the child's setsid may not have run yet; either suffices). Not for
+            # a terminal's shell: a group leader cannot make the session whose terminal it takes.
+            if not message.get("tty"):
+                with contextlib.suppress(OSError):
+                    os.setpgid(pid, pid)
             return pid
         cwd = message.get("cwd") or "/"
         if not os.path.isdir(cwd):
@@ -451,6 +455,8 @@ def _exec_command(message: dict[str, Any], fds: list[int], argv0: str | None = N
         for target, source in enumerate(fds):
             os.dup2(source, target)
         os.closerange(3, 1 << 16)
+        if message.get("tty"):  # a terminal's shell (scenario-mcp shell): its stdin is its controlling terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         for name, value in (message.get("rlimits") or {}).items():
             if name in ("FSIZE", "AS", "NPROC"):
                 resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (int(value), int(value)))

@@ -520,13 +520,15 @@ BENCHMARK_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "run_benchmark",
         "Run benchmark",
-        "Start a run of each scenario of a benchmark (list_runs with benchmark_run_id shows them).",
+        "Start a run of each scenario of a benchmark; with an agent, run them all to a score "
+        "(results: resource benchmark-run://{id}).",
         RunBenchmarkInput,
         BenchmarkRunView,
         run_benchmark,
         hints(),
         "benchmarks",
         authoring=True,
+        progress=True,
         bounded=True,
         pending=lambda p: {"benchmark_id": p.benchmark_id},
         lists_change=True,

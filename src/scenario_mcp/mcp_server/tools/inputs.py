@@ -295,6 +295,13 @@ class CreateBenchmarkInput(_Input):
 
 class RunBenchmarkInput(_Input):
     benchmark_id: str
+    agent: str | None = Field(
+        default=None,
+        description="oracle, nop or command:CMD (run in each devbox): drive every run to its score. "
+        "Omit to only start the runs.",
+    )
+    attempts: int = Field(default=1, ge=1, le=100, description="With an agent: attempts per scenario.")
+    concurrency: int | None = Field(default=None, ge=1, le=256, description="With an agent: runs at once.")
     run_name: str | None = None
     metadata: Pairs | None = None
     wait_seconds: float = _wait()
