@@ -346,12 +346,16 @@ async def main(runs: int, concurrency: int, repeat: int, data_dir: Path) -> None
         f"{rate / floor_rate:>6.2f} {'-':>6}  {client_cpu:>10.1f}  (CPU: the clients')"
     )
     run_p50 = statistics.median(statistics.median(b.latencies_ms) for b in in_process)
-    print(f"  (t) one run's p50 {run_p50:.0f} ms; floor {statistics.median(statistics.median(b.latencies_ms) for b in floors):.0f} ms")
+    floor_p50 = statistics.median(statistics.median(b.latencies_ms) for b in floors)
+    print(f"  (t) one run's p50 {run_p50:.0f} ms; floor {floor_p50:.0f} ms")
     print("  (t) CPU ms/run: this process (the engine); (h): the server process's own (not its sandboxes')")
     print()
     print(f"(g) get_run from a separate MCP client while {LOAD_RUNS} runs go through the server at once")
     print(f"{'':<48} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'n':>5}  goal")
-    print(f"{'  floor: the same calls, idle server':<48} {statistics.median(idle):>8.1f} {quantile(idle, 0.95):>8.1f} {max(idle):>8.1f} {len(idle):>5}")
+    print(
+        f"{'  floor: the same calls, idle server':<48} {statistics.median(idle):>8.1f} "
+        f"{quantile(idle, 0.95):>8.1f} {max(idle):>8.1f} {len(idle):>5}"
+    )
     for i, samples in enumerate(loaded):
         print(
             f"{f'  under load, batch {i + 1}':<48} {statistics.median(samples):>8.1f} {quantile(samples, 0.95):>8.1f} "

@@ -24,6 +24,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from .. import helper_processes
 from ..limits import spare_cgroup_parents
 from . import mount_plan, spawner
 from .init import Request
@@ -166,6 +167,11 @@ def _dying(pid: int) -> bool:
     return bool(flags & PF_EXITING or pending & SIGKILL_BIT)
 
 
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError), pipe:  # BrokenPipe: the program did not read it all
+        pipe.write(data)
+
+
 @dataclass
 class Sandbox:
     spec: SandboxSpec
@@ -228,14 +234,7 @@ class Sandbox:
 
     async def run_quiet(self, argv: list[str], stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
         """Run a short internal helper inside the sandbox and collect its output."""
-        result = await anyio.run_process(
-            [*self.enter_argv(), *argv],
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            check=False,
-            env=sandbox_env(),
-        )
-        return result.returncode, result.stdout, result.stderr
+        return await helper_processes.run([*self.enter_argv(), *argv], input=stdin, env=sandbox_env())
 
     async def run(
         self,
@@ -254,30 +253,22 @@ class Sandbox:
 
         On timeout, or when the caller is cancelled, the program's whole process group is killed.
         """
-        process = await anyio.open_process(
+        process = await helper_processes.start(
             [*self.enter_argv(cwd=cwd, uid=uid, gid=gid), *argv],
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
             env=sandbox_env(env),
-            start_new_session=True,
         )
         timed_out = False
         try:
             if stdin is not None and process.stdin is not None:
-                await process.stdin.send(stdin)
-                await process.stdin.aclose()
+                await anyio.to_thread.run_sync(_feed, process.stdin, stdin, abandon_on_cancel=True)
             with anyio.move_on_after(timeout) as scope:
-                await process.wait()
+                await helper_processes.wait(process)
             timed_out = scope.cancelled_caught
         finally:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                with anyio.CancelScope(shield=True):
-                    await process.wait()
-            await process.aclose()
-        assert process.returncode is not None
+            await helper_processes.end(process)
         return process.returncode, timed_out
 
     async def stop(self) -> None:
