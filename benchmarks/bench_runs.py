@@ -296,59 +296,44 @@ def load_average() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def main(runs: int, concurrency: int, repeat: int, data_dir: Path) -> None:
-    print(f"load average before: {load_average()}", file=sys.stderr)
-    async with LocalBackend(data_dir / "engine") as engine:
-        print("building the default blueprint (once per data dir) ...", file=sys.stderr)
-        await engine.blueprints.ensure_default()
-        scenario = await engine.create_scenario(ScenarioCreateParameters.model_validate(SCENARIO))
-        await batch(4, 4, lambda _i: trivial_run(engine, scenario.id))  # warm-up
-        in_process: list[Batch] = []
-        floors: list[Batch] = []
-        for i in range(repeat):
-            print(f"(t) batch {i + 1}/{repeat} ...", file=sys.stderr)
-            in_process.append(await batch(runs, concurrency, lambda _i: trivial_run(engine, scenario.id)))
-            floors.append(await floor_batch(engine, runs, concurrency))
-    # The server gets the engine's data dir: its default blueprint is built already.
-    over_http: list[Batch] = []
-    idle: list[float] = []
-    loaded: list[list[float]] = []
-    async with http_server(data_dir / "engine") as (url, pid):
-        async with Client(url) as client:
-            await call(client, "get_scenario", scenario_id=scenario.id)
-        for i in range(repeat):
-            print(f"(h) batch {i + 1}/{repeat} ...", file=sys.stderr)
-            over_http.append(await mcp_batch(url, pid, scenario.id, runs, concurrency))
-            print(f"(g) {LOAD_RUNS} runs at once, get_run probed ...", file=sys.stderr)
-            idle_ms, loaded_ms = await responsiveness(url, pid, scenario.id)
-            idle.extend(idle_ms)
-            loaded.append(loaded_ms)
+def print_throughput(runs: int, concurrency: int, repeat: int, results: dict[str, list[Batch]]) -> None:
+    floors = results["floor"]
     floor_rate = statistics.median(b.per_s for b in floors)
     print()
     print(f"run throughput ({runs} trivial runs, {concurrency} at a time; medians of {repeat} batches)")
     print(f"{'figure':<48} {'runs/s':>8} {'floor':>8} {'ratio':>6} {'goal':>6}  {'CPU ms/run':>10}  per batch")
-    rate = statistics.median(b.per_s for b in in_process)
-    cpu = statistics.median(b.cpu_s / b.runs * 1000 for b in in_process)
-    print(
-        f"{'(t) in process':<48} {rate:>8.1f} {floor_rate:>8.1f} {rate / floor_rate:>6.2f} {'>= 25':>6}  "
-        f"{cpu:>10.1f}  {', '.join(f'{b.per_s:.1f}' for b in in_process)}"
-    )
-    rate = statistics.median(b.per_s for b in over_http)
-    apart = statistics.median(b.per_s_clients_apart for b in over_http)
-    client_cpu = statistics.median(b.cpu_s / b.runs * 1000 for b in over_http)
-    server_cpu = statistics.median((b.server_cpu_s or 0) / b.runs * 1000 for b in over_http)
-    print(
-        f"{'(h) MCP streamable HTTP, clients apart':<48} {apart:>8.1f} {floor_rate:>8.1f} {apart / floor_rate:>6.2f} "
-        f"{'>= 15':>6}  {server_cpu:>10.1f}  {', '.join(f'{b.per_s_clients_apart:.1f}' for b in over_http)}"
-    )
-    print(
-        f"{'(h) ... as measured, clients on the same cores':<48} {rate:>8.1f} {floor_rate:>8.1f} "
-        f"{rate / floor_rate:>6.2f} {'-':>6}  {client_cpu:>10.1f}  (CPU: the clients')"
-    )
-    run_p50 = statistics.median(statistics.median(b.latencies_ms) for b in in_process)
-    floor_p50 = statistics.median(statistics.median(b.latencies_ms) for b in floors)
-    print(f"  (t) one run's p50 {run_p50:.0f} ms; floor {floor_p50:.0f} ms")
-    print("  (t) CPU ms/run: this process (the engine); (h): the server process's own (not its sandboxes')")
+    if in_process := results.get("t"):
+        rate = statistics.median(b.per_s for b in in_process)
+        cpu = statistics.median(b.cpu_s / b.runs * 1000 for b in in_process)
+        print(
+            f"{'(t) in process':<48} {rate:>8.1f} {floor_rate:>8.1f} {rate / floor_rate:>6.2f} {'>= 25':>6}  "
+            f"{cpu:>10.1f}  {', '.join(f'{b.per_s:.1f}' for b in in_process)}"
+        )
+    if over_http := results.get("h"):
+        rate = statistics.median(b.per_s for b in over_http)
+        apart = statistics.median(b.per_s_clients_apart for b in over_http)
+        client_cpu = statistics.median(b.cpu_s / b.runs * 1000 for b in over_http)
+        server_cpu = statistics.median((b.server_cpu_s or 0) / b.runs * 1000 for b in over_http)
+        print(
+            f"{'(h) MCP streamable HTTP, clients apart':<48} {apart:>8.1f} {floor_rate:>8.1f} "
+            f"{apart / floor_rate:>6.2f} {'>= 15':>6}  {server_cpu:>10.1f}  "
+            f"{', '.join(f'{b.per_s_clients_apart:.1f}' for b in over_http)}"
+        )
+        print(
+            f"{'(h) ... as measured, clients on the same cores':<48} {rate:>8.1f} {floor_rate:>8.1f} "
+            f"{rate / floor_rate:>6.2f} {'-':>6}  {client_cpu:>10.1f}  (CPU: the clients')"
+        )
+    floor_cpu = statistics.median(b.cpu_s / b.runs * 1000 for b in floors)
+    label = "  floor: the same sandboxes and commands"
+    print(f"{label:<48} {floor_rate:>8.1f} {'':>8} {'':>6} {'':>6}  {floor_cpu:>10.1f}")
+    for key, label in (("t", "(t)"), ("floor", "floor")):
+        if key in results:
+            p50 = statistics.median(statistics.median(b.latencies_ms) for b in results[key])
+            print(f"  {label}: one run's p50 {p50:.0f} ms")
+    print("  CPU ms/run: (t) and floor: this process's; (h): the server process's own (not its sandboxes')")
+
+
+def print_responsiveness(idle: list[float], loaded: list[list[float]]) -> None:
     print()
     print(f"(g) get_run from a separate MCP client while {LOAD_RUNS} runs go through the server at once")
     print(f"{'':<48} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'n':>5}  goal")
@@ -361,6 +346,44 @@ async def main(runs: int, concurrency: int, repeat: int, data_dir: Path) -> None
             f"{f'  under load, batch {i + 1}':<48} {statistics.median(samples):>8.1f} {quantile(samples, 0.95):>8.1f} "
             f"{max(samples):>8.1f} {len(samples):>5}  p95 <= 50, max <= 250"
         )
+
+
+async def main(runs: int, concurrency: int, repeat: int, data_dir: Path, figures: set[str]) -> None:
+    print(f"load average before: {load_average()}", file=sys.stderr)
+    results: dict[str, list[Batch]] = {"floor": []}
+    async with LocalBackend(data_dir / "engine") as engine:
+        print("building the default blueprint (once per data dir) ...", file=sys.stderr)
+        await engine.blueprints.ensure_default()
+        scenario = await engine.create_scenario(ScenarioCreateParameters.model_validate(SCENARIO))
+        await batch(4, 4, lambda _i: trivial_run(engine, scenario.id))  # warm-up
+        for i in range(repeat):
+            if "t" in figures:
+                print(f"(t) batch {i + 1}/{repeat} ...", file=sys.stderr)
+                batch_t = await batch(runs, concurrency, lambda _i: trivial_run(engine, scenario.id))
+                results.setdefault("t", []).append(batch_t)
+            if figures & {"t", "h"}:
+                print(f"floor batch {i + 1}/{repeat} ...", file=sys.stderr)
+                results["floor"].append(await floor_batch(engine, runs, concurrency))
+    # The server gets the engine's data dir: its default blueprint is built already.
+    idle: list[float] = []
+    loaded: list[list[float]] = []
+    if figures & {"h", "g"}:
+        async with http_server(data_dir / "engine") as (url, pid):
+            async with Client(url) as client:
+                await call(client, "get_scenario", scenario_id=scenario.id)
+            for i in range(repeat):
+                if "h" in figures:
+                    print(f"(h) batch {i + 1}/{repeat} ...", file=sys.stderr)
+                    results.setdefault("h", []).append(await mcp_batch(url, pid, scenario.id, runs, concurrency))
+                if "g" in figures:
+                    print(f"(g) {LOAD_RUNS} runs at once, get_run probed ...", file=sys.stderr)
+                    idle_ms, loaded_ms = await responsiveness(url, pid, scenario.id)
+                    idle.extend(idle_ms)
+                    loaded.append(loaded_ms)
+    if results["floor"]:
+        print_throughput(runs, concurrency, repeat, results)
+    if loaded:
+        print_responsiveness(idle, loaded)
     print()
     print(f"  load average after: {load_average()}; host: Linux {os.uname().release}, {os.cpu_count()} cpus")
 
@@ -371,11 +394,12 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32, help="runs at a time (default 32)")
     parser.add_argument("--repeat", type=int, default=2, help="batches of each figure (default 2)")
     parser.add_argument("--data-dir", type=Path, help="a data dir to keep (its default blueprint too)")
+    parser.add_argument("--figures", default="t,h,g", help="which figures, of t,h,g (default all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     directory = args.data_dir or Path(tempfile.mkdtemp(prefix="scenario-mcp-bench-"))
     try:
-        anyio.run(main, args.runs, args.concurrency, args.repeat, directory)
+        anyio.run(main, args.runs, args.concurrency, args.repeat, directory, set(args.figures.split(",")))
     finally:
         anyio.run(shutdown_all, directory / "engine")
         if args.data_dir is None:
