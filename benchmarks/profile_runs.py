@@ -64,7 +64,7 @@ async def main(runs: int, concurrency: int, top: int, data_dir: Path, floor: boo
         assert handle._SPAWNER._process is not None
         spawner_pid = handle._SPAWNER._process.pid
         spawner_before, machine_before = cpu_s(spawner_pid), machine_busy_s()
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)  # CPU of the event loop thread, not wall time
         async with anyio.create_task_group() as tg:
             tg.start_soon(loop_lag, lag, stop)
             profile.enable()

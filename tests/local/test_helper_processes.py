@@ -26,6 +26,17 @@ async def test_run_collects_output_and_status() -> None:
     assert (code, out, err) == (3, b"hello", b"oops\n")
 
 
+async def test_more_than_a_pipe_holds_goes_both_ways() -> None:
+    data = os.urandom(3 << 20)
+    code, out, err = await helper_processes.run(["sh", "-c", "cat; head -c 200000 /dev/zero >&2"], input=data)
+    assert code == 0 and out == data and err == bytes(200000)
+
+
+async def test_a_helper_that_reads_nothing_still_ends() -> None:
+    code, out, _ = await helper_processes.run(["echo", "done"], input=os.urandom(1 << 20))
+    assert (code, out) == (0, b"done\n")
+
+
 async def test_a_helper_and_what_it_starts_run_below_the_server() -> None:
     """The server keeps its priority; the helper and its children get HELPER_NICE (set from the
     server once the helper has started: its first moments may still run at the server's)."""

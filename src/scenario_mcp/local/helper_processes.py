@@ -77,7 +77,8 @@ async def end(process: subprocess.Popen[bytes]) -> None:
 async def run(
     argv: list[str], *, input: bytes | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[int, bytes, bytes]:
-    """Run a short program to its end: (exit status, stdout, stderr). Cancelled, it is killed."""
+    """Run a short program to its end: (exit status, stdout, stderr). Cancelled, it is killed.
+    Its pipes are served on the event loop: no worker thread waits on a helper."""
     process = await start(
         argv,
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
@@ -86,8 +87,49 @@ async def run(
         env=env,
     )
     try:
-        # Abandoned on cancel: `end` kills the program, which ends the thread's communicate.
-        out, err = await anyio.to_thread.run_sync(process.communicate, input, abandon_on_cancel=True)
-        return process.returncode, out, err
+        assert process.stdout is not None and process.stderr is not None
+        output: dict[int, bytes] = {}
+
+        async def read(pipe: IO[bytes]) -> None:
+            output[pipe.fileno()] = await _read_all(pipe.fileno())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read, process.stdout)
+            tg.start_soon(read, process.stderr)
+            if input is not None and process.stdin is not None:
+                tg.start_soon(_write_all, process.stdin, input)
+        code = await wait(process)
+        return code, output[process.stdout.fileno()], output[process.stderr.fileno()]
     finally:
         await end(process)
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+async def _read_all(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            await anyio.wait_readable(fd)
+            continue
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+async def _write_all(pipe: IO[bytes], data: bytes) -> None:
+    """Write `data`, then close: the program sees its end. One that stops reading gets the rest
+    dropped (a broken pipe), as a shell's `cmd <<<data` would."""
+    fd = pipe.fileno()
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    with contextlib.suppress(BrokenPipeError), pipe:
+        while view:
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                await anyio.wait_writable(fd)

@@ -23,6 +23,7 @@ from typing import IO
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 
 from .. import helper_processes
 from ..limits import spare_cgroup_parents
@@ -30,6 +31,18 @@ from . import mount_plan, spawner
 from .init import Request
 from .rootfs import resolve
 from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root_plan, sandbox_env
+
+_SPAWN_QUEUE: RunVar[anyio.Lock] = RunVar("scenario_mcp_spawn_queue")
+
+
+def _queue() -> anyio.Lock:
+    """This event loop's queue for the spawner."""
+    try:
+        return _SPAWN_QUEUE.get()
+    except LookupError:
+        lock = anyio.Lock()
+        _SPAWN_QUEUE.set(lock)
+        return lock
 
 
 class _Spawner:
@@ -58,23 +71,26 @@ class _Spawner:
         """The host pid of a new sandbox init, and the spare cgroup it already sits in.
 
         Awaited in this event loop: a start takes a few milliseconds, and a worker thread would
-        add a hop each way. Only while another thread's start holds the helper does one wait for
-        it (callers shield this from cancellation: a reply is never left unread)."""
+        add a hop each way. This loop's callers queue on an async lock, not in worker threads (32
+        starts at once would take every worker thread, and with them every SQLite read); only
+        while another thread's or loop's start holds the helper does one wait for it in a thread
+        (callers shield this from cancellation: a reply is never left unread)."""
         line = json.dumps(request).encode() + b"\n"
-        if not self._lock.acquire(blocking=False):
-            return await anyio.to_thread.run_sync(self._spawn_blocking, line)
-        try:
-            fd = self._send(line)
-            answer = b""
-            while not answer.endswith(b"\n"):
-                await anyio.wait_readable(fd)
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    break
-                answer += chunk
-            return self._answer(answer)
-        finally:
-            self._lock.release()
+        async with _queue():
+            if not self._lock.acquire(blocking=False):
+                return await anyio.to_thread.run_sync(self._spawn_blocking, line)
+            try:
+                fd = self._send(line)
+                answer = b""
+                while not answer.endswith(b"\n"):
+                    await anyio.wait_readable(fd)
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        break
+                    answer += chunk
+                return self._answer(answer)
+            finally:
+                self._lock.release()
 
     def _spawn_blocking(self, line: bytes) -> tuple[int, str | None]:
         with self._lock:
