@@ -32,24 +32,27 @@ from .init import Request
 from .rootfs import resolve
 from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root_plan, sandbox_env
 
-_SPAWN_QUEUE: RunVar[anyio.Lock] = RunVar("scenario_mcp_spawn_queue")
+# A start waits for its init to build the root (mounts): with one helper, starts queue behind
+# each other's setup however many cores there are. A few helpers let them overlap.
+SPAWNERS = max(2, min(4, os.cpu_count() or 2))
+_SPAWN_QUEUE: RunVar[anyio.CapacityLimiter] = RunVar("scenario_mcp_spawn_queue")
 
 
-def _queue() -> anyio.Lock:
-    """This event loop's queue for the spawner."""
+def _queue() -> anyio.CapacityLimiter:
+    """This event loop's queue for the spawners: one token per helper."""
     try:
         return _SPAWN_QUEUE.get()
     except LookupError:
-        lock = anyio.Lock()
-        _SPAWN_QUEUE.set(lock)
-        return lock
+        limiter = anyio.CapacityLimiter(SPAWNERS)
+        _SPAWN_QUEUE.set(limiter)
+        return limiter
 
 
 class _Spawner:
     """The client side of this process's spawner helper (spawner.py), started on first use.
 
-    One per process, not per event loop: requests are pipe round trips, one at a time. The
-    helper exits when this process does (its stdin closes); the sandboxes it started do not.
+    Per process, not per event loop: requests are pipe round trips, one at a time. The helper
+    exits when this process does (its stdin closes); the sandboxes it started do not.
     """
 
     def __init__(self) -> None:
@@ -67,30 +70,24 @@ class _Spawner:
             )
         return self._process
 
-    async def spawn(self, request: Request) -> tuple[int, str | None]:
-        """The host pid of a new sandbox init, and the spare cgroup it already sits in.
-
-        Awaited in this event loop: a start takes a few milliseconds, and a worker thread would
-        add a hop each way. This loop's callers queue on an async lock, not in worker threads (32
-        starts at once would take every worker thread, and with them every SQLite read); only
-        while another thread's or loop's start holds the helper does one wait for it in a thread
+    async def spawn_if_free(self, line: bytes) -> tuple[int, str | None] | None:
+        """Start a sandbox if no other start holds this helper (None if one does). Awaited in this
+        event loop: a start takes a few milliseconds, and a worker thread would add a hop each way
         (callers shield this from cancellation: a reply is never left unread)."""
-        line = json.dumps(request).encode() + b"\n"
-        async with _queue():
-            if not self._lock.acquire(blocking=False):
-                return await anyio.to_thread.run_sync(self._spawn_blocking, line)
-            try:
-                fd = self._send(line)
-                answer = b""
-                while not answer.endswith(b"\n"):
-                    await anyio.wait_readable(fd)
-                    chunk = os.read(fd, 1 << 16)
-                    if not chunk:
-                        break
-                    answer += chunk
-                return self._answer(answer)
-            finally:
-                self._lock.release()
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            fd = self._send(line)
+            answer = b""
+            while not answer.endswith(b"\n"):
+                await anyio.wait_readable(fd)
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                answer += chunk
+            return self._answer(answer)
+        finally:
+            self._lock.release()
 
     def _spawn_blocking(self, line: bytes) -> tuple[int, str | None]:
         with self._lock:
@@ -146,8 +143,33 @@ class _Spawner:
             self._lock.release()
 
 
-_SPAWNER = _Spawner()
-atexit.register(_SPAWNER.close)
+class _Spawners:
+    """This process's spawner helpers, each started on first use."""
+
+    def __init__(self, count: int) -> None:
+        self.helpers = [_Spawner() for _ in range(count)]
+
+    async def spawn(self, request: Request) -> tuple[int, str | None]:
+        """The host pid of a new sandbox init, and the spare cgroup it already sits in.
+
+        This loop's callers queue on an async limiter, not in worker threads (32 starts at once
+        would take every worker thread, and with them every SQLite read); only while other
+        threads' or loops' starts hold every helper does one wait for a helper in a thread."""
+        line = json.dumps(request).encode() + b"\n"
+        async with _queue():
+            for helper in self.helpers:
+                started = await helper.spawn_if_free(line)
+                if started is not None:
+                    return started
+            return await anyio.to_thread.run_sync(self.helpers[0]._spawn_blocking, line)
+
+    def close(self) -> None:
+        for helper in self.helpers:
+            helper.close()
+
+
+_SPAWNERS = _Spawners(SPAWNERS)
+atexit.register(_SPAWNERS.close)
 
 
 PF_EXITING = 0x4  # /proc/<pid>/stat's flags: the process is in exit
@@ -208,7 +230,7 @@ class Sandbox:
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):
-            init_pid, spare_cgroup = await _SPAWNER.spawn(request)
+            init_pid, spare_cgroup = await _SPAWNERS.spawn(request)
             sandbox = cls(spec, init_pid, _process_start_time(init_pid), spare_cgroup)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
