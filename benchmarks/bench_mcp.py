@@ -243,7 +243,7 @@ async def scorer_alone(engine: LocalBackend, snapshot_id: str, runs: int) -> Fig
     return figure
 
 
-async def main(runs: int, workflow_runs: int, tmp: Path) -> None:
+async def main(runs: int, workflow_runs: int, tmp: Path, figures: set[str]) -> None:
     async with LocalBackend(tmp / "engine") as engine:
         print("building the default blueprint (once per data dir) and the snapshots ...", file=sys.stderr)
         await engine.blueprints.ensure_default()
@@ -262,29 +262,33 @@ async def main(runs: int, workflow_runs: int, tmp: Path) -> None:
         ):
             mcp_snap = await mcp_snapshot(client)
             print(f"timing {runs} exec runs and {workflow_runs} workflow runs ...", file=sys.stderr)
-            rows = [
-                *await bench_exec(engine, client, canned_client, runs),
-                await bench_workflow(engine, client, engine_snap, mcp_snap, workflow_runs),
-                await bench_http_calls(client, http_client, runs),
-            ]
-        pytest_alone = await scorer_alone(engine, engine_snap, min(workflow_runs, 20))
+            rows = []
+            if "c" in figures:
+                rows += await bench_exec(engine, client, canned_client, runs)
+            if "d" in figures:
+                rows.append(await bench_workflow(engine, client, engine_snap, mcp_snap, workflow_runs))
+            if "e" in figures:
+                rows.append(await bench_http_calls(client, http_client, runs))
+        pytest_alone = await scorer_alone(engine, engine_snap, min(workflow_runs, 20)) if "d" in figures else None
     print_table(
         f"MCP benchmarks (p50; exec: {runs} runs after {WARMUP} warm-up; "
         f"workflow: {workflow_runs} runs after {WORKFLOW_WARMUP} warm-up)",
         rows,
     )
-    print(f"  under (d): {pytest_alone.name}: p50 {pytest_alone.p50:.2f} ms over {len(pytest_alone.samples)} runs")
+    if pytest_alone is not None:
+        print(f"  under (d): {pytest_alone.name}: p50 {pytest_alone.p50:.2f} ms over {len(pytest_alone.samples)} runs")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=50, help="timed exec runs (default 50)")
     parser.add_argument("--workflow-runs", type=int, default=50, help="timed workflow runs (default 50; >= 20)")
+    parser.add_argument("--figures", default="c,d,e", help="which figures, of c,d,e (default all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     directory = Path(tempfile.mkdtemp(prefix="scenario-mcp-bench-"))
     try:
-        anyio.run(main, args.runs, args.workflow_runs, directory)
+        anyio.run(main, args.runs, args.workflow_runs, directory, set(args.figures.split(",")))
     finally:
         for data_dir in ("engine", "server", "http"):
             anyio.run(shutdown_all, directory / data_dir)
