@@ -1,6 +1,7 @@
 """Run throughput and responsiveness under load, each beside its floor measured in the same run.
 
     .venv/bin/python benchmarks/bench_runs.py [--runs N] [--concurrency C] [--repeat R] [--data-dir DIR]
+                                              [--figures t,h,g]
 
 The trivial run: a scenario on the default environment whose agent does `touch done` and whose
 one scorer is the one-line bash test `test -f done && echo 1.0 || echo 0.0`; start_run, execute,
@@ -367,7 +368,8 @@ def print_responsiveness(idle: list[float], loaded: list[list[float]]) -> None:
 
 
 async def main(runs: int, concurrency: int, repeat: int, data_dir: Path, figures: set[str]) -> None:
-    print(f"load average before: {load_average()}", file=sys.stderr)
+    before = load_average()
+    print(f"load average before: {before}", file=sys.stderr)
     results: dict[str, list[Batch]] = {"floor": []}
     async with LocalBackend(data_dir / "engine") as engine:
         print("building the default blueprint (once per data dir) ...", file=sys.stderr)
@@ -403,7 +405,7 @@ async def main(runs: int, concurrency: int, repeat: int, data_dir: Path, figures
     if loaded:
         print_responsiveness(idle, loaded)
     print()
-    print(f"  load average after: {load_average()}; host: Linux {os.uname().release}, {os.cpu_count()} cpus")
+    print(f"  load average before: {before}, after: {load_average()}; host: Linux {os.uname().release}, {os.cpu_count()} cpus")
 
 
 if __name__ == "__main__":
