@@ -405,7 +405,8 @@ async def main(runs: int, concurrency: int, repeat: int, data_dir: Path, figures
     if loaded:
         print_responsiveness(idle, loaded)
     print()
-    print(f"  load average before: {before}, after: {load_average()}; host: Linux {os.uname().release}, {os.cpu_count()} cpus")
+    print(f"  load average before: {before}, after: {load_average()}")
+    print(f"  host: Linux {os.uname().release}, {os.cpu_count()} cpus")
 
 
 if __name__ == "__main__":
