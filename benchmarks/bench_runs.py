@@ -266,8 +266,9 @@ async def probe_get_run(url: str, run_id: str, until: anyio.Event) -> list[float
     return samples
 
 
-async def responsiveness(url: str, server_pid: int, scenario_id: str) -> tuple[list[float], list[float]]:
-    """get_run latencies on the idle server, then while LOAD_RUNS runs go through it at once."""
+async def responsiveness(url: str, server_pid: int, scenario_id: str) -> tuple[list[float], list[float], float]:
+    """get_run latencies on the idle server, then while LOAD_RUNS runs go through it at once, and
+    the server process's CPU meanwhile (in cores)."""
     async with Client(url) as client:
         probed_run = await mcp_run(client, scenario_id)
     idle_over = anyio.Event()
@@ -286,11 +287,13 @@ async def responsiveness(url: str, server_pid: int, scenario_id: str) -> tuple[l
         # behind their callbacks in its own event loop. They stand for agents that run elsewhere,
         # so they run below the server (nice 10) on these shared cores.
         load = [*LOAD_NICE, sys.executable, __file__, "--load-clients", url, scenario_id, str(LOAD_RUNS)]
+        cpu, wall = process_cpu_s(server_pid), time.perf_counter()
         result = await anyio.run_process(load, check=False, stdout=None, stderr=None)
+        server_cores = (process_cpu_s(server_pid) - cpu) / (time.perf_counter() - wall)
         loaded_over.set()
         if result.returncode != 0:
             raise RuntimeError(f"the load's clients failed (exit {result.returncode})")
-    return idle, loaded
+    return idle, loaded, server_cores
 
 
 async def load_clients(url: str, scenario_id: str, runs: int) -> None:
@@ -352,7 +355,7 @@ def print_throughput(runs: int, concurrency: int, repeat: int, results: dict[str
     print("  CPU ms/run: (t) and floor: this process's; (h): the server process's own (not its sandboxes')")
 
 
-def print_responsiveness(idle: list[float], loaded: list[list[float]]) -> None:
+def print_responsiveness(idle: list[float], loaded: list[list[float]], cores: list[float]) -> None:
     print()
     print(f"(g) get_run from a separate MCP client while {LOAD_RUNS} runs go through the server at once")
     print(f"{'':<48} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'n':>5}  goal")
@@ -365,6 +368,7 @@ def print_responsiveness(idle: list[float], loaded: list[list[float]]) -> None:
             f"{f'  under load, batch {i + 1}':<48} {statistics.median(samples):>8.1f} {quantile(samples, 0.95):>8.1f} "
             f"{max(samples):>8.1f} {len(samples):>5}  p95 <= 50, max <= 250"
         )
+    print(f"  the server process's own CPU meanwhile: {', '.join(f'{c:.2f}' for c in cores)} of a core")
 
 
 async def main(runs: int, concurrency: int, repeat: int, data_dir: Path, figures: set[str]) -> None:
@@ -387,6 +391,7 @@ async def main(runs: int, concurrency: int, repeat: int, data_dir: Path, figures
     # The server gets the engine's data dir: its default blueprint is built already.
     idle: list[float] = []
     loaded: list[list[float]] = []
+    cores: list[float] = []
     if figures & {"h", "g"}:
         async with http_server(data_dir / "engine") as (url, pid):
             async with Client(url) as client:
@@ -397,13 +402,14 @@ async def main(runs: int, concurrency: int, repeat: int, data_dir: Path, figures
                     results.setdefault("h", []).append(await mcp_batch(url, pid, scenario.id, runs, concurrency))
                 if "g" in figures:
                     print(f"(g) {LOAD_RUNS} runs at once, get_run probed ...", file=sys.stderr)
-                    idle_ms, loaded_ms = await responsiveness(url, pid, scenario.id)
+                    idle_ms, loaded_ms, server_cores = await responsiveness(url, pid, scenario.id)
+                    cores.append(server_cores)
                     idle.extend(idle_ms)
                     loaded.append(loaded_ms)
     if results["floor"]:
         print_throughput(runs, concurrency, repeat, results)
     if loaded:
-        print_responsiveness(idle, loaded)
+        print_responsiveness(idle, loaded, cores)
     print()
     print(f"  load average before: {before}, after: {load_average()}")
     print(f"  host: Linux {os.uname().release}, {os.cpu_count()} cpus")
