@@ -308,6 +308,15 @@ class Devboxes:
     def cgroups(self, devbox_id: str) -> Cgroups:
         return self._cgroups.get(devbox_id) or Cgroups()
 
+    async def kill_all_but_init(self, devbox_id: str, sandbox: Sandbox) -> None:
+        """End every process of the devbox but its init: through its cgroups when it has them
+        (a few file writes), else by a `kill -9 -1` run inside it (three programs started)."""
+        cgroups = self.cgroups(devbox_id)
+        if cgroups.procs_files and cgroups.freezer_dir is not None:
+            await anyio.to_thread.run_sync(cgroups.kill_all_except, sandbox.init_pid)
+        else:
+            await sandbox.kill_all_but_init()
+
     async def sandbox(self, devbox_id: str, *, check_init: bool = True) -> Sandbox:
         """The live sandbox of a running devbox, or a clear error saying why there is none.
 

@@ -240,7 +240,7 @@ class Scoring:
         to the run's logs when there is a run."""
         sandbox = await self.devboxes.sandbox(devbox_id)
         # Nothing of the agent's keeps running (or editing files) while scorers look.
-        await sandbox.kill_all_but_init()
+        await self.devboxes.kill_all_but_init(devbox_id, sandbox)
         environment = await self.devboxes.environment(devbox_id)
         work = self.work_dir / uuid.uuid4().hex
         try:

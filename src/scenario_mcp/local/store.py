@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
+import anyio
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 
 T = TypeVar("T")
 
@@ -109,6 +111,20 @@ class Page:
     rows: list[Row]
     has_more: bool
     total_count: int
+
+
+_STORE_THREADS: RunVar[anyio.CapacityLimiter] = RunVar("scenario_mcp_store_threads")
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """`fn` in a worker thread of the store's own: its reads never queue behind file-system or
+    process work that holds the shared worker threads (64 devboxes ending at once)."""
+    try:
+        limiter = _STORE_THREADS.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(4)  # one connection, used under a lock: a few suffice
+        _STORE_THREADS.set(limiter)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
 
 class Store:
@@ -324,7 +340,15 @@ class Store:
         await self._write(write)
 
     async def get(self, kind: Table, ident: str) -> Row | None:
-        return await anyio.to_thread.run_sync(self._get, kind, ident)
+        """One row by id: inline when the connection is free (a primary-key read costs less than
+        the hop to a worker thread), else in the store's own threads."""
+        if self._writes_since_checkpoint < CHECKPOINT_EVERY and self._lock.acquire(blocking=False):
+            try:
+                row = self._conn.execute(f"SELECT id, data, internal FROM {kind} WHERE id = ?", (ident,)).fetchone()
+            finally:
+                self._lock.release()
+            return None if row is None else Row(row[0], json.loads(row[1]), json.loads(row[2]))
+        return await _in_thread(self._get, kind, ident)
 
     async def list(
         self,
@@ -340,7 +364,7 @@ class Store:
         """A page, newest first. `filters` match columns (a sequence: any of), `data_fields` fields
         of the stored view, `metadata` the view's metadata (each key: any of its values), and each
         `contains` entry (columns, text) a text that one of those columns holds (`id`, `name`)."""
-        return await anyio.to_thread.run_sync(
+        return await _in_thread(
             self._list, kind, limit, starting_after, filters, data_fields or {}, metadata or {}, contains
         )
 
@@ -351,12 +375,10 @@ class Store:
             raise ValueError(f"not a time field: {field!r}")
         expression = f"json_extract(data, '$.{field}')"
         sql = f"SELECT id FROM {kind} WHERE {expression} <= ? ORDER BY {expression}"
-        return await anyio.to_thread.run_sync(
-            self._run, lambda c: [str(r[0]) for r in c.execute(sql, (now_ms,)).fetchall()]
-        )
+        return await _in_thread(self._run, lambda c: [str(r[0]) for r in c.execute(sql, (now_ms,)).fetchall()])
 
     async def delete(self, kind: Table, ident: str) -> bool:
-        return await anyio.to_thread.run_sync(self._delete, kind, ident)
+        return await _in_thread(self._delete, kind, ident)
 
     async def add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
         def write(conn: sqlite3.Connection) -> None:
@@ -371,7 +393,7 @@ class Store:
     async def _write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
         """A small write (one row): inline when it can be (see _run_now), else in a worker thread."""
         if not self._run_now(fn):
-            await anyio.to_thread.run_sync(self._run, fn)
+            await _in_thread(self._run, fn)
 
     async def command_execution(self, devbox_id: str, command_id: str) -> str | None:
         """The execution `command_id` started on this devbox, if it started one."""
@@ -382,7 +404,7 @@ class Store:
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return await anyio.to_thread.run_sync(self._run, op)
+        return await _in_thread(self._run, op)
 
     async def set_command_execution(self, devbox_id: str, command_id: str, execution_id: str | None) -> None:
         """Record (or, with None, forget) the execution `command_id` started on this devbox."""
@@ -401,11 +423,11 @@ class Store:
 
     async def metadata_keys(self, kind: Table) -> builtins.list[str]:
         """Every key of the `metadata` of this kind's objects, sorted."""
-        return await anyio.to_thread.run_sync(self._metadata_keys, kind)
+        return await _in_thread(self._metadata_keys, kind)
 
     async def metadata_values(self, kind: Table, key: str) -> builtins.list[str]:
         """Every value one metadata key takes across this kind's objects, sorted."""
-        return await anyio.to_thread.run_sync(self._metadata_values, kind, key)
+        return await _in_thread(self._metadata_values, kind, key)
 
     async def logs(self, run_id: str) -> builtins.list[tuple[int, str, str]]:
-        return await anyio.to_thread.run_sync(self._logs, run_id)
+        return await _in_thread(self._logs, run_id)
