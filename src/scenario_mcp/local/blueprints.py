@@ -74,7 +74,7 @@ class Blueprints:
         self.layers = layers
         self.boxes_dir = boxes_dir
         self._default_lock = anyio.Lock()
-        self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_BUILDS)
+        self.limiter = anyio.CapacityLimiter(MAX_CONCURRENT_BUILDS)
         self._finished: dict[str, anyio.Event] = {}  # builds in flight
         self._tg: TaskGroup | None = None
         self.open_context: ContextOpener | None = None  # set by the engine once objects exist
@@ -216,7 +216,7 @@ class Blueprints:
         self, view: BlueprintView, base: Environment, archive: Path | None, finished: anyio.Event
     ) -> None:
         try:
-            async with self._limiter:
+            async with self.limiter:
                 await self._build(view, base, archive)
         finally:
             finished.set()
