@@ -51,6 +51,9 @@ class Agents:
         self._finished: dict[str, anyio.Event] = {}  # installs in flight, by agent id
         self._installing: dict[str, anyio.Event] = {}  # the same, by layer id
         self._tg: TaskGroup | None = None
+        # What a mount needs of an installed agent (it never changes): kept, off a devbox's start
+        # path; forgotten whenever any agent is written or deleted (by name: the newest may change).
+        self._mountable: dict[tuple[str | None, str | None], tuple[AgentView, str, bool]] = {}
 
     def attach_task_group(self, tg: TaskGroup) -> None:
         self._tg = tg
@@ -186,6 +189,7 @@ class Agents:
     # --- records -------------------------------------------------------------------------------
 
     async def _save(self, view: AgentView, internal: dict[str, Any]) -> None:
+        self._mountable.clear()
         await self.store.put(
             "agents", view.id, view.model_dump(mode="json"), internal=internal, name=view.name, state=view.status
         )
@@ -224,8 +228,12 @@ class Agents:
             raise NotFoundError("agent", agent_id)
         return AgentBuildLogsListView(agent_id=agent_id, logs=row.internal.get("build_logs", []))
 
-    async def mountable(self, *, agent_id: str | None, agent_name: str | None) -> tuple[AgentView, str]:
-        """An installed agent (by id, or the newest of a name) and its layer, for a mount."""
+    async def mountable(self, *, agent_id: str | None, agent_name: str | None) -> tuple[AgentView, str, bool]:
+        """An installed agent (by id, or the newest of a name), its layer, and whether the layer has
+        a bin/ (else the agent's directory itself goes on PATH), for a mount."""
+        known = self._mountable.get((agent_id, agent_name))
+        if known is not None and self.layers.exists(known[1]):
+            return known
         if agent_id is not None:
             row = await self.store.get("agents", agent_id)
             if row is None:
@@ -244,7 +252,9 @@ class Agents:
         layer_id = row.internal["layers"][0]
         if not self.layers.exists(layer_id):
             raise InvalidStateError(f"agent {view.id}'s layer is gone; create the agent again")
-        return view, layer_id
+        has_bin = await anyio.to_thread.run_sync((self.layers.path(layer_id) / "bin").is_dir)
+        found = self._mountable[(agent_id, agent_name)] = (view, layer_id, has_bin)
+        return found
 
     async def delete(self, agent_id: str) -> None:
         """Delete the agent; its layer goes too unless another agent or a live devbox has it."""
@@ -253,6 +263,7 @@ class Agents:
             raise NotFoundError("agent", agent_id)
         if agent_id in self._finished:
             raise InvalidStateError(f"agent {agent_id} is being installed; wait for it (get_agent), then delete")
+        self._mountable.clear()
         await self.store.delete("agents", agent_id)
         layer_id = row.internal["layers"][0]
         shared = any(

@@ -104,13 +104,12 @@ class Mounts:
         return planned
 
     async def _agent(self, mount: AgentMount, planned: PlannedMounts) -> None:
-        view, layer_id = await self.agents.mountable(agent_id=mount.agent_id, agent_name=mount.agent_name)
+        view, layer_id, has_bin = await self.agents.mountable(agent_id=mount.agent_id, agent_name=mount.agent_name)
         if mount.agent_path is None and view.source is not None and view.source.type in ("git", "object"):
             raise InvalidRequestError(f"agent {view.id} comes from {view.source.type}: give agent_path, where it goes")
         default = f"{AGENTS_DIR}/{view.name}" if GIT_NAME.fullmatch(view.name) else f"{AGENTS_DIR}/{view.id}"
         path = mount_path(mount.agent_path or default, "agent_path")
         planned.layers.append((layer_id, path))
-        has_bin = await anyio.to_thread.run_sync((self.layers.path(layer_id) / "bin").is_dir)
         planned.path_prefix.append(f"{path}/bin" if has_bin else path)
 
     async def _object(self, mount: ObjectMount, planned: PlannedMounts) -> None:
