@@ -163,15 +163,29 @@ async def test_a_symlink_planted_at_the_mount_point_is_not_followed(backend: Loc
 
 async def test_a_run_mounts_its_agent_and_the_scorer_does_not_see_it(backend: LocalBackend) -> None:
     agent = await object_agent(backend)
-    checker = CommandScorer(command="test ! -e /opt/hello/bin/hello && ! command -v hello && test -f result.txt")
+    # Mounted inside the working directory: the scorer sees the agent's changes there, not the agent.
+    checker = CommandScorer(command="test ! -e tools/hello/bin/hello && ! command -v hello && test -f result.txt")
     scenario = await scenario_with(backend, contract(("no_agent", 1, checker)))
     profile = RunProfile.model_validate(
-        {"mounts": [{"type": "agent_mount", "agent_id": agent.id, "agent_path": "/opt/hello"}]}
+        {"mounts": [{"type": "agent_mount", "agent_id": agent.id, "agent_path": "/home/user/tools/hello"}]}
     )
     run_view = await start(backend, scenario, run_profile=profile)
     assert await run(backend, run_view.devbox_id, "hello > result.txt && cat result.txt") == (
         0,
-        "hello from /opt/hello/bin\n",
+        "hello from /home/user/tools/hello/bin\n",
     )
     scored = await score(backend, run_view.id)
     assert scored.scoring_contract_result is not None and scored.scoring_contract_result.score == 1.0
+
+
+def test_a_code_mount_token_is_for_the_clone_only() -> None:
+    from scenario_mcp.local.mounts import _redacted, _repository, _without_token
+    from scenario_mcp.models import CodeMount
+
+    url, name = _repository(CodeMount(repo_name="https://git.example.com/team/tool.git", token="s3cret"))
+    assert (url, name) == ("https://x-access-token:s3cret@git.example.com/team/tool.git", "tool")
+    assert _without_token(url) == "https://git.example.com/team/tool.git"
+    assert "s3cret" not in _redacted(f"fatal: could not read {url}")
+    assert _repository(CodeMount(repo_owner="octo", repo_name="hello-world"))[0] == (
+        "https://github.com/octo/hello-world.git"
+    )

@@ -229,6 +229,8 @@ async def _clone(url: str, ref: str | None, target: Path) -> None:
         steps = [["git", "clone", "--quiet", "--template=", "--", url, str(target)]]
         if ref:
             steps.append(["git", "-C", str(target), "checkout", "--quiet", ref, "--"])
+        if _redacted(url) != url:  # the token was for the clone, not for the devbox to read in .git/config
+            steps.append(["git", "-C", str(target), "remote", "set-url", "origin", _without_token(url)])
         for argv in steps:
             with anyio.move_on_after(CLONE_TIMEOUT) as scope:
                 result = await anyio.run_process(argv, env=env, check=False)
@@ -239,6 +241,10 @@ async def _clone(url: str, ref: str | None, target: Path) -> None:
                 raise InvalidRequestError(
                     f"code_mount: `git {argv[1]}` of {_redacted(url)} failed: {_redacted(detail)}"
                 )
+
+
+def _without_token(url: str) -> str:
+    return re.sub(r"x-access-token:[^@\s]+@", "", url)
 
 
 def _redacted(text: str) -> str:
