@@ -5,6 +5,8 @@ package manager alone.
      without the mount, alternately (each devbox shut down after, untimed). Goal: within 1 ms of
      the floor at p50. Back to back, and spaced (100 ms after the last: the spawner's next sandbox
      prepared, as between an agent's calls).
+(m') Sandbox.start alone with the agent's layer mounted vs without: (m) without the engine's
+     bookkeeping, for insight.
 (i)  The first install of an npm agent: create_agent + wait_for_agent (a new name each run, so a
      new layer: nothing reused), in a build sandbox with network; floor: `npm install --global
      --prefix DIR PACKAGE` on the host with a fresh cache, alternately. Goal: <= 1.2x the floor.
@@ -17,16 +19,19 @@ Medians; the install figures go to npm's registry (network time is in both colum
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import anyio
 
 from scenario_mcp.local.agent_build import NPM_ENV
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.sandbox import Sandbox
 from scenario_mcp.local.trust import proxy_env
 from scenario_mcp.models import AgentCreateParameters, DevboxCreateParameters, ObjectCreateParameters
 
@@ -77,6 +82,29 @@ async def bench_mounted_create(backend: LocalBackend, snapshot_id: str, agent_id
     return Row("(m) create with an agent mounted" + (", spaced" if pause else ""), measured, floor, goal_ms=goal)
 
 
+async def bench_sandbox_mount(backend: LocalBackend, snapshot_id: str, agent_id: str, runs: int) -> Row:
+    """(m') The sandbox part of (m) alone: Sandbox.start with the agent's layer mounted, or not."""
+    environment = await backend.blueprints.environment(blueprint_id=None, blueprint_name=None, snapshot_id=snapshot_id)
+    _view, layer_id, _ = await backend.agents.mountable(agent_id=agent_id, agent_name=None)
+    store = backend.devboxes.layers
+    measured = Figure("Sandbox.start with the agent's layer mounted, then stop (untimed)")
+    floor = Figure("Sandbox.start without, then stop (untimed)")
+    state_dirs = Path(tempfile.mkdtemp(prefix="bench-sandboxes-", dir=backend.data_dir))
+    for i in range(WARMUP + runs):
+        pair = [(((store.path(layer_id), "/opt/a"),), measured), ((), floor)]
+        for mounts, figure in pair if i % 2 else reversed(pair):
+            spec = environment.spec(store, state_dirs / f"{i}-{len(mounts)}", network=False, hostname="bench")
+            spec = dataclasses.replace(spec, mounts=mounts)
+            started = time.perf_counter()
+            sandbox = await Sandbox.start(spec)
+            ms = (time.perf_counter() - started) * 1000
+            await sandbox.stop()
+            if i >= WARMUP:
+                figure.samples.append(ms)
+    shutil.rmtree(state_dirs, ignore_errors=True)
+    return Row("(m') its sandbox alone", measured, floor, goal_ms=None)
+
+
 async def bench_npm_install(backend: LocalBackend, package: str, runs: int, scratch: Path) -> Row:
     name, _, version = package.rpartition("@") if package.rfind("@") > 0 else (package, "", "")
     measured = Figure(f"create_agent(npm {package}) until build_complete")
@@ -118,6 +146,7 @@ async def main(runs: int, install_runs: int, package: str, data_dir: Path, scrat
         rows = [
             await bench_mounted_create(backend, snapshot_id, agent_id, runs, 0.0),
             await bench_mounted_create(backend, snapshot_id, agent_id, runs, 0.1),
+            await bench_sandbox_mount(backend, snapshot_id, agent_id, runs),
         ]
         if install_runs:
             rows.append(await bench_npm_install(backend, package, install_runs, scratch))
