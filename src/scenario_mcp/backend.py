@@ -9,6 +9,10 @@ from typing import Protocol, runtime_checkable
 
 from .models import (
     DEFAULT_DOWNLOAD_SECONDS,
+    AgentBuildLogsListView,
+    AgentCreateParameters,
+    AgentListView,
+    AgentView,
     BenchmarkCreateParameters,
     BenchmarkListView,
     BenchmarkRunListView,
@@ -210,6 +214,28 @@ class Backend(Protocol):
     ) -> BlueprintListView: ...
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView: ...
     async def delete_blueprint(self, blueprint_id: str) -> None: ...
+
+    # agents: installed once, then mounted into devboxes (DevboxCreateParameters.mounts)
+    async def create_agent(self, params: AgentCreateParameters) -> AgentView:
+        """Start its install; the answer is `queued` (the local engine's): poll it or wait_for_agent."""
+        ...
+
+    async def get_agent(self, agent_id: str) -> AgentView: ...
+    async def wait_for_agent(self, agent_id: str, *, timeout_seconds: float = 1800) -> AgentView:
+        """The agent once its install has ended (build_complete or failed)."""
+        ...
+
+    async def list_agents(
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        search: str | None = None,
+    ) -> AgentListView: ...
+    async def agent_logs(self, agent_id: str) -> AgentBuildLogsListView: ...
+    async def delete_agent(self, agent_id: str) -> None: ...
 
     # network policies: what egress a devbox gets (launch_parameters.network_policy_id)
     async def create_network_policy(self, params: NetworkPolicyCreateParameters) -> NetworkPolicyView: ...

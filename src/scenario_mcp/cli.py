@@ -218,7 +218,7 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
         default=None,
         metavar="LIST",
         help="comma-separated groups of tools to offer: scenarios, devboxes, runs, files, executions, benchmarks, "
-        "blueprints, or all (default: what the role needs for the seed workflow: author: scenarios, devboxes, "
+        "blueprints, agents, or all (default: what the role needs for the seed workflow: author: scenarios, devboxes, "
         "executions, files, runs; solver: scenarios, runs, executions, files)",
     )
     serve.add_argument(

@@ -76,7 +76,7 @@ class Blueprints:
         self.layers = layers
         self.boxes_dir = boxes_dir
         self._default_lock = anyio.Lock()
-        self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_BUILDS)
+        self.limiter = anyio.CapacityLimiter(MAX_CONCURRENT_BUILDS)
         self._finished: dict[str, anyio.Event] = {}  # builds in flight
         self._trackers: dict[str, BuildTracker] = {}  # their progress, while they are in flight
         self._tg: TaskGroup | None = None
@@ -224,7 +224,7 @@ class Blueprints:
         self, view: BlueprintView, base: Environment, archive: Path | None, finished: anyio.Event
     ) -> None:
         try:
-            async with self._limiter:
+            async with self.limiter:
                 await self._build(view, base, archive)
         except Exception as exc:
             # A build runs in the engine's task group: what it did not foresee fails the

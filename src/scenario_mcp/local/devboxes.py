@@ -44,6 +44,7 @@ from .launch import check_launch, limit_request, merged_launch
 from .launcher import end_stray_init, launcher_socket
 from .layers import LayerStore, tree_size
 from .limits import Cgroups, LimitRequest, make_cgroups
+from .mounts import Mounts, PlannedMounts, write_before_start
 from .network_policies import Egress, NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .store import Store
@@ -85,6 +86,7 @@ class Devboxes:
         self._tg: TaskGroup | None = None
         # Set (and dropped) by every save: status waits wake on a change, not on a timer.
         self._saved: anyio.Event | None = None
+        self.mounts: Mounts | None = None  # set by the engine once agents and objects exist
 
     @property
     def tg(self) -> TaskGroup:
@@ -184,6 +186,7 @@ class Devboxes:
             hostname=devbox_id[:63],
             extra_layers=tuple(self.layers.path(layer) for layer in internal.get("extra_layers", ())),
             egress_allow=None if internal.get("egress_allow") is None else tuple(internal["egress_allow"]),
+            mounts=tuple((self.layers.path(layer), path) for layer, path in internal.get("mounts", ())),
         )
 
     async def _trust(self, environment: Environment) -> dict[str, Any]:
@@ -218,6 +221,7 @@ class Devboxes:
         launch = params.launch_parameters or LaunchParameters()
         check_launch(launch)
         egress = await self._egress(launch)
+        planned = await self._plan_mounts(params)
         keep_alive = launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
         devbox_id = new_id("devbox")
         created = now_ms()
@@ -241,7 +245,12 @@ class Devboxes:
             "expires_ms": created + keep_alive * 1000,
             "run_id": run_id,
             **await self._trust(environment),
+            **planned.to_internal(),
         }
+        if planned.install_commands:
+            internal["install_commands"] = planned.install_commands
+        # Before the row: a clone that fails leaves no devbox behind.
+        await self._write_mounts(devbox_id, planned, environment)
         await self._save(view, internal)
         try:
             sandbox = await Sandbox.start(self._spec(devbox_id, internal))
@@ -273,6 +282,25 @@ class Devboxes:
             cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         return await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
+
+    async def _plan_mounts(self, params: DevboxCreateParameters) -> PlannedMounts:
+        if not params.mounts:
+            return PlannedMounts()
+        if self.mounts is None:
+            raise InvalidRequestError("this engine mounts nothing; leave mounts out")
+        return await self.mounts.plan(params.mounts)
+
+    async def _write_mounts(self, devbox_id: str, planned: PlannedMounts, environment: Environment) -> None:
+        if not (planned.files or planned.clones):
+            return
+        state_dir = self.boxes_dir / devbox_id
+        try:
+            lines = await write_before_start(planned, state_dir, environment.image is not None)
+        except BaseException:
+            await anyio.to_thread.run_sync(shutil.rmtree, state_dir, True)
+            raise
+        for line in lines:
+            log.debug("devbox %s: %s", devbox_id, line)
 
     @staticmethod
     def _run_as(root: Path, launch: LaunchParameters, environment: Environment) -> RunAs | None:

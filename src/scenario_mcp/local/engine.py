@@ -53,6 +53,7 @@ from ..models import (
     StartScenarioRunParameters,
 )
 from ..reference_validation import validate_with_reference
+from .agents import AgentCalls, Agents
 from .benchmarks import Benchmarks
 from .blueprints import Blueprints, default_blueprint_id
 from .boundary import DataDirLock, check_limit, metadata_kind, sandbox_errors_as_backend_errors
@@ -75,7 +76,7 @@ log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 5.0
 
 
-class LocalBackend(ObjectCalls, NetworkPolicyCalls):
+class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
     def __init__(
@@ -158,6 +159,10 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
         return self.parts.objects
 
     @property
+    def agents(self) -> Agents:
+        return self.parts.agents
+
+    @property
     def network_policies(self) -> NetworkPolicies:
         return self.parts.network_policies
 
@@ -168,6 +173,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
 
     async def _reconcile(self) -> None:
         await self.blueprints.fail_interrupted()
+        await self.agents.fail_interrupted()
         restored: set[str] = set(await self.devboxes.reconcile())
         for devbox_id in sorted(restored):
             run_id = (await self.devboxes.internal(devbox_id)).get("run_id")

@@ -60,11 +60,10 @@ def check_transition(run_id: str, state: RunState, action: str) -> None:
 
 
 def _check_profile(profile: RunProfile, required_env: builtins.list[str], scenario_id: str) -> None:
-    unsupported = [name for name in ("secrets", "mounts") if getattr(profile, name)]
-    if unsupported:
+    if profile.secrets:
         raise InvalidRequestError(
-            f"runProfile.{unsupported[0]} is not supported by the local engine (it keeps no secrets and mounts "
-            "nothing); pass values as runProfile.envVars instead"
+            "runProfile.secrets is not supported by the local engine (it keeps no secrets); "
+            "pass values as runProfile.envVars instead"
         )
     env_vars = profile.envVars or {}
     missing = [name for name in required_env if name not in env_vars]
@@ -115,6 +114,7 @@ class Runs:
             run_id=run_id,
             environment_variables=profile.envVars or {},
             launch_parameters=profile.launchParameters,
+            mounts=profile.mounts,
         )
         run = ScenarioRunView(
             id=run_id,

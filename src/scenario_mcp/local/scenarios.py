@@ -19,6 +19,7 @@ from ..models import (
     DevboxView,
     HarborVerifierParams,
     LaunchParameters,
+    Mount,
     ScenarioCreateParameters,
     ScenarioEnvironment,
     ScenarioListView,
@@ -186,6 +187,7 @@ class Scenarios:
         run_id: str | None = None,
         environment_variables: dict[str, str] | None = None,
         launch_parameters: LaunchParameters | None = None,
+        mounts: builtins.list[Mount] | None = None,
     ) -> DevboxView:
         """A running devbox of the scenario's environment, its working directory made."""
         env = scenario.environment
@@ -197,6 +199,7 @@ class Scenarios:
                 snapshot_id=env.snapshot_id if env else None,
                 launch_parameters=launch_parameters or (env.launch_parameters if env else None),
                 environment_variables=environment_variables or None,
+                mounts=mounts,
             ),
             run_id=run_id,
         )

@@ -35,6 +35,7 @@ Table = Literal[
     "scorers",
     "objects",
     "network_policies",
+    "agents",
 ]
 TABLES: tuple[Table, ...] = get_args(Table)
 
@@ -88,6 +89,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 5: network policies (names unique, as Runloop's are per account)
     _document_table("network_policies") + "CREATE UNIQUE INDEX network_policies_name ON network_policies(name);",
+    # 6: agents (installed once, mounted into devboxes)
+    _document_table("agents"),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -96,12 +96,25 @@ $SCENARIO_PROBLEM_STATEMENT) it runs every scenario `attempts` times, `concurren
 score, reporting progress per attempt, and answers the completed benchmark run. Every attempt's
 result (each scorer's score and output, the agent's output and diff, phase times) and the summary
 (mean, standard error, pass@k) are at benchmark-run://{benchmark_run_id}.
+## Agents and mounts (toolset `agents`)
+`create_agent` installs an agent once: `source_type` npm or pip (`package_name`, `version`,
+`registry_url`), git (`repository`, `version` as the ref) or object (`object_id` of an uploaded
+tar/tgz), then `agent_setup` commands; wait with get_agent, read get_agent_logs when it `failed`.
+With this toolset create_devbox, start_run and run_scenario take `mounts`, each with a `type`:
+- `agent_mount` {agent_name or agent_id, agent_path (default /opt/agents/{name})}: the agent,
+  read-only, its bin/ first on PATH; not in the scorer's sandbox.
+- `file_mount` {target, content}: a file (a relative target is under /home/user).
+- `object_mount` {object_id, object_path}: an archive unpacked there, read-only; else a file.
+- `code_mount` {repo_name (a git URL, or a name with repo_owner), git_ref, install_command}: a
+  clone in /home/user/{repo_name}, then install_command run in it.
+Paths are absolute (or, for a file, relative to /home/user), without `..`. A solver session
+mounts agents and files only.
 
 ## Toolsets
 A server offers the toolsets it was started with (`scenario-mcp serve --toolsets ...`):
-scenarios, devboxes, runs, files, executions, benchmarks, blueprints, or all. By default an author
-gets scenarios, devboxes, executions, files and runs; a solver gets scenarios, runs, executions and
-files.
+scenarios, devboxes, runs, files, executions, benchmarks, blueprints, agents, or all. By default an
+author gets scenarios, devboxes, executions, files and runs; a solver gets scenarios, runs,
+executions and files.
 """
 
 

@@ -4,6 +4,17 @@ Field names, enums, states and id prefixes follow Runloop's public API (1.x wire
 view produced by the local engine serialises to exactly what Runloop's REST API returns.
 """
 
+from .agents import (
+    AgentBuildLogsListView,
+    AgentCreateParameters,
+    AgentListView,
+    AgentSource,
+    AgentView,
+    GitSource,
+    NpmSource,
+    ObjectSource,
+    PipSource,
+)
 from .base import (
     DEFAULT_KEEP_ALIVE_SECONDS,
     DEFAULT_SCORER_TIMEOUT_SEC,
@@ -56,6 +67,7 @@ from .devboxes import (
     ObjectContext,
     UserParameters,
 )
+from .mounts import AgentMount, CodeMount, FileMount, Mount, ObjectMount
 from .network_policies import (
     EgressRulesView,
     NetworkPolicyCreateParameters,
@@ -128,6 +140,12 @@ __all__ = [
     "MAX_KEEP_ALIVE_SECONDS",
     "OBJECT_STATES",
     "TERMINAL_RUN_STATES",
+    "AgentBuildLogsListView",
+    "AgentCreateParameters",
+    "AgentListView",
+    "AgentMount",
+    "AgentSource",
+    "AgentView",
     "AstGrepScorer",
     "BashScriptScorer",
     "BenchmarkCreateParameters",
@@ -142,6 +160,7 @@ __all__ = [
     "BlueprintListView",
     "BlueprintStatus",
     "BlueprintView",
+    "CodeMount",
     "CommandScorer",
     "ContentType",
     "CreateCustomScorerParameters",
@@ -159,6 +178,8 @@ __all__ = [
     "ExecutionOutputChunk",
     "ExecutionStatus",
     "ExecutionView",
+    "FileMount",
+    "GitSource",
     "HarborVerifierParams",
     "InputContext",
     "LaunchParameters",
@@ -166,16 +187,21 @@ __all__ = [
     "MetadataKeysView",
     "MetadataKind",
     "MetadataValuesView",
+    "Mount",
     "NetworkPolicyCreateParameters",
     "NetworkPolicyListView",
     "NetworkPolicyUpdateParameters",
     "NetworkPolicyView",
+    "NpmSource",
     "ObjectContext",
     "ObjectCreateParameters",
     "ObjectDownloadURLView",
     "ObjectListView",
+    "ObjectMount",
+    "ObjectSource",
     "ObjectState",
     "ObjectView",
+    "PipSource",
     "PythonScriptScorer",
     "RunLogEntry",
     "RunProfile",

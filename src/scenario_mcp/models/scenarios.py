@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .base import DEFAULT_SCORER_TIMEOUT_SEC, DEFAULT_WORKING_DIRECTORY, Metadata, _Model, now_ms, omitted_when_unset
 from .devboxes import LaunchParameters
+from .mounts import Mount
 from .scoring import ScoringContract
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +144,7 @@ class RunProfile(_Model):
     envVars: dict[str, str] | None = None
     secrets: dict[str, str] | None = None
     launchParameters: LaunchParameters | None = None
-    mounts: list[dict[str, Any]] | None = None
+    mounts: list[Mount] | None = None
 
 
 class StartScenarioRunParameters(_Model):

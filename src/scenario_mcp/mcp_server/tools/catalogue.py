@@ -8,10 +8,16 @@ rest is in the docs:// resource and the prompts."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import get_args
 
+from pydantic import BaseModel
+
 from ...models import (
+    AgentBuildLogsListView,
+    AgentListView,
+    AgentView,
     BenchmarkRunView,
     BenchmarkView,
     BlueprintBuildLogsListView,
@@ -28,6 +34,7 @@ from ...models import (
     ScenarioValidationView,
     ScenarioView,
 )
+from .agents import create_agent, delete_agent, get_agent, get_agent_logs, list_agents
 from .benchmarks import create_benchmark, run_benchmark
 from .devboxes import (
     create_blueprint,
@@ -52,10 +59,13 @@ from .devboxes import (
     write_devbox_file,
 )
 from .inputs import (
+    AgentIdInput,
     BlueprintIdInput,
+    CreateAgentInput,
     CreateBenchmarkInput,
     CreateBlueprintInput,
     CreateDevboxInput,
+    CreateDevboxMountsInput,
     CreateScenarioInput,
     DevboxIdInput,
     DirectoryListing,
@@ -66,10 +76,12 @@ from .inputs import (
     ExportScenarioInput,
     FileContents,
     FileWritten,
+    GetAgentInput,
     GetBlueprintInput,
     GetExecutionInput,
     GetRunInput,
     ImportScenariosInput,
+    ListAgentsInput,
     ListBlueprintsInput,
     ListDevboxesInput,
     ListFilesInput,
@@ -79,12 +91,14 @@ from .inputs import (
     RunBenchmarkInput,
     RunIdInput,
     RunScenarioInput,
+    RunScenarioMountsInput,
     RunScenarioResult,
     ScenarioIdInput,
     ScoreRunInput,
     SendStdinInput,
     SnapshotDevboxInput,
     StartRunInput,
+    StartRunMountsInput,
     UpdateScenarioInput,
     ValidateScenarioInput,
     WriteFileInput,
@@ -565,6 +579,74 @@ TASK_TOOLS: tuple[ToolSpec, ...] = (
     ),
 )
 
+AGENT_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "create_agent",
+        "Create agent",
+        "Install an agent once (npm or pip package, git repo, uploaded archive), to mount into devboxes and runs "
+        "(mounts: agent_mount). Waits wait_seconds; then get_agent.",
+        CreateAgentInput,
+        AgentView,
+        create_agent,
+        hints(),
+        "agents",
+        authoring=True,
+        waits=True,
+    ),
+    ToolSpec(
+        "get_agent",
+        "Get agent",
+        "An agent and its install status (queued, building, build_complete, failed).",
+        GetAgentInput,
+        AgentView,
+        get_agent,
+        READ,
+        "agents",
+        authoring=True,
+        waits=True,
+    ),
+    ToolSpec(
+        "get_agent_logs",
+        "Agent install logs",
+        "An agent's install log, one entry per step.",
+        AgentIdInput,
+        AgentBuildLogsListView,
+        get_agent_logs,
+        READ,
+        "agents",
+        authoring=True,
+    ),
+    ToolSpec(
+        "list_agents",
+        "List agents",
+        "List agents, newest first.",
+        ListAgentsInput,
+        AgentListView,
+        list_agents,
+        READ,
+        "agents",
+        authoring=True,
+    ),
+    ToolSpec(
+        "delete_agent",
+        "Delete agent",
+        "Delete an agent; devboxes that mount it keep it until they end.",
+        AgentIdInput,
+        AgentView,
+        delete_agent,
+        hints(destructive=True),
+        "agents",
+        authoring=True,
+    ),
+)
+
+# With the agents toolset, these tools take `mounts` too (inputs.py: their fields cost every turn).
+WITH_MOUNTS: dict[str, type[BaseModel]] = {
+    "create_devbox": CreateDevboxMountsInput,
+    "start_run": StartRunMountsInput,
+    "run_scenario": RunScenarioMountsInput,
+}
+
 # The order tools/list shows them in.
 TOOLS: tuple[ToolSpec, ...] = (
     *SCENARIO_TOOLS,
@@ -575,6 +657,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     *RUN_TOOLS,
     *BENCHMARK_TOOLS,
     *TASK_TOOLS,
+    *AGENT_TOOLS,
 )
 
 TOOLSETS: tuple[Toolset, ...] = get_args(Toolset)
@@ -610,4 +693,10 @@ def solver_tools(*, pinned: bool) -> list[ToolSpec]:
 def tools_for(role: str, toolsets: frozenset[Toolset], *, pinned: bool = False) -> list[ToolSpec]:
     """The tools a session of `role` is offered from `toolsets`, in the catalogue's order."""
     offered = solver_tools(pinned=pinned) if role == "solver" else list(TOOLS)
-    return [spec for spec in offered if spec.toolset in toolsets]
+    chosen = [spec for spec in offered if spec.toolset in toolsets]
+    if "agents" in toolsets:
+        chosen = [
+            dataclasses.replace(spec, input_model=WITH_MOUNTS[spec.name]) if spec.name in WITH_MOUNTS else spec
+            for spec in chosen
+        ]
+    return chosen

@@ -22,6 +22,7 @@ from ...models import (
     ObjectCreateParameters,
 )
 from ..host_dirs import HostDirs, pack_directory
+from .agents import runloop_mounts
 from .inputs import (
     BlueprintIdInput,
     CreateBlueprintInput,
@@ -105,8 +106,10 @@ async def list_blueprints(backend: Backend, params: ListBlueprintsInput) -> Blue
 
 
 async def create_devbox(backend: Backend, params: CreateDevboxInput) -> DevboxView:
-    given = params.model_dump(exclude_none=True, exclude={"wait_seconds"})
-    return await backend.create_devbox(DevboxCreateParameters.model_validate(runloop_shape(given)))
+    given = params.model_dump(exclude_none=True, exclude={"wait_seconds", "mounts"})
+    request = DevboxCreateParameters.model_validate(runloop_shape(given))
+    mounts = runloop_mounts(getattr(params, "mounts", None))  # an input of the agents toolset
+    return await backend.create_devbox(request.model_copy(update={"mounts": mounts}) if mounts else request)
 
 
 async def get_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:
