@@ -252,7 +252,9 @@ class Devboxes:
         if user is not None:
             internal["user"] = dataclasses.asdict(user)
         cgroups = self._make_cgroups(devbox_id, launch, adopt=sandbox.spare_cgroup)
-        if not cgroups.adopted:
+        if cgroups.adopted:
+            sandbox.spare_cgroup = None
+        else:
             cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         return await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)

@@ -214,6 +214,35 @@ def remove_stale_spares() -> None:
                     spare.rmdir()  # fails, as it should, while a prepared init is in it
 
 
+def remove_stale_groups(prefix: str) -> None:
+    """Cgroups named `prefix...` that a dead server left: whatever is still in them killed, the
+    directories removed."""
+    parents = list(_v1_parents().values())
+    own_v2 = _own_cgroup_paths().get("")
+    if not parents and own_v2 is not None and (CGROUP_ROOT / "cgroup.controllers").exists():
+        parents.append(CGROUP_ROOT / own_v2.lstrip("/") / GROUP_NAME)
+    names: set[str] = set()
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            names.update(group.name for group in parent.glob(f"{prefix}*"))
+    for name in names:
+        make_cgroups(name, LimitRequest()).destroy()
+
+
+def remove_spare(name: str) -> None:
+    """A spare cgroup whose init has exited and that nobody adopted (a build's or a scorer's
+    sandbox that ended first): removed, once the kernel has let its last process go."""
+    for parent in _v1_parents().values():
+        for _ in range(50):
+            try:
+                (parent / name).rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)
+
+
 def make_cgroups(name: str, request: LimitRequest, *, adopt: str | None = None) -> Cgroups:
     """Make cgroups for one devbox; never raises: where it cannot, rlimits stand in (see rlimits)."""
     groups = Cgroups(disk_bytes=request.disk_bytes, memory_bytes=request.memory_bytes, max_pids=request.pids)

@@ -37,8 +37,11 @@ from .commands import shell_argv
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .environments import Environment
+from .launch import limit_request
 from .launcher import end_stray_init
-from .sandbox import Sandbox
+from .limits import LimitRequest, remove_stale_groups
+from .sandbox import sandbox_env
+from .scorer_sandbox import cgroup_prefix, run_scorer_sandboxed
 from .store import Store
 
 # Where a scorer's own files are placed in its scoring sandbox: outside the working directory,
@@ -57,7 +60,6 @@ SUPPORTED_SCORERS = (
 # ast-grep, from the ast-grep-cli package installed beside this one.
 SCORER_TOOLS = {"ast-grep": "ast-grep-cli"}
 
-MAX_SCORER_OUTPUT = 1 << 20  # bytes of each of a scorer's stdout and stderr read back
 
 _SCORE_LINE = re.compile(r"^\s*(?:score\s*[=:]\s*)?([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$", re.IGNORECASE)
 _PYTEST_COUNTS = re.compile(r"(\d+) (passed|failed|error|errors|xfailed|xpassed)\b")
@@ -197,12 +199,14 @@ class Scoring:
             end_stray_init(state_dir)
         for leftover in self.work_dir.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
+        remove_stale_groups(self._cgroup_prefix)
 
     def __init__(self, store: Store, devboxes: Devboxes, custom_scorers: CustomScorers, work_dir: Path) -> None:
         self.store = store
         self.devboxes = devboxes
         self.custom_scorers = custom_scorers
         self.work_dir = work_dir  # one directory per scoring, removed when it is done
+        self._cgroup_prefix = cgroup_prefix(work_dir)
 
     async def score_devbox(
         self, run_id: str | None, scenario: ScenarioView, devbox_id: str
@@ -213,6 +217,8 @@ class Scoring:
         # Nothing of the agent's keeps running (or editing files) while scorers look.
         await sandbox.kill_all_but_init()
         environment = await self.devboxes.environment(devbox_id)
+        # Scorers run the agent's code: they get the devbox's own limits.
+        limits = limit_request((await self.devboxes.get(devbox_id)).launch_parameters)
         work = self.work_dir / uuid.uuid4().hex
         try:
             agent_layer = work / "agent"
@@ -221,7 +227,9 @@ class Scoring:
             )
             results = []
             for function in scenario.scoring_contract.scoring_function_parameters:
-                result = await self._run_scorer(scenario, function, environment, agent_layer, work / function.name)
+                result = await self._run_scorer(
+                    scenario, function, environment, limits, agent_layer, work / function.name
+                )
                 results.append(result)
                 if run_id is None:
                     continue
@@ -251,6 +259,7 @@ class Scoring:
         scenario: ScenarioView,
         function: ScoringFunction,
         environment: Environment,
+        limits: LimitRequest,
         agent_layer: Path,
         work: Path,
     ) -> ScoringFunctionResultView:
@@ -274,24 +283,26 @@ class Scoring:
             hostname="scorer",
             extra_layers=(scorer_layer, agent_layer),
         )
-        sandbox = await Sandbox.start(spec)
-        try:
-            with open(work / "out", "w+b") as out, open(work / "err", "w+b") as err:
-                shell = environment.shell(Path(f"/proc/{sandbox.init_pid}/root"))
-                code, timed_out = await sandbox.run(
-                    shell_argv(scenario.working_directory, program.command, shell),
-                    stdout=out,
-                    stderr=err,
-                    timeout=scenario.scorer_timeout_sec,
-                    env=environment.process_env(program.env),
-                )
-                out.seek(0)
-                err.seek(0)
-                stdout = out.read(MAX_SCORER_OUTPUT).decode(errors="replace")
-                stderr = err.read(MAX_SCORER_OUTPUT).decode(errors="replace")
-        finally:
-            await sandbox.stop()
-        return score_result(function.name, program, code, stdout, stderr, timed_out)
+        outcome = await run_scorer_sandboxed(
+            spec,
+            cgroup_name=self._cgroup_prefix + uuid.uuid4().hex[:16],
+            limits=limits,
+            argv=lambda root: shell_argv(scenario.working_directory, program.command, environment.shell(root)),
+            env=sandbox_env(environment.process_env(program.env)),
+            timeout=scenario.scorer_timeout_sec,
+            tg=self.devboxes.tg,
+        )
+        if outcome.limit_hit is not None:
+            output = outcome.stdout + (f"\n[stderr]\n{outcome.stderr}" if outcome.stderr.strip() else "")
+            return ScoringFunctionResultView(
+                scoring_function_name=function.name,
+                score=0.0,
+                output=f"{output}\n[error] {outcome.limit_hit}",
+                state="error",
+            )
+        return score_result(
+            function.name, program, outcome.exit_status, outcome.stdout, outcome.stderr, outcome.timed_out
+        )
 
 
 def _place_scorer_files(scorer_layer: Path, program: ScorerProgram, tools_cache: Path) -> None:

@@ -24,7 +24,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from ..limits import spare_cgroup_parents
+from ..limits import remove_spare, spare_cgroup_parents
 from . import mount_plan, spawner
 from .init import Request
 from .rootfs import resolve
@@ -171,7 +171,8 @@ class Sandbox:
     spec: SandboxSpec
     init_pid: int
     init_start_time: int | None = None
-    spare_cgroup: str | None = None  # cgroups init already sits in, to be adopted (limits.py)
+    # Cgroups init already sits in, to be adopted (limits.py); None once adopted.
+    spare_cgroup: str | None = None
 
     @classmethod
     async def start(cls, spec: SandboxSpec) -> Sandbox:
@@ -286,7 +287,18 @@ class Sandbox:
 
         Returns once init has exited (at most 5 s), and has been reaped if that is quick: the
         spawner reaps the inits it started at once; an init from before a server restart is
-        reaped by the host's init, in its own time."""
+        reaped by the host's init, in its own time.
+
+        A spare cgroup its init sat in and that nobody adopted goes with it."""
+        try:
+            await self._kill_init()
+        finally:
+            if self.spare_cgroup is not None:
+                spare, self.spare_cgroup = self.spare_cgroup, None
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(remove_spare, spare)
+
+    async def _kill_init(self) -> None:
         if not self._exists():
             return
         try:
