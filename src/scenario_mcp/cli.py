@@ -9,8 +9,9 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import platformdirs
@@ -19,6 +20,8 @@ from . import __version__
 from .http_guard import token_from_env
 
 if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
     from .backend import Backend
     from .local.trust import TrustSettings
     from .mcp_server.access import Role
@@ -316,12 +319,11 @@ async def open_backend(kind: str, data_dir: Path, trust: TrustSettings | None = 
 async def _api(
     data_dir: Path, backend_kind: str, host: str, port: int, token: str | None, trust: TrustSettings | None = None
 ) -> None:
-    import uvicorn
-
     from .rest import build_rest_app
+    from .stop_signals import Server, serve_until_stopped, server_config
 
     async with open_backend(backend_kind, data_dir, trust) as backend:
-        config = uvicorn.Config(
+        config = server_config(
             build_rest_app(backend, token=token, host=host),
             host=host,
             port=port,
@@ -331,7 +333,8 @@ async def _api(
             http="httptools",  # C parsing: a third of h11's CPU per request (the REST hop's budget)
         )
         print(f"scenario-mcp: Runloop REST API on http://{host}:{port}/v1 ({backend_kind} backend)", file=sys.stderr)
-        await uvicorn.Server(config).serve()
+        server = Server(config)
+        await serve_until_stopped(server.serve, partial(setattr, server, "should_exit", True))
 
 
 def _host_dirs(transport: str, args: argparse.Namespace | None) -> HostDirs:
@@ -360,6 +363,17 @@ async def _serve(
         tg.cancel_scope.cancel()
 
 
+async def _serve_stdio(server: MCPServer[Any]) -> None:
+    """MCPServer.run_stdio_async, on stdin lines a stop can cancel (stop_signals.py)."""
+    from mcp.server.stdio import stdio_server
+
+    from .stop_signals import StdinLines
+
+    async with stdio_server(stdin=StdinLines()) as (read_stream, write_stream):  # type: ignore[arg-type]
+        lowlevel = server._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+
 async def _serve_on(backend: Backend, backend_kind: str, transport: str, args: argparse.Namespace | None) -> None:
     from .mcp_server.server import build_server
 
@@ -382,7 +396,9 @@ async def _serve_on(backend: Backend, backend_kind: str, transport: str, args: a
         toolsets=_toolset_names(args.toolsets) if args else None,
     )
     if transport == "stdio":
-        await server.run_stdio_async()
+        from .stop_signals import serve_until_stopped
+
+        await serve_until_stopped(partial(_serve_stdio, server))
         return
     from .mcp_server.http import serve_http
 

@@ -7,6 +7,7 @@ Objects are kept as their Runloop view (JSON) plus a few indexed columns for fil
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import re
 import sqlite3
@@ -144,7 +145,10 @@ class Store:
                 )
 
     def close(self) -> None:
+        """Checkpoint the WAL into the database and close: a stopped server leaves no WAL behind."""
         with self._lock:
+            with contextlib.suppress(sqlite3.Error):  # a busy or full disk: the WAL stays, still valid
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
     # --- sync primitives (in a worker thread, or inline: see _run_now) -------------------------

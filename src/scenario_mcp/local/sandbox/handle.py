@@ -173,6 +173,7 @@ class Sandbox:
     init_start_time: int | None = None
     # Cgroups init already sits in, to be adopted (limits.py); None once adopted.
     spare_cgroup: str | None = None
+    reaped_by_us: bool = True  # its init is our spawner's child, reaped the moment it exits
 
     @classmethod
     async def start(cls, spec: SandboxSpec) -> Sandbox:
@@ -199,7 +200,9 @@ class Sandbox:
 
     @classmethod
     def attach(cls, spec: SandboxSpec, init_pid: int, init_start_time: int | None) -> Sandbox:
-        return cls(spec, init_pid, init_start_time)
+        """A sandbox a previous server started: its init's parent (our spawner then) is gone, and
+        whoever reaps it now does so in its own time."""
+        return cls(spec, init_pid, init_start_time, reaped_by_us=False)
 
     def alive(self) -> bool:
         """Its init runs, and is not dying: a devbox that can still serve."""
@@ -311,6 +314,8 @@ class Sandbox:
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             with anyio.move_on_after(5):
                 await anyio.wait_readable(pidfd)  # readable once it has exited
+            if not self.reaped_by_us:
+                return  # it has exited: its namespaces and mounts are gone; the reaping is not ours
             with anyio.move_on_after(0.5):
                 while _process_start_time(self.init_pid, dead_too=True) == self.init_start_time:
                     await anyio.sleep(0.001)
