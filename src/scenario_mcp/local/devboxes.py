@@ -41,7 +41,7 @@ from ..models import (
 from .blueprints import Blueprints
 from .environments import Environment, RunAs, run_as
 from .launch import check_launch, limit_request, merged_launch
-from .launcher import end_stray_init, launcher_socket
+from .launcher import end_stray_init, launcher_socket, move_deadline
 from .layers import LayerStore, tree_size
 from .limits import Cgroups, LimitRequest, make_cgroups
 from .network_policies import Egress, NetworkPolicies
@@ -227,7 +227,8 @@ class Devboxes:
         }
         await self._save(view, internal)
         try:
-            sandbox = await Sandbox.start(self._spec(devbox_id, internal))
+            # Its init ends it at its keep-alive time by itself, server or not (keep_alive moves it).
+            sandbox = await Sandbox.start(self._spec(devbox_id, internal), deadline=internal["expires_ms"] / 1000)
         except SandboxError as exc:
             await self._transition(
                 view, DevboxStatus.FAILURE, failure_reason="health_check_failed", failure_message=str(exc)
@@ -314,6 +315,12 @@ class Devboxes:
 
     async def died(self, devbox_id: str, detail: str | None = None) -> NoReturn:
         """Record that the devbox's init is gone (or going), and say so to the caller."""
+        if await self._past_keep_alive(devbox_id):
+            view = await self.shutdown(devbox_id, reason="keep_alive_timeout")
+            raise InvalidStateError(
+                f"devbox {devbox_id} is `{view.status.value}` (keep_alive_timeout): it reached its keep-alive "
+                "time; create a new devbox, and call keep_alive on it to keep it longer"
+            )
         gone = "its init process is gone" + (f" ({detail})" if detail else "")
         await self.mark_dead(devbox_id, f"the devbox's {gone.removeprefix('its ')}")
         raise InvalidStateError(f"devbox {devbox_id} has died: {gone}; create a new devbox")
@@ -326,7 +333,15 @@ class Devboxes:
             self._launchers[devbox_id] = found
         return found
 
+    async def _past_keep_alive(self, devbox_id: str) -> bool:
+        """Whether a running devbox is past its keep-alive time: its init ends it by itself then."""
+        view, internal = await self._row(devbox_id)
+        return view.status == DevboxStatus.RUNNING and internal.get("expires_ms", now_ms() + 1) <= now_ms()
+
     async def mark_dead(self, devbox_id: str, message: str, reason: str = "health_check_failed") -> None:
+        if reason == "health_check_failed" and await self._past_keep_alive(devbox_id):
+            await self.shutdown(devbox_id, reason="keep_alive_timeout")
+            return
         view = await self.get(devbox_id)
         await self._stop(devbox_id)
         if view.status not in ENDED:
@@ -376,12 +391,16 @@ class Devboxes:
                     self._make_cgroups(row.id, view.launch_parameters)
                     restored.append(row.id)
                     continue
-            await self._transition(
-                view,
-                DevboxStatus.FAILURE,
-                failure_reason="health_check_failed",
-                failure_message="the devbox's processes died while the server was down",
-            )
+            if view.status == DevboxStatus.RUNNING and internal.get("expires_ms", now_ms() + 1) <= now_ms():
+                # Its init ended it at its keep-alive time, with no server there to record it.
+                await self._transition(view, DevboxStatus.SHUTDOWN, shutdown_reason="keep_alive_timeout")
+            else:
+                await self._transition(
+                    view,
+                    DevboxStatus.FAILURE,
+                    failure_reason="health_check_failed",
+                    failure_message="the devbox's processes died while the server was down",
+                )
             await self._remove_leftovers(row.id)
         # Disks of devboxes that were stopped just before the server went down.
         for upper in await anyio.to_thread.run_sync(lambda: [*self.boxes_dir.glob("*/upper")]):
@@ -436,9 +455,12 @@ class Devboxes:
         sandbox = self._live.get(devbox_id)
         if sandbox is None or not sandbox.alive():
             await self.died(devbox_id)
+        # Its keep-alive time starts again, told to init before it thaws (its own deadline
+        # passed while it was frozen, perhaps: it reads what waits before giving up).
+        internal = await self._renew_keep_alive(devbox_id, view)
         if not self.cgroups(devbox_id).freeze(False):
             await sandbox.run_quiet(["/bin/sh", "-c", "kill -CONT -1 2>/dev/null; exit 0"])
-        return await self._transition(view, DevboxStatus.RUNNING)
+        return await self._transition(view, DevboxStatus.RUNNING, internal)
 
     async def update(self, devbox_id: str, *, name: str | None, metadata: dict[str, str] | None) -> DevboxView:
         """A new name or metadata (each replaced whole when given), in any status."""
@@ -454,11 +476,19 @@ class Devboxes:
         view = await self.get(devbox_id)
         if view.status not in (DevboxStatus.RUNNING, DevboxStatus.SUSPENDED):
             raise InvalidStateError(f"devbox {devbox_id} is `{view.status.value}`; nothing to keep alive")
+        internal = await self._renew_keep_alive(devbox_id, view)
+        await self._save(view, internal)
+        return view
+
+    async def _renew_keep_alive(self, devbox_id: str, view: DevboxView) -> dict[str, Any]:
+        """The devbox's internal state with a new keep-alive time, which its init is told."""
         internal = await self.internal(devbox_id)
         keep_alive = view.launch_parameters.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
         internal["expires_ms"] = now_ms() + keep_alive * 1000
-        await self._save(view, internal)
-        return view
+        socket_path = self.launcher(devbox_id)
+        if socket_path is not None:
+            await anyio.to_thread.run_sync(move_deadline, socket_path, internal["expires_ms"] / 1000)
+        return internal
 
     async def wait_for_status(self, devbox_id: str, statuses: builtins.list[str], timeout_seconds: float) -> DevboxView:
         wanted = set(statuses)

@@ -10,6 +10,7 @@ ran it is stopped and reported with the reason.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from .limits import Cgroups, LimitRequest, make_cgroups
 from .processes import Execution, start_process
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 
+ORPHAN_GRACE = 60.0  # seconds past its timeout a scorer sandbox's init ends it by itself
 WATCH_INTERVAL = 0.2  # how often a running scorer's limits are looked at
 SCORER_OUTPUT_NAME = "scorer"  # its stdout and stderr logs, in its work directory
 SIGXFSZ_EXIT_STATUS = 153  # 128 + SIGXFSZ: a file reached the size cap
@@ -56,7 +58,8 @@ async def run_scorer_sandboxed(
     """Run `argv(root)` (root: the sandbox's root as the host sees it) in a fresh sandbox of `spec`
     inside the devbox's limits; everything it started is gone, and its cgroups removed, when this
     returns."""
-    sandbox = await Sandbox.start(spec)
+    # Its init ends it by itself well after the scorer's timeout, should this server die first.
+    sandbox = await Sandbox.start(spec, deadline=time.time() + timeout + ORPHAN_GRACE)
     cgroups = make_cgroups(cgroup_name, limits, adopt=sandbox.spare_cgroup)
     try:
         if cgroups.adopted:

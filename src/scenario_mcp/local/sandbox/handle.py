@@ -176,7 +176,8 @@ class Sandbox:
     reaped_by_us: bool = True  # its init is our spawner's child, reaped the moment it exits
 
     @classmethod
-    async def start(cls, spec: SandboxSpec) -> Sandbox:
+    async def start(cls, spec: SandboxSpec, *, deadline: float | None = None) -> Sandbox:
+        """A new sandbox; its init ends it by itself at `deadline` (time.time()) if nobody has."""
         prepare_dirs(spec)
         request: Request = {
             "root": str(spec.mount_point),
@@ -185,6 +186,7 @@ class Sandbox:
             "hostname": spec.hostname,
             "launcher_dir": str(spec.state_dir),
             "egress_allow": None if spec.egress_allow is None else list(spec.egress_allow),
+            "deadline": deadline,
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):
