@@ -58,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
         "(default https://api.runloop.ai) with RUNLOOP_API_KEY",
     )
     _add_trust_options(backend_opts)
+    for options in (backend_opts, gc_opts := argparse.ArgumentParser(add_help=False)):
+        options.add_argument(
+            "--retain",
+            default="7d",
+            metavar="DURATION",
+            help="how long outputs and logs of ended devboxes and runs are kept (their records stay): "
+            "7d (default), 12h, 30m, 90s, or 0",
+        )
     serve = sub.add_parser(
         "serve", parents=[common, backend_opts], help="run the MCP server (stdio by default; or SSE / streamable HTTP)"
     )
@@ -82,9 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     gc = sub.add_parser(
         "gc",
-        parents=[common],
-        help="free the layers and pulled images no blueprint, snapshot or live devbox stands on "
-        "(the server must be stopped: it holds the data dir)",
+        parents=[common, gc_opts],
+        help="free the layers and pulled images no blueprint, snapshot or live devbox stands on, and the "
+        "outputs and logs of devboxes and runs that ended longer ago than --retain (the server must be "
+        "stopped: it holds the data dir)",
     )
     gc.add_argument(
         "--grace",
@@ -205,12 +214,21 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr, level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     data_dir = args.data_dir or default_data_dir()
+    retain_seconds: float | None = None  # the engine's default
+    if getattr(args, "retain", None) is not None:
+        from .local.retention import parse_retention
+
+        try:
+            retain_seconds = parse_retention(args.retain)
+        except ValueError as exc:
+            print(f"scenario-mcp: {exc}", file=sys.stderr)
+            sys.exit(2)
     if args.command == "demo":
         from .demo import run_demo
 
         sys.exit(anyio.run(run_demo, data_dir))
     if args.command == "gc":
-        sys.exit(anyio.run(_gc, data_dir, args.grace))
+        sys.exit(anyio.run(_gc, data_dir, args.grace, retain_seconds))
     if args.command == "setup":
         sys.exit(anyio.run(_setup, data_dir))
     if args.command == "api":
@@ -233,9 +251,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     try:
         if args.command == "api":
-            anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token, trust)
+            anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token, trust, retain_seconds)
         else:
-            anyio.run(_serve, data_dir, args.backend, args, trust)
+            anyio.run(_serve, data_dir, args.backend, args, trust, retain_seconds)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, OSError) as exc:
@@ -244,16 +262,22 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
-async def _gc(data_dir: Path, grace: float | None) -> int:
+async def _gc(data_dir: Path, grace: float | None, retain_seconds: float | None = None) -> int:
     from .local.engine import LocalBackend
     from .local.garbage import GRACE_SECONDS
 
     try:
-        async with LocalBackend(data_dir) as engine:
+        retention = {} if retain_seconds is None else {"retain_seconds": retain_seconds}
+        async with LocalBackend(data_dir, trust=None, **retention) as engine:
+            retained = await engine.apply_retention()
             report = await engine.collect_garbage(grace_seconds=GRACE_SECONDS if grace is None else grace)
     except (RuntimeError, OSError) as exc:
         print(f"scenario-mcp gc: {exc}", file=sys.stderr)
         return 1
+    print(
+        f"retention: freed {retained.freed_bytes / 1e6:.1f} MB of {len(retained.devboxes)} ended devbox(es), "
+        f"{retained.log_entries} log entries of {len(retained.runs)} ended run(s)"
+    )
     print(
         f"freed {report.freed_bytes / 1e6:.1f} MB: {len(report.layers)} layer(s), "
         f"{len(report.image_layers)} image layer(s), {len(report.images)} pulled image(s)"
@@ -302,7 +326,9 @@ async def prepare_in_background(backend: Backend) -> None:
 
 
 @asynccontextmanager
-async def open_backend(kind: str, data_dir: Path, trust: TrustSettings | None = None) -> AsyncIterator[Backend]:
+async def open_backend(
+    kind: str, data_dir: Path, trust: TrustSettings | None = None, retain_seconds: float | None = None
+) -> AsyncIterator[Backend]:
     """The engine behind a surface: the local one, or a remote Runloop-compatible API."""
     if kind == "remote":
         from .remote import RemoteBackend
@@ -312,17 +338,24 @@ async def open_backend(kind: str, data_dir: Path, trust: TrustSettings | None = 
     else:
         from .local.engine import LocalBackend
 
-        async with LocalBackend(data_dir, trust=trust) as local:
+        retention = {} if retain_seconds is None else {"retain_seconds": retain_seconds}
+        async with LocalBackend(data_dir, trust=trust, **retention) as local:
             yield local
 
 
 async def _api(
-    data_dir: Path, backend_kind: str, host: str, port: int, token: str | None, trust: TrustSettings | None = None
+    data_dir: Path,
+    backend_kind: str,
+    host: str,
+    port: int,
+    token: str | None,
+    trust: TrustSettings | None = None,
+    retain_seconds: float | None = None,
 ) -> None:
     from .rest import build_rest_app
     from .stop_signals import Server, serve_until_stopped, server_config
 
-    async with open_backend(backend_kind, data_dir, trust) as backend:
+    async with open_backend(backend_kind, data_dir, trust, retain_seconds) as backend:
         config = server_config(
             build_rest_app(backend, token=token, host=host),
             host=host,
@@ -353,9 +386,10 @@ async def _serve(
     backend_kind: str = "local",
     args: argparse.Namespace | None = None,
     trust: TrustSettings | None = None,
+    retain_seconds: float | None = None,
 ) -> None:
     transport = args.transport if args else "stdio"
-    async with open_backend(backend_kind, data_dir, trust) as backend, anyio.create_task_group() as tg:
+    async with open_backend(backend_kind, data_dir, trust, retain_seconds) as backend, anyio.create_task_group() as tg:
         # The default environment is built while the server already answers (stdio's handshake
         # must not wait for PyPI); a devbox wanting it waits for the same build (blueprints.py).
         tg.start_soon(prepare_in_background, backend)

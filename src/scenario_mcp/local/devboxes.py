@@ -370,7 +370,7 @@ class Devboxes:
         # Its disk changes go (snapshots were copies), after the caller has its answer: removing
         # even a few files takes milliseconds here. Its execution logs stay. A server that dies
         # first removes them on its next start (reconcile).
-        self.tg.start_soon(partial(anyio.to_thread.run_sync, _remove_trees, *self._disk_dirs(devbox_id)))
+        self.tg.start_soon(partial(anyio.to_thread.run_sync, remove_trees, *self._disk_dirs(devbox_id)))
 
     def _disk_dirs(self, devbox_id: str) -> builtins.list[Path]:
         return [self.boxes_dir / devbox_id / part for part in ("upper", "work", "root")]
@@ -406,7 +406,7 @@ class Devboxes:
         for upper in await anyio.to_thread.run_sync(lambda: [*self.boxes_dir.glob("*/upper")]):
             stopped = await self.store.get("devboxes", upper.parent.name)
             if stopped is None or stopped.data.get("status") in ENDED:
-                await anyio.to_thread.run_sync(_remove_trees, *self._disk_dirs(upper.parent.name))
+                await anyio.to_thread.run_sync(remove_trees, *self._disk_dirs(upper.parent.name))
         return restored
 
     async def _remove_leftovers(self, devbox_id: str) -> None:
@@ -415,7 +415,7 @@ class Devboxes:
         disk changes."""
         await anyio.to_thread.run_sync(end_stray_init, self.boxes_dir / devbox_id)
         await anyio.to_thread.run_sync(make_cgroups(devbox_id, LimitRequest()).destroy)
-        await anyio.to_thread.run_sync(_remove_trees, *self._disk_dirs(devbox_id))
+        await anyio.to_thread.run_sync(remove_trees, *self._disk_dirs(devbox_id))
 
     async def expire(self) -> None:
         """Shut down devboxes past their keep-alive time; fail those over their disk cap."""
@@ -515,7 +515,7 @@ class Devboxes:
         )
 
 
-def _remove_trees(*paths: Path) -> None:
+def remove_trees(*paths: Path) -> None:
     for path in paths:
         try:
             shutil.rmtree(path)

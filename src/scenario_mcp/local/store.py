@@ -413,3 +413,36 @@ class Store:
 
     async def logs(self, run_id: str) -> builtins.list[tuple[int, str, str]]:
         return await anyio.to_thread.run_sync(self._logs, run_id)
+
+    async def runs_with_logs_ended_before(self, cutoff_ms: int, states: Sequence[str]) -> builtins.list[str]:
+        """Runs in one of `states` that ended before `cutoff_ms` and still have log entries."""
+
+        def query(conn: sqlite3.Connection) -> builtins.list[str]:
+            marks = ",".join("?" * len(states))
+            rows = conn.execute(
+                f"SELECT id FROM runs WHERE state IN ({marks}) "
+                "AND json_extract(data, '$.start_time_ms') + COALESCE(json_extract(data, '$.duration_ms'), 0) < ? "
+                "AND EXISTS (SELECT 1 FROM run_logs WHERE run_logs.run_id = runs.id)",
+                (*states, cutoff_ms),
+            ).fetchall()
+            return [str(row[0]) for row in rows]
+
+        return await anyio.to_thread.run_sync(self._run, query)
+
+    async def delete_logs(self, run_ids: Sequence[str]) -> int:
+        """Remove these runs' log entries (their rows stay); how many went."""
+
+        def delete(conn: sqlite3.Connection) -> int:
+            removed = 0
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for run_id in run_ids:
+                    removed += conn.execute("DELETE FROM run_logs WHERE run_id = ?", (run_id,)).rowcount
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._writes_since_checkpoint += len(run_ids)
+            return removed
+
+        return await anyio.to_thread.run_sync(self._run, delete)
