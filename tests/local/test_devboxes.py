@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 from pathlib import Path
 
 import anyio
@@ -12,10 +13,19 @@ from anyio.abc import SocketStream
 
 from scenario_mcp.backend import InvalidRequestError, InvalidStateError, NotFoundError
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.models import DevboxCreateParameters, DevboxStatus, LaunchParameters, now_ms
+from scenario_mcp.models import BashScriptScorer, DevboxCreateParameters, DevboxStatus, LaunchParameters, now_ms
 
 from ..conftest import seed_default_blueprint
-from .helpers import mounts_mentioning, new_box, pid_namespace, pids_in_namespace, run_ok
+from .helpers import (
+    contract,
+    mounts_mentioning,
+    new_box,
+    pid_namespace,
+    pids_in_namespace,
+    run_ok,
+    scenario_with,
+    start,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -297,3 +307,25 @@ async def test_a_running_server_records_a_devbox_its_init_ended_at_keep_alive(ba
         await backend.execute(box.id, "true")
     view = await backend.get_devbox(box.id)
     assert view.status == DevboxStatus.SHUTDOWN and view.shutdown_reason == "keep_alive_timeout"
+
+
+# --- faults from outside (issue 15) -------------------------------------------------------------
+
+
+async def test_an_init_killed_from_outside_fails_its_devbox_and_its_run(
+    data_dir: Path, default_blueprint_cache: Path
+) -> None:
+    async with LocalBackend(data_dir, sweep_interval=0.2) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        scenario = await scenario_with(engine, contract(("s", 1, BashScriptScorer(bash_script="echo 1.0"))))
+        run = await start(engine, scenario)
+        os.kill((await engine.devboxes.internal(run.devbox_id))["init_pid"], signal.SIGKILL)
+        with anyio.fail_after(10):
+            while (box := await engine.get_devbox(run.devbox_id)).status == "running":
+                await anyio.sleep(0.05)
+            while (current := await engine.get_run(run.id)).state == "running":
+                await anyio.sleep(0.05)
+        assert box.status == DevboxStatus.FAILURE and "killed from outside" in (box.failure_message or "")
+        assert current.state == "failed" and f"devbox {run.devbox_id} failed" in (current.failure_reason or "")
+        with pytest.raises(InvalidStateError, match="failure"):
+            await engine.execute(run.devbox_id, "true")

@@ -238,6 +238,7 @@ class Devboxes:
                 "sandboxes (`scenario-mcp setup`)"
             ) from exc
         self._live[devbox_id] = sandbox
+        self.tg.start_soon(self._watch_init, devbox_id, sandbox)
         root = Path(f"/proc/{sandbox.init_pid}/root")
         if environment.image is not None:
             internal["shell"] = environment.shell(root)
@@ -325,6 +326,22 @@ class Devboxes:
         await self.mark_dead(devbox_id, f"the devbox's {gone.removeprefix('its ')}")
         raise InvalidStateError(f"devbox {devbox_id} has died: {gone}; create a new devbox")
 
+    async def _watch_init(self, devbox_id: str, sandbox: Sandbox) -> None:
+        """Record the devbox's end as soon as its init exits without the server ending it: killed
+        from outside, or at its keep-alive time (see mark_dead)."""
+        try:
+            pidfd = os.pidfd_open(sandbox.init_pid)
+        except OSError:
+            pidfd = None  # already gone
+        try:
+            if pidfd is not None:
+                await anyio.wait_readable(pidfd)  # readable once it has exited
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        if self._live.get(devbox_id) is sandbox:  # not stopped by this server
+            await self.mark_dead(devbox_id, "the devbox's init process exited: it was killed from outside the server")
+
     def launcher(self, devbox_id: str) -> Path | None:
         """The devbox's launcher socket; one that exists stays for the devbox's life (its path is
         reused by a resumed devbox's init), so it is looked up once."""
@@ -388,6 +405,7 @@ class Devboxes:
                 sandbox = Sandbox.attach(self._spec(row.id, internal), pid, start)
                 if sandbox.alive():
                     self._live[row.id] = sandbox
+                    self.tg.start_soon(self._watch_init, row.id, sandbox)
                     self._make_cgroups(row.id, view.launch_parameters)
                     restored.append(row.id)
                     continue

@@ -213,7 +213,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
             await anyio.sleep(self.sweep_interval)
             try:
                 await self.devboxes.expire()
-                await self.parts.runs.time_out_runs_of_expired_devboxes()
+                await self.parts.runs.end_runs_of_ended_devboxes()
                 await self.objects.expire()
             except Exception:
                 log.exception("keep-alive sweep failed")

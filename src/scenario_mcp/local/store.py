@@ -12,12 +12,14 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 import anyio.to_thread
+
+from ..backend import DataDirFullError
 
 T = TypeVar("T")
 
@@ -155,12 +157,28 @@ class Store:
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` on the connection, in the calling (worker) thread; checkpoint when due."""
-        with self._lock:
+        with self._lock, self._disk_full_said():
             result = fn(self._conn)
             if self._writes_since_checkpoint >= CHECKPOINT_EVERY:
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 self._writes_since_checkpoint = 0
             return result
+
+    @contextlib.contextmanager
+    def _disk_full_said(self) -> Iterator[None]:
+        """A full disk is the caller's to fix, and said so; SQLite has rolled the write back whole
+        (a transaction commits whole or not at all), so nothing half-made is stored."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            raise DataDirFullError(
+                f"the data dir's disk is full ({self.path.parent}): nothing was stored; free space there and retry"
+            ) from exc
 
     def _run_now(self, fn: Callable[[sqlite3.Connection], None]) -> bool:
         """Run a small write now, on the calling thread, if the connection is free and no
@@ -169,7 +187,8 @@ class Store:
         if self._writes_since_checkpoint >= CHECKPOINT_EVERY or not self._lock.acquire(blocking=False):
             return False
         try:
-            fn(self._conn)
+            with self._disk_full_said():
+                fn(self._conn)
         finally:
             self._lock.release()
         return True
@@ -205,7 +224,8 @@ class Store:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                conn.execute("ROLLBACK")
             raise
         self._writes_since_checkpoint += 1
 
@@ -439,7 +459,8 @@ class Store:
                 for run_id in run_ids:
                     removed += conn.execute("DELETE FROM run_logs WHERE run_id = ?", (run_id,)).rowcount
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
             self._writes_since_checkpoint += len(run_ids)

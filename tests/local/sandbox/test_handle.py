@@ -1,4 +1,5 @@
-"""A sandbox's handle: a spare cgroup its init sat in and that nobody adopted goes when it stops."""
+"""A sandbox's handle: a spare cgroup nobody adopted goes when its sandbox stops; a killed spawner is
+replaced by the next start."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.limits import _v1_parents
 from scenario_mcp.local.sandbox import Sandbox
+from scenario_mcp.local.sandbox.handle import _SPAWNER
+from scenario_mcp.models import DevboxCreateParameters
 
 pytestmark = pytest.mark.anyio
 
@@ -27,3 +30,17 @@ async def test_a_sandbox_nobody_adopted_removes_its_spare_cgroup_when_it_stops(
     assert all(group.is_dir() for group in parked)
     await sandbox.stop()
     assert [group for group in parked if group.exists()] == []
+
+
+async def test_a_killed_spawner_is_replaced_by_the_next_create(backend: LocalBackend) -> None:
+    before = await backend.create_devbox(DevboxCreateParameters())
+    process = _SPAWNER._process
+    assert process is not None
+    process.kill()
+    process.wait()
+    after = await backend.create_devbox(DevboxCreateParameters())
+    assert after.status == "running"
+    assert _SPAWNER._process is not None and _SPAWNER._process.pid != process.pid
+    # Devboxes outlive the spawner that started them.
+    assert (await backend.execute(before.id, "echo alive")).stdout == "alive\n"
+    assert (await backend.execute(after.id, "echo new")).stdout == "new\n"

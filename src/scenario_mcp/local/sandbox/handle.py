@@ -43,7 +43,9 @@ class _Spawner:
         self._process: subprocess.Popen[bytes] | None = None
 
     def _ensure(self) -> subprocess.Popen[bytes]:
-        if self._process is None or self._process.poll() is not None:
+        if self._process is not None and self._process.poll() is not None:
+            self._forget()  # it died (killed from outside, say): a new one, its pipes closed
+        if self._process is None:
             self._process = subprocess.Popen(
                 [sys.executable, "-I", "-S", spawner.__file__, *(str(p) for p in spare_cgroup_parents())],
                 stdin=subprocess.PIPE,
@@ -114,6 +116,11 @@ class _Spawner:
             with contextlib.suppress(OSError):
                 self._process.kill()
             self._process.wait()
+            for pipe in (self._process.stdin, self._process.stdout):
+                # Closed now, its unsent request dropped: closed by the collector, it would raise there.
+                with contextlib.suppress(OSError):
+                    if pipe is not None:
+                        pipe.close()
             self._process = None
 
     def close(self) -> None:
