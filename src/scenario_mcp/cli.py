@@ -275,12 +275,12 @@ async def _gc(data_dir: Path, grace: float | None, retain_seconds: float | None 
         print(f"scenario-mcp gc: {exc}", file=sys.stderr)
         return 1
     print(
-        f"retention: freed {retained.freed_bytes / 1e6:.1f} MB of {len(retained.devboxes)} ended devbox(es), "
-        f"{retained.log_entries} log entries of {len(retained.runs)} ended run(s)"
-    )
-    print(
         f"freed {report.freed_bytes / 1e6:.1f} MB: {len(report.layers)} layer(s), "
         f"{len(report.image_layers)} image layer(s), {len(report.images)} pulled image(s)"
+    )
+    print(
+        f"retention: freed {retained.freed_bytes / 1e6:.1f} MB of {len(retained.devboxes)} ended devbox(es), "
+        f"{retained.log_entries} log entries of {len(retained.runs)} ended run(s)"
     )
     return 0
 

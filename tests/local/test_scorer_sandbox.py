@@ -34,12 +34,10 @@ IMPORTING_SCORER = "import sys\nsys.path.insert(0, '.')\nimport solution\nprint(
 PLANTED = {
     "fork bomb": ("import os\nos.system('bomb() { bomb | bomb & }; bomb; sleep 5')\n", "process limit"),
     "memory hog": ("x = bytearray(3 << 30)\n", "memory limit"),
+    # Files each under the size cap, over the disk cap together (sparse: the machine's disk is
+    # not what is tested).
     "disk filler": (
-        "chunk = bytes(1 << 20)\n"
-        "for i in range(3):\n"
-        "    with open(f'big{i}', 'wb') as f:\n"
-        "        for _ in range(600):\n"
-        "            f.write(chunk)\n",
+        "for i in range(3):\n    with open(f'big{i}', 'wb') as f:\n        f.seek(600 << 20)\n        f.write(b'x')\n",
         "disk cap",
     ),
     "endless output": ("import sys\nwhile True:\n    sys.stdout.write('0123456789' * 1000)\n", "timed out"),

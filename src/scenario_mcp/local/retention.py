@@ -60,9 +60,11 @@ async def apply_retention(store: Store, boxes_dir: Path, retain_seconds: float) 
         if ended is None or ended >= cutoff:
             continue
         directory = boxes_dir / name
-        report.freed_bytes += await anyio.to_thread.run_sync(tree_size, directory)
+        size = await anyio.to_thread.run_sync(tree_size, directory)
         await anyio.to_thread.run_sync(remove_trees, directory)
-        report.devboxes.append(name)
+        if not directory.exists():  # else still busy (a devbox that ended a moment ago): next time
+            report.freed_bytes += size
+            report.devboxes.append(name)
     report.runs = await store.runs_with_logs_ended_before(cutoff, sorted(TERMINAL_RUN_STATES))
     if report.runs:
         report.log_entries = await store.delete_logs(report.runs)

@@ -88,6 +88,8 @@ async def run_scorer_sandboxed(
         assert execution.exit_status is not None
         if limit_hit is None:
             limit_hit = _limit_hit_after(execution.exit_status, cgroups)
+        if limit_hit is None:  # written faster than the watch looked
+            limit_hit = await _over_disk_cap(spec.upper(""), limits)
         return ScorerOutcome(
             exit_status=execution.exit_status,
             stdout=execution.stdout.text(),
@@ -117,14 +119,21 @@ async def _watch(
         reason = None
         if cgroups.new_pids_limit_hits():
             reason = f"the scorer reached the devbox's process limit ({limits.pids}); every process was killed"
-        elif (used := await anyio.to_thread.run_sync(tree_size, upper)) > limits.disk_bytes:
-            reason = f"the scorer wrote {used} bytes, over the devbox's disk cap of {limits.disk_bytes} bytes"
+        else:
+            reason = await _over_disk_cap(upper, limits)
         if reason is not None:
             execution.kill()
             await anyio.to_thread.run_sync(cgroups.kill_all_except, sandbox.init_pid)
             await execution.done.wait()
             return reason
     return None
+
+
+async def _over_disk_cap(upper: Path, limits: LimitRequest) -> str | None:
+    used = await anyio.to_thread.run_sync(tree_size, upper)
+    if used <= limits.disk_bytes:
+        return None
+    return f"the scorer wrote {used} bytes, over the devbox's disk cap of {limits.disk_bytes} bytes"
 
 
 def _limit_hit_after(exit_status: int, cgroups: Cgroups) -> str | None:

@@ -123,6 +123,11 @@ class _Spawner:
                         pipe.close()
             self._process = None
 
+    def pid(self) -> int | None:
+        """The helper's pid while it runs."""
+        process = self._process
+        return None if process is None or process.returncode is not None else process.pid
+
     def close(self) -> None:
         """At exit: close its stdin so that it ends (sandboxes live on)."""
         if not self._lock.acquire(timeout=5):
@@ -138,6 +143,13 @@ class _Spawner:
 
 _SPAWNER = _Spawner()
 atexit.register(_SPAWNER.close)
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 PF_EXITING = 0x4  # /proc/<pid>/stat's flags: the process is in exit
@@ -180,7 +192,6 @@ class Sandbox:
     init_start_time: int | None = None
     # Cgroups init already sits in, to be adopted (limits.py); None once adopted.
     spare_cgroup: str | None = None
-    reaped_by_us: bool = True  # its init is our spawner's child, reaped the moment it exits
 
     @classmethod
     async def start(cls, spec: SandboxSpec, *, deadline: float | None = None) -> Sandbox:
@@ -209,9 +220,7 @@ class Sandbox:
 
     @classmethod
     def attach(cls, spec: SandboxSpec, init_pid: int, init_start_time: int | None) -> Sandbox:
-        """A sandbox a previous server started: its init's parent (our spawner then) is gone, and
-        whoever reaps it now does so in its own time."""
-        return cls(spec, init_pid, init_start_time, reaped_by_us=False)
+        return cls(spec, init_pid, init_start_time)
 
     def alive(self) -> bool:
         """Its init runs, and is not dying: a devbox that can still serve."""
@@ -320,10 +329,13 @@ class Sandbox:
         try:
             if not self._exists():  # the pid was recycled before we held it
                 return
+            # Our spawner reaps the inits it started the moment they exit; an init from before a
+            # restart (or a killed spawner) has another parent, which reaps in its own time.
+            ours = _parent_pid(self.init_pid) == _SPAWNER.pid()
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             with anyio.move_on_after(5):
                 await anyio.wait_readable(pidfd)  # readable once it has exited
-            if not self.reaped_by_us:
+            if not ours:
                 return  # it has exited: its namespaces and mounts are gone; the reaping is not ours
             with anyio.move_on_after(0.5):
                 while _process_start_time(self.init_pid, dead_too=True) == self.init_start_time:
