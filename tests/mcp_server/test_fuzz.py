@@ -28,8 +28,8 @@ pytestmark = pytest.mark.anyio
 CALL_TIMEOUT = 30.0  # a call that takes longer has hung
 # Tools whose valid inputs start sandboxes, builds or scorers: fewer cases, the same checks.
 COSTLY = {"create_devbox", "start_run", "run_scenario", "validate_scenario", "create_blueprint", "run_benchmark"}
-CASES = 60
-COSTLY_CASES = 15
+CASES = 150
+COSTLY_CASES = 30
 
 _TEXT = st.text(alphabet=string.ascii_letters + string.digits + " _-./$'\"\\\n\x00é", max_size=24)
 _ANY_JSON = st.recursive(

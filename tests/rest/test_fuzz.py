@@ -26,7 +26,7 @@ from .server import TOKEN, serve_rest
 
 pytestmark = pytest.mark.anyio
 
-CASES = 4  # per operation: ~90 operations served
+CASES = 5  # per operation: ~90 operations served
 COSTLY_CASES = 2
 REQUEST_TIMEOUT = 30.0  # an answer that takes longer has hung
 # Operations whose valid requests start sandboxes or builds: the same checks, fewer cases.
