@@ -30,7 +30,7 @@ from _common import shutdown_all
 
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.layers import tree_size
-from scenario_mcp.local.limits import _v1_parents
+from scenario_mcp.local.limits import group_parents
 from scenario_mcp.local.sandbox.handle import _SPAWNER
 from scenario_mcp.models import (
     BashScriptScorer,
@@ -78,7 +78,7 @@ def descendants() -> set[int]:
 def engine_cgroups(devbox_ids: set[str], scorer_prefix: str) -> list[Path]:
     return [
         group
-        for parent in _v1_parents().values()
+        for parent in group_parents()
         if parent.is_dir()
         for group in parent.iterdir()
         if group.name in devbox_ids or group.name.startswith(scorer_prefix)
@@ -142,7 +142,7 @@ async def main(runs: int, concurrency: int, data_dir: Path) -> int:
         assert checkpoint is not None
         await anyio.sleep(1)  # the last devboxes' disk removal, off the callers' path
         end_rss, end_fds = rss_bytes(), open_fds()
-        scorer_prefix = backend.parts.scoring._cgroup_prefix
+        scorer_prefix = backend.parts.scoring.cgroup_prefix
         before_gc = tree_size(data_dir)
         report = await backend.apply_retention(0)
         db_bytes = sum(p.stat().st_size for p in data_dir.glob("scenario-mcp.sqlite3*"))

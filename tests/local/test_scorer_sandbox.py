@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.local.limits import _v1_parents
+from scenario_mcp.local.limits import group_parents
 from scenario_mcp.models import (
     InputContext,
     LaunchParameters,
@@ -60,7 +60,7 @@ async def _abuse_scenario(backend: LocalBackend) -> ScenarioView:
 
 
 def _scorer_cgroups() -> list[Path]:
-    return [group for parent in _v1_parents().values() for group in parent.glob("scorer-*")]
+    return [group for parent in group_parents() for group in parent.glob("scorer-*")]
 
 
 @pytest.mark.parametrize("abuse", sorted(PLANTED))
@@ -70,7 +70,7 @@ async def test_abuse_planted_in_the_agents_code_is_contained_at_scoring(backend:
     run = await backend.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
     quiet = await backend.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
     await backend.write_file(run.devbox_id, "solution.py", code)
-    prefix = backend.parts.scoring._cgroup_prefix
+    prefix = backend.parts.scoring.cgroup_prefix
     mine_before = [g for g in _scorer_cgroups() if g.name.startswith(prefix)]
     assert mine_before == []
 
@@ -114,7 +114,7 @@ async def test_a_scorer_leaves_no_cgroup_and_gets_the_devbox_limits(backend: Loc
     assert scored.scoring_contract_result is not None
     (function,) = scored.scoring_contract_result.scoring_function_results
     assert function.score == 1.0, function.output
-    prefix = backend.parts.scoring._cgroup_prefix
+    prefix = backend.parts.scoring.cgroup_prefix
     # The scorer ran in cgroups of its own, named for this data dir: not a spare, not the server's.
     for controller in ("pids", "memory", "cpu", "freezer"):
         line = next(

@@ -193,6 +193,11 @@ def _v1_parents() -> dict[str, Path]:
     }
 
 
+def group_parents() -> list[Path]:
+    """The directories devbox, scorer and spare cgroups are made in (cgroup v1), one a controller."""
+    return list(_v1_parents().values())
+
+
 def spare_cgroup_parents() -> list[Path]:
     """Where the spawner may park prepared inits (cgroup v1 only: v2 cannot rename a cgroup)."""
     parents = []

@@ -199,14 +199,15 @@ class Scoring:
             end_stray_init(state_dir)
         for leftover in self.work_dir.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
-        remove_stale_groups(self._cgroup_prefix)
+        remove_stale_groups(self.cgroup_prefix)
 
     def __init__(self, store: Store, devboxes: Devboxes, custom_scorers: CustomScorers, work_dir: Path) -> None:
         self.store = store
         self.devboxes = devboxes
         self.custom_scorers = custom_scorers
         self.work_dir = work_dir  # one directory per scoring, removed when it is done
-        self._cgroup_prefix = cgroup_prefix(work_dir)
+        # Its scorers' cgroups are named so; a restarted engine removes its own leftovers by it.
+        self.cgroup_prefix = cgroup_prefix(work_dir)
 
     async def score_devbox(
         self, run_id: str | None, scenario: ScenarioView, devbox_id: str
@@ -285,7 +286,7 @@ class Scoring:
         )
         outcome = await run_scorer_sandboxed(
             spec,
-            cgroup_name=self._cgroup_prefix + uuid.uuid4().hex[:16],
+            cgroup_name=self.cgroup_prefix + uuid.uuid4().hex[:16],
             limits=limits,
             argv=lambda root: shell_argv(scenario.working_directory, program.command, environment.shell(root)),
             env=sandbox_env(environment.process_env(program.env)),

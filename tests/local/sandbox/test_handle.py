@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.local.limits import _v1_parents
+from scenario_mcp.local.limits import group_parents
 from scenario_mcp.local.sandbox import Sandbox
 from scenario_mcp.local.sandbox.handle import _SPAWNER
 from scenario_mcp.models import DevboxCreateParameters
@@ -26,7 +26,7 @@ async def test_a_sandbox_nobody_adopted_removes_its_spare_cgroup_when_it_stops(
     sandbox = await Sandbox.start(spec)  # as a build step's or a scorer's sandbox starts
     spare = sandbox.spare_cgroup
     assert spare is not None
-    parked = [parent / spare for parent in _v1_parents().values()]
+    parked = [parent / spare for parent in group_parents()]
     assert all(group.is_dir() for group in parked)
     await sandbox.stop()
     assert [group for group in parked if group.exists()] == []
