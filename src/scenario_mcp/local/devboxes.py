@@ -20,6 +20,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..backend import (
+    BackendError,
     EnvironmentUnavailableError,
     InvalidRequestError,
     InvalidStateError,
@@ -340,7 +341,12 @@ class Devboxes:
             if pidfd is not None:
                 os.close(pidfd)
         if self._live.get(devbox_id) is sandbox:  # not stopped by this server
-            await self.mark_dead(devbox_id, "the devbox's init process exited: it was killed from outside the server")
+            try:
+                await self.mark_dead(
+                    devbox_id, "the devbox's init process exited: it was killed from outside the server"
+                )
+            except BackendError as exc:  # a full disk: the next call or start records it
+                log.error("devbox %s: its end could not be recorded: %s", devbox_id, exc.message)
 
     def launcher(self, devbox_id: str) -> Path | None:
         """The devbox's launcher socket; one that exists stays for the devbox's life (its path is

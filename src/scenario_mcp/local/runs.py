@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..backend import InvalidRequestError, InvalidStateError, NotFoundError
+from ..backend import BackendError, InvalidRequestError, InvalidStateError, NotFoundError
 from ..models import (
     RunLogEntry,
     RunProfile,
@@ -203,8 +203,11 @@ class Runs:
                 self._scoring.pop(run_id, None)
             current = await self.get(run_id)
             if current.state == RunState.SCORING:  # not canceled meanwhile
-                await self._save(current.model_copy(update=update))
-                await self.store.add_log(run_id, now_ms(), "run", f"run {update['state'].value}")
+                try:
+                    await self._save(current.model_copy(update=update))
+                    await self.store.add_log(run_id, now_ms(), "run", f"run {update['state'].value}")
+                except BackendError as exc:  # a full disk: still `scoring`, scored again at the next start
+                    log.error("run %s: its score could not be stored: %s", run_id, exc.message)
 
     # --- the end -------------------------------------------------------------------------------
 
