@@ -107,6 +107,12 @@ class EnvironmentUnavailableError(BackendError):
     status = 503
 
 
+class DataDirFullError(EnvironmentUnavailableError):
+    """The disk of the engine's data dir is full: nothing was stored."""
+
+    status = 507
+
+
 def check_command_id(command_id: str, attach_stdin: bool) -> None:
     """Runloop's `execute` takes a command_id but no stdin, so no backend pairs the two."""
     if not command_id:

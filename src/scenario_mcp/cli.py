@@ -9,8 +9,9 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import platformdirs
@@ -19,6 +20,8 @@ from . import __version__
 from .http_guard import token_from_env
 
 if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
     from .backend import Backend
     from .local.trust import TrustSettings
     from .mcp_server.access import Role
@@ -55,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
         "(default https://api.runloop.ai) with RUNLOOP_API_KEY",
     )
     _add_trust_options(backend_opts)
+    for options in (backend_opts, gc_opts := argparse.ArgumentParser(add_help=False)):
+        options.add_argument(
+            "--retain",
+            default="7d",
+            metavar="DURATION",
+            help="how long outputs and logs of ended devboxes and runs are kept (their records stay): "
+            "7d (default), 12h, 30m, 90s, or 0",
+        )
     serve = sub.add_parser(
         "serve", parents=[common, backend_opts], help="run the MCP server (stdio by default; or SSE / streamable HTTP)"
     )
@@ -89,9 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     add_scenario_commands(sub, [common, backend_opts])
     gc = sub.add_parser(
         "gc",
-        parents=[common],
-        help="free the layers and pulled images no blueprint, snapshot or live devbox stands on "
-        "(the server must be stopped: it holds the data dir)",
+        parents=[common, gc_opts],
+        help="free the layers and pulled images no blueprint, snapshot or live devbox stands on, and the "
+        "outputs and logs of devboxes and runs that ended longer ago than --retain (the server must be "
+        "stopped: it holds the data dir)",
     )
     _add_bench_parsers(sub, common, backend_opts)
     shell = sub.add_parser(
@@ -267,12 +279,21 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr, level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     data_dir = args.data_dir or default_data_dir()
+    retain_seconds: float | None = None  # the engine's default
+    if getattr(args, "retain", None) is not None:
+        from .local.retention import parse_retention
+
+        try:
+            retain_seconds = parse_retention(args.retain)
+        except ValueError as exc:
+            print(f"scenario-mcp: {exc}", file=sys.stderr)
+            sys.exit(2)
     if args.command == "demo":
         from .demo import run_demo
 
         sys.exit(anyio.run(run_demo, data_dir))
     if args.command == "gc":
-        sys.exit(anyio.run(_gc, data_dir, args.grace))
+        sys.exit(anyio.run(_gc, data_dir, args.grace, retain_seconds))
     if args.command == "setup":
         sys.exit(anyio.run(_setup, data_dir))
     if args.command == "shell":
@@ -303,9 +324,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     try:
         if args.command == "api":
-            anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token, trust, args.request_log)
+            anyio.run(
+                _api, data_dir, args.backend, args.host, args.port, args.token, trust, args.request_log, retain_seconds
+            )
         else:
-            anyio.run(_serve, data_dir, args.backend, args, trust)
+            anyio.run(_serve, data_dir, args.backend, args, trust, retain_seconds)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, OSError) as exc:
@@ -398,12 +421,14 @@ async def _bench_report(args: argparse.Namespace, data_dir: Path, trust: TrustSe
         return 1
 
 
-async def _gc(data_dir: Path, grace: float | None) -> int:
+async def _gc(data_dir: Path, grace: float | None, retain_seconds: float | None = None) -> int:
     from .local.engine import LocalBackend
     from .local.garbage import GRACE_SECONDS
 
     try:
-        async with LocalBackend(data_dir) as engine:
+        retention = {} if retain_seconds is None else {"retain_seconds": retain_seconds}
+        async with LocalBackend(data_dir, trust=None, **retention) as engine:
+            retained = await engine.apply_retention()
             report = await engine.collect_garbage(grace_seconds=GRACE_SECONDS if grace is None else grace)
     except (RuntimeError, OSError) as exc:
         print(f"scenario-mcp gc: {exc}", file=sys.stderr)
@@ -411,6 +436,10 @@ async def _gc(data_dir: Path, grace: float | None) -> int:
     print(
         f"freed {report.freed_bytes / 1e6:.1f} MB: {len(report.layers)} layer(s), "
         f"{len(report.image_layers)} image layer(s), {len(report.images)} pulled image(s)"
+    )
+    print(
+        f"retention: freed {retained.freed_bytes / 1e6:.1f} MB of {len(retained.devboxes)} ended devbox(es), "
+        f"{retained.log_entries} log entries of {len(retained.runs)} ended run(s)"
     )
     return 0
 
@@ -467,7 +496,9 @@ async def prepare_in_background(backend: Backend) -> None:
 
 
 @asynccontextmanager
-async def open_backend(kind: str, data_dir: Path, trust: TrustSettings | None = None) -> AsyncIterator[Backend]:
+async def open_backend(
+    kind: str, data_dir: Path, trust: TrustSettings | None = None, retain_seconds: float | None = None
+) -> AsyncIterator[Backend]:
     """The engine behind a surface: the local one, or a remote Runloop-compatible API."""
     if kind == "remote":
         from .remote import RemoteBackend
@@ -477,7 +508,8 @@ async def open_backend(kind: str, data_dir: Path, trust: TrustSettings | None = 
     else:
         from .local.engine import LocalBackend
 
-        async with LocalBackend(data_dir, trust=trust) as local:
+        retention = {} if retain_seconds is None else {"retain_seconds": retain_seconds}
+        async with LocalBackend(data_dir, trust=trust, **retention) as local:
             yield local
 
 
@@ -489,15 +521,15 @@ async def _api(
     token: str | None,
     trust: TrustSettings | None = None,
     request_log: Path | None = None,
+    retain_seconds: float | None = None,
 ) -> None:
-    import uvicorn
-
     from .rest import build_rest_app
     from .rest.request_log import RequestLog
+    from .stop_signals import Server, serve_until_stopped, server_config
 
-    async with open_backend(backend_kind, data_dir, trust) as backend:
+    async with open_backend(backend_kind, data_dir, trust, retain_seconds) as backend:
         app = build_rest_app(backend, token=token, host=host)
-        config = uvicorn.Config(
+        config = server_config(
             RequestLog(app, request_log) if request_log else app,
             host=host,
             port=port,
@@ -507,7 +539,8 @@ async def _api(
             http="httptools",  # C parsing: a third of h11's CPU per request (the REST hop's budget)
         )
         print(f"scenario-mcp: Runloop REST API on http://{host}:{port}/v1 ({backend_kind} backend)", file=sys.stderr)
-        await uvicorn.Server(config).serve()
+        server = Server(config)
+        await serve_until_stopped(server.serve, partial(setattr, server, "should_exit", True))
 
 
 def _host_dirs(transport: str, args: argparse.Namespace | None) -> HostDirs:
@@ -526,14 +559,26 @@ async def _serve(
     backend_kind: str = "local",
     args: argparse.Namespace | None = None,
     trust: TrustSettings | None = None,
+    retain_seconds: float | None = None,
 ) -> None:
     transport = args.transport if args else "stdio"
-    async with open_backend(backend_kind, data_dir, trust) as backend, anyio.create_task_group() as tg:
+    async with open_backend(backend_kind, data_dir, trust, retain_seconds) as backend, anyio.create_task_group() as tg:
         # The default environment is built while the server already answers (stdio's handshake
         # must not wait for PyPI); a devbox wanting it waits for the same build (blueprints.py).
         tg.start_soon(prepare_in_background, backend)
         await _serve_on(backend, backend_kind, transport, args)
         tg.cancel_scope.cancel()
+
+
+async def _serve_stdio(server: MCPServer[Any]) -> None:
+    """MCPServer.run_stdio_async, on stdin lines a stop can cancel (stop_signals.py)."""
+    from mcp.server.stdio import stdio_server
+
+    from .stop_signals import StdinLines
+
+    async with stdio_server(stdin=StdinLines()) as (read_stream, write_stream):  # type: ignore[arg-type]
+        lowlevel = server._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
 async def _serve_on(backend: Backend, backend_kind: str, transport: str, args: argparse.Namespace | None) -> None:
@@ -558,7 +603,9 @@ async def _serve_on(backend: Backend, backend_kind: str, transport: str, args: a
         toolsets=_toolset_names(args.toolsets) if args else None,
     )
     if transport == "stdio":
-        await server.run_stdio_async()
+        from .stop_signals import serve_until_stopped
+
+        await serve_until_stopped(partial(_serve_stdio, server))
         return
     from .mcp_server.http import serve_http
 

@@ -20,6 +20,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..backend import (
+    BackendError,
     EnvironmentUnavailableError,
     InvalidRequestError,
     InvalidStateError,
@@ -41,7 +42,7 @@ from ..models import (
 from .blueprints import Blueprints
 from .environments import Environment, RunAs, run_as
 from .launch import check_launch, limit_request, merged_launch
-from .launcher import end_stray_init, launcher_socket
+from .launcher import end_stray_init, launcher_socket, move_deadline
 from .layers import LayerStore, tree_size
 from .limits import Cgroups, LimitRequest, make_cgroups
 from .mounts import Mounts, PlannedMounts, write_before_start
@@ -253,7 +254,8 @@ class Devboxes:
         await self._write_mounts(devbox_id, planned, environment)
         await self._save(view, internal)
         try:
-            sandbox = await Sandbox.start(self._spec(devbox_id, internal))
+            # Its init ends it at its keep-alive time by itself, server or not (keep_alive moves it).
+            sandbox = await Sandbox.start(self._spec(devbox_id, internal), deadline=internal["expires_ms"] / 1000)
         except SandboxError as exc:
             await self._transition(
                 view, DevboxStatus.FAILURE, failure_reason="health_check_failed", failure_message=str(exc)
@@ -263,6 +265,7 @@ class Devboxes:
                 "sandboxes (`scenario-mcp setup`)"
             ) from exc
         self._live[devbox_id] = sandbox
+        self.tg.start_soon(self._watch_init, devbox_id, sandbox)
         root = Path(f"/proc/{sandbox.init_pid}/root")
         if environment.image is not None:
             internal["shell"] = environment.shell(root)
@@ -278,7 +281,9 @@ class Devboxes:
         if user is not None:
             internal["user"] = dataclasses.asdict(user)
         cgroups = self._make_cgroups(devbox_id, launch, adopt=sandbox.spare_cgroup)
-        if not cgroups.adopted:
+        if cgroups.adopted:
+            sandbox.spare_cgroup = None
+        else:
             cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         return await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
@@ -366,9 +371,36 @@ class Devboxes:
 
     async def died(self, devbox_id: str, detail: str | None = None) -> NoReturn:
         """Record that the devbox's init is gone (or going), and say so to the caller."""
+        if await self._past_keep_alive(devbox_id):
+            view = await self.shutdown(devbox_id, reason="keep_alive_timeout")
+            raise InvalidStateError(
+                f"devbox {devbox_id} is `{view.status.value}` (keep_alive_timeout): it reached its keep-alive "
+                "time; create a new devbox, and call keep_alive on it to keep it longer"
+            )
         gone = "its init process is gone" + (f" ({detail})" if detail else "")
         await self.mark_dead(devbox_id, f"the devbox's {gone.removeprefix('its ')}")
         raise InvalidStateError(f"devbox {devbox_id} has died: {gone}; create a new devbox")
+
+    async def _watch_init(self, devbox_id: str, sandbox: Sandbox) -> None:
+        """Record the devbox's end as soon as its init exits without the server ending it: killed
+        from outside, or at its keep-alive time (see mark_dead)."""
+        try:
+            pidfd = os.pidfd_open(sandbox.init_pid)
+        except OSError:
+            pidfd = None  # already gone
+        try:
+            if pidfd is not None:
+                await anyio.wait_readable(pidfd)  # readable once it has exited
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        if self._live.get(devbox_id) is sandbox:  # not stopped by this server
+            try:
+                await self.mark_dead(
+                    devbox_id, "the devbox's init process exited: it was killed from outside the server"
+                )
+            except BackendError as exc:  # a full disk: the next call or start records it
+                log.error("devbox %s: its end could not be recorded: %s", devbox_id, exc.message)
 
     def launcher(self, devbox_id: str) -> Path | None:
         """The devbox's launcher socket; one that exists stays for the devbox's life (its path is
@@ -378,7 +410,15 @@ class Devboxes:
             self._launchers[devbox_id] = found
         return found
 
+    async def _past_keep_alive(self, devbox_id: str) -> bool:
+        """Whether a running devbox is past its keep-alive time: its init ends it by itself then."""
+        view, internal = await self._row(devbox_id)
+        return view.status == DevboxStatus.RUNNING and internal.get("expires_ms", now_ms() + 1) <= now_ms()
+
     async def mark_dead(self, devbox_id: str, message: str, reason: str = "health_check_failed") -> None:
+        if reason == "health_check_failed" and await self._past_keep_alive(devbox_id):
+            await self.shutdown(devbox_id, reason="keep_alive_timeout")
+            return
         view = await self.get(devbox_id)
         await self._stop(devbox_id)
         if view.status not in ENDED:
@@ -407,7 +447,7 @@ class Devboxes:
         # Its disk changes go (snapshots were copies), after the caller has its answer: removing
         # even a few files takes milliseconds here. Its execution logs stay. A server that dies
         # first removes them on its next start (reconcile).
-        self.tg.start_soon(partial(anyio.to_thread.run_sync, _remove_trees, *self._disk_dirs(devbox_id)))
+        self.tg.start_soon(partial(anyio.to_thread.run_sync, remove_trees, *self._disk_dirs(devbox_id)))
 
     def _disk_dirs(self, devbox_id: str) -> builtins.list[Path]:
         return [self.boxes_dir / devbox_id / part for part in ("upper", "work", "root")]
@@ -425,21 +465,26 @@ class Devboxes:
                 sandbox = Sandbox.attach(self._spec(row.id, internal), pid, start)
                 if sandbox.alive():
                     self._live[row.id] = sandbox
+                    self.tg.start_soon(self._watch_init, row.id, sandbox)
                     self._make_cgroups(row.id, view.launch_parameters)
                     restored.append(row.id)
                     continue
-            await self._transition(
-                view,
-                DevboxStatus.FAILURE,
-                failure_reason="health_check_failed",
-                failure_message="the devbox's processes died while the server was down",
-            )
+            if view.status == DevboxStatus.RUNNING and internal.get("expires_ms", now_ms() + 1) <= now_ms():
+                # Its init ended it at its keep-alive time, with no server there to record it.
+                await self._transition(view, DevboxStatus.SHUTDOWN, shutdown_reason="keep_alive_timeout")
+            else:
+                await self._transition(
+                    view,
+                    DevboxStatus.FAILURE,
+                    failure_reason="health_check_failed",
+                    failure_message="the devbox's processes died while the server was down",
+                )
             await self._remove_leftovers(row.id)
         # Disks of devboxes that were stopped just before the server went down.
         for upper in await anyio.to_thread.run_sync(lambda: [*self.boxes_dir.glob("*/upper")]):
             stopped = await self.store.get("devboxes", upper.parent.name)
             if stopped is None or stopped.data.get("status") in ENDED:
-                await anyio.to_thread.run_sync(_remove_trees, *self._disk_dirs(upper.parent.name))
+                await anyio.to_thread.run_sync(remove_trees, *self._disk_dirs(upper.parent.name))
         return restored
 
     async def _remove_leftovers(self, devbox_id: str) -> None:
@@ -448,7 +493,7 @@ class Devboxes:
         disk changes."""
         await anyio.to_thread.run_sync(end_stray_init, self.boxes_dir / devbox_id)
         await anyio.to_thread.run_sync(make_cgroups(devbox_id, LimitRequest()).destroy)
-        await anyio.to_thread.run_sync(_remove_trees, *self._disk_dirs(devbox_id))
+        await anyio.to_thread.run_sync(remove_trees, *self._disk_dirs(devbox_id))
 
     async def expire(self) -> None:
         """Shut down devboxes past their keep-alive time; fail those over their disk cap."""
@@ -488,9 +533,12 @@ class Devboxes:
         sandbox = self._live.get(devbox_id)
         if sandbox is None or not sandbox.alive():
             await self.died(devbox_id)
+        # Its keep-alive time starts again, told to init before it thaws (its own deadline
+        # passed while it was frozen, perhaps: it reads what waits before giving up).
+        internal = await self._renew_keep_alive(devbox_id, view)
         if not self.cgroups(devbox_id).freeze(False):
             await sandbox.run_quiet(["/bin/sh", "-c", "kill -CONT -1 2>/dev/null; exit 0"])
-        return await self._transition(view, DevboxStatus.RUNNING)
+        return await self._transition(view, DevboxStatus.RUNNING, internal)
 
     async def update(self, devbox_id: str, *, name: str | None, metadata: dict[str, str] | None) -> DevboxView:
         """A new name or metadata (each replaced whole when given), in any status."""
@@ -506,11 +554,19 @@ class Devboxes:
         view = await self.get(devbox_id)
         if view.status not in (DevboxStatus.RUNNING, DevboxStatus.SUSPENDED):
             raise InvalidStateError(f"devbox {devbox_id} is `{view.status.value}`; nothing to keep alive")
+        internal = await self._renew_keep_alive(devbox_id, view)
+        await self._save(view, internal)
+        return view
+
+    async def _renew_keep_alive(self, devbox_id: str, view: DevboxView) -> dict[str, Any]:
+        """The devbox's internal state with a new keep-alive time, which its init is told."""
         internal = await self.internal(devbox_id)
         keep_alive = view.launch_parameters.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
         internal["expires_ms"] = now_ms() + keep_alive * 1000
-        await self._save(view, internal)
-        return view
+        socket_path = self.launcher(devbox_id)
+        if socket_path is not None:
+            await anyio.to_thread.run_sync(move_deadline, socket_path, internal["expires_ms"] / 1000)
+        return internal
 
     async def wait_for_status(self, devbox_id: str, statuses: builtins.list[str], timeout_seconds: float) -> DevboxView:
         wanted = set(statuses)
@@ -538,7 +594,7 @@ class Devboxes:
         )
 
 
-def _remove_trees(*paths: Path) -> None:
+def remove_trees(*paths: Path) -> None:
     for path in paths:
         try:
             shutil.rmtree(path)

@@ -66,6 +66,7 @@ from .limits import remove_stale_spares
 from .network_policies import NetworkPolicies, NetworkPolicyCalls
 from .objects import ObjectCalls, Objects
 from .parts import Parts
+from .retention import DEFAULT_RETAIN_SECONDS, RETENTION_INTERVAL, RetentionReport, apply_retention
 from .sandbox import SandboxError, check_host_support
 from .scenarios import EnvironmentDevboxes
 from .store import Store
@@ -80,9 +81,15 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
     def __init__(
-        self, data_dir: Path, *, sweep_interval: float = EXPIRY_INTERVAL, trust: TrustSettings | None = None
+        self,
+        data_dir: Path,
+        *,
+        sweep_interval: float = EXPIRY_INTERVAL,
+        trust: TrustSettings | None = None,
+        retain_seconds: float = DEFAULT_RETAIN_SECONDS,
     ) -> None:
         self.data_dir = data_dir
+        self.retain_seconds = retain_seconds
         self.trust = trust or TrustSettings()
         self.sweep_interval = sweep_interval
         self.store: Store | None = None
@@ -119,6 +126,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         self._tg.start_soon(self._expiry_loop)
+        self._tg.start_soon(self._retention_loop)
         return self
 
     async def __aexit__(
@@ -185,12 +193,34 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
                 restored.discard(devbox_id)
         await self.parts.runs.reconcile(restored)
 
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                report = await self.apply_retention()
+                if report.devboxes or report.runs:
+                    log.info(
+                        "retention: freed %d bytes of %d ended devbox(es), %d log entries of %d run(s)",
+                        report.freed_bytes,
+                        len(report.devboxes),
+                        report.log_entries,
+                        len(report.runs),
+                    )
+            except Exception:
+                log.exception("retention sweep failed")
+            await anyio.sleep(RETENTION_INTERVAL)
+
+    async def apply_retention(self, retain_seconds: float | None = None) -> RetentionReport:
+        """Remove the outputs and logs of devboxes and runs that ended longer ago than the retention
+        period (this engine's unless given); their rows stay."""
+        retain = self.retain_seconds if retain_seconds is None else retain_seconds
+        return await apply_retention(self._store, self.devboxes.boxes_dir, retain)
+
     async def _expiry_loop(self) -> None:
         while True:
             await anyio.sleep(self.sweep_interval)
             try:
                 await self.devboxes.expire()
-                await self.parts.runs.time_out_runs_of_expired_devboxes()
+                await self.parts.runs.end_runs_of_ended_devboxes()
                 await self.objects.expire()
             except Exception:
                 log.exception("keep-alive sweep failed")

@@ -127,6 +127,18 @@ def terminate(socket_path: Path) -> bool:
     return True
 
 
+def move_deadline(socket_path: Path, at: float | None) -> bool:
+    """Tell a devbox's init when to end the devbox by itself (time.time(); None: never); False
+    when nothing answered."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        try:
+            _connect(sock, socket_path)
+            sock.send(json.dumps({"op": "deadline", "at": at}).encode())
+        except OSError:
+            return False
+    return True
+
+
 def end_stray_init(state_dir: Path, timeout: float = 5.0) -> bool:
     """End the init of a sandbox that has no record (its server died while starting it, or before
     writing its pid down), and wait until it has exited; False when none answered.

@@ -39,8 +39,11 @@ from .commands import shell_argv
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .environments import Environment
+from .launch import limit_request
 from .launcher import end_stray_init
-from .sandbox import Sandbox
+from .limits import LimitRequest, remove_stale_groups
+from .sandbox import sandbox_env
+from .scorer_sandbox import cgroup_prefix, run_scorer_sandboxed
 from .store import Store
 from .verifier import RewardError, read_reward, verifier_files
 
@@ -60,9 +63,8 @@ SUPPORTED_SCORERS = (
 # ast-grep, from the ast-grep-cli package installed beside this one.
 SCORER_TOOLS = {"ast-grep": "ast-grep-cli"}
 
-MAX_SCORER_OUTPUT = 1 << 20
 # A scoring sandbox's network: none (the default), or the scored devbox's (whole_filesystem scoring).
-Egress = tuple[bool, tuple[str, ...] | None]  # bytes of each of a scorer's stdout and stderr read back
+Egress = tuple[bool, tuple[str, ...] | None]
 
 _SCORE_LINE = re.compile(r"^\s*(?:score\s*[=:]\s*)?([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$", re.IGNORECASE)
 _PYTEST_COUNTS = re.compile(r"(\d+) (passed|failed|error|errors|xfailed|xpassed)\b")
@@ -226,12 +228,15 @@ class Scoring:
             end_stray_init(state_dir)
         for leftover in self.work_dir.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
+        remove_stale_groups(self.cgroup_prefix)
 
     def __init__(self, store: Store, devboxes: Devboxes, custom_scorers: CustomScorers, work_dir: Path) -> None:
         self.store = store
         self.devboxes = devboxes
         self.custom_scorers = custom_scorers
         self.work_dir = work_dir  # one directory per scoring, removed when it is done
+        # Its scorers' cgroups are named so; a restarted engine removes its own leftovers by it.
+        self.cgroup_prefix = cgroup_prefix(work_dir)
 
     async def score_devbox(
         self, run_id: str | None, scenario: ScenarioView, devbox_id: str
@@ -242,6 +247,8 @@ class Scoring:
         # Nothing of the agent's keeps running (or editing files) while scorers look.
         await self.devboxes.kill_all_but_init(devbox_id, sandbox)
         environment = await self.devboxes.environment(devbox_id)
+        # Scorers run the agent's code: they get the devbox's own limits.
+        limits = limit_request((await self.devboxes.get(devbox_id)).launch_parameters)
         work = self.work_dir / uuid.uuid4().hex
         try:
             agent_layer = work / "agent"
@@ -257,7 +264,7 @@ class Scoring:
             results = []
             for function in scenario.scoring_contract.scoring_function_parameters:
                 result = await self._run_scorer(
-                    scenario, function, environment, agent_layer, work / function.name, network
+                    scenario, function, environment, limits, agent_layer, work / function.name, network
                 )
                 results.append(result)
                 if run_id is None:
@@ -288,6 +295,7 @@ class Scoring:
         scenario: ScenarioView,
         function: ScoringFunction,
         environment: Environment,
+        limits: LimitRequest,
         agent_layer: Path,
         work: Path,
         network: Egress = (False, None),
@@ -313,24 +321,32 @@ class Scoring:
             extra_layers=(scorer_layer, agent_layer),
             egress_allow=network[1],
         )
-        sandbox = await Sandbox.start(spec)
-        try:
-            with open(work / "out", "w+b") as out, open(work / "err", "w+b") as err:
-                shell = environment.shell(Path(f"/proc/{sandbox.init_pid}/root"))
-                code, timed_out = await sandbox.run(
-                    shell_argv(scenario.working_directory, program.command, shell),
-                    stdout=out,
-                    stderr=err,
-                    timeout=scenario.scorer_timeout_sec,
-                    env=environment.process_env(program.env),
-                )
-                out.seek(0)
-                err.seek(0)
-                stdout = out.read(MAX_SCORER_OUTPUT).decode(errors="replace")
-                stderr = err.read(MAX_SCORER_OUTPUT).decode(errors="replace")
-        finally:
-            await sandbox.stop()
-        return score_result(function.name, program, code, stdout, stderr, timed_out, spec.upper("root"))
+        outcome = await run_scorer_sandboxed(
+            spec,
+            cgroup_name=self.cgroup_prefix + uuid.uuid4().hex[:16],
+            limits=limits,
+            argv=lambda root: shell_argv(scenario.working_directory, program.command, environment.shell(root)),
+            env=sandbox_env(environment.process_env(program.env)),
+            timeout=scenario.scorer_timeout_sec,
+            tg=self.devboxes.tg,
+        )
+        if outcome.limit_hit is not None:
+            output = outcome.stdout + (f"\n[stderr]\n{outcome.stderr}" if outcome.stderr.strip() else "")
+            return ScoringFunctionResultView(
+                scoring_function_name=function.name,
+                score=0.0,
+                output=f"{output}\n[error] {outcome.limit_hit}",
+                state="error",
+            )
+        return score_result(
+            function.name,
+            program,
+            outcome.exit_status,
+            outcome.stdout,
+            outcome.stderr,
+            outcome.timed_out,
+            spec.upper("root"),
+        )
 
 
 def _place_scorer_files(scorer_layer: Path, program: ScorerProgram, tools_cache: Path) -> None:

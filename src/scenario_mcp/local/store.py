@@ -7,11 +7,12 @@ Objects are kept as their Runloop view (JSON) plus a few indexed columns for fil
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
@@ -19,6 +20,8 @@ from typing import Any, Literal, TypeVar, get_args
 import anyio
 import anyio.to_thread
 from anyio.lowlevel import RunVar
+
+from ..backend import DataDirFullError
 
 T = TypeVar("T")
 
@@ -163,19 +166,38 @@ class Store:
                 )
 
     def close(self) -> None:
+        """Checkpoint the WAL into the database and close: a stopped server leaves no WAL behind."""
         with self._lock:
+            with contextlib.suppress(sqlite3.Error):  # a busy or full disk: the WAL stays, still valid
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
     # --- sync primitives (in a worker thread, or inline: see _run_now) -------------------------
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` on the connection, in the calling (worker) thread; checkpoint when due."""
-        with self._lock:
+        with self._lock, self._disk_full_said():
             result = fn(self._conn)
             if self._writes_since_checkpoint >= CHECKPOINT_EVERY:
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 self._writes_since_checkpoint = 0
             return result
+
+    @contextlib.contextmanager
+    def _disk_full_said(self) -> Iterator[None]:
+        """A full disk is the caller's to fix, and said so; SQLite has rolled the write back whole
+        (a transaction commits whole or not at all), so nothing half-made is stored."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            raise DataDirFullError(
+                f"the data dir's disk is full ({self.path.parent}): nothing was stored; free space there and retry"
+            ) from exc
 
     def _run_now(self, fn: Callable[[sqlite3.Connection], None]) -> bool:
         """Run a small write now, on the calling thread, if the connection is free and no
@@ -184,7 +206,8 @@ class Store:
         if self._writes_since_checkpoint >= CHECKPOINT_EVERY or not self._lock.acquire(blocking=False):
             return False
         try:
-            fn(self._conn)
+            with self._disk_full_said():
+                fn(self._conn)
         finally:
             self._lock.release()
         return True
@@ -220,7 +243,8 @@ class Store:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                conn.execute("ROLLBACK")
             raise
         self._writes_since_checkpoint += 1
 
@@ -434,3 +458,37 @@ class Store:
 
     async def logs(self, run_id: str) -> builtins.list[tuple[int, str, str]]:
         return await _in_thread(self._logs, run_id)
+
+    async def runs_with_logs_ended_before(self, cutoff_ms: int, states: Sequence[str]) -> builtins.list[str]:
+        """Runs in one of `states` that ended before `cutoff_ms` and still have log entries."""
+
+        def query(conn: sqlite3.Connection) -> builtins.list[str]:
+            marks = ",".join("?" * len(states))
+            rows = conn.execute(
+                f"SELECT id FROM runs WHERE state IN ({marks}) "
+                "AND json_extract(data, '$.start_time_ms') + COALESCE(json_extract(data, '$.duration_ms'), 0) < ? "
+                "AND EXISTS (SELECT 1 FROM run_logs WHERE run_logs.run_id = runs.id)",
+                (*states, cutoff_ms),
+            ).fetchall()
+            return [str(row[0]) for row in rows]
+
+        return await _in_thread(self._run, query)
+
+    async def delete_logs(self, run_ids: Sequence[str]) -> int:
+        """Remove these runs' log entries (their rows stay); how many went."""
+
+        def delete(conn: sqlite3.Connection) -> int:
+            removed = 0
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for run_id in run_ids:
+                    removed += conn.execute("DELETE FROM run_logs WHERE run_id = ?", (run_id,)).rowcount
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._writes_since_checkpoint += len(run_ids)
+            return removed
+
+        return await _in_thread(self._run, delete)

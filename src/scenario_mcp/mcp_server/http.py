@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+from functools import partial
 from typing import Any, Literal
 
-import uvicorn
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..backend import Backend
 from ..http_guard import HttpGuard, check_bind
+from ..stop_signals import Server, serve_until_stopped, server_config
 from .run_pages import is_run_page, run_pages
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ async def serve_http(
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     kind = "legacy SSE" if transport == "sse" else "streamable HTTP"
-    config = uvicorn.Config(
+    config = server_config(
         http_app(server, transport, host=host, token=token, backend=backend),
         log_level=log_level.lower(),
         lifespan="on",
@@ -109,6 +110,9 @@ async def serve_http(
         flush=True,
     )
     try:
-        await uvicorn.Server(config).serve(sockets=[sock])
+        http_server = Server(config)
+        await serve_until_stopped(
+            partial(http_server.serve, sockets=[sock]), partial(setattr, http_server, "should_exit", True)
+        )
     finally:
         sock.close()

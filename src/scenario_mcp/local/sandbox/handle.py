@@ -26,7 +26,7 @@ import anyio.to_thread
 from anyio.lowlevel import RunVar
 
 from .. import helper_processes
-from ..limits import spare_cgroup_parents
+from ..limits import remove_spare, spare_cgroup_parents
 from . import mount_plan, spawner
 from .init import Request
 from .rootfs import resolve
@@ -60,7 +60,9 @@ class _Spawner:
         self._process: subprocess.Popen[bytes] | None = None
 
     def _ensure(self) -> subprocess.Popen[bytes]:
-        if self._process is None or self._process.poll() is not None:
+        if self._process is not None and self._process.poll() is not None:
+            self._forget()  # it died (killed from outside, say): a new one, its pipes closed
+        if self._process is None:
             self._process = subprocess.Popen(
                 [sys.executable, "-I", "-S", spawner.__file__, *(str(p) for p in spare_cgroup_parents())],
                 stdin=subprocess.PIPE,
@@ -128,7 +130,17 @@ class _Spawner:
             with contextlib.suppress(OSError):
                 self._process.kill()
             self._process.wait()
+            for pipe in (self._process.stdin, self._process.stdout):
+                # Closed now, its unsent request dropped: closed by the collector, it would raise there.
+                with contextlib.suppress(OSError):
+                    if pipe is not None:
+                        pipe.close()
             self._process = None
+
+    def pid(self) -> int | None:
+        """The helper's pid while it runs."""
+        process = self._process
+        return None if process is None or process.returncode is not None else process.pid
 
     def close(self) -> None:
         """At exit: close its stdin so that it ends (sandboxes live on)."""
@@ -163,6 +175,10 @@ class _Spawners:
                     return started
             return await anyio.to_thread.run_sync(self.helpers[0]._spawn_blocking, line)
 
+    def pids(self) -> set[int]:
+        """The pids of the helpers that run now."""
+        return {pid for helper in self.helpers if (pid := helper.pid()) is not None}
+
     def close(self) -> None:
         for helper in self.helpers:
             helper.close()
@@ -170,6 +186,13 @@ class _Spawners:
 
 _SPAWNERS = _Spawners(SPAWNERS)
 atexit.register(_SPAWNERS.close)
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 PF_EXITING = 0x4  # /proc/<pid>/stat's flags: the process is in exit
@@ -215,10 +238,12 @@ class Sandbox:
     spec: SandboxSpec
     init_pid: int
     init_start_time: int | None = None
-    spare_cgroup: str | None = None  # cgroups init already sits in, to be adopted (limits.py)
+    # Cgroups init already sits in, to be adopted (limits.py); None once adopted.
+    spare_cgroup: str | None = None
 
     @classmethod
-    async def start(cls, spec: SandboxSpec) -> Sandbox:
+    async def start(cls, spec: SandboxSpec, *, deadline: float | None = None) -> Sandbox:
+        """A new sandbox; its init ends it by itself at `deadline` (time.time()) if nobody has."""
         prepare_dirs(spec)
         request: Request = {
             "root": str(spec.mount_point),
@@ -228,6 +253,7 @@ class Sandbox:
             "launcher_dir": str(spec.state_dir),
             "egress_allow": None if spec.egress_allow is None else list(spec.egress_allow),
             "build": spec.build,
+            "deadline": deadline,
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):
@@ -316,7 +342,18 @@ class Sandbox:
 
         Returns once init has exited (at most 5 s), and has been reaped if that is quick: the
         spawner reaps the inits it started at once; an init from before a server restart is
-        reaped by the host's init, in its own time."""
+        reaped by the host's init, in its own time.
+
+        A spare cgroup its init sat in and that nobody adopted goes with it."""
+        try:
+            await self._kill_init()
+        finally:
+            if self.spare_cgroup is not None:
+                spare, self.spare_cgroup = self.spare_cgroup, None
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(remove_spare, spare)
+
+    async def _kill_init(self) -> None:
         if not self._exists():
             return
         try:
@@ -326,9 +363,14 @@ class Sandbox:
         try:
             if not self._exists():  # the pid was recycled before we held it
                 return
+            # Our spawner reaps the inits it started the moment they exit; an init from before a
+            # restart (or a killed spawner) has another parent, which reaps in its own time.
+            ours = _parent_pid(self.init_pid) in _SPAWNERS.pids()
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             with anyio.move_on_after(5):
                 await anyio.wait_readable(pidfd)  # readable once it has exited
+            if not ours:
+                return  # it has exited: its namespaces and mounts are gone; the reaping is not ours
             with anyio.move_on_after(0.5):
                 while _process_start_time(self.init_pid, dead_too=True) == self.init_start_time:
                     await anyio.sleep(0.001)

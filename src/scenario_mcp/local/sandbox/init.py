@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import termios
+import time
 from typing import Any, TypedDict
 
 from . import libc, mount_plan, network, rootfs
@@ -45,6 +46,7 @@ class Request(TypedDict):
     launcher_dir: str  # where init listens for commands to start (LAUNCHER_SOCKET in it)
     egress_allow: list[str] | None  # with network: only these addresses (an allowlist policy)
     build: bool  # a build sandbox: no root of its own, each step in a root of its own (see above)
+    deadline: float | None  # wall-clock time (time.time()) at which init ends the sandbox by itself
 
 
 # init listens here for the server's commands: it starts them itself (a vfork), so a command starts
@@ -179,7 +181,7 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
     # "R" then end of file is how the spawner learns of success.
     os.write(report, b"R\n")
     os.close(report)
-    _serve(listener, nested_user_ns if building else None)
+    _serve(listener, nested_user_ns if building else None, request.get("deadline"))
 
 
 def _listen(directory: str) -> socket.socket:
@@ -199,13 +201,16 @@ def _listen(directory: str) -> socket.socket:
     return listener
 
 
-def _serve(listener: socket.socket, build_user_ns: int | None = None) -> None:
+def _serve(listener: socket.socket, build_user_ns: int | None = None, deadline: float | None = None) -> None:
     """PID 1 of the devbox: start the commands the server sends, report their exit, reap orphans.
 
     A request is one SOCK_SEQPACKET message, {"argv", "env", "cwd", "rlimits"} with the command's
     stdin, stdout and stderr attached (SCM_RIGHTS). The one reply on the same connection: {"exit",
     "pid"} when it ends, or {"error"}. {"signal", "group"} on it signals the command (or its group).
-    When the server goes away the command runs on (a background process), unreported."""
+    When the server goes away the command runs on (a background process), unreported.
+
+    At `deadline` (the devbox's keep-alive time; {"op": "deadline", "at"} moves it) init exits,
+    taking the devbox with it, whether or not a server is there to do it."""
     wake_r, wake_w = os.pipe()
     for fd in (wake_r, wake_w):
         os.set_blocking(fd, False)
@@ -214,13 +219,18 @@ def _serve(listener: socket.socket, build_user_ns: int | None = None) -> None:
     # handlers, but an ignored signal would stay ignored in it).
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, lambda *_: None)
-    launcher = _Launcher(build_user_ns)
+    launcher = _Launcher(build_user_ns, deadline)
     while True:
+        wait = None if launcher.deadline is None else launcher.deadline - time.time()
         try:
             watched: list[socket.socket | int] = [listener, wake_r, *launcher.connections.values()]
-            readable, _, _ = select.select(watched, [], [])
+            # Past the deadline, what is already waiting is still read (a keep-alive sent while
+            # the devbox was frozen, say) before init gives up.
+            readable, _, _ = select.select(watched, [], [], None if wait is None else max(wait, 0))
         except InterruptedError:
             continue
+        if not readable and wait is not None and wait <= 0:
+            os._exit(0)  # the keep-alive time: as PID 1 goes, every process of the devbox goes
         if wake_r in readable:
             with contextlib.suppress(BlockingIOError):
                 while os.read(wake_r, 4096):
@@ -241,9 +251,10 @@ _RLIMITS = ("FSIZE", "AS", "NPROC")
 class _Launcher:
     """Init's bookkeeping of the connections it serves and the commands it started."""
 
-    def __init__(self, build_user_ns: int | None = None) -> None:
+    def __init__(self, build_user_ns: int | None = None, deadline: float | None = None) -> None:
         self.build_user_ns = build_user_ns  # a build sandbox's: the user namespace its steps enter
         self.contained: set[int] = set()  # a build's RUN steps: all they left is killed when they end
+        self.deadline = deadline
         self.connections: dict[int, socket.socket] = {}
         self.pid_of: dict[int, int] = {}  # connection fd -> its command's pid
         self.connection_of: dict[int, socket.socket] = {}  # command pid -> its connection
@@ -306,6 +317,9 @@ class _Launcher:
                 # The server gives up this devbox (it lost track of it in a crash): as PID 1 goes,
                 # the kernel takes every process of the namespace, and the mounts go with them.
                 os._exit(0)
+            if message.get("op") == "deadline":
+                self.deadline = None if message.get("at") is None else float(message["at"])
+                return
             if "signal" in message:
                 pid = self.pid_of.get(fd)
                 if pid is not None:
