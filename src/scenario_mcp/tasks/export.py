@@ -86,9 +86,8 @@ async def scenario_task(backend: Backend, scenario_id: str) -> Task:
     dockerfile = str(blueprint.parameters.get("dockerfile") or "")
     if not dockerfile:
         raise InvalidRequestError(f"blueprint {blueprint.id} has no Dockerfile to write as environment/Dockerfile")
-    dockerfile = dockerfile.split(f"\n{ENV_MARKER}\n", 1)[0]
-    if ENV_MARKER in blueprint.parameters.get("dockerfile", ""):
-        dockerfile += "\n"
+    task_part, marker, _env = dockerfile.partition(f"\n{ENV_MARKER}\n")
+    dockerfile = task_part + "\n" if marker else task_part  # the ENV lines are [environment].env's
     context_object = (blueprint.parameters.get("build_context") or {}).get("object_id")
     context, executables = _unpack(await backend.download_object(context_object)) if context_object else ({}, set())
     only_from = _ONLY_FROM.match(dockerfile)
