@@ -133,5 +133,6 @@ async def test_ctrl_c_cancels_the_runs_in_flight_and_leaves_nothing_running(
         assert (await engine.list_devboxes(limit=100, status="running")).devboxes == []
         [bench_run] = (await engine.list_benchmark_runs()).runs
         assert bench_run.state == "running"  # to be resumed
-        canceled = (await engine.list_runs(benchmark_run_id=bench_run.id, state="canceled")).runs
-        assert len(canceled) == 2
+        # An attempt interrupted while its run was starting may have no run: at most the two.
+        runs = (await engine.list_runs(benchmark_run_id=bench_run.id)).runs
+        assert 1 <= len(runs) <= 2 and all(r.state == "canceled" for r in runs), runs

@@ -196,6 +196,7 @@ class SuiteRun:
 
     async def _finish(self) -> SuiteResults:
         assert self.benchmark is not None and self.benchmark_run is not None
+        await self._cancel_orphans()
         order = {s: i for i, s in enumerate(self.benchmark.scenario_ids)}
         self.results.sort(key=lambda r: (order.get(r.scenario_id, len(order)), r.attempt))
         complete = len(self.results) == self.total and all(r.error is None for r in self.results)
@@ -225,6 +226,18 @@ class SuiteRun:
             await save_results(self.backend, suite)
         self.suite = suite
         return suite
+
+    async def _cancel_orphans(self) -> None:
+        """No attempt is in flight now: a run of this benchmark run still open was started by an
+        attempt cancelled before it learnt the run's id (an interrupt during start_run). Cancel
+        it, which shuts its devbox down."""
+        assert self.benchmark_run is not None
+        for state in (*_OPEN, ScenarioRunState.SCORED):
+            with contextlib.suppress(BackendError):
+                page = await self.backend.list_runs(limit=100, benchmark_run_id=self.benchmark_run.id, state=state)
+                for run in page.runs:
+                    with contextlib.suppress(BackendError):
+                        await self.backend.cancel_run(run.id)
 
 
 async def run_attempt(
