@@ -8,8 +8,8 @@ and cached under .tools/bench-images/, 61 MB gzip), pushed to docker-registry on
 port.
 
 (p) `pull_image` of it into a fresh layer store: manifest, config, the blob streamed through its
-    digest check, gunzip, the diff_id check and the unpacker into a scratch dir renamed into
-    place. Floor: `skopeo copy docker://... dir:DIR` followed by `tar -xzf` of its layer blob,
+    digest check, gunzip and the diff_id check (one thread) into the unpacker (another), into a
+    scratch dir renamed into place. Floor: `skopeo copy docker://... dir:DIR` followed by `tar -xzf` of its layer blob,
     what a pull does with tools written in Go and C. Goal: <= 1.2x the floor, and faster than
     `docker pull` (peer: `docker pull` after `docker rmi`, untimed).
 (i) `LocalBackend.create_devbox(blueprint_id=...)` on a Dockerfile blueprint `FROM` the image
@@ -174,7 +174,7 @@ async def floor_pull(address: str, work: Path) -> None:
 
 async def bench_pull(address: str, work: Path, runs: int, docker: Docker | None) -> list[Row]:
     image = f"{address}/{REPO}:{TAG}"
-    measured = Figure("pull_image(...) into a fresh LayerStore: fetch, verify, gunzip, unpack")
+    measured = Figure("pull_image(...) into a fresh LayerStore: fetch, verify + gunzip | unpack")
     floor = Figure("skopeo copy docker://... dir:DIR && tar -xzf <layer>")
     peer = Figure("docker pull IMAGE (after docker rmi, untimed)")
     for i in range(runs + 1):  # the first of each is a warm-up

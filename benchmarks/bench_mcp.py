@@ -11,6 +11,8 @@
     bash_script_scorer `pytest -q && echo 1.0 || echo 0.0` on a snapshot holding a failing
     tests/test_example.py), start_run, the fix via execute_on_devbox, score_run, get_run polled
     until `scored`, complete_run; vs. the same workflow on LocalBackend directly.
+(e) `get_devbox` back to back through a real MCP client over streamable HTTP (`scenario-mcp serve
+    --transport http` on loopback), vs. the same call over stdio, alternately. Goal: <= 1.5x.
 
 Each figure is the median of its runs (default 50 each) after a few warm-up runs; MCP runs and
 engine runs alternate. The server and the in-process engine use separate temporary data dirs;
@@ -32,6 +34,7 @@ from typing import Any
 
 import anyio
 from _common import Figure, Row, print_table, shutdown_all, timed
+from bench_runs import http_server
 from mcp import Client, StdioServerParameters
 
 from scenario_mcp.local.blueprints import default_blueprint_id
@@ -204,6 +207,28 @@ async def bench_workflow(engine: LocalBackend, client: Client, engine_snap: str,
     return Row("(d) seed workflow, scenario to complete_run", measured, floor, goal_ms=150)
 
 
+# --- (e) back-to-back calls over streamable HTTP -------------------------------------------------
+
+
+async def bench_http_calls(stdio: Client, http: Client, runs: int) -> Row:
+    """`get_devbox` back to back over streamable HTTP, against the same call over stdio."""
+    stdio_box = await call(stdio, "create_devbox", name="bench-get")
+    http_box = await call(http, "create_devbox", name="bench-get")
+    measured = Figure("get_devbox back to back over streamable HTTP")
+    floor = Figure("get_devbox back to back over stdio")
+    try:
+        for i in range(WARMUP + runs):
+            http_ms = await timed(lambda: call(http, "get_devbox", devbox_id=http_box["id"]))
+            stdio_ms = await timed(lambda: call(stdio, "get_devbox", devbox_id=stdio_box["id"]))
+            if i >= WARMUP:
+                measured.samples.append(http_ms)
+                floor.samples.append(stdio_ms)
+    finally:
+        await call(stdio, "shutdown_devbox", devbox_id=stdio_box["id"])
+        await call(http, "shutdown_devbox", devbox_id=http_box["id"])
+    return Row("(e) get_devbox over streamable HTTP", measured, floor, goal_ms=round(1.5 * floor.p50, 2))
+
+
 async def scorer_alone(engine: LocalBackend, snapshot_id: str, runs: int) -> Figure:
     """The scorer's own command in a running devbox: a floor under any scoring, hence under (d)."""
     figure = Figure("`pytest -q` alone, executed in a devbox")
@@ -218,7 +243,7 @@ async def scorer_alone(engine: LocalBackend, snapshot_id: str, runs: int) -> Fig
     return figure
 
 
-async def main(runs: int, workflow_runs: int, tmp: Path) -> None:
+async def main(runs: int, workflow_runs: int, tmp: Path, figures: set[str]) -> None:
     async with LocalBackend(tmp / "engine") as engine:
         print("building the default blueprint (once per data dir) and the snapshots ...", file=sys.stderr)
         await engine.blueprints.ensure_default()
@@ -228,32 +253,43 @@ async def main(runs: int, workflow_runs: int, tmp: Path) -> None:
             command=server_command(), args=["serve", "--data-dir", str(tmp / "server"), "--log-level", "WARNING"]
         )
         canned = StdioServerParameters(command=sys.executable, args=[str(Path(__file__).with_name("_canned_mcp.py"))])
-        async with Client(server) as client, Client(canned) as canned_client:
+        await share_default_blueprint(engine, tmp / "http")
+        async with (
+            Client(server) as client,
+            Client(canned) as canned_client,
+            http_server(tmp / "http") as (url, _pid),
+            Client(url) as http_client,
+        ):
             mcp_snap = await mcp_snapshot(client)
             print(f"timing {runs} exec runs and {workflow_runs} workflow runs ...", file=sys.stderr)
-            rows = [
-                *await bench_exec(engine, client, canned_client, runs),
-                await bench_workflow(engine, client, engine_snap, mcp_snap, workflow_runs),
-            ]
-        pytest_alone = await scorer_alone(engine, engine_snap, min(workflow_runs, 20))
+            rows = []
+            if "c" in figures:
+                rows += await bench_exec(engine, client, canned_client, runs)
+            if "d" in figures:
+                rows.append(await bench_workflow(engine, client, engine_snap, mcp_snap, workflow_runs))
+            if "e" in figures:
+                rows.append(await bench_http_calls(client, http_client, runs))
+        pytest_alone = await scorer_alone(engine, engine_snap, min(workflow_runs, 20)) if "d" in figures else None
     print_table(
         f"MCP benchmarks (p50; exec: {runs} runs after {WARMUP} warm-up; "
         f"workflow: {workflow_runs} runs after {WORKFLOW_WARMUP} warm-up)",
         rows,
     )
-    print(f"  under (d): {pytest_alone.name}: p50 {pytest_alone.p50:.2f} ms over {len(pytest_alone.samples)} runs")
+    if pytest_alone is not None:
+        print(f"  under (d): {pytest_alone.name}: p50 {pytest_alone.p50:.2f} ms over {len(pytest_alone.samples)} runs")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=50, help="timed exec runs (default 50)")
     parser.add_argument("--workflow-runs", type=int, default=50, help="timed workflow runs (default 50; >= 20)")
+    parser.add_argument("--figures", default="c,d,e", help="which figures, of c,d,e (default all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     directory = Path(tempfile.mkdtemp(prefix="scenario-mcp-bench-"))
     try:
-        anyio.run(main, args.runs, args.workflow_runs, directory)
+        anyio.run(main, args.runs, args.workflow_runs, directory, set(args.figures.split(",")))
     finally:
-        for data_dir in ("engine", "server"):
+        for data_dir in ("engine", "server", "http"):
             anyio.run(shutdown_all, directory / data_dir)
         shutil.rmtree(directory, ignore_errors=True)

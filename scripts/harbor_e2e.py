@@ -38,8 +38,10 @@ from tests.local.oci_registry import (  # noqa: E402 (the repository root first)
 
 TASKS = ROOT / "tests" / "harbor_tasks"
 # Harbor's LiteLLM fetches a model price list from GitHub at start, retrying for ~7 s without
-# internet; its own bundled copy is what these agents (oracle, nop) would read anyway.
-OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+# internet; its own bundled copy is what these agents (oracle, nop) would read anyway. Harbor's
+# telemetry (on by default) imports LiteLLM at the job's end (~4 s of CPU here) to send PostHog
+# an event no test run should send.
+OFFLINE = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HARBOR_TELEMETRY": "0"}
 
 
 def push_bases(pusher: Pusher) -> None:
@@ -54,13 +56,14 @@ def push_bases(pusher: Pusher) -> None:
 
 
 @contextlib.contextmanager
-def api_server(data_dir: Path, mirror: str, log: Path) -> Iterator[str]:
+def api_server(data_dir: Path, mirror: str, log: Path, request_log: Path | None = None) -> Iterator[str]:
     port = free_port()
+    extra = ["--request-log", str(request_log)] if request_log else []
     env = {**os.environ, "SCENARIO_MCP_REGISTRY_MIRROR": mirror}
     env.pop("SCENARIO_MCP_TOKEN", None)
     with open(log, "w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "scenario_mcp", "api", "--data-dir", str(data_dir), "--port", str(port)],
+            [sys.executable, "-m", "scenario_mcp", "api", "--data-dir", str(data_dir), "--port", str(port), *extra],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

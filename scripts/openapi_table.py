@@ -33,7 +33,8 @@ _NOT_YET = "not yet"
 # Why a path is not served, by path prefix (the longest prefix that matches wins).
 NOT_SERVED: dict[str, str] = {
     "/pty/": "Runloop's browser terminal over its tunnels; commands here go through execute and named shells",
-    "/v1/agents": "Runloop's registry of agents it mounts into devboxes (gone from SDK 3.0)",
+    "/v1/agents/devbox_counts": "a dashboard's figure; list devboxes instead",
+    "/v1/agents/list_public": "one engine has no public agents of other accounts; list_agents lists them all",
     "/v1/apikeys": "account keys: this server has one bearer token (`--token`)",
     "/v1/restricted_keys": "account keys: this server has one bearer token (`--token`)",
     "/v1/axons": "Runloop's event streams with SQL over them (beta); nothing here needs them",

@@ -21,6 +21,9 @@ case ",${EXTRAS:-}," in
     [ -x /bin/busybox ] || need+=(busybox-static)
     command -v mmdebstrap >/dev/null || need+=(mmdebstrap)  # the realistic Debian test image (tests/local/conftest.py)
     command -v openssl >/dev/null || need+=(openssl)  # test CA certificates (tests/local/test_trust.py)
+    command -v chromium >/dev/null || need+=(chromium)  # the HTML report's browser test (tests/harness/test_report.py)
+    command -v npm >/dev/null || need+=(npm)          # an npm agent (tests/local/test_agents.py)
+    command -v git >/dev/null || need+=(git)          # code mounts from a loopback git daemon (test_mounts.py)
     ;;
 esac
 if [ ${#need[@]} -gt 0 ]; then

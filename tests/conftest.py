@@ -10,12 +10,15 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from scenario_mcp.local.blueprints import default_blueprint_id
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.images import pull_image
+from scenario_mcp.local.layers import LayerStore
 
-from .local.oci_registry import REGISTRY_BIN, Pusher, run_registry
+from .local.oci_registry import DEBIAN_PATH, REGISTRY_BIN, Pusher, debian_tar, run_registry
 
 
 @pytest.fixture
@@ -88,3 +91,20 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pusher]:
         pusher = Pusher(address)
         yield pusher
         pusher.http.close()
+
+
+@pytest.fixture(scope="session")
+def debian_image(registry: Pusher, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A realistic base image (Debian with bash, coreutils and python3) in the loopback registry,
+    and a layer store it was pulled into once (tests link it in: see `seed_image`)."""
+    reference = f"{registry.address}/test/debian:bookworm"
+    registry.image(
+        "test/debian",
+        "bookworm",
+        [debian_tar().read_bytes()],
+        compression="none",
+        config={"Env": [f"PATH={DEBIAN_PATH}"]},
+    )
+    layers = tmp_path_factory.mktemp("debian-image") / "layers"
+    anyio.run(pull_image, reference, LayerStore(layers))
+    return reference, layers

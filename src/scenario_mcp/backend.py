@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .models import (
     DEFAULT_DOWNLOAD_SECONDS,
+    AgentBuildLogsListView,
+    AgentCreateParameters,
+    AgentListView,
+    AgentView,
     BenchmarkCreateParameters,
     BenchmarkListView,
     BenchmarkRunListView,
@@ -100,6 +105,12 @@ class EnvironmentUnavailableError(BackendError):
     """The engine cannot do this on this machine (no sandbox, no network for a build, ...)."""
 
     status = 503
+
+
+class DataDirFullError(EnvironmentUnavailableError):
+    """The disk of the engine's data dir is full: nothing was stored."""
+
+    status = 507
 
 
 def check_command_id(command_id: str, attach_stdin: bool) -> None:
@@ -209,6 +220,28 @@ class Backend(Protocol):
     ) -> BlueprintListView: ...
     async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView: ...
     async def delete_blueprint(self, blueprint_id: str) -> None: ...
+
+    # agents: installed once, then mounted into devboxes (DevboxCreateParameters.mounts)
+    async def create_agent(self, params: AgentCreateParameters) -> AgentView:
+        """Start its install; the answer is `queued` (the local engine's): poll it or wait_for_agent."""
+        ...
+
+    async def get_agent(self, agent_id: str) -> AgentView: ...
+    async def wait_for_agent(self, agent_id: str, *, timeout_seconds: float = 1800) -> AgentView:
+        """The agent once its install has ended (build_complete or failed)."""
+        ...
+
+    async def list_agents(
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        search: str | None = None,
+    ) -> AgentListView: ...
+    async def agent_logs(self, agent_id: str) -> AgentBuildLogsListView: ...
+    async def delete_agent(self, agent_id: str) -> None: ...
 
     # network policies: what egress a devbox gets (launch_parameters.network_policy_id)
     async def create_network_policy(self, params: NetworkPolicyCreateParameters) -> NetworkPolicyView: ...
@@ -354,6 +387,29 @@ class DefaultEnvironment(Protocol):
 
     def default_environment_ready(self) -> bool:
         """Whether it is known to be built (no devbox on it would wait for it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """One report of how far a blueprint's build is: `done` of `total` steps (an image's pull is a
+    fraction of the step it belongs to, by bytes), what it is doing, and its place in the build's
+    sequence of reports (`seq`, from 1). `done` never goes down from one report to the next."""
+
+    seq: int
+    done: float
+    total: float
+    message: str
+
+
+@runtime_checkable
+class BuildProgressSource(Protocol):
+    """A backend that can tell how a build under way goes (the local engine), as it goes: the MCP
+    tools that wait for a blueprint turn it into progress notifications."""
+
+    async def blueprint_progress(self, blueprint_id: str, *, after: int = 0) -> list[BuildProgress] | None:
+        """The build's reports after the `after`-th, waiting until there is one; None when no
+        build of it is under way here (it ended, or was never this engine's)."""
         ...
 
 

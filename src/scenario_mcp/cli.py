@@ -1,4 +1,4 @@
-"""scenario-mcp [serve|api|demo|setup|gc]: the command line."""
+"""scenario-mcp [serve|api|demo|setup|gc|bench|shell]: the command line."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import platformdirs
@@ -19,6 +20,8 @@ from . import __version__
 from .http_guard import token_from_env
 
 if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
     from .backend import Backend
     from .local.trust import TrustSettings
     from .mcp_server.access import Role
@@ -55,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
         "(default https://api.runloop.ai) with RUNLOOP_API_KEY",
     )
     _add_trust_options(backend_opts)
+    for options in (backend_opts, gc_opts := argparse.ArgumentParser(add_help=False)):
+        options.add_argument(
+            "--retain",
+            default="7d",
+            metavar="DURATION",
+            help="how long outputs and logs of ended devboxes and runs are kept (their records stay): "
+            "7d (default), 12h, 30m, 90s, or 0",
+        )
     serve = sub.add_parser(
         "serve", parents=[common, backend_opts], help="run the MCP server (stdio by default; or SSE / streamable HTTP)"
     )
@@ -70,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
         help="bearer token every request but /healthz must carry (env SCENARIO_MCP_TOKEN, or the older "
         "SCENARIO_MCP_API_TOKEN); required off loopback",
     )
+    api.add_argument(
+        "--request-log",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="append one JSON line per request to FILE (arrival time, method, path, status, ms held)",
+    )
     sub.add_parser("demo", parents=[common], help="walk the seed workflow through a real MCP client over stdio")
     sub.add_parser(
         "setup",
@@ -77,12 +95,24 @@ def _parser() -> argparse.ArgumentParser:
         help="check that this machine can make devboxes and build the default environment (a Python venv with "
         "pytest, from PyPI) once, so no first devbox waits for it",
     )
+    from .tasks.commands import add_scenario_commands
+
+    add_scenario_commands(sub, [common, backend_opts])
     gc = sub.add_parser(
         "gc",
-        parents=[common],
-        help="free the layers and pulled images no blueprint, snapshot or live devbox stands on "
-        "(the server must be stopped: it holds the data dir)",
+        parents=[common, gc_opts],
+        help="free the layers and pulled images no blueprint, snapshot or live devbox stands on, and the "
+        "outputs and logs of devboxes and runs that ended longer ago than --retain (the server must be "
+        "stopped: it holds the data dir)",
     )
+    _add_bench_parsers(sub, common, backend_opts)
+    shell = sub.add_parser(
+        "shell",
+        parents=[common],
+        help="an interactive shell in a running devbox of the local engine (a real terminal: window size, "
+        "Ctrl-C, job control; `exit` returns)",
+    )
+    shell.add_argument("devbox_id", metavar="DEVBOX_ID")
     gc.add_argument(
         "--grace",
         type=float,
@@ -91,6 +121,53 @@ def _parser() -> argparse.ArgumentParser:
         help="keep layers younger than this (default 600: a layer being recorded right now is kept)",
     )
     return parser
+
+
+def _add_bench_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    backend_opts: argparse.ArgumentParser,
+) -> None:
+    bench = sub.add_parser("bench", help="run an agent over a benchmark, and report on benchmark runs")
+    actions = bench.add_subparsers(dest="bench_command", required=True)
+    run = actions.add_parser(
+        "run",
+        parents=[common, backend_opts],
+        help="run an agent over task directories, datasets, benchmarks (id or name) or scenario ids",
+    )
+    run.add_argument("targets", nargs="*", metavar="PATH_OR_BENCHMARK")
+    run.add_argument(
+        "--agent",
+        required=True,
+        help="oracle (the reference outputs), nop (nothing), command:CMD (CMD in the devbox, with "
+        "$SCENARIO_PROBLEM_STATEMENT), host:CMD (CMD on this machine, with $SCENARIO_MCP_CONFIG: an mcpServers "
+        "config for a solver server pinned to the run), or module:function (an async Python function given "
+        "the run and a connected mcp.Client)",
+    )
+    run.add_argument("--concurrency", type=int, default=None, help="attempts at once (default 2 x cores)")
+    run.add_argument("--attempts", type=int, default=1, help="attempts per scenario (pass@k up to this)")
+    run.add_argument(
+        "--agent-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="an attempt's agent time when its scenario names none (imported tasks do)",
+    )
+    run.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every result as JSON")
+    run.add_argument("--junit", type=Path, default=None, metavar="FILE", help="write JUnit XML (below 1.0 fails)")
+    run.add_argument("--report", type=Path, default=None, metavar="FILE.html", help="write the HTML report")
+    run.add_argument("--min-score", type=float, default=None, help="exit 1 when the mean score is below this")
+    run.add_argument(
+        "--resume", default=None, metavar="BENCHMARK_RUN_ID", help="re-run the attempts that errored or never ran"
+    )
+    run.add_argument("--no-diff", action="store_true", help="do not record the agent's changes as a diff")
+    report = actions.add_parser(
+        "report", parents=[common, backend_opts], help="write the HTML report of a benchmark run"
+    )
+    report.add_argument("benchmark_run_id", metavar="BENCHMARK_RUN_ID")
+    report.add_argument("--compare", default=None, metavar="OTHER_ID", help="show what got better or worse")
+    report.add_argument("--out", "-o", type=Path, default=None, help="the file (default: BENCHMARK_RUN_ID.html)")
+    actions.add_parser("schema", parents=[common], help="print the JSON schema of `bench run --json`")
 
 
 def _add_trust_options(parser: argparse.ArgumentParser) -> None:
@@ -153,7 +230,7 @@ def _add_serve_options(serve: argparse.ArgumentParser) -> None:
         default=None,
         metavar="LIST",
         help="comma-separated groups of tools to offer: scenarios, devboxes, runs, files, executions, benchmarks, "
-        "blueprints, or all (default: what the role needs for the seed workflow: author: scenarios, devboxes, "
+        "blueprints, agents, or all (default: what the role needs for the seed workflow: author: scenarios, devboxes, "
         "executions, files, runs; solver: scenarios, runs, executions, files)",
     )
     serve.add_argument(
@@ -202,14 +279,31 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr, level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     data_dir = args.data_dir or default_data_dir()
+    retain_seconds: float | None = None  # the engine's default
+    if getattr(args, "retain", None) is not None:
+        from .local.retention import parse_retention
+
+        try:
+            retain_seconds = parse_retention(args.retain)
+        except ValueError as exc:
+            print(f"scenario-mcp: {exc}", file=sys.stderr)
+            sys.exit(2)
     if args.command == "demo":
         from .demo import run_demo
 
         sys.exit(anyio.run(run_demo, data_dir))
     if args.command == "gc":
-        sys.exit(anyio.run(_gc, data_dir, args.grace))
+        sys.exit(anyio.run(_gc, data_dir, args.grace, retain_seconds))
     if args.command == "setup":
         sys.exit(anyio.run(_setup, data_dir))
+    if args.command == "shell":
+        from .local.shell import open_shell
+
+        sys.exit(open_shell(data_dir, args.devbox_id))
+    if args.command == "bench":
+        sys.exit(_bench(args, data_dir))
+    if args.command == "scenario":
+        sys.exit(anyio.run(_scenario, data_dir, args))
     if args.command == "api":
         from .http_guard import BindRefused, check_bind
 
@@ -230,9 +324,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     try:
         if args.command == "api":
-            anyio.run(_api, data_dir, args.backend, args.host, args.port, args.token, trust)
+            anyio.run(
+                _api, data_dir, args.backend, args.host, args.port, args.token, trust, args.request_log, retain_seconds
+            )
         else:
-            anyio.run(_serve, data_dir, args.backend, args, trust)
+            anyio.run(_serve, data_dir, args.backend, args, trust, retain_seconds)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, OSError) as exc:
@@ -241,12 +337,98 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
-async def _gc(data_dir: Path, grace: float | None) -> int:
+def _bench(args: argparse.Namespace, data_dir: Path) -> int:
+    if args.bench_command == "schema":
+        import json
+
+        from .harness.results import SuiteResults
+
+        print(json.dumps(SuiteResults.model_json_schema(), indent=2))
+        return 0
+    from .local.trust import TrustError
+
+    try:
+        trust = trust_settings(args)
+    except TrustError as exc:
+        print(f"scenario-mcp: {exc}", file=sys.stderr)
+        return 2
+    if args.bench_command == "report":
+        return anyio.run(_bench_report, args, data_dir, trust)
+    from .harness.agents import parse_agent
+    from .harness.runner import SuiteOptions, default_concurrency
+
+    problem = None
+    try:
+        agent = parse_agent(args.agent)
+    except ValueError as exc:
+        problem = f"--agent: {exc}"
+    if not args.targets and not args.resume:
+        problem = "name what to run: task directories, datasets, benchmarks (id or name) or scenario ids"
+    if args.attempts < 1 or (args.concurrency is not None and args.concurrency < 1):
+        problem = "--attempts and --concurrency must be at least 1"
+    if problem:
+        print(f"scenario-mcp bench run: {problem}", file=sys.stderr)
+        return 2
+    options = SuiteOptions(
+        agent=agent,
+        concurrency=args.concurrency or default_concurrency(),
+        attempts=args.attempts,
+        agent_timeout=args.agent_timeout,
+        diff=not args.no_diff,
+    )
+    return anyio.run(_bench_run, args, data_dir, trust, options)
+
+
+async def _bench_run(args: argparse.Namespace, data_dir: Path, trust: TrustSettings, options: object) -> int:
+    from .backend import BackendError
+    from .harness.console import Outputs, bench_run
+    from .harness.runner import SuiteOptions
+
+    assert isinstance(options, SuiteOptions)
+    try:
+        async with open_backend(args.backend, data_dir, trust) as backend:
+            try:
+                return await bench_run(
+                    backend,
+                    args.targets,
+                    options,
+                    Outputs(json=args.json, junit=args.junit, report=args.report),
+                    resume=args.resume,
+                    min_score=args.min_score,
+                )
+            except BackendError as exc:
+                print(f"scenario-mcp bench run: {exc.message}", file=sys.stderr)
+                return 2
+    except (RuntimeError, OSError) as exc:
+        print(f"scenario-mcp bench run: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _bench_report(args: argparse.Namespace, data_dir: Path, trust: TrustSettings) -> int:
+    from .backend import BackendError
+    from .harness.console import bench_report
+
+    out = args.out or Path(f"{args.benchmark_run_id}.html")
+    try:
+        async with open_backend(args.backend, data_dir, trust) as backend:
+            try:
+                return await bench_report(backend, args.benchmark_run_id, args.compare, out)
+            except BackendError as exc:
+                print(f"scenario-mcp bench report: {exc.message}", file=sys.stderr)
+                return 2
+    except (RuntimeError, OSError) as exc:
+        print(f"scenario-mcp bench report: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _gc(data_dir: Path, grace: float | None, retain_seconds: float | None = None) -> int:
     from .local.engine import LocalBackend
     from .local.garbage import GRACE_SECONDS
 
     try:
-        async with LocalBackend(data_dir) as engine:
+        retention = {} if retain_seconds is None else {"retain_seconds": retain_seconds}
+        async with LocalBackend(data_dir, trust=None, **retention) as engine:
+            retained = await engine.apply_retention()
             report = await engine.collect_garbage(grace_seconds=GRACE_SECONDS if grace is None else grace)
     except (RuntimeError, OSError) as exc:
         print(f"scenario-mcp gc: {exc}", file=sys.stderr)
@@ -255,7 +437,22 @@ async def _gc(data_dir: Path, grace: float | None) -> int:
         f"freed {report.freed_bytes / 1e6:.1f} MB: {len(report.layers)} layer(s), "
         f"{len(report.image_layers)} image layer(s), {len(report.images)} pulled image(s)"
     )
+    print(
+        f"retention: freed {retained.freed_bytes / 1e6:.1f} MB of {len(retained.devboxes)} ended devbox(es), "
+        f"{retained.log_entries} log entries of {len(retained.runs)} ended run(s)"
+    )
     return 0
+
+
+async def _scenario(data_dir: Path, args: argparse.Namespace) -> int:
+    from .tasks.commands import run_scenario_command
+
+    try:
+        async with open_backend(args.backend, data_dir, trust_settings(args)) as backend:
+            return await run_scenario_command(backend, args)
+    except (RuntimeError, OSError) as exc:
+        print(f"scenario-mcp scenario: {exc}", file=sys.stderr)
+        return 1
 
 
 def _toolset_names(text: str | None) -> list[str] | None:
@@ -299,7 +496,9 @@ async def prepare_in_background(backend: Backend) -> None:
 
 
 @asynccontextmanager
-async def open_backend(kind: str, data_dir: Path, trust: TrustSettings | None = None) -> AsyncIterator[Backend]:
+async def open_backend(
+    kind: str, data_dir: Path, trust: TrustSettings | None = None, retain_seconds: float | None = None
+) -> AsyncIterator[Backend]:
     """The engine behind a surface: the local one, or a remote Runloop-compatible API."""
     if kind == "remote":
         from .remote import RemoteBackend
@@ -309,20 +508,29 @@ async def open_backend(kind: str, data_dir: Path, trust: TrustSettings | None = 
     else:
         from .local.engine import LocalBackend
 
-        async with LocalBackend(data_dir, trust=trust) as local:
+        retention = {} if retain_seconds is None else {"retain_seconds": retain_seconds}
+        async with LocalBackend(data_dir, trust=trust, **retention) as local:
             yield local
 
 
 async def _api(
-    data_dir: Path, backend_kind: str, host: str, port: int, token: str | None, trust: TrustSettings | None = None
+    data_dir: Path,
+    backend_kind: str,
+    host: str,
+    port: int,
+    token: str | None,
+    trust: TrustSettings | None = None,
+    request_log: Path | None = None,
+    retain_seconds: float | None = None,
 ) -> None:
-    import uvicorn
-
     from .rest import build_rest_app
+    from .rest.request_log import RequestLog
+    from .stop_signals import Server, serve_until_stopped, server_config
 
-    async with open_backend(backend_kind, data_dir, trust) as backend:
-        config = uvicorn.Config(
-            build_rest_app(backend, token=token, host=host),
+    async with open_backend(backend_kind, data_dir, trust, retain_seconds) as backend:
+        app = build_rest_app(backend, token=token, host=host)
+        config = server_config(
+            RequestLog(app, request_log) if request_log else app,
             host=host,
             port=port,
             lifespan="off",
@@ -331,7 +539,8 @@ async def _api(
             http="httptools",  # C parsing: a third of h11's CPU per request (the REST hop's budget)
         )
         print(f"scenario-mcp: Runloop REST API on http://{host}:{port}/v1 ({backend_kind} backend)", file=sys.stderr)
-        await uvicorn.Server(config).serve()
+        server = Server(config)
+        await serve_until_stopped(server.serve, partial(setattr, server, "should_exit", True))
 
 
 def _host_dirs(transport: str, args: argparse.Namespace | None) -> HostDirs:
@@ -350,14 +559,26 @@ async def _serve(
     backend_kind: str = "local",
     args: argparse.Namespace | None = None,
     trust: TrustSettings | None = None,
+    retain_seconds: float | None = None,
 ) -> None:
     transport = args.transport if args else "stdio"
-    async with open_backend(backend_kind, data_dir, trust) as backend, anyio.create_task_group() as tg:
+    async with open_backend(backend_kind, data_dir, trust, retain_seconds) as backend, anyio.create_task_group() as tg:
         # The default environment is built while the server already answers (stdio's handshake
         # must not wait for PyPI); a devbox wanting it waits for the same build (blueprints.py).
         tg.start_soon(prepare_in_background, backend)
         await _serve_on(backend, backend_kind, transport, args)
         tg.cancel_scope.cancel()
+
+
+async def _serve_stdio(server: MCPServer[Any]) -> None:
+    """MCPServer.run_stdio_async, on stdin lines a stop can cancel (stop_signals.py)."""
+    from mcp.server.stdio import stdio_server
+
+    from .stop_signals import StdinLines
+
+    async with stdio_server(stdin=StdinLines()) as (read_stream, write_stream):  # type: ignore[arg-type]
+        lowlevel = server._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
 async def _serve_on(backend: Backend, backend_kind: str, transport: str, args: argparse.Namespace | None) -> None:
@@ -382,10 +603,16 @@ async def _serve_on(backend: Backend, backend_kind: str, transport: str, args: a
         toolsets=_toolset_names(args.toolsets) if args else None,
     )
     if transport == "stdio":
-        await server.run_stdio_async()
+        from .stop_signals import serve_until_stopped
+
+        await serve_until_stopped(partial(_serve_stdio, server))
         return
     from .mcp_server.http import serve_http
 
     assert args is not None
     http_kind: HttpTransport = "sse" if transport == "sse" else "http"
-    await serve_http(server, http_kind, host=args.host, port=args.port, token=args.token, log_level=args.log_level)
+    # The run pages show scorer outputs and reference diffs: an author's, never a solver's.
+    pages = backend if role == "author" else None
+    await serve_http(
+        server, http_kind, host=args.host, port=args.port, token=args.token, log_level=args.log_level, backend=pages
+    )

@@ -13,6 +13,7 @@ from scenario_mcp.backend import (
     NotFoundError,
     OperationTimeoutError,
 )
+from scenario_mcp.harness.runner import score
 from scenario_mcp.models import (
     BashScriptScorer,
     BenchmarkCreateParameters,
@@ -437,6 +438,27 @@ async def test_benchmark_run_scores_the_mean(engine: Backend) -> None:
     assert "unarchive" in archived.value.message
     assert (await engine.unarchive_benchmark(benchmark.id)).status == "active"
     assert [b.id for b in (await engine.list_benchmarks()).benchmarks] == [benchmark.id]
+
+
+async def test_a_benchmark_run_started_alone_gathers_the_runs_that_name_it(engine: Backend) -> None:
+    """start_scenario_runs=false (scenario-mcp's extension, for a runner that starts runs a few at
+    a time): no run at start; each run started with its id joins it; an ended one takes none."""
+    full = await simple_scenario(engine, "full", "echo 1.0")
+    half = await simple_scenario(engine, "half", "echo 0.5")
+    benchmark = await engine.create_benchmark(BenchmarkCreateParameters(name="alone", scenario_ids=[full.id, half.id]))
+    bench_run = await engine.start_benchmark_run(
+        StartBenchmarkRunParameters(benchmark_id=benchmark.id, start_scenario_runs=False)
+    )
+    assert (await engine.list_runs(benchmark_run_id=bench_run.id)).runs == []
+    for scenario in (full, half):
+        run = await engine.start_run(StartScenarioRunParameters(scenario_id=scenario.id, benchmark_run_id=bench_run.id))
+        assert (await score(engine, run.id, scenario)).state == "scored"
+    completed = await engine.complete_benchmark_run(bench_run.id)
+    assert completed.state == "completed" and completed.score == 0.75
+    assert all(r.state == "completed" for r in (await engine.list_runs(benchmark_run_id=bench_run.id)).runs)
+    with pytest.raises(InvalidStateError) as ended:
+        await engine.start_run(StartScenarioRunParameters(scenario_id=full.id, benchmark_run_id=bench_run.id))
+    assert "only a `running` benchmark run can be joined" in ended.value.message
 
 
 async def test_custom_scorers(engine: Backend) -> None:

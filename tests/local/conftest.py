@@ -10,14 +10,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import pytest
 
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.local.images import pull_image
-from scenario_mcp.local.layers import IMAGES, LayerStore
-
-from .oci_registry import DEBIAN_PATH, Pusher, debian_tar
+from scenario_mcp.local.layers import IMAGES
 
 
 @pytest.fixture
@@ -44,19 +40,6 @@ def loopback_server() -> Iterator[int]:
     stop.set()
     thread.join()
     server.close()
-
-
-@pytest.fixture(scope="session")
-def debian_image(registry: Pusher, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """A realistic base image (Debian with bash, coreutils and python3) in the loopback registry,
-    and a layer store it was pulled into once (tests link it in: see `seed_image`)."""
-    reference = f"{registry.address}/test/debian:bookworm"
-    registry.image(
-        "test/debian", "bookworm", [debian_tar().read_bytes()], compress=False, config={"Env": [f"PATH={DEBIAN_PATH}"]}
-    )
-    layers = tmp_path_factory.mktemp("debian-image") / "layers"
-    anyio.run(pull_image, reference, LayerStore(layers))
-    return reference, layers
 
 
 def seed_image(backend: LocalBackend, pulled: Path) -> None:

@@ -24,25 +24,28 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from scenario_mcp.local.images import host_platform
+from scenario_mcp.local.oci_layer import zstd_module
 
 REGISTRY_BIN = Path("/usr/bin/docker-registry")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 
 
@@ -153,6 +156,19 @@ def sha256(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
+def compressed(tar: bytes, compression: str) -> tuple[bytes, str]:
+    """A layer blob and its media type: gzip (as `docker push`), zstd (as `buildx --compression
+    zstd`, here with the zstd module the engine reads it with) or none."""
+    if compression == "gzip":
+        return gzip.compress(tar, mtime=0), LAYER_GZIP
+    if compression == "zstd":
+        module = zstd_module()
+        assert module is not None, "no zstd module: backports.zstd is a dependency before Python 3.14"
+        return bytes(module.compress(tar)), LAYER_ZSTD
+    assert compression == "none", compression
+    return tar, LAYER_TAR
+
+
 # -- pushing -----------------------------------------------------------------------------------
 
 
@@ -188,17 +204,16 @@ class Pusher:
         layers: list[bytes],
         *,
         config: dict[str, Any] | None = None,
-        compress: bool = True,
+        compression: str = "gzip",
         platform: str | None = None,
         diff_ids: list[str] | None = None,
     ) -> tuple[str, int]:
-        """Push an image of these layer tars; returns (manifest digest, manifest size)."""
+        """Push an image of these layer tars (each blob gzip'd, zstd'd or plain, as `compression`
+        says: "gzip", "zstd" or "none"); returns (manifest digest, manifest size)."""
         descriptors = []
         for tar in layers:
-            blob = gzip.compress(tar, mtime=0) if compress else tar
-            descriptors.append(
-                {"mediaType": LAYER_GZIP if compress else LAYER_TAR, "digest": self.blob(repo, blob), "size": len(blob)}
-            )
+            blob, media_type = compressed(tar, compression)
+            descriptors.append({"mediaType": media_type, "digest": self.blob(repo, blob), "size": len(blob)})
         os_name, _, arch = (platform or host_platform()).partition("/")
         config_doc = {
             "architecture": arch.split("/")[0],
@@ -280,7 +295,9 @@ def push_minbase(pusher: Pusher, repo: str, tag: str) -> str:
 class RegistryFront:
     """A loopback proxy to the registry. mode "token": /v2/ wants a bearer token from /token
     (which itself wants Basic `credentials` when given); "basic": /v2/ wants Basic credentials;
-    "corrupt": blobs come back with one byte changed."""
+    "corrupt": blobs come back with one byte changed; "truncate": layer blobs end halfway;
+    "stall": layer blobs send their first 1.5 MiB (more than a chunk the engine reads at once),
+    then nothing more until the front stops."""
 
     TOKEN = "secret-token-for-tests"
 
@@ -331,10 +348,20 @@ class RegistryFront:
                 f"http://{self.upstream}{request.url.path}", headers={"Accept": request.headers.get("accept", "*/*")}
             )
         body = upstream.content
-        if self.mode == "corrupt" and "/blobs/" in request.url.path and len(body) > 4096:  # layers, not configs
-            body = body[:50] + bytes([body[50] ^ 0xFF]) + body[51:]
+        layer = "/blobs/" in request.url.path and len(body) > 4096  # layers, not configs
         headers = {k: v for k, v in upstream.headers.items() if k.lower() in ("content-type", "docker-content-digest")}
+        if layer and self.mode == "corrupt":
+            body = body[:50] + bytes([body[50] ^ 0xFF]) + body[51:]
+        elif layer and self.mode == "truncate":
+            body = body[: len(body) // 2]
+        elif layer and self.mode == "stall":
+            return StreamingResponse(self._stalled(body[: 3 << 19]), headers=headers)
         return Response(body, status_code=upstream.status_code, headers=headers)
+
+    async def _stalled(self, head: bytes) -> AsyncIterator[bytes]:
+        yield head
+        while not self.server.should_exit:
+            await anyio.sleep(0.05)
 
 
 # -- looking at layers through the engine's own sandbox ----------------------------------------

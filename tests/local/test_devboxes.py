@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 from pathlib import Path
 
 import anyio
@@ -12,10 +13,19 @@ from anyio.abc import SocketStream
 
 from scenario_mcp.backend import InvalidRequestError, InvalidStateError, NotFoundError
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.models import DevboxCreateParameters, DevboxStatus, LaunchParameters
+from scenario_mcp.models import BashScriptScorer, DevboxCreateParameters, DevboxStatus, LaunchParameters, now_ms
 
 from ..conftest import seed_default_blueprint
-from .helpers import mounts_mentioning, new_box, pid_namespace, pids_in_namespace, run_ok
+from .helpers import (
+    contract,
+    mounts_mentioning,
+    new_box,
+    pid_namespace,
+    pids_in_namespace,
+    run_ok,
+    scenario_with,
+    start,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -196,6 +206,24 @@ async def test_shutdown_devbox_refuses_work(backend: LocalBackend) -> None:
         await backend.execute("dbx_missing", "true")
 
 
+async def test_a_status_wait_answers_when_the_status_changes(backend: LocalBackend) -> None:
+    """A long poll holds while the devbox is not there yet, and answers on the change itself (not
+    on a later timer tick: Runloop's SDK sends its next request only when this one answers)."""
+    box = await new_box(backend)
+    seen: list[DevboxStatus] = []
+
+    async def wait() -> None:
+        seen.append((await backend.wait_for_devbox_status(box, ["suspended"], timeout_seconds=20)).status)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait)
+        await anyio.wait_all_tasks_blocked()
+        assert seen == []
+        await backend.suspend_devbox(box)
+        await anyio.wait_all_tasks_blocked()
+        assert seen == [DevboxStatus.SUSPENDED]
+
+
 async def test_list_devboxes_paging_and_status_filter(backend: LocalBackend) -> None:
     boxes = [await new_box(backend, name=f"box{i}") for i in range(3)]
     await backend.shutdown_devbox(boxes[1])
@@ -241,3 +269,81 @@ async def test_a_suspended_devbox_resumes_after_a_server_restart(data_dir: Path,
         after = (await engine.execute(box.id, "wc -l < ticks")).stdout
         assert int(after or 0) > int(before or 0)  # its processes run again
         await engine.shutdown_devbox(box.id)
+
+
+# --- keep-alive without a server (issue 15) -----------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+async def test_a_devbox_ends_at_its_keep_alive_time_with_no_server_and_the_next_start_records_it(
+    data_dir: Path, default_blueprint_cache: Path
+) -> None:
+    async with LocalBackend(data_dir) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        short = await engine.create_devbox(
+            DevboxCreateParameters(launch_parameters=LaunchParameters(keep_alive_time_seconds=2))
+        )
+        kept = await engine.create_devbox(
+            DevboxCreateParameters(launch_parameters=LaunchParameters(keep_alive_time_seconds=2))
+        )
+        await run_ok(engine, short.id, "sleep 1000 >/dev/null 2>&1 &")
+        pids = {box.id: (await engine.devboxes.internal(box.id))["init_pid"] for box in (short, kept)}
+        await anyio.sleep(1.2)
+        await engine.keep_alive_devbox(kept.id)  # moves kept's deadline to ~3.2 s from its start
+        expires = {box.id: (await engine.devboxes.internal(box.id))["expires_ms"] for box in (short, kept)}
+    # The server is gone; each init keeps the time itself.
+    with anyio.fail_after(5):
+        while _alive(pids[short.id]):
+            await anyio.sleep(0.05)
+    assert now_ms() >= expires[short.id]
+    assert _alive(pids[kept.id])  # its deadline was moved
+    with anyio.fail_after(5):
+        while _alive(pids[kept.id]):
+            await anyio.sleep(0.05)
+    assert now_ms() >= expires[kept.id]
+    async with LocalBackend(data_dir) as engine:
+        for box in (short, kept):
+            view = await engine.get_devbox(box.id)
+            assert view.status == DevboxStatus.SHUTDOWN and view.shutdown_reason == "keep_alive_timeout", view
+
+
+async def test_a_running_server_records_a_devbox_its_init_ended_at_keep_alive(backend: LocalBackend) -> None:
+    box = await backend.create_devbox(
+        DevboxCreateParameters(launch_parameters=LaunchParameters(keep_alive_time_seconds=1))
+    )
+    pid = (await backend.devboxes.internal(box.id))["init_pid"]
+    with anyio.fail_after(5):
+        while _alive(pid):
+            await anyio.sleep(0.05)
+    with pytest.raises(InvalidStateError, match="keep_alive_timeout"):
+        await backend.execute(box.id, "true")
+    view = await backend.get_devbox(box.id)
+    assert view.status == DevboxStatus.SHUTDOWN and view.shutdown_reason == "keep_alive_timeout"
+
+
+# --- faults from outside (issue 15) -------------------------------------------------------------
+
+
+async def test_an_init_killed_from_outside_fails_its_devbox_and_its_run(
+    data_dir: Path, default_blueprint_cache: Path
+) -> None:
+    async with LocalBackend(data_dir, sweep_interval=0.2) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        scenario = await scenario_with(engine, contract(("s", 1, BashScriptScorer(bash_script="echo 1.0"))))
+        run = await start(engine, scenario)
+        os.kill((await engine.devboxes.internal(run.devbox_id))["init_pid"], signal.SIGKILL)
+        with anyio.fail_after(10):
+            while (box := await engine.get_devbox(run.devbox_id)).status == "running":
+                await anyio.sleep(0.05)
+            while (current := await engine.get_run(run.id)).state == "running":
+                await anyio.sleep(0.05)
+        assert box.status == DevboxStatus.FAILURE and "killed from outside" in (box.failure_message or "")
+        assert current.state == "failed" and f"devbox {run.devbox_id} failed" in (current.failure_reason or "")
+        with pytest.raises(InvalidStateError, match="failure"):
+            await engine.execute(run.devbox_id, "true")

@@ -6,6 +6,7 @@ import pytest
 
 from scenario_mcp.backend import InvalidRequestError
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.models import LaunchParameters, UserParameters
 
 from .helpers import new_box, run_ok
 
@@ -86,6 +87,46 @@ async def test_uploads_and_downloads_reach_any_path_in_the_devbox(backend: Local
     # The text tools keep to home.
     with pytest.raises(InvalidRequestError, match="escapes the devbox home"):
         await backend.read_file(box, "/tests/deep/test.sh")
+
+
+async def test_what_uploads_and_writes_make_belongs_to_the_devboxs_user(backend: LocalBackend) -> None:
+    """As on Runloop: in a devbox whose user is not root (here launch_parameters.user_parameters
+    on the host environment), upload_file and write_file leave the file and every directory they
+    made the user's; directories that were there keep their owner, and so does what a planted
+    symlink points to."""
+    agent = LaunchParameters(user_parameters=UserParameters(username="agent", uid=4321))
+    box = await new_box(backend, launch_parameters=agent)
+    await backend.upload_file(box, "/tests/deep/test.sh", b"echo hi\n")
+    await backend.upload_file(box, "/tmp/flat.txt", b"x")
+    await backend.write_file(box, "notes/day/a.txt", "x")
+    owners = await run_ok(
+        backend,
+        box,
+        "stat -c '%n %u:%g' / /tmp /tests /tests/deep /tests/deep/test.sh /tmp/flat.txt "
+        "/home/user/notes /home/user/notes/day /home/user/notes/day/a.txt",
+    )
+    assert owners.splitlines() == [
+        "/ 0:0",
+        "/tmp 0:0",
+        *(f"{path} 4321:4321" for path in ("/tests", "/tests/deep", "/tests/deep/test.sh", "/tmp/flat.txt")),
+        *(f"/home/user/{path} 4321:4321" for path in ("notes", "notes/day", "notes/day/a.txt")),
+    ]
+    # The user can change what it was given (the commands run as uid 4321).
+    assert await run_ok(backend, box, "id -u; echo more >> /tests/deep/test.sh && rm /tmp/flat.txt && echo ok") == (
+        "4321\nok\n"
+    )
+    # A symlink at the path: the link changes hands, never its target (root's /etc/passwd here).
+    await backend.upload_file(box, "/tests/deep/test.sh", b"again")
+    owned_before = await run_ok(backend, box, "stat -c %u:%g /etc/hostname")
+    await run_ok(backend, box, "ln -s /etc/hostname /tests/link")
+    await backend.upload_file(box, "/tests/link", b"written through the link")
+    assert await run_ok(backend, box, "stat -c %u:%g /etc/hostname; stat -c %u:%g /tests/link") == (
+        f"{owned_before}4321:4321\n"
+    )
+    # A root devbox: what it makes stays root's.
+    root_box = await new_box(backend)
+    await backend.upload_file(root_box, "/tests/deep/test.sh", b"x")
+    assert await run_ok(backend, root_box, "stat -c %u /tests /tests/deep/test.sh") == "0\n0\n"
 
 
 @pytest.mark.parametrize(

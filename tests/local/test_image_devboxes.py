@@ -88,6 +88,20 @@ async def test_a_dockerfile_blueprint_makes_devboxes_with_the_images_root_and_co
     assert (await backend.execute(again, "cat built.txt; echo $FROM_IMAGE")).stdout == "changed\nyes\n"
 
 
+async def test_a_base_that_cannot_be_pulled_fails_the_build_not_the_engine(
+    backend: LocalBackend, registry: Pusher, base_image: str
+) -> None:
+    dockerfile = f"FROM {registry.address}/images/none:1\nRUN true\n"
+    queued = await backend.create_blueprint(BlueprintCreateParameters(name="no-base", dockerfile=dockerfile))
+    failed = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
+    assert failed.status == "failed" and failed.failure_reason == "build_failed"
+    assert "could not be pulled" in (failed.failure_message or "") and "images/none" in (failed.failure_message or "")
+    # The engine goes on: the next build and devbox work.
+    fine = await built(backend, BlueprintCreateParameters(name="fine", dockerfile=f"FROM {base_image}\n"))
+    box = await backend.create_devbox(DevboxCreateParameters(blueprint_id=fine))
+    assert (await backend.execute(box.id, "echo $FROM_IMAGE")).stdout == "yes\n"
+
+
 async def test_a_failing_step_fails_the_build_with_its_line_and_output(backend: LocalBackend, base_image: str) -> None:
     dockerfile = f"FROM {base_image}\nRUN echo fine\nRUN echo about to fail && exit 7\nRUN echo never\n"
     queued = await backend.create_blueprint(BlueprintCreateParameters(name="broken", dockerfile=dockerfile))
@@ -244,6 +258,31 @@ async def test_an_image_devbox_root_holds_only_the_images_files(backend: LocalBa
     box = (await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
     listed = (await backend.execute(box, "ls -A /")).stdout.split()
     assert ".complete" not in listed and "made" in listed and "bin" in listed
+
+
+async def test_uploads_belong_to_the_images_user(backend: LocalBackend, base_image: str) -> None:
+    """An image whose USER is not root: what upload_file makes (the file and each directory made
+    for it) is that user's, as on Runloop, so its commands can change it. (write_file needs
+    `realpath -m`, which busybox lacks; test_files.py covers it on the host environment.)"""
+    dockerfile = f"FROM {base_image}\nRUN mkdir -p /home/user /srv/kept\nUSER 1234:2345\n"
+    blueprint_id = await built(backend, BlueprintCreateParameters(name="as-1234", dockerfile=dockerfile))
+    box = (await backend.create_devbox(DevboxCreateParameters(blueprint_id=blueprint_id))).id
+    await backend.upload_file(box, "/srv/kept/new/file.bin", b"\x00\x01")
+    await backend.upload_file(box, "made/notes.txt", b"x")  # relative: under /home/user
+    seen = await backend.execute(
+        box,
+        "stat -c '%n %u:%g' /srv/kept /srv/kept/new /srv/kept/new/file.bin /home/user /home/user/made "
+        "/home/user/made/notes.txt && echo more >> /srv/kept/new/file.bin && id -u",
+    )
+    assert seen.stdout.splitlines() == [
+        "/srv/kept 0:0",
+        "/srv/kept/new 1234:2345",
+        "/srv/kept/new/file.bin 1234:2345",
+        "/home/user 0:0",
+        "/home/user/made 1234:2345",
+        "/home/user/made/notes.txt 1234:2345",
+        "1234",
+    ], seen.stderr
 
 
 async def test_commands_run_as_the_user_the_launch_or_the_image_names(

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import anyio
 import pytest
 
 from scenario_mcp.local.images import find_image, pull_image
@@ -51,7 +52,10 @@ def image_layer_count(store: LayerStore) -> int:
     )
 
 
-async def test_a_three_layer_image_is_pulled_and_overlay_shows_its_whiteouts(registry: Pusher, tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+async def test_a_three_layer_image_is_pulled_and_overlay_shows_its_whiteouts(
+    registry: Pusher, tmp_path: Path, compression: str
+) -> None:
     config = {
         "Env": ["PATH=/usr/bin:/bin", "LANG=C.UTF-8"],
         "WorkingDir": "/app",
@@ -62,20 +66,21 @@ async def test_a_three_layer_image_is_pulled_and_overlay_shows_its_whiteouts(reg
         "Labels": {"org.opencontainers.image.title": "three"},
     }
     tars = [make_tar(entries) for entries in three_layers()]
-    digest, _ = registry.image("tests/three", "v1", tars, config=config)
+    repo = f"tests/three-{compression}"
+    digest, _ = registry.image(repo, "v1", tars, config=config, compression=compression)
     store = LayerStore(tmp_path / "layers")
     seen: list[tuple[int, int, str]] = []
-    record = await pull_image(f"{registry.address}/tests/three:v1", store, progress=lambda *p: seen.append(p))
+    record = await pull_image(f"{registry.address}/{repo}:v1", store, progress=lambda *p: seen.append(p))
     assert record.manifest_digest == digest
     assert record.diff_ids == tuple(sha256(t) for t in tars)
-    assert record.references == (f"{registry.address}/tests/three:v1",)
+    assert record.references == (f"{registry.address}/{repo}:v1",)
     assert record.config.env == ("PATH=/usr/bin:/bin", "LANG=C.UTF-8")
     assert (record.config.working_dir, record.config.user) == ("/app", "1000:1000")
     assert record.config.entrypoint == ("/entry.sh",) and record.config.cmd == ("serve", "--port", "80")
     assert (
         record.config.exposed_ports == ("80/tcp",) and record.config.labels["org.opencontainers.image.title"] == "three"
     )
-    assert find_image(store, f"{registry.address}/tests/three:v1") == record
+    assert find_image(store, f"{registry.address}/{repo}:v1") == record
     done = [d for d, _, _ in seen]
     assert done == sorted(done) and seen[-1][0] == seen[-1][1] > 0 and "pulled" in seen[-1][2]
     layers = [store.image_layer_path(d) for d in reversed(record.diff_ids)]
@@ -93,7 +98,7 @@ async def test_hard_links_and_symlinks_out_of_the_layer_survive_a_pull(registry:
             symlink("abs", "/etc/hostname"),
         ]
     )
-    registry.image("tests/links", "v1", [tar], compress=False)
+    registry.image("tests/links", "v1", [tar], compression="none")
     store = LayerStore(tmp_path / "layers")
     record = await pull_image(f"{registry.address}/tests/links:v1", store)
     layer = store.image_layer_path(record.diff_ids[0])
@@ -124,6 +129,36 @@ async def test_a_corrupted_blob_is_refused_and_nothing_half_unpacked_is_left(reg
         pytest.raises(ImageError, match=r"layer sha256:\w+: (digest mismatch|cannot unpack)"),
     ):
         await pull_image(f"{front.address}/tests/corrupt:v1", store)
+    assert image_layer_count(store) == 0 and store.list_images() == [] and leftovers(store) == []
+
+
+async def test_a_truncated_blob_is_refused_and_nothing_half_unpacked_is_left(registry: Pusher, tmp_path: Path) -> None:
+    big = make_tar([*base_dirs(), *(file(f"f{i}", os.urandom(20_000)) for i in range(50))])
+    registry.image("tests/truncated", "v1", [big])
+    store = LayerStore(tmp_path / "layers")
+    with (
+        RegistryFront(registry.address, "truncate") as front,
+        pytest.raises(ImageError, match=r"layer sha256:\w+: (the gzip stream ends early|got \d+ bytes)"),
+    ):
+        await pull_image(f"{front.address}/tests/truncated:v1", store)
+    assert image_layer_count(store) == 0 and store.list_images() == [] and leftovers(store) == []
+
+
+async def test_a_refused_path_stops_the_pull_at_once_though_the_registry_stalls(
+    registry: Pusher, tmp_path: Path
+) -> None:
+    # The refusal is in the blob's first bytes; the registry sends no more after 1.5 MiB: the
+    # download, the decoder and the unpacker must all stop now, not at the HTTP timeout.
+    bad = make_tar([file("../escape", "x"), file("big", os.urandom(4 << 20))])
+    registry.image("tests/stalled", "v1", [bad])
+    store = LayerStore(tmp_path / "deep" / "layers")
+    with (
+        RegistryFront(registry.address, "stall") as front,
+        anyio.fail_after(20),
+        pytest.raises(ImageError, match="leaves the layer"),
+    ):
+        await pull_image(f"{front.address}/tests/stalled:v1", store)
+    assert not (tmp_path / "deep" / "escape").exists()
     assert image_layer_count(store) == 0 and store.list_images() == [] and leftovers(store) == []
 
 

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from scenario_mcp.backend import DataDirFullError
+from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.store import CHECKPOINT_EVERY, SCHEMA_VERSION, TABLES, Store
+from scenario_mcp.models import (
+    BashScriptScorer,
+    InputContext,
+    ScenarioCreateParameters,
+    ScoringContract,
+    ScoringFunction,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -221,3 +232,71 @@ async def test_the_wal_stays_bounded_though_puts_commit_inline(tmp_path: Path) -
     assert wal.stat().st_size < 2 * one_interval  # without checkpoints: about 6 times
     assert (await store.get("devboxes", f"dbx_{6 * CHECKPOINT_EVERY - 1}")) is not None
     store.close()
+
+
+# --- a full disk (issue 15) ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: a data dir whose disk fills up in a moment."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def _fill(directory: Path) -> Path:
+    filler = directory / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+async def test_a_full_disk_is_a_clear_error_stores_nothing_half_made_and_work_resumes(small_disk: Path) -> None:
+    async with LocalBackend(small_disk / "data") as engine:
+        made = [await engine.create_scenario(_scenario("before"))]
+        filler = _fill(small_disk)
+        refused = None
+        for i in range(200):  # the WAL's free pages may take a few writes before one needs the disk
+            try:
+                made.append(await engine.create_scenario(_scenario(f"while-full-{i}", text="x" * 20_000)))
+            except DataDirFullError as exc:
+                refused = exc
+                break
+        assert refused is not None, "no write failed on a full disk"
+        assert "disk is full" in refused.message and str(small_disk) in refused.message
+        assert refused.status == 507
+        assert "free space" in refused.message
+        # What was acknowledged is all there; the refused one is not, not even in part.
+        listed = await engine.list_scenarios(limit=1000)
+        assert {s.id for s in listed.scenarios} == {s.id for s in made}
+        filler.unlink()  # space again: the same engine goes on
+        after = await engine.create_scenario(_scenario("after"))
+        assert (await engine.get_scenario(after.id)).name == "after"
+    db = sqlite3.connect(small_disk / "data" / "scenario-mcp.sqlite3")
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT count(*) FROM scenarios").fetchone()[0] == len(made) + 1
+    finally:
+        db.close()
+
+
+def _scenario(name: str, text: str = "p") -> ScenarioCreateParameters:
+    return ScenarioCreateParameters(
+        name=name,
+        input_context=InputContext(problem_statement=text),
+        scoring_contract=ScoringContract(
+            scoring_function_parameters=[
+                ScoringFunction(name="s", weight=1, scorer=BashScriptScorer(bash_script="echo 1"))
+            ]
+        ),
+    )

@@ -193,6 +193,24 @@ async def test_the_layer_is_made_once_and_shared_by_images_with_the_same_bundle(
     assert after.layer != before.layer and layer_file(store, after, DEBIAN).startswith(b"REBUILT")
 
 
+async def test_a_ca_the_host_adds_or_rotates_reaches_the_next_sandbox(
+    store: LayerStore, host_cas: TrustSettings, cas: list[Path]
+) -> None:
+    # The next sandbox's trust is looked up without a thread hop when nothing changed: a CA
+    # file added, or one rewritten in place, must still be read and make a new layer.
+    image = [put_layer(store, debian_bundle())]
+    host = host_cas.host_ca_sources[0][0]
+    (host / "subdir" / "two.crt").unlink()
+    one = await sandbox_trust(store, image, host_cas, environ={})
+    assert await sandbox_trust(store, image, host_cas, environ={}) == one
+    shutil.copy(cas[1], host / "added.crt")
+    added = await sandbox_trust(store, image, host_cas, environ={})
+    assert added.layer != one.layer and layer_file(store, added, DEBIAN).count(b"BEGIN CERTIFICATE") == 2
+    (host / "added.crt").write_text((host / "one.crt").read_text() + "\n")  # rotated: now the first CA again
+    rotated = await sandbox_trust(store, image, host_cas, environ={})
+    assert rotated.layer == one.layer and layer_file(store, rotated, DEBIAN).count(b"BEGIN CERTIFICATE") == 1
+
+
 def step_layer(store: LayerStore, name: str, change: str) -> str:
     """A build step's layer in the store, as a RUN leaves one (plain dirs, overlayfs's marks)."""
     top = store.root / name

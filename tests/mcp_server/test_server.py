@@ -36,7 +36,7 @@ def scenario_body(snapshot_id: str, **extra: Any) -> dict[str, Any]:
 
 
 READS = {name for name in (spec.name for spec in TOOLS) if name.startswith(("get_", "list_", "read_"))}
-DESTRUCTIVE = {"archive_scenario", "shutdown_devbox", "cancel_run", "complete_run", "kill_execution"}
+DESTRUCTIVE = {"archive_scenario", "shutdown_devbox", "cancel_run", "complete_run", "kill_execution", "delete_agent"}
 IDEMPOTENT_WRITES = {
     "update_scenario",
     "archive_scenario",
@@ -45,6 +45,7 @@ IDEMPOTENT_WRITES = {
     "shutdown_devbox",
     "write_devbox_file",
     "kill_execution",
+    "import_scenarios",  # a repeat of an unchanged task changes nothing
 }
 
 

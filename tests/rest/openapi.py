@@ -30,7 +30,8 @@ EXTENSIONS: dict[str, set[str]] = {
     "LaunchParameters": {"network"},
     "BlueprintView": {"failure_message", "build_log", "image_config"},
     "ScenarioRunView": {"failure_reason"},
-    "ScenarioDefinitionView": {"create_time_ms"},
+    "ScenarioDefinitionView": {"create_time_ms", "scoring_scope"},
+    "AgentView": {"status", "build_finish_time_ms", "failure_message"},
 }
 
 # Where the spec itself is wrong, the schema that describes what Runloop (and its SDKs) answer.

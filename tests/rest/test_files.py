@@ -51,3 +51,14 @@ async def test_files_over_the_wire(http: httpx2.AsyncClient) -> None:
     assert ok(await http.post(base, json={"name": "renamed"}))["name"] == "renamed"
     assert ok(await http.get(base))["name"] == "renamed"
     error(await http.post("/v1/devboxes/dbx_nope", json={"name": "x"}), 404)
+
+
+async def test_an_upload_belongs_to_the_devboxs_user(http: httpx2.AsyncClient) -> None:
+    """Harbor's way in: a devbox whose launch_parameters.user_parameters name a non-root user gets
+    uploads it owns (the file and the directories made for it), as on Runloop."""
+    launch = {"user_parameters": {"username": "agent", "uid": 4321}}
+    box = ok(await http.post("/v1/devboxes", json={"launch_parameters": launch}))
+    base = f"/v1/devboxes/{box['id']}"
+    ok(await http.post(f"{base}/upload_file", data={"path": "/solution/solve.sh"}, files={"file": ("s", b"true")}))
+    seen = ok(await http.post(f"{base}/execute", json={"command": "stat -c %u:%g /solution /solution/solve.sh"}))
+    assert seen["stdout"] == "4321:4321\n4321:4321\n", seen

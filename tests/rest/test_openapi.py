@@ -258,6 +258,19 @@ async def network_policies(walk: Walk) -> None:
     await walk.call("POST", f"{base}/delete")
 
 
+async def agents(walk: Walk) -> None:
+    agent = await walk.call("POST", "/v1/agents", json={"name": "walk-agent", "version": "1"})
+    await walk.until(f"/v1/agents/{agent['id']}", lambda a: a["status"] == "build_complete")
+    await walk.call("GET", "/v1/agents?name=walk&version=latest&include_total_count=false")
+    mounts = [
+        {"type": "agent_mount", "agent_id": agent["id"], "agent_path": "/opt/walk"},
+        {"type": "file_mount", "target": "/home/user/task.md", "content": "walk"},
+    ]
+    box = await walk.call("POST", "/v1/devboxes", json={"mounts": mounts})
+    await walk.call("POST", f"/v1/devboxes/{box['id']}/shutdown")
+    await walk.call("POST", f"/v1/agents/{agent['id']}/delete")
+
+
 async def test_every_implemented_path_answers_as_runloops_openapi_says(
     http: httpx2.AsyncClient, backend: LocalBackend
 ) -> None:
@@ -267,6 +280,7 @@ async def test_every_implemented_path_answers_as_runloops_openapi_says(
     await blueprints(walk)
     await objects(walk)
     await network_policies(walk)
+    await agents(walk)
     await benchmarks(walk, await scenarios(walk))
     assert not walk.problems, "\n".join(walk.problems)
     missing = sorted(implemented() - walk.seen)

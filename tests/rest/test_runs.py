@@ -22,15 +22,19 @@ async def test_start_run_takes_camel_case_run_profile(http: httpx2.AsyncClient) 
     )
     assert "run_profile: unknown field" in snake and "runProfile" in snake
     with_mounts = {"scenario_id": created["id"], "runProfile": {"mounts": [{"type": "x"}]}}
-    assert "runProfile.mounts is not supported" in error(
-        await http.post("/v1/scenarios/start_run", json=with_mounts), 400
-    )
-    with_env = {"scenario_id": created["id"], "runProfile": {"envVars": {"A": "1"}, "purpose": "p"}}
+    assert "runProfile.mounts.0" in error(await http.post("/v1/scenarios/start_run", json=with_mounts), 400)
+    task = {"type": "file_mount", "target": "task.md", "content": "do it"}
+    with_env = {
+        "scenario_id": created["id"],
+        "runProfile": {"envVars": {"A": "1"}, "purpose": "p", "mounts": [task]},
+    }
     profiled = ok(await http.post("/v1/scenarios/start_run", json=with_env))
     assert profiled["purpose"] == "p"
     assert (
-        ok(await http.post(f"/v1/devboxes/{profiled['devbox_id']}/execute", json={"command": "echo $A"}))["stdout"]
-        == "1\n"
+        ok(await http.post(f"/v1/devboxes/{profiled['devbox_id']}/execute", json={"command": "echo $A; cat task.md"}))[
+            "stdout"
+        ]
+        == "1\ndo it"
     )
     ok(await http.post(f"/v1/scenarios/runs/{profiled['id']}/cancel"))
     run = ok(await http.post("/v1/scenarios/start_run", json={"scenario_id": created["id"], "runProfile": {}}))

@@ -1,9 +1,11 @@
 """Benchmarks on the local engine: named sets of scenarios, and runs over all of them at once.
 
-A benchmark run starts one scenario run per scenario, each carrying the benchmark run's id. Its
-state is `running` until it is completed or canceled; completing it completes every scenario run
-still open and sets its score to the mean of its scenario runs' scores (a run never scored counts
-as 0.0, as Runloop computes it: sum of scenario scores / number of scenario runs).
+A benchmark run starts one scenario run per scenario, each carrying the benchmark run's id, or
+(`start_scenario_runs=false`, for a runner that starts them a few at a time) none: every scenario
+run started with a running benchmark run's id joins it. Its state is `running` until it is
+completed or canceled; completing it completes every scenario run still open and sets its score
+to the mean of its scenario runs' scores (a run never scored counts as 0.0, as Runloop computes
+it: sum of scenario scores / number of scenario runs).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import builtins
 import logging
 from typing import Literal, Protocol
+
+import anyio
 
 from ..backend import BackendError, InvalidRequestError, InvalidStateError, NotFoundError
 from ..models import (
@@ -34,7 +38,7 @@ log = logging.getLogger(__name__)
 
 BENCHMARKS: Table = "benchmarks"
 BENCHMARK_RUNS: Table = "benchmark_runs"
-_DONE = {"complete": "completed", "cancel": "canceled"}
+_DONE = {"complete": "completed", "cancel": "canceled", "join": "joined"}
 
 
 class ScenarioRuns(Protocol):
@@ -56,9 +60,11 @@ def _unique(ids: list[str]) -> list[str]:
 
 
 class Benchmarks:
-    def __init__(self, store: Store, runs: ScenarioRuns) -> None:
+    def __init__(self, store: Store, runs: ScenarioRuns, members_lock: anyio.Lock | None = None) -> None:
         self.store = store
         self.runs = runs
+        # Runs joining one benchmark run at once each add to the same list: one at a time.
+        self.members_lock = members_lock or anyio.Lock()
 
     # --- definitions ---------------------------------------------------------------------------
 
@@ -182,9 +188,11 @@ class Benchmarks:
         )
         started: builtins.list[str] = []
         await self._save_run(run, started)
+        if params.start_scenario_runs is False:
+            return run
         try:
             for scenario in scenarios:
-                scenario_run = await self.runs.start_run(
+                scenario_run = await self.runs.start_run(  # joins the benchmark run (join)
                     StartScenarioRunParameters(
                         scenario_id=scenario.id,
                         run_name=f"{params.run_name or benchmark.name}: {scenario.name}",
@@ -193,7 +201,6 @@ class Benchmarks:
                     )
                 )
                 started.append(scenario_run.id)
-                await self._save_run(run, started)
         except BaseException:
             # All or nothing: a benchmark run that could not start all its scenarios is failed, and
             # the devboxes of the runs that did start are not left running.
@@ -206,6 +213,21 @@ class Benchmarks:
             await self._save_run(failed)
             raise
         return run
+
+    async def check_joinable(self, benchmark_run_id: str) -> None:
+        """A scenario run may name only a running benchmark run."""
+        await self._open_run(benchmark_run_id, "join")
+
+    async def join(self, benchmark_run_id: str, scenario_run_id: str) -> None:
+        """A scenario run started with this benchmark run's id is one of its runs."""
+        async with self.members_lock:
+            row = await self.store.get(BENCHMARK_RUNS, benchmark_run_id)
+            if row is None:
+                raise NotFoundError("benchmark run", benchmark_run_id)
+            members = list(row.internal.get("scenario_run_ids", []))
+            if scenario_run_id not in members:
+                members.append(scenario_run_id)
+                await self._save_run(BenchmarkRunView.model_validate(row.data), members)
 
     async def get_run(self, benchmark_run_id: str) -> BenchmarkRunView:
         row = await self.store.get(BENCHMARK_RUNS, benchmark_run_id)

@@ -18,12 +18,14 @@ import anyio.to_thread
 
 from ..conventions import HOME
 from ..models import BlueprintCreateParameters, now_ms
+from .build_progress import BuildTracker
 from .builds import BuildError, DockerfileBuild, registry_puller
 from .commands import shell_argv
 from .dockerfile import Instruction
 from .environments import Environment
 from .layers import LayerStore
 from .processes import TIMEOUT_EXIT_STATUS
+from .registry import ImageError
 from .sandbox import Sandbox, SandboxError
 from .sandbox.rootfs import RootPathError, resolve
 from .trust import SandboxTrust, TrustError, TrustSettings, sandbox_trust
@@ -64,6 +66,7 @@ class BlueprintBuild:
     context_archive: Path | None = None  # a tgz of the build context
     trust: TrustSettings = field(default_factory=TrustSettings)  # CAs and proxies: never in a layer
     on_log: Callable[[], Awaitable[None]] | None = None  # a log entry was added
+    tracker: BuildTracker | None = None  # progress as it goes (pulls' bytes, steps), for MCP clients
     outcome: BuildOutcome = field(default_factory=BuildOutcome)
 
     async def run(self) -> BuildOutcome:
@@ -77,6 +80,8 @@ class BlueprintBuild:
             self.outcome.environment = environment
         except BuildError as exc:
             self.outcome.failure = str(exc)
+        except ImageError as exc:
+            self.outcome.failure = f"a base image could not be pulled: {exc}"
         except (SandboxError, RootPathError, TrustError, OSError, tarfile.TarError) as exc:
             self.outcome.failure = f"the build could not run: {exc}"
         finally:
@@ -108,6 +113,8 @@ class BlueprintBuild:
 
         async def step_log(instruction: Instruction, output: str, failed: bool) -> None:
             self.outcome.log(f"line {instruction.line}: {instruction.original}\n{output}".rstrip(), failed=failed)
+            if self.tracker is not None and not failed:
+                self.tracker.step(f"line {instruction.line}: {instruction.original}")
             await self._logged()
 
         last_line = 0.0
@@ -115,6 +122,8 @@ class BlueprintBuild:
         async def progress(done: int, total: int, message: str) -> None:
             # A progress line per event, but a layer's download at most one per PROGRESS_SECONDS.
             nonlocal last_line
+            if self.tracker is not None:
+                self.tracker.pulling(done, total, message)
             downloading = message.startswith("layer ") and not message.endswith("unpacked")
             if downloading and time.monotonic() - last_line < PROGRESS_SECONDS:
                 return

@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..backend import (
+    BuildProgress,
     EnvironmentUnavailableError,
     InvalidRequestError,
     InvalidStateError,
@@ -39,6 +40,7 @@ from ..models import (
     now_ms,
 )
 from .blueprint_build import BlueprintBuild, BuildOutcome
+from .build_progress import BuildTracker
 from .environments import Environment
 from .layers import LayerStore
 from .store import Store, Table
@@ -74,14 +76,16 @@ class Blueprints:
         self.layers = layers
         self.boxes_dir = boxes_dir
         self._default_lock = anyio.Lock()
-        self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_BUILDS)
+        self.limiter = anyio.CapacityLimiter(MAX_CONCURRENT_BUILDS)
         self._finished: dict[str, anyio.Event] = {}  # builds in flight
+        self._trackers: dict[str, BuildTracker] = {}  # their progress, while they are in flight
         self._tg: TaskGroup | None = None
         self.open_context: ContextOpener | None = None  # set by the engine once objects exist
         self.trust = TrustSettings()  # the CAs and proxies build steps get (trust.py)
-        # A blueprint's parameters never change once created: its launch defaults are read from
-        # the store once, not again on every devbox create.
+        # A blueprint's parameters never change once created, nor its environment once built:
+        # they are read from the store once, not again on every devbox create.
         self._launch_defaults: dict[str, dict[str, Any]] = {}
+        self._environments: dict[str, Environment] = {}
 
     def attach_task_group(self, tg: TaskGroup) -> None:
         self._tg = tg
@@ -110,6 +114,8 @@ class Blueprints:
                 raise NotFoundError("blueprint named", blueprint_name)
             return Environment.from_internal(page.rows[0].internal, page.rows[0].id)
         if blueprint_id is not None:
+            if (known := self._environments.get(blueprint_id)) is not None:
+                return known
             row = await self.store.get("blueprints", blueprint_id)
             if row is None:
                 raise NotFoundError("blueprint", blueprint_id)
@@ -122,7 +128,8 @@ class Blueprints:
                         else "; wait for its build (get_blueprint) and retry"
                     )
                 )
-            return Environment.from_internal(row.internal, blueprint_id)
+            environment = self._environments[blueprint_id] = Environment.from_internal(row.internal, blueprint_id)
+            return environment
         default = await self.ensure_default()
         return Environment((default.id,), default.id)
 
@@ -149,6 +156,7 @@ class Blueprints:
         archive = await self._context(params, self._work(view.id))
         await self._save(view, {})
         finished = self._finished[view.id] = anyio.Event()
+        self._trackers[view.id] = BuildTracker(params)
         assert self._tg is not None, "the engine's task group is not running"
         self._tg.start_soon(self._build_queued, view, base, archive, finished)
         return view
@@ -216,15 +224,33 @@ class Blueprints:
         self, view: BlueprintView, base: Environment, archive: Path | None, finished: anyio.Event
     ) -> None:
         try:
-            async with self._limiter:
+            async with self.limiter:
                 await self._build(view, base, archive)
+        except Exception as exc:
+            # A build runs in the engine's task group: what it did not foresee fails the
+            # blueprint, never the server.
+            log.exception("building blueprint %s failed unexpectedly", view.id)
+            outcome = BuildOutcome()
+            outcome.log(f"build failed: internal error: {type(exc).__name__}: {exc}", failed=True)
+            outcome.failure = f"internal error: {type(exc).__name__}: {exc}"
+            await self._save(self._finished_view(view, outcome), {"build_logs": outcome.logs})
         finally:
             finished.set()
             self._finished.pop(view.id, None)
+            if (tracker := self._trackers.pop(view.id, None)) is not None and not tracker.ended:
+                tracker.end("the build stopped")
+
+    async def progress(self, blueprint_id: str, *, after: int = 0) -> list[BuildProgress] | None:
+        """A build's progress reports after the `after`-th (see BuildTracker); None when none is under way."""
+        tracker = self._trackers.get(blueprint_id)
+        return None if tracker is None else await tracker.after(after)
 
     async def _build(self, view: BlueprintView, base: Environment, archive: Path | None) -> BlueprintView:
         view = view.model_copy(update={"status": "building"})
         await self._save(view, {})
+        tracker = self._trackers.get(view.id)
+        if tracker is not None:
+            tracker.started()
         build = BlueprintBuild(
             blueprint_id=view.id,
             params=BlueprintCreateParameters.model_validate(view.parameters),
@@ -233,6 +259,7 @@ class Blueprints:
             work=self._work(view.id),
             context_archive=archive,
             trust=self.trust,
+            tracker=tracker,
         )
 
         async def save_logs() -> None:
@@ -245,6 +272,8 @@ class Blueprints:
         if outcome.environment is not None:
             internal.update(outcome.environment.to_internal())
         await self._save(view, internal)
+        if tracker is not None:
+            tracker.end(view.status if view.status == "build_complete" else f"{view.status}: {view.failure_message}")
         return view
 
     @staticmethod
@@ -333,6 +362,7 @@ class Blueprints:
         await self.get(blueprint_id)
         await delete_environment_layer(self.store, self.layers, "blueprints", blueprint_id, scenarios_using)
         self._launch_defaults.pop(blueprint_id, None)
+        self._environments.pop(blueprint_id, None)
 
 
 async def delete_environment_layer(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..backend import InvalidRequestError, NotFoundError
 from ..models import (
+    HARBOR_VERIFIER,
     CreateCustomScorerParameters,
     ScenarioScorersListView,
     ScenarioScorerView,
@@ -34,6 +35,11 @@ class CustomScorers:
         return ScenarioScorerView.model_validate(page.rows[0].data) if page.rows else None
 
     async def _check_type_free(self, scorer_type: str, *, except_id: str | None = None) -> None:
+        if scorer_type == HARBOR_VERIFIER:
+            raise InvalidRequestError(
+                f"custom scorer type {HARBOR_VERIFIER!r} is the engine's own (Harbor's verifier contract); "
+                "choose another type"
+            )
         existing = await self.by_type(scorer_type)
         if existing is not None and existing.id != except_id:
             raise InvalidRequestError(

@@ -20,6 +20,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..backend import (
+    BackendError,
     EnvironmentUnavailableError,
     InvalidRequestError,
     InvalidStateError,
@@ -41,9 +42,10 @@ from ..models import (
 from .blueprints import Blueprints
 from .environments import Environment, RunAs, run_as
 from .launch import check_launch, limit_request, merged_launch
-from .launcher import end_stray_init, launcher_socket
+from .launcher import end_stray_init, launcher_socket, move_deadline
 from .layers import LayerStore, tree_size
 from .limits import Cgroups, LimitRequest, make_cgroups
+from .mounts import Mounts, PlannedMounts, write_before_start
 from .network_policies import Egress, NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .store import Store
@@ -83,6 +85,9 @@ class Devboxes:
         self._rows: dict[str, tuple[DevboxView, dict[str, Any]]] = {}
         self._on_end: builtins.list[Callable[[str], None]] = []
         self._tg: TaskGroup | None = None
+        # Set (and dropped) by every save: status waits wake on a change, not on a timer.
+        self._saved: anyio.Event | None = None
+        self.mounts: Mounts | None = None  # set by the engine once agents and objects exist
 
     @property
     def tg(self) -> TaskGroup:
@@ -141,11 +146,20 @@ class Devboxes:
         )
         if view.status in ENDED:
             self._rows.pop(view.id, None)  # an ended devbox is read from the store
-            return
-        if internal is None:
-            previous = self._rows.get(view.id)
-            internal = previous[1] if previous else (await self._row(view.id))[1]
-        self._rows[view.id] = (view, dict(internal))
+        else:
+            if internal is None:
+                previous = self._rows.get(view.id)
+                internal = previous[1] if previous else (await self._row(view.id))[1]
+            self._rows[view.id] = (view, dict(internal))
+        if self._saved is not None:
+            self._saved.set()
+            self._saved = None
+
+    def _next_save(self) -> anyio.Event:
+        """An event the next save of any devbox sets."""
+        if self._saved is None:
+            self._saved = anyio.Event()
+        return self._saved
 
     async def _transition(
         self, view: DevboxView, status: DevboxStatus, internal: dict[str, Any] | None = None, **fields: Any
@@ -173,6 +187,7 @@ class Devboxes:
             hostname=devbox_id[:63],
             extra_layers=tuple(self.layers.path(layer) for layer in internal.get("extra_layers", ())),
             egress_allow=None if internal.get("egress_allow") is None else tuple(internal["egress_allow"]),
+            mounts=tuple((self.layers.path(layer), path) for layer, path in internal.get("mounts", ())),
         )
 
     async def _trust(self, environment: Environment) -> dict[str, Any]:
@@ -182,6 +197,12 @@ class Devboxes:
             return {}
         trust = await sandbox_trust(self.layers, environment.layers, self.blueprints.trust)
         return {"extra_layers": list(trust.stack(())), "trust_env": trust.env, "trust_files": list(trust.files)}
+
+    async def egress(self, devbox_id: str) -> tuple[bool, tuple[str, ...] | None]:
+        """The devbox's network: whether it has one, and the only addresses it may reach (None: any)."""
+        _, internal = await self._row(devbox_id)
+        allowed = internal.get("egress_allow")
+        return bool(internal["network"]), None if allowed is None else tuple(allowed)
 
     async def environment(self, devbox_id: str) -> Environment:
         view, internal = await self._row(devbox_id)
@@ -201,6 +222,7 @@ class Devboxes:
         launch = params.launch_parameters or LaunchParameters()
         check_launch(launch)
         egress = await self._egress(launch)
+        planned = await self._plan_mounts(params)
         keep_alive = launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
         devbox_id = new_id("devbox")
         created = now_ms()
@@ -224,10 +246,16 @@ class Devboxes:
             "expires_ms": created + keep_alive * 1000,
             "run_id": run_id,
             **await self._trust(environment),
+            **planned.to_internal(),
         }
+        if planned.install_commands:
+            internal["install_commands"] = planned.install_commands
+        # Before the row: a clone that fails leaves no devbox behind.
+        await self._write_mounts(devbox_id, planned, environment)
         await self._save(view, internal)
         try:
-            sandbox = await Sandbox.start(self._spec(devbox_id, internal))
+            # Its init ends it at its keep-alive time by itself, server or not (keep_alive moves it).
+            sandbox = await Sandbox.start(self._spec(devbox_id, internal), deadline=internal["expires_ms"] / 1000)
         except SandboxError as exc:
             await self._transition(
                 view, DevboxStatus.FAILURE, failure_reason="health_check_failed", failure_message=str(exc)
@@ -237,6 +265,7 @@ class Devboxes:
                 "sandboxes (`scenario-mcp setup`)"
             ) from exc
         self._live[devbox_id] = sandbox
+        self.tg.start_soon(self._watch_init, devbox_id, sandbox)
         root = Path(f"/proc/{sandbox.init_pid}/root")
         if environment.image is not None:
             internal["shell"] = environment.shell(root)
@@ -252,10 +281,31 @@ class Devboxes:
         if user is not None:
             internal["user"] = dataclasses.asdict(user)
         cgroups = self._make_cgroups(devbox_id, launch, adopt=sandbox.spare_cgroup)
-        if not cgroups.adopted:
+        if cgroups.adopted:
+            sandbox.spare_cgroup = None
+        else:
             cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         return await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
+
+    async def _plan_mounts(self, params: DevboxCreateParameters) -> PlannedMounts:
+        if not params.mounts:
+            return PlannedMounts()
+        if self.mounts is None:
+            raise InvalidRequestError("this engine mounts nothing; leave mounts out")
+        return await self.mounts.plan(params.mounts)
+
+    async def _write_mounts(self, devbox_id: str, planned: PlannedMounts, environment: Environment) -> None:
+        if not (planned.files or planned.clones):
+            return
+        state_dir = self.boxes_dir / devbox_id
+        try:
+            lines = await write_before_start(planned, state_dir, environment.image is not None)
+        except BaseException:
+            await anyio.to_thread.run_sync(shutil.rmtree, state_dir, True)
+            raise
+        for line in lines:
+            log.debug("devbox %s: %s", devbox_id, line)
 
     @staticmethod
     def _run_as(root: Path, launch: LaunchParameters, environment: Environment) -> RunAs | None:
@@ -291,6 +341,15 @@ class Devboxes:
     def cgroups(self, devbox_id: str) -> Cgroups:
         return self._cgroups.get(devbox_id) or Cgroups()
 
+    async def kill_all_but_init(self, devbox_id: str, sandbox: Sandbox) -> None:
+        """End every process of the devbox but its init: through its cgroups when it has them
+        (a few file writes), else by a `kill -9 -1` run inside it (three programs started)."""
+        cgroups = self.cgroups(devbox_id)
+        if cgroups.procs_files and cgroups.freezer_dir is not None:
+            await anyio.to_thread.run_sync(cgroups.kill_all_except, sandbox.init_pid)
+        else:
+            await sandbox.kill_all_but_init()
+
     async def sandbox(self, devbox_id: str, *, check_init: bool = True) -> Sandbox:
         """The live sandbox of a running devbox, or a clear error saying why there is none.
 
@@ -312,9 +371,36 @@ class Devboxes:
 
     async def died(self, devbox_id: str, detail: str | None = None) -> NoReturn:
         """Record that the devbox's init is gone (or going), and say so to the caller."""
+        if await self._past_keep_alive(devbox_id):
+            view = await self.shutdown(devbox_id, reason="keep_alive_timeout")
+            raise InvalidStateError(
+                f"devbox {devbox_id} is `{view.status.value}` (keep_alive_timeout): it reached its keep-alive "
+                "time; create a new devbox, and call keep_alive on it to keep it longer"
+            )
         gone = "its init process is gone" + (f" ({detail})" if detail else "")
         await self.mark_dead(devbox_id, f"the devbox's {gone.removeprefix('its ')}")
         raise InvalidStateError(f"devbox {devbox_id} has died: {gone}; create a new devbox")
+
+    async def _watch_init(self, devbox_id: str, sandbox: Sandbox) -> None:
+        """Record the devbox's end as soon as its init exits without the server ending it: killed
+        from outside, or at its keep-alive time (see mark_dead)."""
+        try:
+            pidfd = os.pidfd_open(sandbox.init_pid)
+        except OSError:
+            pidfd = None  # already gone
+        try:
+            if pidfd is not None:
+                await anyio.wait_readable(pidfd)  # readable once it has exited
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        if self._live.get(devbox_id) is sandbox:  # not stopped by this server
+            try:
+                await self.mark_dead(
+                    devbox_id, "the devbox's init process exited: it was killed from outside the server"
+                )
+            except BackendError as exc:  # a full disk: the next call or start records it
+                log.error("devbox %s: its end could not be recorded: %s", devbox_id, exc.message)
 
     def launcher(self, devbox_id: str) -> Path | None:
         """The devbox's launcher socket; one that exists stays for the devbox's life (its path is
@@ -324,7 +410,15 @@ class Devboxes:
             self._launchers[devbox_id] = found
         return found
 
+    async def _past_keep_alive(self, devbox_id: str) -> bool:
+        """Whether a running devbox is past its keep-alive time: its init ends it by itself then."""
+        view, internal = await self._row(devbox_id)
+        return view.status == DevboxStatus.RUNNING and internal.get("expires_ms", now_ms() + 1) <= now_ms()
+
     async def mark_dead(self, devbox_id: str, message: str, reason: str = "health_check_failed") -> None:
+        if reason == "health_check_failed" and await self._past_keep_alive(devbox_id):
+            await self.shutdown(devbox_id, reason="keep_alive_timeout")
+            return
         view = await self.get(devbox_id)
         await self._stop(devbox_id)
         if view.status not in ENDED:
@@ -353,7 +447,7 @@ class Devboxes:
         # Its disk changes go (snapshots were copies), after the caller has its answer: removing
         # even a few files takes milliseconds here. Its execution logs stay. A server that dies
         # first removes them on its next start (reconcile).
-        self.tg.start_soon(partial(anyio.to_thread.run_sync, _remove_trees, *self._disk_dirs(devbox_id)))
+        self.tg.start_soon(partial(anyio.to_thread.run_sync, remove_trees, *self._disk_dirs(devbox_id)))
 
     def _disk_dirs(self, devbox_id: str) -> builtins.list[Path]:
         return [self.boxes_dir / devbox_id / part for part in ("upper", "work", "root")]
@@ -371,21 +465,26 @@ class Devboxes:
                 sandbox = Sandbox.attach(self._spec(row.id, internal), pid, start)
                 if sandbox.alive():
                     self._live[row.id] = sandbox
+                    self.tg.start_soon(self._watch_init, row.id, sandbox)
                     self._make_cgroups(row.id, view.launch_parameters)
                     restored.append(row.id)
                     continue
-            await self._transition(
-                view,
-                DevboxStatus.FAILURE,
-                failure_reason="health_check_failed",
-                failure_message="the devbox's processes died while the server was down",
-            )
+            if view.status == DevboxStatus.RUNNING and internal.get("expires_ms", now_ms() + 1) <= now_ms():
+                # Its init ended it at its keep-alive time, with no server there to record it.
+                await self._transition(view, DevboxStatus.SHUTDOWN, shutdown_reason="keep_alive_timeout")
+            else:
+                await self._transition(
+                    view,
+                    DevboxStatus.FAILURE,
+                    failure_reason="health_check_failed",
+                    failure_message="the devbox's processes died while the server was down",
+                )
             await self._remove_leftovers(row.id)
         # Disks of devboxes that were stopped just before the server went down.
         for upper in await anyio.to_thread.run_sync(lambda: [*self.boxes_dir.glob("*/upper")]):
             stopped = await self.store.get("devboxes", upper.parent.name)
             if stopped is None or stopped.data.get("status") in ENDED:
-                await anyio.to_thread.run_sync(_remove_trees, *self._disk_dirs(upper.parent.name))
+                await anyio.to_thread.run_sync(remove_trees, *self._disk_dirs(upper.parent.name))
         return restored
 
     async def _remove_leftovers(self, devbox_id: str) -> None:
@@ -394,7 +493,7 @@ class Devboxes:
         disk changes."""
         await anyio.to_thread.run_sync(end_stray_init, self.boxes_dir / devbox_id)
         await anyio.to_thread.run_sync(make_cgroups(devbox_id, LimitRequest()).destroy)
-        await anyio.to_thread.run_sync(_remove_trees, *self._disk_dirs(devbox_id))
+        await anyio.to_thread.run_sync(remove_trees, *self._disk_dirs(devbox_id))
 
     async def expire(self) -> None:
         """Shut down devboxes past their keep-alive time; fail those over their disk cap."""
@@ -434,9 +533,12 @@ class Devboxes:
         sandbox = self._live.get(devbox_id)
         if sandbox is None or not sandbox.alive():
             await self.died(devbox_id)
+        # Its keep-alive time starts again, told to init before it thaws (its own deadline
+        # passed while it was frozen, perhaps: it reads what waits before giving up).
+        internal = await self._renew_keep_alive(devbox_id, view)
         if not self.cgroups(devbox_id).freeze(False):
             await sandbox.run_quiet(["/bin/sh", "-c", "kill -CONT -1 2>/dev/null; exit 0"])
-        return await self._transition(view, DevboxStatus.RUNNING)
+        return await self._transition(view, DevboxStatus.RUNNING, internal)
 
     async def update(self, devbox_id: str, *, name: str | None, metadata: dict[str, str] | None) -> DevboxView:
         """A new name or metadata (each replaced whole when given), in any status."""
@@ -452,11 +554,19 @@ class Devboxes:
         view = await self.get(devbox_id)
         if view.status not in (DevboxStatus.RUNNING, DevboxStatus.SUSPENDED):
             raise InvalidStateError(f"devbox {devbox_id} is `{view.status.value}`; nothing to keep alive")
+        internal = await self._renew_keep_alive(devbox_id, view)
+        await self._save(view, internal)
+        return view
+
+    async def _renew_keep_alive(self, devbox_id: str, view: DevboxView) -> dict[str, Any]:
+        """The devbox's internal state with a new keep-alive time, which its init is told."""
         internal = await self.internal(devbox_id)
         keep_alive = view.launch_parameters.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
         internal["expires_ms"] = now_ms() + keep_alive * 1000
-        await self._save(view, internal)
-        return view
+        socket_path = self.launcher(devbox_id)
+        if socket_path is not None:
+            await anyio.to_thread.run_sync(move_deadline, socket_path, internal["expires_ms"] / 1000)
+        return internal
 
     async def wait_for_status(self, devbox_id: str, statuses: builtins.list[str], timeout_seconds: float) -> DevboxView:
         wanted = set(statuses)
@@ -469,12 +579,13 @@ class Devboxes:
             raise InvalidRequestError(f"timeout_seconds must be in (0, {MAX_LONG_POLL:g}]")
         with anyio.move_on_after(timeout_seconds):
             while True:
+                saved = self._next_save()  # taken before the read: a change after it wakes us
                 view = await self.get(devbox_id)
                 if view.status in wanted:
                     return view
                 if view.status in ENDED:
                     break  # it will never get there
-                await anyio.sleep(0.05)
+                await saved.wait()
         view = await self.get(devbox_id)
         if view.status in wanted:
             return view
@@ -483,7 +594,7 @@ class Devboxes:
         )
 
 
-def _remove_trees(*paths: Path) -> None:
+def remove_trees(*paths: Path) -> None:
     for path in paths:
         try:
             shutil.rmtree(path)

@@ -15,7 +15,7 @@ from types import TracebackType
 import anyio
 from anyio.abc import TaskGroup
 
-from ..backend import check_command_id
+from ..backend import BuildProgress, check_command_id
 from ..models import (
     BenchmarkCreateParameters,
     BenchmarkListView,
@@ -53,6 +53,7 @@ from ..models import (
     StartScenarioRunParameters,
 )
 from ..reference_validation import validate_with_reference
+from .agents import AgentCalls, Agents
 from .benchmarks import Benchmarks
 from .blueprints import Blueprints, default_blueprint_id
 from .boundary import DataDirLock, check_limit, metadata_kind, sandbox_errors_as_backend_errors
@@ -65,6 +66,7 @@ from .limits import remove_stale_spares
 from .network_policies import NetworkPolicies, NetworkPolicyCalls
 from .objects import ObjectCalls, Objects
 from .parts import Parts
+from .retention import DEFAULT_RETAIN_SECONDS, RETENTION_INTERVAL, RetentionReport, apply_retention
 from .sandbox import SandboxError, check_host_support
 from .scenarios import EnvironmentDevboxes
 from .store import Store
@@ -75,19 +77,26 @@ log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 5.0
 
 
-class LocalBackend(ObjectCalls, NetworkPolicyCalls):
+class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
     def __init__(
-        self, data_dir: Path, *, sweep_interval: float = EXPIRY_INTERVAL, trust: TrustSettings | None = None
+        self,
+        data_dir: Path,
+        *,
+        sweep_interval: float = EXPIRY_INTERVAL,
+        trust: TrustSettings | None = None,
+        retain_seconds: float = DEFAULT_RETAIN_SECONDS,
     ) -> None:
         self.data_dir = data_dir
+        self.retain_seconds = retain_seconds
         self.trust = trust or TrustSettings()
         self.sweep_interval = sweep_interval
         self.store: Store | None = None
         self._parts: Parts | None = None
         self._tg: TaskGroup | None = None
         self._lock: DataDirLock | None = None
+        self._benchmark_members = anyio.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -117,6 +126,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         self._tg.start_soon(self._expiry_loop)
+        self._tg.start_soon(self._retention_loop)
         return self
 
     async def __aexit__(
@@ -157,6 +167,10 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
         return self.parts.objects
 
     @property
+    def agents(self) -> Agents:
+        return self.parts.agents
+
+    @property
     def network_policies(self) -> NetworkPolicies:
         return self.parts.network_policies
 
@@ -167,6 +181,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
 
     async def _reconcile(self) -> None:
         await self.blueprints.fail_interrupted()
+        await self.agents.fail_interrupted()
         restored: set[str] = set(await self.devboxes.reconcile())
         for devbox_id in sorted(restored):
             run_id = (await self.devboxes.internal(devbox_id)).get("run_id")
@@ -178,12 +193,34 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
                 restored.discard(devbox_id)
         await self.parts.runs.reconcile(restored)
 
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                report = await self.apply_retention()
+                if report.devboxes or report.runs:
+                    log.info(
+                        "retention: freed %d bytes of %d ended devbox(es), %d log entries of %d run(s)",
+                        report.freed_bytes,
+                        len(report.devboxes),
+                        report.log_entries,
+                        len(report.runs),
+                    )
+            except Exception:
+                log.exception("retention sweep failed")
+            await anyio.sleep(RETENTION_INTERVAL)
+
+    async def apply_retention(self, retain_seconds: float | None = None) -> RetentionReport:
+        """Remove the outputs and logs of devboxes and runs that ended longer ago than the retention
+        period (this engine's unless given); their rows stay."""
+        retain = self.retain_seconds if retain_seconds is None else retain_seconds
+        return await apply_retention(self._store, self.devboxes.boxes_dir, retain)
+
     async def _expiry_loop(self) -> None:
         while True:
             await anyio.sleep(self.sweep_interval)
             try:
                 await self.devboxes.expire()
-                await self.parts.runs.time_out_runs_of_expired_devboxes()
+                await self.parts.runs.end_runs_of_ended_devboxes()
                 await self.objects.expire()
             except Exception:
                 log.exception("keep-alive sweep failed")
@@ -231,7 +268,12 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
     # --- runs ----------------------------------------------------------------------------------
 
     async def start_run(self, params: StartScenarioRunParameters) -> ScenarioRunView:
-        return await self.parts.runs.start(params)
+        if params.benchmark_run_id is None:
+            return await self.parts.runs.start(params)
+        await self.benchmarks.check_joinable(params.benchmark_run_id)
+        run = await self.parts.runs.start(params)
+        await self.benchmarks.join(params.benchmark_run_id, run.id)
+        return run
 
     async def get_run(self, run_id: str) -> ScenarioRunView:
         return await self.parts.runs.get(run_id)
@@ -278,6 +320,9 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
 
     async def wait_for_blueprint(self, blueprint_id: str, *, timeout_seconds: float = 1800) -> BlueprintView:
         return await self.blueprints.wait(blueprint_id, timeout_seconds=timeout_seconds)
+
+    async def blueprint_progress(self, blueprint_id: str, *, after: int = 0) -> list[BuildProgress] | None:
+        return await self.blueprints.progress(blueprint_id, after=after)
 
     async def list_blueprints(
         self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
@@ -517,7 +562,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls):
 
     @property
     def benchmarks(self) -> Benchmarks:
-        return Benchmarks(self._store, self)
+        return Benchmarks(self._store, self, self._benchmark_members)
 
     @property
     def custom_scorers(self) -> CustomScorers:

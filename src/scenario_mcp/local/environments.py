@@ -93,6 +93,7 @@ class Environment:
         hostname: str,
         extra_layers: tuple[Path, ...] = (),
         egress_allow: tuple[str, ...] | None = None,
+        mounts: tuple[tuple[Path, str], ...] = (),
     ) -> SandboxSpec:
         """The sandbox for this environment; `extra_layers` go on top of its own."""
         return SandboxSpec(
@@ -104,6 +105,7 @@ class Environment:
             hostname=hostname,
             image_root=self.image is not None,
             egress_allow=egress_allow,
+            mounts=mounts,
         )
 
     def process_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:

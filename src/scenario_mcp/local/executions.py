@@ -129,6 +129,12 @@ class Executions:
         return self.view(execution)
 
     async def run_launch_commands(self, devbox: DevboxView) -> None:
+        """A code mount's install commands (in its clone), then the launch commands."""
+        internal = await self.devboxes.internal(devbox.id)
+        for command, working_directory in internal.get("install_commands", ()):
+            await self.execute(
+                devbox.id, command, working_directory=working_directory, timeout_seconds=900, log_source="setup"
+            )
         for command in devbox.launch_parameters.launch_commands or []:
             await self.execute(devbox.id, command)
 
@@ -242,6 +248,8 @@ class Executions:
         env = sandbox_env(
             environment.process_env({**user_env, **internal.get("trust_env", {}), **(internal.get("env") or {})})
         )
+        if internal.get("path_prefix"):  # mounted agents' executables
+            env["PATH"] = ":".join([*internal["path_prefix"], env.get("PATH", "")])
         wd = cmd.working_directory or environment.working_directory
         if cmd.shell_name is None:
             argv = shell_argv(wd, cmd.command, internal.get("shell", "/bin/bash"))

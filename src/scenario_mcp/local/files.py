@@ -6,7 +6,13 @@ so a path is resolved as the devbox sees it, symlinks included: an absolute syml
 devbox's own file of that name, never the host's. The text tools refuse a path that leads outside
 /home/user (the agent's side of a scenario); uploads and downloads take any absolute path (Harbor
 writes /tests and /solution and reads /logs), which reaches nothing a command in the devbox could
-not reach. The scripts need only sh, cat and mkdir, so they work on a minimal image too.
+not reach. The scripts need only sh, cat and mkdir (and chown, in a devbox whose user is not
+root), so they work on a minimal image too.
+
+What a write or an upload makes belongs to the devbox's user (launch_parameters.user_parameters,
+else the image's USER), as on Runloop: the file, and each directory it had to create. The scripts
+run as the devbox's root and then hand those over with `chown -h` (a symlink planted at the path
+is what changes hands, never what it points to).
 """
 
 from __future__ import annotations
@@ -26,16 +32,33 @@ case "$p" in /home/user/*) ;; *) echo "resolves to $p, outside /home/user" >&2; 
 exec cat -- "$p"
 """
 
-# On refusal the contents are still read (and dropped), so the writer never hits a broken pipe.
-_WRITE_SCRIPT = r"""
+# Shared by the writing scripts: `refuse CODE MESSAGE`, and `put FILE OWNER`, which writes stdin
+# to FILE, making its missing parent directories, and gives what it made to OWNER (uid:gid) unless
+# OWNER is empty. On refusal the contents are still read (and dropped), so the writer never hits a
+# broken pipe.
+_PUT = r"""
 refuse() { echo "$2" >&2; cat > /dev/null; exit "$1"; }
-cd /home/user || refuse 9 "no home directory"
-p=$(realpath -m -- "$1") || refuse 2 "cannot resolve $1"
-case "$p" in /home/user/*) ;; *) refuse 3 "resolves to $p, outside /home/user";; esac
-[ -d "$p" ] && refuse 4 "$1 is a directory"
-mkdir -p -- "$(dirname -- "$p")" || refuse 5 "cannot create the parent directory of $1"
-exec cat > "$p"
+put() {
+    f=$1 o=$2 d=${1%/*}
+    set --
+    p=$d
+    while [ -n "$p" ] && [ ! -e "$p" ] && [ ! -L "$p" ]; do set -- "$p" "$@"; p=${p%/*}; done
+    [ -z "$d" ] || [ -d "$d" ] || mkdir -p -- "$d" || refuse 5 "cannot create the parent directory of $f"
+    cat > "$f" || refuse 6 "cannot write $f"
+    [ -z "$o" ] || chown -h -- "$o" "$@" "$f" || { echo "wrote $f but cannot give it to $o" >&2; exit 7; }
+}
 """
+
+_WRITE_SCRIPT = (
+    _PUT
+    + r"""
+cd /home/user || refuse 9 "no home directory"
+t=$(realpath -m -- "$1") || refuse 2 "cannot resolve $1"
+case "$t" in /home/user/*) ;; *) refuse 3 "resolves to $t, outside /home/user";; esac
+[ -d "$t" ] && refuse 4 "$1 is a directory"
+put "$t" "$2"
+"""
+)
 
 _DOWNLOAD_SCRIPT = r"""
 [ -e "$1" ] || { echo "no such file: $1" >&2; exit 2; }
@@ -44,13 +67,13 @@ _DOWNLOAD_SCRIPT = r"""
 exec cat -- "$1"
 """
 
-_UPLOAD_SCRIPT = r"""
-refuse() { echo "$2" >&2; cat > /dev/null; exit "$1"; }
+_UPLOAD_SCRIPT = (
+    _PUT
+    + r"""
 [ -d "$1" ] && refuse 4 "$1 is a directory"
-d=${1%/*}
-[ -z "$d" ] || [ -d "$d" ] || mkdir -p -- "$d" || refuse 5 "cannot create the parent directory of $1"
-cat > "$1" || refuse 6 "cannot write $1"
+put "$1" "$2"
 """
+)
 
 
 def devbox_path(path: str) -> str:
@@ -85,6 +108,11 @@ class Files:
     def __init__(self, devboxes: Devboxes) -> None:
         self.devboxes = devboxes
 
+    async def _owner(self, devbox_id: str) -> str:
+        """`uid:gid` of the devbox's user, or "" for root (what the scripts write is root's already)."""
+        user = (await self.devboxes.internal(devbox_id)).get("user")
+        return f"{user['uid']}:{user['gid']}" if user else ""
+
     async def read_bytes(self, devbox_id: str, file_path: str) -> bytes:
         home_relative(file_path)
         sandbox = await self.devboxes.sandbox(devbox_id)
@@ -106,7 +134,10 @@ class Files:
     async def write_bytes(self, devbox_id: str, file_path: str, data: bytes) -> None:
         home_relative(file_path)
         sandbox = await self.devboxes.sandbox(devbox_id)
-        code, _out, err = await sandbox.run_quiet(["/bin/sh", "-c", _WRITE_SCRIPT, "write", file_path], stdin=data)
+        owner = await self._owner(devbox_id)
+        code, _out, err = await sandbox.run_quiet(
+            ["/bin/sh", "-c", _WRITE_SCRIPT, "write", file_path, owner], stdin=data
+        )
         if code != 0:
             raise InvalidRequestError(f"cannot write {file_path!r} on devbox {devbox_id}: {err.decode().strip()}")
 
@@ -120,10 +151,14 @@ class Files:
         return out
 
     async def upload(self, devbox_id: str, path: str, data: bytes) -> None:
-        """Write bytes to any path in the devbox, making its parent directories."""
+        """Write bytes to any path in the devbox, making its parent directories (both the devbox
+        user's)."""
         target = devbox_path(path)
         sandbox = await self.devboxes.sandbox(devbox_id)
-        code, _out, err = await sandbox.run_quiet(["/bin/sh", "-c", _UPLOAD_SCRIPT, "upload", target], stdin=data)
+        owner = await self._owner(devbox_id)
+        code, _out, err = await sandbox.run_quiet(
+            ["/bin/sh", "-c", _UPLOAD_SCRIPT, "upload", target, owner], stdin=data
+        )
         if code != 0:
             raise InvalidRequestError(f"cannot upload to {path!r} on devbox {devbox_id}: {err.decode().strip()}")
 

@@ -17,6 +17,7 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 
 from ..backend import InvalidStateError
+from .agents import Agents
 from .blueprints import Blueprints
 from .layers import CollectReport, LayerStore
 from .store import Store, Table
@@ -24,19 +25,27 @@ from .store import Store, Table
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 600.0
-STANDING_ON: tuple[Table, ...] = ("blueprints", "snapshots", "devboxes")
+STANDING_ON: tuple[Table, ...] = ("blueprints", "snapshots", "devboxes", "agents")
 ENDED = ("shutdown", "failure")
 
 
 class GarbageCollector:
-    def __init__(self, store: Store, blueprints: Blueprints, tg: TaskGroup) -> None:
+    def __init__(self, store: Store, blueprints: Blueprints, tg: TaskGroup, agents: Agents | None = None) -> None:
         self.store = store
         self.blueprints = blueprints
         self.tg = tg
+        self.agents = agents
+
+    @property
+    def building(self) -> bool:
+        """A blueprint build or an agent install in flight (its layer may not be recorded yet)."""
+        return self.blueprints.building or (self.agents is not None and self.agents.building)
 
     async def collect(self, *, grace_seconds: float = GRACE_SECONDS) -> CollectReport:
-        if self.blueprints.building:
-            raise InvalidStateError("a blueprint build is in flight; collect garbage once it has ended")
+        if self.building:
+            raise InvalidStateError(
+                "a blueprint build or agent install is in flight; collect garbage once it has ended"
+            )
         return await collect_garbage(self.store, self.blueprints.layers, grace_seconds=grace_seconds)
 
     def collect_soon(self) -> None:
@@ -44,7 +53,7 @@ class GarbageCollector:
         self.tg.start_soon(self._collect_quietly)
 
     async def _collect_quietly(self) -> None:
-        if self.blueprints.building:
+        if self.building:
             return
         try:
             report = await collect_garbage(self.store, self.blueprints.layers)
@@ -64,6 +73,7 @@ async def referenced_layers(store: Store) -> set[str]:
                 continue
             referenced.update(row.internal.get("layers", ()))
             referenced.update(row.internal.get("extra_layers", ()))
+            referenced.update(layer for layer, _path in row.internal.get("mounts", ()))  # mounted read-only
     return referenced
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import io
 import json
 import platform as host
 import time
@@ -24,7 +23,7 @@ import anyio.from_thread
 import anyio.to_thread
 
 from .layers import ImageConfig, ImageRecord, LayerStore, remove_tree
-from .oci_layer import COPY_CHUNK, LayerStream, unpack_layer
+from .oci_layer import BlobUnpack
 from .registry import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -38,7 +37,8 @@ from .registry import (
 __all__ = ["ImageError", "ProgressCallback", "find_image", "host_platform", "pull_image"]
 
 ProgressCallback = Callable[[int, int, str], Awaitable[None] | None]
-"""(done bytes, total bytes, message): downloaded bytes of the layers being fetched."""
+"""(done bytes, total bytes, message): of the layers being fetched, the blob bytes that have
+reached the decoder (the unpacker is at most a bounded handoff behind them)."""
 
 PARALLEL_LAYERS = 3  # as `docker pull`
 _ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7"}
@@ -80,14 +80,17 @@ async def pull_image(
     if ref.digest and (known := find_image(store, ref.name)):
         return _with_reference(store, known, ref)
     endpoints = Endpoint.for_registry(ref.registry)
+    problems: list[ImageError] = []
     for endpoint in endpoints:
         try:
             async with RegistryClient(endpoint, ref.repository, auths) as client:
                 return await _Pull(client, ref, store, platform or host_platform(), progress).run()
-        except ImageError:
-            if endpoint is endpoints[-1]:
-                raise
-    raise AssertionError("unreachable")
+        except ImageError as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    # Each endpoint's own reason (a mirror's first): the last alone would hide why the mirror failed.
+    raise ImageError("; then ".join(str(problem) for problem in problems)) from problems[-1]
 
 
 def _with_reference(store: LayerStore, record: ImageRecord, ref: ImageReference) -> ImageRecord:
@@ -232,54 +235,67 @@ class _Pull:
             await self.fetch_layer(layer)
 
     async def fetch_layer(self, layer: _Layer) -> None:
-        """Stream one blob into its unpacker (in a worker thread); commit it only if all checks pass."""
+        """Stream one blob through its checks into its unpacker; commit it only if all checks pass.
+
+        Three stages at once: the download (this event loop), the decoder (digests and
+        decompression) and the unpacker, each of the last two in a thread of its own (see
+        BlobUnpack), on a limiter of their own: the two must run together, never one waiting for
+        a worker thread the other holds. Whichever stops first, the others are woken and stop."""
         scratch = await anyio.to_thread.run_sync(self.store.image_layer_scratch, layer.diff_id)
         send, receive = anyio.create_memory_object_stream[bytes](8)
+        job = BlobUnpack(layer.digest, layer.size or None, layer.diff_id, scratch)
+        threads = anyio.CapacityLimiter(2)
         download_errors: list[Exception] = []
+        unpack_errors: list[Exception] = []
+        downloading = anyio.CancelScope()
 
         async def download() -> None:
-            try:
-                async with send, self.client.blob(layer.digest) as chunks:
-                    async for chunk in chunks:
-                        await send.send(chunk)
-                        self.done += len(chunk)
-                        await self.report(f"layer {layer.digest[:19]}", force=False)
-            except anyio.BrokenResourceError:
-                pass  # the unpacker stopped first; its error says why
-            except Exception as exc:
-                download_errors.append(exc)
+            with downloading:
+                try:
+                    async with send, self.client.blob(layer.digest) as chunks:
+                        async for chunk in chunks:
+                            await send.send(chunk)
+                            await self.report(f"layer {layer.digest[:19]}", force=False)
+                except anyio.BrokenResourceError:
+                    pass  # the unpacker stopped first; its error says why
+                except Exception as exc:
+                    download_errors.append(exc)
 
-        def source() -> bytes:
+        async def take() -> bytes:
+            chunk = await receive.receive()
+            self.done += len(chunk)  # counted as the decoder takes it: the unpacker is a handoff behind
+            return chunk
+
+        def next_chunk() -> bytes:
             try:
-                return anyio.from_thread.run(receive.receive)
-            except anyio.EndOfStream:
+                return anyio.from_thread.run(take)
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return b""
 
-        def unpack() -> None:
-            stream = LayerStream(source, layer.digest, layer.size or None)
+        async def decode() -> None:
             try:
-                unpack_layer(io.BufferedReader(stream, COPY_CHUNK), scratch)
-                diff_id = stream.finish()
-            except ImageError:
-                raise
-            except Exception as exc:  # tarfile, zlib, OSError: a layer we cannot unpack
-                raise ImageError(f"layer {layer.digest}: cannot unpack: {type(exc).__name__}: {exc}") from exc
-            if diff_id != layer.diff_id:
-                raise ImageError(f"layer {layer.digest}: diff_id mismatch (config says {layer.diff_id}, got {diff_id})")
-            self.store.commit_image_layer(scratch, layer.diff_id)
+                await anyio.to_thread.run_sync(job.decode, next_chunk, limiter=threads)
+            finally:  # a decoder cancelled before its thread started must not leave the unpacker waiting
+                job.decoding_ended()
 
-        unpack_errors: list[Exception] = []
+        async def unpack() -> None:
+            try:
+                await anyio.to_thread.run_sync(job.unpack, limiter=threads)
+            except Exception as exc:
+                unpack_errors.append(exc)
+                downloading.cancel()  # however long the registry would take to send the rest
+            finally:  # wake the decoder, wherever it waits: for a chunk, or to hand a piece on
+                job.stop()
+                receive.close()
+
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(download)
-                try:
-                    await anyio.to_thread.run_sync(unpack)
-                except Exception as exc:
-                    unpack_errors.append(exc)
-                finally:
-                    receive.close()
+                tg.start_soon(decode)
+                tg.start_soon(unpack)
             if download_errors or unpack_errors:  # the download's error is the cause of the unpacker's
                 raise (download_errors + unpack_errors)[0]
+            await anyio.to_thread.run_sync(self.store.commit_image_layer, scratch, layer.diff_id)
         finally:  # nothing half-made stays (a committed layer is no longer at `scratch`)
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(remove_tree, scratch)

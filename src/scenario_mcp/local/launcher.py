@@ -85,11 +85,13 @@ def launch(
     direct: tuple[list[str], str] | None = None,
     user: tuple[int, int] | None = None,
     step: dict[str, Any] | None = None,
+    tty: bool = False,
 ) -> LaunchedProcess:
     """Hand `argv` to the devbox whose launcher listens at `socket_path`, on the given stdio.
 
     `direct`, a program's argv and its working directory, is started instead of `argv` where
-    init can (commands.py). A local unix connect and one small send: microseconds, not worth a
+    init can (commands.py). `tty`: stdin is a terminal the command takes as its controlling one. A
+    local unix connect and one small send: microseconds, not worth a
     thread hop."""
     request: dict[str, Any] = {"argv": argv, "env": env, "cwd": cwd, "rlimits": rlimits or {}}
     if direct is not None:
@@ -98,6 +100,8 @@ def launch(
         request["user"] = list(user)
     if step is not None:  # a build sandbox's step: its root's plan (build_sandbox.py)
         request["step"] = step
+    if tty:
+        request["tty"] = True
     payload = json.dumps(request).encode()
     if len(payload) > MAX_MESSAGE:
         raise SandboxError(f"the command is too long to start ({len(payload)} bytes, at most {MAX_MESSAGE})")
@@ -118,6 +122,18 @@ def terminate(socket_path: Path) -> bool:
         try:
             _connect(sock, socket_path)
             sock.send(json.dumps({"op": "exit"}).encode())
+        except OSError:
+            return False
+    return True
+
+
+def move_deadline(socket_path: Path, at: float | None) -> bool:
+    """Tell a devbox's init when to end the devbox by itself (time.time(); None: never); False
+    when nothing answered."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        try:
+            _connect(sock, socket_path)
+            sock.send(json.dumps({"op": "deadline", "at": at}).encode())
         except OSError:
             return False
     return True

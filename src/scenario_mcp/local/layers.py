@@ -30,6 +30,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from . import helper_processes
 from .sandbox import HOST_DIRS, SandboxError
 
 SKELETON_DIRS = {
@@ -372,10 +373,10 @@ class LayerStore:
             source = upper_root / part
             dest.mkdir(parents=True, exist_ok=True)
             if source.exists() and any(source.iterdir()):
-                result = await anyio.run_process(["cp", "-a", "--reflink=auto", f"{source}/.", f"{dest}/"], check=False)
-                if result.returncode != 0:
+                code, _, err = await helper_processes.run(["cp", "-a", "--reflink=auto", f"{source}/.", f"{dest}/"])
+                if code != 0:
                     shutil.rmtree(staging, ignore_errors=True)
-                    raise SandboxError(f"snapshot copy failed: {result.stderr.decode(errors='replace').strip()}")
+                    raise SandboxError(f"snapshot copy failed: {err.decode(errors='replace').strip()}")
         size = await anyio.to_thread.run_sync(tree_size, staging)
         try:
             os.rename(staging, target)
@@ -412,9 +413,24 @@ class LayerStore:
         for part in HOST_DIRS:
             (layer_dir / part).mkdir(parents=True, exist_ok=True)
         if source.exists():
-            result = await anyio.run_process(["cp", "-a", "--reflink=auto", str(source), str(dest)], check=False)
-            if result.returncode != 0:
-                raise SandboxError(f"copying the agent's changes failed: {result.stderr.decode(errors='replace')}")
+            code, _, err = await helper_processes.run(["cp", "-a", "--reflink=auto", str(source), str(dest)])
+            if code != 0:
+                raise SandboxError(f"copying the agent's changes failed: {err.decode(errors='replace')}")
+
+    async def changes_layer(self, upper_root: Path, layer_dir: Path, *, hidden: tuple[str, ...] = ()) -> None:
+        """A layer holding all of a sandbox's changes (the scorer's view of the whole filesystem),
+        less the `hidden` absolute paths (where the scorer's own files go)."""
+        layer_dir.mkdir(parents=True, exist_ok=True)
+        for part, dest in [("root", layer_dir)] + [(part, layer_dir / part) for part in HOST_DIRS]:
+            source = upper_root / part
+            dest.mkdir(parents=True, exist_ok=True)
+            if source.exists() and any(source.iterdir()):
+                result = await anyio.run_process(["cp", "-a", "--reflink=auto", f"{source}/.", f"{dest}/"], check=False)
+                if result.returncode != 0:
+                    raise SandboxError(f"copying the agent's changes failed: {result.stderr.decode(errors='replace')}")
+        for path in hidden:
+            first, _, rest = path.strip("/").partition("/")
+            shutil.rmtree(layer_dir / first / rest if rest else layer_dir / first, ignore_errors=True)
 
     def remove(self, layer_id: str) -> None:
         shutil.rmtree(self.path(layer_id), ignore_errors=True)

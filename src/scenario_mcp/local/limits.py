@@ -193,6 +193,11 @@ def _v1_parents() -> dict[str, Path]:
     }
 
 
+def group_parents() -> list[Path]:
+    """The directories devbox, scorer and spare cgroups are made in (cgroup v1), one a controller."""
+    return list(_v1_parents().values())
+
+
 def spare_cgroup_parents() -> list[Path]:
     """Where the spawner may park prepared inits (cgroup v1 only: v2 cannot rename a cgroup)."""
     parents = []
@@ -212,6 +217,35 @@ def remove_stale_spares() -> None:
             for spare in parent.glob("spare-*"):
                 with contextlib.suppress(OSError):
                     spare.rmdir()  # fails, as it should, while a prepared init is in it
+
+
+def remove_stale_groups(prefix: str) -> None:
+    """Cgroups named `prefix...` that a dead server left: whatever is still in them killed, the
+    directories removed."""
+    parents = list(_v1_parents().values())
+    own_v2 = _own_cgroup_paths().get("")
+    if not parents and own_v2 is not None and (CGROUP_ROOT / "cgroup.controllers").exists():
+        parents.append(CGROUP_ROOT / own_v2.lstrip("/") / GROUP_NAME)
+    names: set[str] = set()
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            names.update(group.name for group in parent.glob(f"{prefix}*"))
+    for name in names:
+        make_cgroups(name, LimitRequest()).destroy()
+
+
+def remove_spare(name: str) -> None:
+    """A spare cgroup whose init has exited and that nobody adopted (a build's or a scorer's
+    sandbox that ended first): removed, once the kernel has let its last process go."""
+    for parent in _v1_parents().values():
+        for _ in range(50):
+            try:
+                (parent / name).rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)
 
 
 def make_cgroups(name: str, request: LimitRequest, *, adopt: str | None = None) -> Cgroups:

@@ -6,6 +6,7 @@ Offsets are positions in the whole logical stream, so a reader can stream from w
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import deque
 from pathlib import Path
@@ -39,11 +40,17 @@ class OutputLog:
             self._first += data[: FIRST_CAP - len(self._first)]
         room = self.head_cap - self._head_len
         if room > 0:
-            if self._head is None:
-                self._head = _create(self.path)
-            self._head.write(data[:room])
-            self._head_len += min(room, len(data))
-            data = data[room:]
+            try:
+                if self._head is None:
+                    self._head = _create(self.path)
+                self._head.write(data[:room])
+            except OSError:
+                # The data dir's disk is full: the head ends here, the rest is counted and its
+                # tail kept in memory, and the command goes on.
+                self.head_cap = self._head_len
+            else:
+                self._head_len += min(room, len(data))
+                data = data[room:]
         if data:
             self._tail.append(data)
             self._tail_len += len(data)
@@ -83,15 +90,18 @@ class OutputLog:
         if self.closed:
             return
         self.closed = True
-        if self._head is not None:
-            self._head.close()
+        # A full disk loses what was not yet on it (the command's result still says it all).
+        with contextlib.suppress(OSError):
+            if self._head is not None:
+                self._head.close()
         if self._tail_len:  # only a long stream has a tail, and an account of what was dropped
-            self.path.with_suffix(self.path.suffix + ".tail").write_bytes(b"".join(self._tail))
-            self.path.with_suffix(self.path.suffix + ".json").write_text(
-                json.dumps(
-                    {"total": self.total, "head": self._head_len, "tail": self._tail_len, "dropped": self.dropped}
+            with contextlib.suppress(OSError):
+                self.path.with_suffix(self.path.suffix + ".tail").write_bytes(b"".join(self._tail))
+                self.path.with_suffix(self.path.suffix + ".json").write_text(
+                    json.dumps(
+                        {"total": self.total, "head": self._head_len, "tail": self._tail_len, "dropped": self.dropped}
+                    )
                 )
-            )
 
     def text(self) -> str:
         """The kept log as text, with a marker where bytes were dropped."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from anyio.abc import TaskGroup
 
+from .agents import Agents
 from .blueprints import Blueprints
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
@@ -14,6 +15,7 @@ from .executions import Executions
 from .files import Files
 from .garbage import GarbageCollector
 from .layers import LayerStore
+from .mounts import Mounts
 from .network_policies import NetworkPolicies
 from .objects import Objects
 from .runs import Runs
@@ -35,8 +37,11 @@ class Parts:
         self.blueprints.attach_task_group(tg)
         self.blueprints.open_context = self.objects.content_path
         self.blueprints.trust = trust
+        self.agents = Agents(store, self.blueprints)
+        self.agents.attach_task_group(tg)
         self.devboxes = Devboxes(store, data_dir, self.blueprints, self.network_policies)
         self.devboxes.attach_task_group(tg)
+        self.devboxes.mounts = Mounts(self.agents, self.blueprints.layers, self._object_content)
         self.executions = Executions(store, self.devboxes)
         self.files = Files(self.devboxes)
         self.snapshots = Snapshots(store, self.devboxes)
@@ -45,4 +50,9 @@ class Parts:
         self.scenarios = Scenarios(store, self.devboxes, self.executions, self.custom_scorers)
         self.runs = Runs(store, self.devboxes, self.scenarios, self.scoring)
         self.runs.attach_task_group(tg)
-        self.garbage = GarbageCollector(store, self.blueprints, tg)
+        self.garbage = GarbageCollector(store, self.blueprints, tg, self.agents)
+
+    async def _object_content(self, object_id: str) -> tuple[str, Path]:
+        """An object's content type and bytes, for an object mount."""
+        path = await self.objects.content_path(object_id)
+        return (await self.objects.get(object_id)).content_type, path

@@ -8,6 +8,7 @@ executions.py.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -17,9 +18,11 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskGroup
 
-from ..backend import InvalidRequestError, InvalidStateError
+from ..backend import BackendError, InvalidRequestError, InvalidStateError
 from .launcher import LaunchedProcess, launch
 from .output import OutputLog
+
+log = logging.getLogger(__name__)
 
 TIMEOUT_EXIT_STATUS = 124
 KILLED_EXIT_STATUS = 137
@@ -189,5 +192,8 @@ async def _supervise(execution: Execution, on_done: Callable[[Execution], Awaita
             # Persisted before anyone waiting is told: a returned result is an acknowledged one.
             try:
                 await on_done(execution)
+            except BackendError as exc:  # a full disk, say: the engine goes on, the waiter is told
+                execution.notes.append(f"the execution's record could not be stored: {exc.message}")
+                log.error("execution %s: its record could not be stored: %s", execution.execution_id, exc.message)
             finally:
                 execution.done.set()

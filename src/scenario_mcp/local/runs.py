@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..backend import InvalidRequestError, InvalidStateError, NotFoundError
+from ..backend import BackendError, InvalidRequestError, InvalidStateError, NotFoundError
 from ..models import (
     RunLogEntry,
     RunProfile,
@@ -60,11 +60,10 @@ def check_transition(run_id: str, state: RunState, action: str) -> None:
 
 
 def _check_profile(profile: RunProfile, required_env: builtins.list[str], scenario_id: str) -> None:
-    unsupported = [name for name in ("secrets", "mounts") if getattr(profile, name)]
-    if unsupported:
+    if profile.secrets:
         raise InvalidRequestError(
-            f"runProfile.{unsupported[0]} is not supported by the local engine (it keeps no secrets and mounts "
-            "nothing); pass values as runProfile.envVars instead"
+            "runProfile.secrets is not supported by the local engine (it keeps no secrets); "
+            "pass values as runProfile.envVars instead"
         )
     env_vars = profile.envVars or {}
     missing = [name for name in required_env if name not in env_vars]
@@ -115,6 +114,7 @@ class Runs:
             run_id=run_id,
             environment_variables=profile.envVars or {},
             launch_parameters=profile.launchParameters,
+            mounts=profile.mounts,
         )
         run = ScenarioRunView(
             id=run_id,
@@ -203,8 +203,11 @@ class Runs:
                 self._scoring.pop(run_id, None)
             current = await self.get(run_id)
             if current.state == RunState.SCORING:  # not canceled meanwhile
-                await self._save(current.model_copy(update=update))
-                await self.store.add_log(run_id, now_ms(), "run", f"run {update['state'].value}")
+                try:
+                    await self._save(current.model_copy(update=update))
+                    await self.store.add_log(run_id, now_ms(), "run", f"run {update['state'].value}")
+                except BackendError as exc:  # a full disk: still `scoring`, scored again at the next start
+                    log.error("run %s: its score could not be stored: %s", run_id, exc.message)
 
     # --- the end -------------------------------------------------------------------------------
 
@@ -253,10 +256,23 @@ class Runs:
                     )
                 )
 
-    async def time_out_runs_of_expired_devboxes(self) -> None:
+    async def end_runs_of_ended_devboxes(self) -> None:
+        """Runs whose devbox reached its keep-alive time time out; runs whose devbox failed fail."""
         page = await self.store.list("runs", limit=100_000, state=["running", "scored"])
         for row in page.rows:
             run = ScenarioRunView.model_validate(row.data)
             box = await self.devboxes.get(run.devbox_id)
             if box.shutdown_reason == "keep_alive_timeout":
                 await self._save(run.model_copy(update={"state": RunState.TIMEOUT}))
+            elif box.status == "failure":
+                reason = f"its devbox {box.id} failed: {box.failure_message or box.failure_reason}"
+                await self._save(
+                    run.model_copy(
+                        update={
+                            "state": RunState.FAILED,
+                            "failure_reason": reason,
+                            "duration_ms": now_ms() - run.start_time_ms,
+                        }
+                    )
+                )
+                await self.store.add_log(run.id, now_ms(), "run", f"run failed: {reason}")

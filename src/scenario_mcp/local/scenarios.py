@@ -8,13 +8,18 @@ import shlex
 from collections.abc import Callable
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from ..backend import InvalidRequestError, NotFoundError
 from ..models import (
     DEFAULT_SCORER_TIMEOUT_SEC,
+    HARBOR_VERIFIER,
     CustomScorer,
     DevboxCreateParameters,
     DevboxView,
+    HarborVerifierParams,
     LaunchParameters,
+    Mount,
     ScenarioCreateParameters,
     ScenarioEnvironment,
     ScenarioListView,
@@ -57,6 +62,14 @@ class Scenarios:
             )
         for function in contract.scoring_function_parameters:
             scorer = function.scorer
+            if isinstance(scorer, CustomScorer) and scorer.custom_scorer_type == HARBOR_VERIFIER:
+                try:  # the engine's own type: its params are its whole program, checked now
+                    HarborVerifierParams.model_validate(scorer.scorer_params or {})
+                except ValidationError as exc:
+                    raise InvalidRequestError(
+                        f"scoring function {function.name!r}: {HARBOR_VERIFIER} scorer_params are wrong: {exc}"
+                    ) from None
+                continue
             if (
                 isinstance(scorer, CustomScorer)
                 and await self.custom_scorers.by_type(scorer.custom_scorer_type) is None
@@ -96,6 +109,7 @@ class Scenarios:
             required_secret_names=params.required_secret_names,
             validation_type=params.validation_type,
             scorer_timeout_sec=params.scorer_timeout_sec or DEFAULT_SCORER_TIMEOUT_SEC,
+            scoring_scope=params.scoring_scope or "working_directory",
         )
         await self._save(view)
         return view
@@ -173,6 +187,7 @@ class Scenarios:
         run_id: str | None = None,
         environment_variables: dict[str, str] | None = None,
         launch_parameters: LaunchParameters | None = None,
+        mounts: builtins.list[Mount] | None = None,
     ) -> DevboxView:
         """A running devbox of the scenario's environment, its working directory made."""
         env = scenario.environment
@@ -184,6 +199,7 @@ class Scenarios:
                 snapshot_id=env.snapshot_id if env else None,
                 launch_parameters=launch_parameters or (env.launch_parameters if env else None),
                 environment_variables=environment_variables or None,
+                mounts=mounts,
             ),
             run_id=run_id,
         )

@@ -20,10 +20,12 @@ import anyio
 
 from ..backend import InvalidRequestError
 from ..models import (
+    HARBOR_VERIFIER,
     AstGrepScorer,
     BashScriptScorer,
     CommandScorer,
     CustomScorer,
+    HarborVerifierParams,
     PythonScriptScorer,
     ScenarioView,
     ScoringContract,
@@ -37,9 +39,13 @@ from .commands import shell_argv
 from .custom_scorers import CustomScorers
 from .devboxes import Devboxes
 from .environments import Environment
+from .launch import limit_request
 from .launcher import end_stray_init
-from .sandbox import Sandbox
+from .limits import LimitRequest, remove_stale_groups
+from .sandbox import sandbox_env
+from .scorer_sandbox import cgroup_prefix, run_scorer_sandboxed
 from .store import Store
+from .verifier import RewardError, read_reward, verifier_files
 
 # Where a scorer's own files are placed in its scoring sandbox: outside the working directory,
 # in a layer above the agent's, so nothing of the agent's can stand in for them.
@@ -57,7 +63,8 @@ SUPPORTED_SCORERS = (
 # ast-grep, from the ast-grep-cli package installed beside this one.
 SCORER_TOOLS = {"ast-grep": "ast-grep-cli"}
 
-MAX_SCORER_OUTPUT = 1 << 20  # bytes of each of a scorer's stdout and stderr read back
+# A scoring sandbox's network: none (the default), or the scored devbox's (whole_filesystem scoring).
+Egress = tuple[bool, tuple[str, ...] | None]
 
 _SCORE_LINE = re.compile(r"^\s*(?:score\s*[=:]\s*)?([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$", re.IGNORECASE)
 _PYTEST_COUNTS = re.compile(r"(\d+) (passed|failed|error|errors|xfailed|xpassed)\b")
@@ -107,8 +114,8 @@ class ScorerProgram:
     """What to place and what to run for one scorer."""
 
     command: str
-    files: dict[str, str] = field(default_factory=dict)  # absolute path -> contents
-    score_from: str = "stdout"  # "stdout" | "exit_code" | "tests" | "matches"
+    files: dict[str, str | bytes] = field(default_factory=dict)  # absolute path -> contents
+    score_from: str = "stdout"  # "stdout" | "exit_code" | "tests" | "matches" | "reward" (verifier.py)
     env: dict[str, str] = field(default_factory=dict)
     tools: tuple[str, ...] = ()  # SCORER_TOOLS placed in {SCORER_DIR}/bin
 
@@ -123,8 +130,13 @@ def scorer_program(scorer: object, working_directory: str, custom_script: str | 
     if isinstance(scorer, PythonScriptScorer):
         return ScorerProgram(f"python3 {SCORER_DIR}/score.py", {f"{SCORER_DIR}/score.py": scorer.python_script})
     if isinstance(scorer, TestBasedScorer):
-        files = {f"{wd}/{f.file_path.lstrip('/')}": f.file_contents for f in scorer.test_files}
+        files: dict[str, str | bytes] = {f"{wd}/{f.file_path.lstrip('/')}": f.file_contents for f in scorer.test_files}
         return ScorerProgram(scorer.test_command, files, score_from="tests")
+    if isinstance(scorer, CustomScorer) and scorer.custom_scorer_type == HARBOR_VERIFIER:
+        params = HarborVerifierParams.model_validate(scorer.scorer_params or {})
+        return ScorerProgram(
+            f"bash {SCORER_DIR}/verify.sh", verifier_files(params, SCORER_DIR), score_from="reward", env=params.env
+        )
     if isinstance(scorer, CustomScorer):
         if custom_script is None:
             raise ValueError(f"no custom scorer of type {scorer.custom_scorer_type!r} is registered")
@@ -152,13 +164,32 @@ def unsupported_scorers(contract: ScoringContract) -> list[str]:
 
 
 def score_result(
-    name: str, program: ScorerProgram, exit_status: int | None, stdout: str, stderr: str, timed_out: bool
+    name: str,
+    program: ScorerProgram,
+    exit_status: int | None,
+    stdout: str,
+    stderr: str,
+    timed_out: bool,
+    upper_root: Path | None = None,
 ) -> ScoringFunctionResultView:
-    """Turn one scorer run into its result: a bad output is an `error`, never a crash."""
+    """Turn one scorer run into its result: a bad output is an `error`, never a crash.
+    `upper_root`: what the scoring sandbox wrote (where a verifier's reward is read)."""
     output = stdout + (f"\n[stderr]\n{stderr}" if stderr.strip() else "")
     if timed_out:
         return ScoringFunctionResultView(
             scoring_function_name=name, score=0.0, output=output + "\n[scorer timed out]", state="error"
+        )
+    if program.score_from == "reward":
+        try:
+            if upper_root is None:
+                raise RewardError("no scoring sandbox to read the reward from")
+            score, source = read_reward(upper_root)
+        except RewardError as exc:
+            return ScoringFunctionResultView(
+                scoring_function_name=name, score=0.0, output=f"{output}\n[error] {exc}", state="error"
+            )
+        return ScoringFunctionResultView(
+            scoring_function_name=name, score=score, output=f"{output}\n[reward] {source}", state="complete"
         )
     if program.score_from == "matches" and not (exit_status == 0 or (exit_status == 1 and not stderr.strip())):
         return ScoringFunctionResultView(
@@ -197,12 +228,15 @@ class Scoring:
             end_stray_init(state_dir)
         for leftover in self.work_dir.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
+        remove_stale_groups(self.cgroup_prefix)
 
     def __init__(self, store: Store, devboxes: Devboxes, custom_scorers: CustomScorers, work_dir: Path) -> None:
         self.store = store
         self.devboxes = devboxes
         self.custom_scorers = custom_scorers
         self.work_dir = work_dir  # one directory per scoring, removed when it is done
+        # Its scorers' cgroups are named so; a restarted engine removes its own leftovers by it.
+        self.cgroup_prefix = cgroup_prefix(work_dir)
 
     async def score_devbox(
         self, run_id: str | None, scenario: ScenarioView, devbox_id: str
@@ -211,17 +245,27 @@ class Scoring:
         to the run's logs when there is a run."""
         sandbox = await self.devboxes.sandbox(devbox_id)
         # Nothing of the agent's keeps running (or editing files) while scorers look.
-        await sandbox.kill_all_but_init()
+        await self.devboxes.kill_all_but_init(devbox_id, sandbox)
         environment = await self.devboxes.environment(devbox_id)
+        # Scorers run the agent's code: they get the devbox's own limits.
+        limits = limit_request((await self.devboxes.get(devbox_id)).launch_parameters)
         work = self.work_dir / uuid.uuid4().hex
         try:
             agent_layer = work / "agent"
-            await self.devboxes.layers.subtree_layer(
-                self.devboxes.boxes_dir / devbox_id / "upper", scenario.working_directory, agent_layer
-            )
+            upper = self.devboxes.boxes_dir / devbox_id / "upper"
+            network: Egress = (False, None)
+            if scenario.scoring_scope == "whole_filesystem":
+                # Every change the agent made, but nothing where the scorer's own files go; and the
+                # devbox's own network, as Harbor's verifier runs in the agent's sandbox.
+                await self.devboxes.layers.changes_layer(upper, agent_layer, hidden=(SCORER_DIR,))
+                network = await self.devboxes.egress(devbox_id)
+            else:
+                await self.devboxes.layers.subtree_layer(upper, scenario.working_directory, agent_layer)
             results = []
             for function in scenario.scoring_contract.scoring_function_parameters:
-                result = await self._run_scorer(scenario, function, environment, agent_layer, work / function.name)
+                result = await self._run_scorer(
+                    scenario, function, environment, limits, agent_layer, work / function.name, network
+                )
                 results.append(result)
                 if run_id is None:
                     continue
@@ -251,8 +295,10 @@ class Scoring:
         scenario: ScenarioView,
         function: ScoringFunction,
         environment: Environment,
+        limits: LimitRequest,
         agent_layer: Path,
         work: Path,
+        network: Egress = (False, None),
     ) -> ScoringFunctionResultView:
         try:
             program = await self._program(scenario, function)
@@ -270,28 +316,37 @@ class Scoring:
         spec = environment.spec(
             self.devboxes.layers,
             work / "box",
-            network=False,
+            network=network[0],
             hostname="scorer",
             extra_layers=(scorer_layer, agent_layer),
+            egress_allow=network[1],
         )
-        sandbox = await Sandbox.start(spec)
-        try:
-            with open(work / "out", "w+b") as out, open(work / "err", "w+b") as err:
-                shell = environment.shell(Path(f"/proc/{sandbox.init_pid}/root"))
-                code, timed_out = await sandbox.run(
-                    shell_argv(scenario.working_directory, program.command, shell),
-                    stdout=out,
-                    stderr=err,
-                    timeout=scenario.scorer_timeout_sec,
-                    env=environment.process_env(program.env),
-                )
-                out.seek(0)
-                err.seek(0)
-                stdout = out.read(MAX_SCORER_OUTPUT).decode(errors="replace")
-                stderr = err.read(MAX_SCORER_OUTPUT).decode(errors="replace")
-        finally:
-            await sandbox.stop()
-        return score_result(function.name, program, code, stdout, stderr, timed_out)
+        outcome = await run_scorer_sandboxed(
+            spec,
+            cgroup_name=self.cgroup_prefix + uuid.uuid4().hex[:16],
+            limits=limits,
+            argv=lambda root: shell_argv(scenario.working_directory, program.command, environment.shell(root)),
+            env=sandbox_env(environment.process_env(program.env)),
+            timeout=scenario.scorer_timeout_sec,
+            tg=self.devboxes.tg,
+        )
+        if outcome.limit_hit is not None:
+            output = outcome.stdout + (f"\n[stderr]\n{outcome.stderr}" if outcome.stderr.strip() else "")
+            return ScoringFunctionResultView(
+                scoring_function_name=function.name,
+                score=0.0,
+                output=f"{output}\n[error] {outcome.limit_hit}",
+                state="error",
+            )
+        return score_result(
+            function.name,
+            program,
+            outcome.exit_status,
+            outcome.stdout,
+            outcome.stderr,
+            outcome.timed_out,
+            spec.upper("root"),
+        )
 
 
 def _place_scorer_files(scorer_layer: Path, program: ScorerProgram, tools_cache: Path) -> None:
@@ -307,7 +362,10 @@ def _place_scorer_files(scorer_layer: Path, program: ScorerProgram, tools_cache:
         if not target.is_relative_to(scorer_layer.resolve()):
             raise InvalidRequestError(f"scorer file {path!r} escapes the scorer's directory")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(contents)
+        if isinstance(contents, bytes):
+            target.write_bytes(contents)
+        else:
+            target.write_text(contents)
 
 
 def _cached_tool(name: str, cache: Path) -> Path:

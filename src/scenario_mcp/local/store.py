@@ -7,16 +7,21 @@ Objects are kept as their Runloop view (JSON) plus a few indexed columns for fil
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
+import anyio
 import anyio.to_thread
+from anyio.lowlevel import RunVar
+
+from ..backend import DataDirFullError
 
 T = TypeVar("T")
 
@@ -33,6 +38,7 @@ Table = Literal[
     "scorers",
     "objects",
     "network_policies",
+    "agents",
 ]
 TABLES: tuple[Table, ...] = get_args(Table)
 
@@ -86,6 +92,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 5: network policies (names unique, as Runloop's are per account)
     _document_table("network_policies") + "CREATE UNIQUE INDEX network_policies_name ON network_policies(name);",
+    # 6: agents (installed once, mounted into devboxes)
+    _document_table("agents"),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -109,6 +117,20 @@ class Page:
     rows: list[Row]
     has_more: bool
     total_count: int
+
+
+_STORE_THREADS: RunVar[anyio.CapacityLimiter] = RunVar("scenario_mcp_store_threads")
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """`fn` in a worker thread of the store's own: its reads never queue behind file-system or
+    process work that holds the shared worker threads (64 devboxes ending at once)."""
+    try:
+        limiter = _STORE_THREADS.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(4)  # one connection, used under a lock: a few suffice
+        _STORE_THREADS.set(limiter)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
 
 class Store:
@@ -144,19 +166,38 @@ class Store:
                 )
 
     def close(self) -> None:
+        """Checkpoint the WAL into the database and close: a stopped server leaves no WAL behind."""
         with self._lock:
+            with contextlib.suppress(sqlite3.Error):  # a busy or full disk: the WAL stays, still valid
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
     # --- sync primitives (in a worker thread, or inline: see _run_now) -------------------------
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` on the connection, in the calling (worker) thread; checkpoint when due."""
-        with self._lock:
+        with self._lock, self._disk_full_said():
             result = fn(self._conn)
             if self._writes_since_checkpoint >= CHECKPOINT_EVERY:
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 self._writes_since_checkpoint = 0
             return result
+
+    @contextlib.contextmanager
+    def _disk_full_said(self) -> Iterator[None]:
+        """A full disk is the caller's to fix, and said so; SQLite has rolled the write back whole
+        (a transaction commits whole or not at all), so nothing half-made is stored."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            raise DataDirFullError(
+                f"the data dir's disk is full ({self.path.parent}): nothing was stored; free space there and retry"
+            ) from exc
 
     def _run_now(self, fn: Callable[[sqlite3.Connection], None]) -> bool:
         """Run a small write now, on the calling thread, if the connection is free and no
@@ -165,7 +206,8 @@ class Store:
         if self._writes_since_checkpoint >= CHECKPOINT_EVERY or not self._lock.acquire(blocking=False):
             return False
         try:
-            fn(self._conn)
+            with self._disk_full_said():
+                fn(self._conn)
         finally:
             self._lock.release()
         return True
@@ -201,7 +243,8 @@ class Store:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                conn.execute("ROLLBACK")
             raise
         self._writes_since_checkpoint += 1
 
@@ -324,7 +367,15 @@ class Store:
         await self._write(write)
 
     async def get(self, kind: Table, ident: str) -> Row | None:
-        return await anyio.to_thread.run_sync(self._get, kind, ident)
+        """One row by id: inline when the connection is free (a primary-key read costs less than
+        the hop to a worker thread), else in the store's own threads."""
+        if self._writes_since_checkpoint < CHECKPOINT_EVERY and self._lock.acquire(blocking=False):
+            try:
+                row = self._conn.execute(f"SELECT id, data, internal FROM {kind} WHERE id = ?", (ident,)).fetchone()
+            finally:
+                self._lock.release()
+            return None if row is None else Row(row[0], json.loads(row[1]), json.loads(row[2]))
+        return await _in_thread(self._get, kind, ident)
 
     async def list(
         self,
@@ -340,7 +391,7 @@ class Store:
         """A page, newest first. `filters` match columns (a sequence: any of), `data_fields` fields
         of the stored view, `metadata` the view's metadata (each key: any of its values), and each
         `contains` entry (columns, text) a text that one of those columns holds (`id`, `name`)."""
-        return await anyio.to_thread.run_sync(
+        return await _in_thread(
             self._list, kind, limit, starting_after, filters, data_fields or {}, metadata or {}, contains
         )
 
@@ -351,12 +402,10 @@ class Store:
             raise ValueError(f"not a time field: {field!r}")
         expression = f"json_extract(data, '$.{field}')"
         sql = f"SELECT id FROM {kind} WHERE {expression} <= ? ORDER BY {expression}"
-        return await anyio.to_thread.run_sync(
-            self._run, lambda c: [str(r[0]) for r in c.execute(sql, (now_ms,)).fetchall()]
-        )
+        return await _in_thread(self._run, lambda c: [str(r[0]) for r in c.execute(sql, (now_ms,)).fetchall()])
 
     async def delete(self, kind: Table, ident: str) -> bool:
-        return await anyio.to_thread.run_sync(self._delete, kind, ident)
+        return await _in_thread(self._delete, kind, ident)
 
     async def add_log(self, run_id: str, timestamp_ms: int, source: str, message: str) -> None:
         def write(conn: sqlite3.Connection) -> None:
@@ -371,7 +420,7 @@ class Store:
     async def _write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
         """A small write (one row): inline when it can be (see _run_now), else in a worker thread."""
         if not self._run_now(fn):
-            await anyio.to_thread.run_sync(self._run, fn)
+            await _in_thread(self._run, fn)
 
     async def command_execution(self, devbox_id: str, command_id: str) -> str | None:
         """The execution `command_id` started on this devbox, if it started one."""
@@ -382,7 +431,7 @@ class Store:
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return await anyio.to_thread.run_sync(self._run, op)
+        return await _in_thread(self._run, op)
 
     async def set_command_execution(self, devbox_id: str, command_id: str, execution_id: str | None) -> None:
         """Record (or, with None, forget) the execution `command_id` started on this devbox."""
@@ -401,11 +450,45 @@ class Store:
 
     async def metadata_keys(self, kind: Table) -> builtins.list[str]:
         """Every key of the `metadata` of this kind's objects, sorted."""
-        return await anyio.to_thread.run_sync(self._metadata_keys, kind)
+        return await _in_thread(self._metadata_keys, kind)
 
     async def metadata_values(self, kind: Table, key: str) -> builtins.list[str]:
         """Every value one metadata key takes across this kind's objects, sorted."""
-        return await anyio.to_thread.run_sync(self._metadata_values, kind, key)
+        return await _in_thread(self._metadata_values, kind, key)
 
     async def logs(self, run_id: str) -> builtins.list[tuple[int, str, str]]:
-        return await anyio.to_thread.run_sync(self._logs, run_id)
+        return await _in_thread(self._logs, run_id)
+
+    async def runs_with_logs_ended_before(self, cutoff_ms: int, states: Sequence[str]) -> builtins.list[str]:
+        """Runs in one of `states` that ended before `cutoff_ms` and still have log entries."""
+
+        def query(conn: sqlite3.Connection) -> builtins.list[str]:
+            marks = ",".join("?" * len(states))
+            rows = conn.execute(
+                f"SELECT id FROM runs WHERE state IN ({marks}) "
+                "AND json_extract(data, '$.start_time_ms') + COALESCE(json_extract(data, '$.duration_ms'), 0) < ? "
+                "AND EXISTS (SELECT 1 FROM run_logs WHERE run_logs.run_id = runs.id)",
+                (*states, cutoff_ms),
+            ).fetchall()
+            return [str(row[0]) for row in rows]
+
+        return await _in_thread(self._run, query)
+
+    async def delete_logs(self, run_ids: Sequence[str]) -> int:
+        """Remove these runs' log entries (their rows stay); how many went."""
+
+        def delete(conn: sqlite3.Connection) -> int:
+            removed = 0
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for run_id in run_ids:
+                    removed += conn.execute("DELETE FROM run_logs WHERE run_id = ?", (run_id,)).rowcount
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._writes_since_checkpoint += len(run_ids)
+            return removed
+
+        return await _in_thread(self._run, delete)

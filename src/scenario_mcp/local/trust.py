@@ -45,6 +45,7 @@ __all__ = [
     "EXTRA_CA_FILE",
     "HOST_CA_SOURCES",
     "TRUST_STORES",
+    "NotRemembered",
     "SandboxTrust",
     "TrustError",
     "TrustSettings",
@@ -102,19 +103,20 @@ class TrustSettings:
     extra_ca_certs: tuple[Path, ...] = ()
     host_ca_sources: tuple[tuple[Path, str], ...] = HOST_CA_SOURCES  # (directory, glob), searched deep
 
-    def certificates(self) -> list[bytes]:
+    def certificates(self, *, remembered_only: bool = False) -> list[bytes]:
         """The CAs to add, DER-encoded, each once, the host's first. Read anew on each call (a
         host that rotates its proxy's CA gets it into the next sandbox). Raises TrustError for an
-        extra file; a host file holding no certificate is passed over, as the host's tools do."""
+        extra file; a host file holding no certificate is passed over, as the host's tools do.
+        `remembered_only`: raise NotRemembered rather than read a file not read before."""
         found: dict[bytes, None] = {}
         if self.host_ca_certs:
             for directory, pattern in self.host_ca_sources:
                 for path in sorted(directory.rglob(pattern)) if directory.is_dir() else []:
                     with contextlib.suppress(TrustError):
-                        found.update(dict.fromkeys(_read_certificates(path)))
+                        found.update(dict.fromkeys(_read_certificates(path, remembered_only)))
         for path in self.extra_ca_certs:
             try:
-                found.update(dict.fromkeys(_read_certificates(path)))
+                found.update(dict.fromkeys(_read_certificates(path, remembered_only)))
             except TrustError as exc:
                 raise TrustError(f"extra CA file {path}: {exc}") from None
         return list(found)
@@ -124,7 +126,12 @@ class TrustSettings:
         self.certificates()
 
 
-def _read_certificates(path: Path) -> list[bytes]:
+class NotRemembered(Exception):
+    """What a sandbox's trust needs is not in this process's memos yet: a CA file to read, or a
+    trust layer to make or find. Off the event loop, then."""
+
+
+def _read_certificates(path: Path, remembered_only: bool = False) -> list[bytes]:
     """The certificates in a PEM file (one or more) or a DER file, each checked with OpenSSL;
     remembered while the file is unchanged."""
     try:
@@ -132,6 +139,8 @@ def _read_certificates(path: Path) -> list[bytes]:
         key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
         if key in _READ:
             return _READ[key]
+        if remembered_only:
+            raise NotRemembered(str(path))
         data = path.read_bytes()
     except OSError as exc:
         raise TrustError(exc.strerror or str(exc)) from None
@@ -185,7 +194,13 @@ async def sandbox_trust(
     Makes the trust layer if the store does not have it yet (a worker thread: it reads the
     image's bundle through its layers). `environ`: where the proxy variables come from (the
     server's own environment by default)."""
-    return await anyio.to_thread.run_sync(lambda: trust_for(store, layers, settings.certificates(), environ=environ))
+    try:  # as a devbox create mostly finds it: remembered, a few stats, no thread hop
+        certificates = settings.certificates(remembered_only=True)
+        return trust_for(store, layers, certificates, environ=environ, remembered_only=True)
+    except NotRemembered:
+        return await anyio.to_thread.run_sync(
+            lambda: trust_for(store, layers, settings.certificates(), environ=environ)
+        )
 
 
 def trust_for(
@@ -194,12 +209,14 @@ def trust_for(
     certificates: Sequence[bytes],
     *,
     environ: Mapping[str, str] | None = None,
+    remembered_only: bool = False,
 ) -> SandboxTrust:
-    """`sandbox_trust` with the CAs already read (TrustSettings.certificates). Blocking."""
+    """`sandbox_trust` with the CAs already read (TrustSettings.certificates). Blocking, unless
+    `remembered_only` (then it raises NotRemembered for a trust layer it would have to make)."""
     env = proxy_env(environ)
     if not certificates:
         return SandboxTrust(env=env)
-    made = _made(store, layers, certificates)
+    made = _made(store, layers, certificates, remembered_only=remembered_only)
     if made is None:
         return SandboxTrust(env=env)
     bundle = made.bundle or (EXTRA_CA_FILE if made.extra else None)
@@ -396,7 +413,9 @@ class _Made:
     extra: bool  # EXTRA_CA_FILE is there
 
 
-def _made(store: LayerStore, layers: Sequence[str], certificates: Sequence[bytes]) -> _Made | None:
+def _made(
+    store: LayerStore, layers: Sequence[str], certificates: Sequence[bytes], *, remembered_only: bool = False
+) -> _Made | None:
     """`_trust_layer`, remembered in this process: a sandbox more on the same image costs a stat
     per layer. A layer made again under the same id (a build step after a collection) is a new
     directory, so it is keyed by its inode and ctime too. A build's next step (the same image
@@ -415,6 +434,8 @@ def _made(store: LayerStore, layers: Sequence[str], certificates: Sequence[bytes
         made = _MADE[key]
         if made is None or store.has_image_layer(made.layer):
             return made
+    if remembered_only:
+        raise NotRemembered("the trust layer for these layers")
     below = (key[0], key[1][1:], key[2])  # the image without its top layer: a build's previous step
     if len(stats) == len(layers) and layers and below in _MADE and below in _SEEN:
         made = _MADE[below]

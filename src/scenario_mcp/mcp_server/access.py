@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Literal
 from ..backend import Backend, InvalidRequestError, NotFoundError
 from ..models import (
     DEFAULT_DOWNLOAD_SECONDS,
+    AgentBuildLogsListView,
+    AgentCreateParameters,
+    AgentListView,
+    AgentView,
     BenchmarkCreateParameters,
     BenchmarkListView,
     BenchmarkRunListView,
@@ -203,6 +207,14 @@ class SolverBackend:
     async def start_run(self, params: StartScenarioRunParameters) -> ScenarioRunView:
         if self.pinned_run_id is not None:
             raise InvalidRequestError(f"this session is pinned to run {self.pinned_run_id}; it cannot start other runs")
+        mounts = params.run_profile.mounts if params.run_profile else None
+        # A solver mounts its own agent and files; objects and clones read what the server keeps or reaches.
+        refused = [m.type for m in mounts or [] if m.type not in ("agent_mount", "file_mount")]
+        if refused:
+            raise InvalidRequestError(
+                f"a solver session cannot start a run with a {refused[0]}; only agent_mount and file_mount "
+                "(ask the scenario's author to put the rest in its environment)"
+            )
         return await self._shown(await self._inner.start_run(params))
 
     async def get_run(self, run_id: str) -> ScenarioRunView:
@@ -579,6 +591,32 @@ class SolverBackend:
 
     async def delete_network_policy(self, policy_id: str) -> NetworkPolicyView:
         raise _refused("delete_network_policy")
+
+    async def create_agent(self, params: AgentCreateParameters) -> AgentView:
+        raise _refused("create_agent")
+
+    async def get_agent(self, agent_id: str) -> AgentView:
+        raise _refused("get_agent")
+
+    async def wait_for_agent(self, agent_id: str, *, timeout_seconds: float = 1800) -> AgentView:
+        raise _refused("wait_for_agent")
+
+    async def list_agents(
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        search: str | None = None,
+    ) -> AgentListView:
+        raise _refused("list_agents")
+
+    async def agent_logs(self, agent_id: str) -> AgentBuildLogsListView:
+        raise _refused("agent_logs")
+
+    async def delete_agent(self, agent_id: str) -> None:
+        raise _refused("delete_agent")
 
 
 if TYPE_CHECKING:

@@ -60,6 +60,17 @@ over the solver's. Types:
   quotes on a command line, so escape `$` as `\\$`); any match scores 1.0, none 0.0.
 - `custom_scorer` {custom_scorer_type, scorer_params}: a registered custom scorer's bash script,
   with the params as JSON in RL_SCORER_CONTEXT.
+- `custom_scorer` of type `harbor_verifier` (made by import_scenarios): Harbor's verifier; the
+  params' `tests` go to a fresh /tests, `test.sh` runs, the reward file it writes in
+  /logs/verifier (reward.json's `reward` or mean, else reward.txt) is the score. Such scenarios
+  have `scoring_scope: whole_filesystem`: their scorer sees every change the solver made.
+
+## Task directories
+`import_scenarios` {paths}: Harbor task dirs (task.toml, instruction.md, environment/, tests/,
+solution/) or Terminal-Bench ones (task.yaml, Dockerfile, run-tests.sh, tests/, solution.sh), or
+dirs of them, under the server's --allow-dir: each becomes a scenario on a built blueprint,
+created, updated, or unchanged by content checksum. `export_scenario` {scenario_id, directory?}:
+an imported scenario as a Harbor task dir, or its files inline.
 
 `validate_scenario`: the reference output on a fresh devbox must score 1.0 and the untouched
 environment below 1.0; the answer has `valid`, a `verdict` and each side's per-scorer results.
@@ -78,11 +89,32 @@ may be worked on and scored again; complete_run makes the score final. Resources
 scenario://{scenario_id}/problem_statement, the run at run://{run_id}, its logs at
 run://{run_id}/logs, a devbox file at devbox://{devbox_id}/files/{path}.
 
+## Benchmarks
+run_benchmark without `agent` starts a run of each scenario. With `agent` (oracle: the reference
+outputs; nop: nothing; command:CMD: CMD in each run's devbox, in its working directory, with
+$SCENARIO_PROBLEM_STATEMENT) it runs every scenario `attempts` times, `concurrency` at once, to a
+score, reporting progress per attempt, and answers the completed benchmark run. Every attempt's
+result (each scorer's score and output, the agent's output and diff, phase times) and the summary
+(mean, standard error, pass@k) are at benchmark-run://{benchmark_run_id}.
+## Agents and mounts (toolset `agents`)
+`create_agent` installs an agent once: `source_type` npm or pip (`package_name`, `version`,
+`registry_url`), git (`repository`, `version` as the ref) or object (`object_id` of an uploaded
+tar/tgz), then `agent_setup` commands; wait with get_agent, read get_agent_logs when it `failed`.
+With this toolset create_devbox, start_run and run_scenario take `mounts`, each with a `type`:
+- `agent_mount` {agent_name or agent_id, agent_path (default /opt/agents/{name})}: the agent,
+  read-only, its bin/ first on PATH; not in the scorer's sandbox.
+- `file_mount` {target, content}: a file (a relative target is under /home/user).
+- `object_mount` {object_id, object_path}: an archive unpacked there, read-only; else a file.
+- `code_mount` {repo_name (a git URL, or a name with repo_owner), git_ref, install_command}: a
+  clone in /home/user/{repo_name}, then install_command run in it.
+Paths are absolute (or, for a file, relative to /home/user), without `..`. A solver session
+mounts agents and files only.
+
 ## Toolsets
 A server offers the toolsets it was started with (`scenario-mcp serve --toolsets ...`):
-scenarios, devboxes, runs, files, executions, benchmarks, blueprints, or all. By default an author
-gets scenarios, devboxes, executions, files and runs; a solver gets scenarios, runs, executions and
-files.
+scenarios, devboxes, runs, files, executions, benchmarks, blueprints, agents, or all. By default an
+author gets scenarios, devboxes, executions, files and runs; a solver gets scenarios, runs,
+executions and files.
 """
 
 

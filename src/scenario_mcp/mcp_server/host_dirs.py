@@ -28,24 +28,25 @@ class HostDirs:
     def of(cls, dirs: list[str] | tuple[str, ...]) -> HostDirs:
         return cls(tuple(Path(os.path.realpath(d)) for d in dirs))
 
-    def resolve(self, path: str) -> Path:
-        """The real directory `path` names, when it is under an allowed one; a clear error if not."""
+    def resolve(self, path: str, *, field: str = "build_context_path", existing: bool = True) -> Path:
+        """The real directory `path` names, when it is under an allowed one; a clear error if not.
+        `existing=False`: a directory to write, which may not exist yet."""
         if not self.allowed:
             raise InvalidRequestError(
                 "this server reads no directory of its host (start it with --allow-dir DIR to allow "
-                "build contexts under DIR); upload the context as an object instead"
+                f"{field} under DIR)" + ("; upload the context as an object instead" if existing else "")
             )
         if not os.path.isabs(path):
-            raise InvalidRequestError(f"build_context_path {path!r} is relative; give an absolute directory path")
+            raise InvalidRequestError(f"{field} {path!r} is relative; give an absolute directory path")
         real = Path(os.path.realpath(path))
         if not any(real == root or real.is_relative_to(root) for root in self.allowed):
             roots = ", ".join(str(root) for root in self.allowed)
             raise InvalidRequestError(
-                f"build_context_path {path} is not under a directory this server allows ({roots}); "
-                "move the context there, or restart the server with --allow-dir"
+                f"{field} {path} is not under a directory this server allows ({roots}); "
+                "move it there, or restart the server with --allow-dir"
             )
-        if not real.is_dir():
-            raise InvalidRequestError(f"build_context_path {path} is not a directory")
+        if existing and not real.is_dir():
+            raise InvalidRequestError(f"{field} {path} is not a directory")
         return real
 
 

@@ -91,6 +91,10 @@ class ToolRunner:
                 answer = await self._run(spec, params, report)
         except BackendError as exc:
             raise ToolError(exc.message) from exc
+        except ValidationError as exc:
+            # The flat input fits the schema but not the engine's model once assembled (a scorer
+            # of one type without its script, say): the caller's to fix, said as such.
+            raise ToolError(f"invalid arguments for {spec.name}: {validation_message(exc)}") from exc
         result = answer.current if isinstance(answer, Unfinished) else answer
         if isinstance(result, BaseModel):
             await self.notifier.observe_result(result)

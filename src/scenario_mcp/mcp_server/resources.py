@@ -5,6 +5,7 @@ Templates:
   run://{run_id}                               application/json (state and score)
   run://{run_id}/logs                          text/plain (every entry timestamped, with its source)
   devbox://{devbox_id}/files/{+path}           the file, text or binary (path relative to /home/user)
+  benchmark-run://{benchmark_run_id}           application/json (every attempt and the summary, as bench run --json)
 resources/list shows the concrete ones for recent scenarios and runs. Unknown ids are the
 protocol's resource-not-found error. A solver server reads through its SolverBackend, so what it
 can see here is exactly what its tools can.
@@ -93,6 +94,23 @@ def register_resources(server: MCPServer[Any], backend: Backend) -> None:
         with _not_found():
             entries = await backend.run_logs(run_id)
         return logs_text(entries)
+
+    @server.resource(
+        "benchmark-run://{benchmark_run_id}",
+        name="benchmark_run",
+        title="Benchmark run results",
+        description="A benchmark run's results as JSON (the schema of `scenario-mcp bench run --json`): every "
+        "attempt with each scorer's result, and the summary (mean, standard error, pass@k, errors).",
+        mime_type="application/json",
+    )
+    async def benchmark_run(benchmark_run_id: str) -> str:
+        from ..harness.runner import results_of
+
+        try:
+            suite = await results_of(backend, benchmark_run_id)
+        except BackendError as exc:
+            raise ResourceNotFoundError(exc.message) from exc
+        return suite.model_dump_json(indent=2)
 
     @server.resource(
         "devbox://{devbox_id}/files/{+path}",

@@ -22,6 +22,7 @@ ID_PREFIXES = {
     "execution": "exe",
     "object": "obj",
     "network_policy": "npo",
+    "agent": "agt",
 }
 
 DEFAULT_WORKING_DIRECTORY = HOME

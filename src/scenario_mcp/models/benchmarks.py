@@ -54,6 +54,12 @@ class StartBenchmarkRunParameters(_Model):
     benchmark_id: str
     run_name: str | None = None
     metadata: Metadata | None = None
+    start_scenario_runs: bool | None = Field(
+        default=None,
+        description="scenario-mcp extension: false starts the benchmark run alone, and the scenario runs "
+        "started with its benchmark_run_id join it (as a runner starts them, a few at a time); default true: "
+        "one scenario run per scenario at once.",
+    )
 
 
 class BenchmarkRunView(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .base import MAX_KEEP_ALIVE_SECONDS, Metadata, _Model
+from .mounts import Mount
 
 Architecture = Literal["x86_64", "arm64"]
 ResourceSize = Literal["X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "XX_LARGE", "CUSTOM_SIZE"]
@@ -97,6 +98,9 @@ class DevboxCreateParameters(_Model):
     environment_variables: dict[str, str] | None = None
     launch_parameters: LaunchParameters | None = None
     metadata: Metadata | None = None
+    mounts: list[Mount] | None = Field(
+        default=None, description="Agents, objects, files and code the devbox starts with (models/mounts.py)."
+    )
 
 
 class DevboxView(BaseModel):

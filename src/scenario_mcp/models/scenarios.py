@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .base import DEFAULT_SCORER_TIMEOUT_SEC, DEFAULT_WORKING_DIRECTORY, Metadata, _Model, now_ms, omitted_when_unset
 from .devboxes import LaunchParameters
+from .mounts import Mount
 from .scoring import ScoringContract
 
 # ---------------------------------------------------------------------------------------------
@@ -47,6 +48,19 @@ class ValidationType(StrEnum):
     EVALUATION = "EVALUATION"
 
 
+# What a scenario's scorers see of the agent's devbox (scenario-mcp extension):
+# `working_directory`: the environment plus the agent's changes in the working directory only
+# (the default: nothing the agent put elsewhere, such as a fake `pytest`, is there);
+# `whole_filesystem`: every change the agent made anywhere (Harbor's shared verifier: a task that
+# asks to configure /etc is scored on it), the agent's processes stopped first.
+ScoringScope = Literal["working_directory", "whole_filesystem"]
+SCORING_SCOPE_DESCRIPTION = (
+    "scenario-mcp extension: what the scorers see of the agent's devbox: `working_directory` (default: the "
+    "environment plus the agent's changes in the working directory) or `whole_filesystem` (every change the "
+    "agent made, as Harbor's verifier sees it; for imported tasks)."
+)
+
+
 class ScenarioCreateParameters(_Model):
     name: str = Field(min_length=1)
     input_context: InputContext
@@ -58,6 +72,7 @@ class ScenarioCreateParameters(_Model):
     required_secret_names: list[str] | None = None
     validation_type: ValidationType | None = None
     scorer_timeout_sec: int | None = Field(default=None, gt=0)
+    scoring_scope: ScoringScope | None = Field(default=None, description=SCORING_SCOPE_DESCRIPTION)
 
 
 class ScenarioView(BaseModel):
@@ -72,6 +87,7 @@ class ScenarioView(BaseModel):
     required_secret_names: list[str] | None = omitted_when_unset()
     validation_type: ValidationType | None = None
     scorer_timeout_sec: int = DEFAULT_SCORER_TIMEOUT_SEC
+    scoring_scope: ScoringScope = Field(default="working_directory", description=SCORING_SCOPE_DESCRIPTION)
     status: Literal["active", "archived"] = "active"
     is_public: bool = False
     create_time_ms: int = Field(
@@ -128,7 +144,7 @@ class RunProfile(_Model):
     envVars: dict[str, str] | None = None
     secrets: dict[str, str] | None = None
     launchParameters: LaunchParameters | None = None
-    mounts: list[dict[str, Any]] | None = None
+    mounts: list[Mount] | None = None
 
 
 class StartScenarioRunParameters(_Model):
@@ -185,6 +201,7 @@ class ScenarioUpdateParameters(_Model):
     required_secret_names: list[str] | None = None
     validation_type: ValidationType | None = None
     scorer_timeout_sec: int | None = Field(default=None, gt=0)
+    scoring_scope: ScoringScope | None = Field(default=None, description=SCORING_SCOPE_DESCRIPTION)
 
 
 class ValidationAttempt(BaseModel):

@@ -71,6 +71,39 @@ class CustomScorer(_Model):
     scorer_params: dict[str, Any] | None = None
 
 
+# The engine's own custom scorer type: Harbor's verifier contract (an imported task's tests).
+HARBOR_VERIFIER = "harbor_verifier"
+
+
+class VerifierFile(_Model):
+    """One file of a Harbor task's tests/, placed under /tests for its scoring only."""
+
+    path: str = Field(description="Path relative to /tests.")
+    contents: str
+    encoding: Literal["utf-8", "base64"] = "utf-8"
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        return _relative_inside(value)
+
+
+class HarborVerifierParams(_Model):
+    """`scorer_params` of a `harbor_verifier` custom scorer: the files of tests/ (with test.sh) and
+    [verifier].env. The score is the reward test.sh leaves in /logs/verifier (reward.json's mean,
+    else reward.txt's float)."""
+
+    tests: list[VerifierFile] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tests")
+    @classmethod
+    def _has_test_sh(cls, files: list[VerifierFile]) -> list[VerifierFile]:
+        if not any(f.path == "test.sh" for f in files):
+            raise ValueError("a harbor_verifier's tests need a test.sh at their top (tests/test.sh)")
+        return files
+
+
 Scorer = Annotated[
     BashScriptScorer | CommandScorer | PythonScriptScorer | TestBasedScorer | AstGrepScorer | CustomScorer,
     Field(discriminator="type"),

@@ -22,6 +22,7 @@ from ..models import (
     ScenarioValidationView,
 )
 from ..reference_validation import validate_with_reference
+from .agents import AgentsMixin
 from .benchmarks import BenchmarksMixin
 from .devboxes import DevboxesMixin
 from .environments import EnvironmentsMixin
@@ -34,7 +35,13 @@ from .scenarios import ScenariosMixin
 
 
 class RemoteBackend(
-    ScenariosMixin, BenchmarksMixin, EnvironmentsMixin, DevboxesMixin, ObjectsMixin, NetworkPoliciesMixin
+    ScenariosMixin,
+    BenchmarksMixin,
+    EnvironmentsMixin,
+    DevboxesMixin,
+    ObjectsMixin,
+    NetworkPoliciesMixin,
+    AgentsMixin,
 ):
     """The Backend protocol over a Runloop-compatible REST API. Use as an async context manager."""
 

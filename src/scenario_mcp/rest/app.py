@@ -21,6 +21,7 @@ from ..backend import Backend, BackendError
 from ..conventions import OBJECT_STORAGE_PATH
 from ..http_guard import HttpGuard, Refusal
 from . import (
+    agents,
     benchmarks,
     blueprints,
     devboxes,
@@ -70,6 +71,7 @@ ROUTES: RouteTable = [
     *blueprints.ROUTES,
     *objects.ROUTES,
     *network_policies.ROUTES,
+    *agents.ROUTES,
 ]
 
 

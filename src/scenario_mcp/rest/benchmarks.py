@@ -40,6 +40,7 @@ class StartBenchmarkRunBody(BaseModel):
     run_name: str | None = None
     metadata: Metadata | None = None
     run_profile: RunProfile | None = Field(default=None, alias="runProfile")
+    start_scenario_runs: bool | None = None  # scenario-mcp extension (StartBenchmarkRunParameters)
 
 
 class BenchmarkScenariosBody(BaseModel):
@@ -126,7 +127,10 @@ async def start_benchmark_run(request: Request) -> Response:
     start = await body(request, StartBenchmarkRunBody, hints=CAMEL_HINT)
     _check_run_profile(start.run_profile)
     params = StartBenchmarkRunParameters(
-        benchmark_id=start.benchmark_id, run_name=start.run_name, metadata=start.metadata
+        benchmark_id=start.benchmark_id,
+        run_name=start.run_name,
+        metadata=start.metadata,
+        start_scenario_runs=start.start_scenario_runs,
     )
     return model_response(await backend(request).start_benchmark_run(params))
 

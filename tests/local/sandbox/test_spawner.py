@@ -106,3 +106,34 @@ async def test_a_killed_init_is_not_alive_while_it_exits(backend: LocalBackend) 
     with pytest.raises(InvalidStateError, match="has died"):
         await backend.devboxes.sandbox(box)
     assert (await backend.get_devbox(box)).status == "failure"
+
+
+async def test_devbox_processes_run_below_the_server(backend: LocalBackend) -> None:
+    """The spawner, and so every sandbox init and what it starts, runs at SANDBOX_NICE: a
+    server whose devboxes keep the cores busy still answers."""
+    box = await backend.create_devbox(DevboxCreateParameters())
+    result = await backend.execute(box.id, "cat /proc/self/stat")
+    nice = int((result.stdout or "").rsplit(")", 1)[1].split()[16])
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert nice == max(own, spawner.SANDBOX_NICE)
+
+
+async def test_concurrent_starts_use_several_spawners(backend: LocalBackend) -> None:
+    """A start waits for its init to build the root; with several helpers, starts overlap."""
+    from scenario_mcp.local.sandbox import handle
+
+    boxes: list[str] = []
+
+    async def create() -> None:
+        boxes.append((await backend.create_devbox(DevboxCreateParameters())).id)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(2 * handle.SPAWNERS):
+            tg.start_soon(create)
+    # Each init's parent is the spawner that started it (a child subreaper).
+    parents = set()
+    for box_id in boxes:
+        init_pid = (await backend.devboxes.sandbox(box_id)).init_pid
+        status = Path(f"/proc/{init_pid}/status").read_text()
+        parents.add(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    assert len(parents) >= 2

@@ -10,6 +10,7 @@ import pytest
 
 from scenario_mcp.mcp_server.tools import DEFAULT_TOOLSETS, TOOLS, TOOLSETS, parse_toolsets, solver_tools, tools_for
 from scenario_mcp.mcp_server.tools.catalogue import (
+    AGENT_TOOLS,
     BENCHMARK_TOOLS,
     BLUEPRINT_TOOLS,
     DEVBOX_TOOLS,
@@ -17,6 +18,7 @@ from scenario_mcp.mcp_server.tools.catalogue import (
     FILE_TOOLS,
     RUN_TOOLS,
     SCENARIO_TOOLS,
+    TASK_TOOLS,
 )
 from scenario_mcp.mcp_server.tools.spec import Progress, ToolSpec, Unfinished
 
@@ -38,15 +40,32 @@ AUTHORING = {
     "snapshot_devbox",
     "create_benchmark",
     "run_benchmark",
+    "import_scenarios",
+    "export_scenario",
+    "create_agent",
+    "get_agent",
+    "get_agent_logs",
+    "list_agents",
+    "delete_agent",
 }
 
 
 def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
     names = [spec.name for spec in TOOLS]
-    assert len(names) == len(set(names)) == 36
-    areas = (SCENARIO_TOOLS, BLUEPRINT_TOOLS, DEVBOX_TOOLS, EXECUTION_TOOLS, FILE_TOOLS, RUN_TOOLS, BENCHMARK_TOOLS)
+    assert len(names) == len(set(names)) == 43
+    areas = (
+        SCENARIO_TOOLS,
+        BLUEPRINT_TOOLS,
+        DEVBOX_TOOLS,
+        EXECUTION_TOOLS,
+        FILE_TOOLS,
+        RUN_TOOLS,
+        BENCHMARK_TOOLS,
+        TASK_TOOLS,
+        AGENT_TOOLS,
+    )
     assert tuple(spec for area in areas for spec in area) == TOOLS
-    assert names[0] == "create_scenario" and names[-1] == "run_benchmark"
+    assert names[0] == "create_scenario" and names[-1] == "delete_agent"
     # Each area is one toolset.
     assert [{spec.toolset for spec in area} for area in areas] == [
         {"scenarios"},
@@ -56,6 +75,8 @@ def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
         {"files"},
         {"runs"},
         {"benchmarks"},
+        {"tasks"},
+        {"agents"},
     ]
 
 
@@ -82,11 +103,21 @@ def test_each_spec_matches_its_handler(spec: ToolSpec) -> None:
 
 
 def test_toolsets_default_to_the_seed_workflow_of_each_role() -> None:
-    assert TOOLSETS == ("scenarios", "devboxes", "runs", "files", "executions", "benchmarks", "blueprints")
+    assert TOOLSETS == (
+        "scenarios",
+        "devboxes",
+        "runs",
+        "files",
+        "executions",
+        "benchmarks",
+        "blueprints",
+        "tasks",
+        "agents",
+    )
     author = {spec.name for spec in tools_for("author", parse_toolsets(None, "author"))}
     seed = {"create_devbox", "write_devbox_file", "execute_on_devbox", "snapshot_devbox", "create_scenario"}
     assert seed | {"validate_scenario", "start_run", "score_run", "get_run", "complete_run"} <= author
-    assert not author & {"create_blueprint", "run_benchmark"}
+    assert not author & {"create_blueprint", "run_benchmark", "import_scenarios", "export_scenario"}
     solver = {spec.name for spec in tools_for("solver", parse_toolsets(None, "solver"))}
     assert {"start_run", "execute_on_devbox", "read_devbox_file", "score_run", "complete_run"} <= solver
     assert parse_toolsets(["all"], "solver") == frozenset(TOOLSETS)
@@ -106,3 +137,13 @@ def test_solver_sessions_are_offered_no_authoring_tool() -> None:
     # Both keep the catalogue's order.
     order = [spec.name for spec in TOOLS]
     assert [spec.name for spec in solver_tools(pinned=True)] == [name for name in order if name in pinned]
+
+
+def test_the_agents_toolset_gives_the_starting_tools_mounts() -> None:
+    takes_mounts = {"create_devbox", "start_run", "run_scenario"}
+    for role in ("author", "solver"):
+        plain = tools_for(role, parse_toolsets(None, role))
+        assert not [s.name for s in plain if "mounts" in s.input_model.model_fields]
+        with_agents = tools_for(role, parse_toolsets([*DEFAULT_TOOLSETS[role], "agents", "devboxes"], role))
+        mounting = {s.name for s in with_agents if "mounts" in s.input_model.model_fields}
+        assert mounting == (takes_mounts if role == "author" else takes_mounts - {"create_devbox"})

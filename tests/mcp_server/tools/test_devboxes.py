@@ -46,8 +46,8 @@ from scenario_mcp.mcp_server.tools.inputs import (
 from scenario_mcp.mcp_server.tools.spec import Unfinished
 from scenario_mcp.models import DevboxStatus, ExecutionView
 
-from ...local.oci_registry import Pusher, busybox_layer
-from ..helpers import error_text, ok
+from ...local.oci_registry import Pusher, busybox_layer, directory, file, make_tar
+from ..helpers import Progress, error_text, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -193,6 +193,49 @@ async def test_create_blueprint_packs_an_allowed_build_context_and_builds_it(
             closed, "create_blueprint", name="x", dockerfile=dockerfile, build_context_path=str(context)
         )
         assert "reads no directory of its host" in message
+
+
+async def test_waiting_for_a_build_reports_the_pull_in_bytes_and_the_steps_increasing(
+    backend: LocalBackend, registry: Pusher
+) -> None:
+    # A layer of incompressible bytes: its pull is reported in MiB before any step is done.
+    payload = make_tar([directory("data"), file("data/blob", os.urandom(3 << 20))])
+    registry.image("mcp/progress", "1", [busybox_layer(), payload], config={"Env": ["PATH=/bin"]})
+    image = f"{registry.address}/mcp/progress:1"
+    async with Client(build_server(backend, toolsets=["all"])) as client:
+        progress = Progress()
+        built = await client.call_tool(
+            "create_blueprint",
+            {
+                "name": "progress",
+                "dockerfile": f"FROM {image}\nRUN echo a > /a\nRUN echo b > /b\n",
+                "wait_seconds": 120,
+            },
+            progress_callback=progress,
+        )
+        assert not built.is_error and (built.structured_content or {})["status"] == "build_complete", built.content
+        progress.assert_increasing()
+        assert {total for _, total, _ in progress.events} == {2}  # two steps make layers
+        pulled = [(done, message) for done, _, message in progress.events if "MiB" in (message or "")]
+        assert pulled and all(0 < done < 1 for done, _ in pulled), progress.events  # within the first step
+        assert any("of 3.0 MiB" in (message or "") or "MiB)" in (message or "") for _, message in pulled)
+        steps = [message for _, _, message in progress.events if (message or "").startswith("step ")]
+        assert steps == ["step 1 of 2 done: line 2: RUN echo a > /a", "step 2 of 2 done: line 3: RUN echo b > /b"]
+        assert progress.events[-1][:2] == (2, 2)
+
+        # get_blueprint's wait follows a build the same way, from its first report.
+        queued = await ok(client, "create_blueprint", name="later", dockerfile=f"FROM {image}\nRUN echo c > /c\n")
+        assert queued["status"] == "queued"
+        followed = Progress()
+        result = await client.call_tool(
+            "get_blueprint", {"blueprint_id": queued["id"], "wait_seconds": 120}, progress_callback=followed
+        )
+        assert (result.structured_content or {})["status"] == "build_complete"
+        followed.assert_increasing()
+        assert [m for _, _, m in followed.events if (m or "").startswith("step ")] == [
+            "step 1 of 1 done: line 2: RUN echo c > /c"
+        ]
+        assert followed.events[-1][:2] == (1, 1)
 
 
 async def test_a_build_context_path_is_refused_over_http_unless_allowed(tmp_path: Path) -> None:

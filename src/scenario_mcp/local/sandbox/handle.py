@@ -23,19 +23,36 @@ from typing import IO
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 
-from ..limits import spare_cgroup_parents
+from .. import helper_processes
+from ..limits import remove_spare, spare_cgroup_parents
 from . import mount_plan, spawner
 from .init import Request
 from .rootfs import resolve
 from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root_plan, sandbox_env
 
+# A start waits for its init to build the root (mounts): with one helper, starts queue behind
+# each other's setup however many cores there are. A few helpers let them overlap.
+SPAWNERS = max(2, min(4, os.cpu_count() or 2))
+_SPAWN_QUEUE: RunVar[anyio.CapacityLimiter] = RunVar("scenario_mcp_spawn_queue")
+
+
+def _queue() -> anyio.CapacityLimiter:
+    """This event loop's queue for the spawners: one token per helper."""
+    try:
+        return _SPAWN_QUEUE.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(SPAWNERS)
+        _SPAWN_QUEUE.set(limiter)
+        return limiter
+
 
 class _Spawner:
     """The client side of this process's spawner helper (spawner.py), started on first use.
 
-    One per process, not per event loop: requests are pipe round trips, one at a time. The
-    helper exits when this process does (its stdin closes); the sandboxes it started do not.
+    Per process, not per event loop: requests are pipe round trips, one at a time. The helper
+    exits when this process does (its stdin closes); the sandboxes it started do not.
     """
 
     def __init__(self) -> None:
@@ -43,7 +60,9 @@ class _Spawner:
         self._process: subprocess.Popen[bytes] | None = None
 
     def _ensure(self) -> subprocess.Popen[bytes]:
-        if self._process is None or self._process.poll() is not None:
+        if self._process is not None and self._process.poll() is not None:
+            self._forget()  # it died (killed from outside, say): a new one, its pipes closed
+        if self._process is None:
             self._process = subprocess.Popen(
                 [sys.executable, "-I", "-S", spawner.__file__, *(str(p) for p in spare_cgroup_parents())],
                 stdin=subprocess.PIPE,
@@ -53,15 +72,12 @@ class _Spawner:
             )
         return self._process
 
-    async def spawn(self, request: Request) -> tuple[int, str | None]:
-        """The host pid of a new sandbox init, and the spare cgroup it already sits in.
-
-        Awaited in this event loop: a start takes a few milliseconds, and a worker thread would
-        add a hop each way. Only while another thread's start holds the helper does one wait for
-        it (callers shield this from cancellation: a reply is never left unread)."""
-        line = json.dumps(request).encode() + b"\n"
+    async def spawn_if_free(self, line: bytes) -> tuple[int, str | None] | None:
+        """Start a sandbox if no other start holds this helper (None if one does). Awaited in this
+        event loop: a start takes a few milliseconds, and a worker thread would add a hop each way
+        (callers shield this from cancellation: a reply is never left unread)."""
         if not self._lock.acquire(blocking=False):
-            return await anyio.to_thread.run_sync(self._spawn_blocking, line)
+            return None
         try:
             fd = self._send(line)
             answer = b""
@@ -114,7 +130,17 @@ class _Spawner:
             with contextlib.suppress(OSError):
                 self._process.kill()
             self._process.wait()
+            for pipe in (self._process.stdin, self._process.stdout):
+                # Closed now, its unsent request dropped: closed by the collector, it would raise there.
+                with contextlib.suppress(OSError):
+                    if pipe is not None:
+                        pipe.close()
             self._process = None
+
+    def pid(self) -> int | None:
+        """The helper's pid while it runs."""
+        process = self._process
+        return None if process is None or process.returncode is not None else process.pid
 
     def close(self) -> None:
         """At exit: close its stdin so that it ends (sandboxes live on)."""
@@ -129,8 +155,44 @@ class _Spawner:
             self._lock.release()
 
 
-_SPAWNER = _Spawner()
-atexit.register(_SPAWNER.close)
+class _Spawners:
+    """This process's spawner helpers, each started on first use."""
+
+    def __init__(self, count: int) -> None:
+        self.helpers = [_Spawner() for _ in range(count)]
+
+    async def spawn(self, request: Request) -> tuple[int, str | None]:
+        """The host pid of a new sandbox init, and the spare cgroup it already sits in.
+
+        This loop's callers queue on an async limiter, not in worker threads (32 starts at once
+        would take every worker thread, and with them every SQLite read); only while other
+        threads' or loops' starts hold every helper does one wait for a helper in a thread."""
+        line = json.dumps(request).encode() + b"\n"
+        async with _queue():
+            for helper in self.helpers:
+                started = await helper.spawn_if_free(line)
+                if started is not None:
+                    return started
+            return await anyio.to_thread.run_sync(self.helpers[0]._spawn_blocking, line)
+
+    def pids(self) -> set[int]:
+        """The pids of the helpers that run now."""
+        return {pid for helper in self.helpers if (pid := helper.pid()) is not None}
+
+    def close(self) -> None:
+        for helper in self.helpers:
+            helper.close()
+
+
+_SPAWNERS = _Spawners(SPAWNERS)
+atexit.register(_SPAWNERS.close)
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 PF_EXITING = 0x4  # /proc/<pid>/stat's flags: the process is in exit
@@ -166,15 +228,22 @@ def _dying(pid: int) -> bool:
     return bool(flags & PF_EXITING or pending & SIGKILL_BIT)
 
 
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError), pipe:  # BrokenPipe: the program did not read it all
+        pipe.write(data)
+
+
 @dataclass
 class Sandbox:
     spec: SandboxSpec
     init_pid: int
     init_start_time: int | None = None
-    spare_cgroup: str | None = None  # cgroups init already sits in, to be adopted (limits.py)
+    # Cgroups init already sits in, to be adopted (limits.py); None once adopted.
+    spare_cgroup: str | None = None
 
     @classmethod
-    async def start(cls, spec: SandboxSpec) -> Sandbox:
+    async def start(cls, spec: SandboxSpec, *, deadline: float | None = None) -> Sandbox:
+        """A new sandbox; its init ends it by itself at `deadline` (time.time()) if nobody has."""
         prepare_dirs(spec)
         request: Request = {
             "root": str(spec.mount_point),
@@ -184,10 +253,11 @@ class Sandbox:
             "launcher_dir": str(spec.state_dir),
             "egress_allow": None if spec.egress_allow is None else list(spec.egress_allow),
             "build": spec.build,
+            "deadline": deadline,
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.
         with anyio.CancelScope(shield=True):
-            init_pid, spare_cgroup = await _SPAWNER.spawn(request)
+            init_pid, spare_cgroup = await _SPAWNERS.spawn(request)
             sandbox = cls(spec, init_pid, _process_start_time(init_pid), spare_cgroup)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -229,14 +299,7 @@ class Sandbox:
 
     async def run_quiet(self, argv: list[str], stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
         """Run a short internal helper inside the sandbox and collect its output."""
-        result = await anyio.run_process(
-            [*self.enter_argv(), *argv],
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            check=False,
-            env=sandbox_env(),
-        )
-        return result.returncode, result.stdout, result.stderr
+        return await helper_processes.run([*self.enter_argv(), *argv], input=stdin, env=sandbox_env())
 
     async def run(
         self,
@@ -255,30 +318,22 @@ class Sandbox:
 
         On timeout, or when the caller is cancelled, the program's whole process group is killed.
         """
-        process = await anyio.open_process(
+        process = await helper_processes.start(
             [*self.enter_argv(cwd=cwd, uid=uid, gid=gid), *argv],
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
             env=sandbox_env(env),
-            start_new_session=True,
         )
         timed_out = False
         try:
             if stdin is not None and process.stdin is not None:
-                await process.stdin.send(stdin)
-                await process.stdin.aclose()
+                await anyio.to_thread.run_sync(_feed, process.stdin, stdin, abandon_on_cancel=True)
             with anyio.move_on_after(timeout) as scope:
-                await process.wait()
+                await helper_processes.wait(process)
             timed_out = scope.cancelled_caught
         finally:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                with anyio.CancelScope(shield=True):
-                    await process.wait()
-            await process.aclose()
-        assert process.returncode is not None
+            await helper_processes.end(process)
         return process.returncode, timed_out
 
     async def stop(self) -> None:
@@ -287,7 +342,18 @@ class Sandbox:
 
         Returns once init has exited (at most 5 s), and has been reaped if that is quick: the
         spawner reaps the inits it started at once; an init from before a server restart is
-        reaped by the host's init, in its own time."""
+        reaped by the host's init, in its own time.
+
+        A spare cgroup its init sat in and that nobody adopted goes with it."""
+        try:
+            await self._kill_init()
+        finally:
+            if self.spare_cgroup is not None:
+                spare, self.spare_cgroup = self.spare_cgroup, None
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(remove_spare, spare)
+
+    async def _kill_init(self) -> None:
         if not self._exists():
             return
         try:
@@ -297,9 +363,14 @@ class Sandbox:
         try:
             if not self._exists():  # the pid was recycled before we held it
                 return
+            # Our spawner reaps the inits it started the moment they exit; an init from before a
+            # restart (or a killed spawner) has another parent, which reaps in its own time.
+            ours = _parent_pid(self.init_pid) in _SPAWNERS.pids()
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             with anyio.move_on_after(5):
                 await anyio.wait_readable(pidfd)  # readable once it has exited
+            if not ours:
+                return  # it has exited: its namespaces and mounts are gone; the reaping is not ours
             with anyio.move_on_after(0.5):
                 while _process_start_time(self.init_pid, dead_too=True) == self.init_start_time:
                     await anyio.sleep(0.001)

@@ -21,6 +21,7 @@ killed before its exit is reported, so its upper directory is still when the ser
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -30,6 +31,8 @@ import shutil
 import signal
 import socket
 import subprocess
+import termios
+import time
 from typing import Any, TypedDict
 
 from . import libc, mount_plan, network, rootfs
@@ -43,6 +46,7 @@ class Request(TypedDict):
     launcher_dir: str  # where init listens for commands to start (LAUNCHER_SOCKET in it)
     egress_allow: list[str] | None  # with network: only these addresses (an allowlist policy)
     build: bool  # a build sandbox: no root of its own, each step in a root of its own (see above)
+    deadline: float | None  # wall-clock time (time.time()) at which init ends the sandbox by itself
 
 
 # init listens here for the server's commands: it starts them itself (a vfork), so a command starts
@@ -179,7 +183,7 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
     # "R" then end of file is how the spawner learns of success.
     os.write(report, b"R\n")
     os.close(report)
-    _serve(listener, nested_user_ns if building else None)
+    _serve(listener, nested_user_ns if building else None, request.get("deadline"))
 
 
 def _listen(directory: str) -> socket.socket:
@@ -199,13 +203,16 @@ def _listen(directory: str) -> socket.socket:
     return listener
 
 
-def _serve(listener: socket.socket, build_user_ns: int | None = None) -> None:
+def _serve(listener: socket.socket, build_user_ns: int | None = None, deadline: float | None = None) -> None:
     """PID 1 of the devbox: start the commands the server sends, report their exit, reap orphans.
 
     A request is one SOCK_SEQPACKET message, {"argv", "env", "cwd", "rlimits"} with the command's
     stdin, stdout and stderr attached (SCM_RIGHTS). The one reply on the same connection: {"exit",
     "pid"} when it ends, or {"error"}. {"signal", "group"} on it signals the command (or its group).
-    When the server goes away the command runs on (a background process), unreported."""
+    When the server goes away the command runs on (a background process), unreported.
+
+    At `deadline` (the devbox's keep-alive time; {"op": "deadline", "at"} moves it) init exits,
+    taking the devbox with it, whether or not a server is there to do it."""
     wake_r, wake_w = os.pipe()
     for fd in (wake_r, wake_w):
         os.set_blocking(fd, False)
@@ -214,13 +221,18 @@ def _serve(listener: socket.socket, build_user_ns: int | None = None) -> None:
     # handlers, but an ignored signal would stay ignored in it).
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, lambda *_: None)
-    launcher = _Launcher(build_user_ns)
+    launcher = _Launcher(build_user_ns, deadline)
     while True:
+        wait = None if launcher.deadline is None else launcher.deadline - time.time()
         try:
             watched: list[socket.socket | int] = [listener, wake_r, *launcher.connections.values()]
-            readable, _, _ = select.select(watched, [], [])
+            # Past the deadline, what is already waiting is still read (a keep-alive sent while
+            # the devbox was frozen, say) before init gives up.
+            readable, _, _ = select.select(watched, [], [], None if wait is None else max(wait, 0))
         except InterruptedError:
             continue
+        if not readable and wait is not None and wait <= 0:
+            os._exit(0)  # the keep-alive time: as PID 1 goes, every process of the devbox goes
         if wake_r in readable:
             with contextlib.suppress(BlockingIOError):
                 while os.read(wake_r, 4096):
@@ -241,9 +253,10 @@ _RLIMITS = ("FSIZE", "AS", "NPROC")
 class _Launcher:
     """Init's bookkeeping of the connections it serves and the commands it started."""
 
-    def __init__(self, build_user_ns: int | None = None) -> None:
+    def __init__(self, build_user_ns: int | None = None, deadline: float | None = None) -> None:
         self.build_user_ns = build_user_ns  # a build sandbox's: the user namespace its steps enter
         self.contained: set[int] = set()  # a build's RUN steps: all they left is killed when they end
+        self.deadline = deadline
         self.connections: dict[int, socket.socket] = {}
         self.pid_of: dict[int, int] = {}  # connection fd -> its command's pid
         self.connection_of: dict[int, socket.socket] = {}  # command pid -> its connection
@@ -306,6 +319,9 @@ class _Launcher:
                 # The server gives up this devbox (it lost track of it in a crash): as PID 1 goes,
                 # the kernel takes every process of the namespace, and the mounts go with them.
                 os._exit(0)
+            if message.get("op") == "deadline":
+                self.deadline = None if message.get("at") is None else float(message["at"])
+                return
             if "signal" in message:
                 pid = self.pid_of.get(fd)
                 if pid is not None:
@@ -346,21 +362,23 @@ class _Launcher:
         subprocess's vfork (no copy of init's memory, no Python run in the child) is several
         times faster than a fork. It cannot set rlimits, so init takes a devbox's rlimits (the
         same for all its commands) on itself once, and its commands inherit them; a request
-        asking for other limits, or to run as another user, is forked the slow way. (Not
+        asking for other limits, to run as another user, or to own a terminal, is forked the slow way. (Not
         posix_spawn: glibc's leaves its two internal signals ignored in the command.)"""
         rlimits = {name: int(value) for name, value in (message.get("rlimits") or {}).items() if name in _RLIMITS}
         if not self.rlimits:
             for name, value in rlimits.items():
                 resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
             self.rlimits.update(rlimits)
-        if rlimits != self.rlimits or message.get("user"):
+        if rlimits != self.rlimits or message.get("user") or message.get("tty"):
             pid = os.fork()
             if pid == 0:
                 _exec_command(message, fds)
             # Its own process group before the server hears of it, so a signal to the group at
-            # once reaches it (the child's setsid may not have run yet; either suffices).
-            with contextlib.suppress(OSError):
-                os.setpgid(pid, pid)
+            # once reaches it (the child's setsid may not have run yet; either suffices). Not for
+            # a terminal's shell: a group leader cannot make the session whose terminal it takes.
+            if not message.get("tty"):
+                with contextlib.suppress(OSError):
+                    os.setpgid(pid, pid)
             return pid
         cwd = message.get("cwd") or "/"
         if not os.path.isdir(cwd):
@@ -453,6 +471,8 @@ def _exec_command(message: dict[str, Any], fds: list[int], argv0: str | None = N
         for target, source in enumerate(fds):
             os.dup2(source, target)
         os.closerange(3, 1 << 16)
+        if message.get("tty"):  # a terminal's shell (scenario-mcp shell): its stdin is its controlling terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         for name, value in (message.get("rlimits") or {}).items():
             if name in ("FSIZE", "AS", "NPROC"):
                 resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (int(value), int(value)))

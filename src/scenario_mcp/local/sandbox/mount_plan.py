@@ -7,6 +7,7 @@ with its `op` name and its fields, and nothing else decodes. Standard library on
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -74,8 +75,43 @@ class Symlink:
         os.symlink(self.target, self.path)
 
 
-SetupOp = Mount | Bind | File | Dir | Symlink
-OPERATIONS: dict[str, type[SetupOp]] = {kind.op: kind for kind in (Mount, Bind, File, Dir, Symlink)}
+@dataclass(frozen=True)
+class ReadOnlyLayer:
+    """A layer shown read-only at `path` inside `root` (a mounted agent or object): an overlay of
+    the layer alone, which has no upper directory and so can never be written, nor remounted
+    writable. The mount point is made one directory at a time without following a symlink (a
+    snapshot's `/home/user/agent -> /` cannot turn it into a mount over the host's tree), and the
+    mount is made on that very directory (through its descriptor)."""
+
+    root: str
+    path: str  # absolute inside root, normalised, no `..`
+    lowerdir: str  # the layer, then an empty directory (an overlay without upper needs two)
+    op: ClassVar[str] = "ro_layer"
+
+    def apply(self) -> None:
+        fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for name in self.path.strip("/").split("/"):
+                if name in ("", ".", ".."):
+                    raise libc.SpawnError(f"mount path {self.path!r} is not a plain absolute path")
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                try:
+                    inner = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                except OSError as exc:
+                    raise libc.SpawnError(
+                        f"mount path {self.path!r}: {name!r} is not a directory (a symlink?)"
+                    ) from exc
+                os.close(fd)
+                fd = inner
+            flags = libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV
+            libc.mount("overlay", f"/proc/self/fd/{fd}", "overlay", flags, f"userxattr,lowerdir={self.lowerdir}")
+        finally:
+            os.close(fd)
+
+
+SetupOp = Mount | Bind | File | Dir | Symlink | ReadOnlyLayer
+OPERATIONS: dict[str, type[SetupOp]] = {kind.op: kind for kind in (Mount, Bind, File, Dir, Symlink, ReadOnlyLayer)}
 
 
 def encode(plan: list[SetupOp]) -> list[dict[str, Any]]:

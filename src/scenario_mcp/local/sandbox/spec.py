@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...conventions import HOME
-from .mount_plan import Bind, Dir, File, Mount, SetupOp, Symlink
+from .mount_plan import Bind, Dir, File, Mount, ReadOnlyLayer, SetupOp, Symlink
 from .network import SLIRP_DNS
 
 # Host directories shown read-only at the bottom of the devbox's filesystem, each overlaid.
@@ -71,6 +71,8 @@ class SandboxSpec:
     # A build step's root: its overlay skips the sync of the disk at unmount (`volatile`), which
     # under a busy disk costs more than the step; the upper dir is renamed into the store after.
     volatile: bool = False
+    # Layers shown read-only at a path (mounted agents and objects): (layer tree, absolute path).
+    mounts: tuple[tuple[Path, str], ...] = ()
 
     @property
     def mount_point(self) -> Path:
@@ -116,6 +118,8 @@ def prepare_dirs(spec: SandboxSpec) -> None:
         spec.upper(part).mkdir(parents=True, exist_ok=True)
         spec.work(part).mkdir(parents=True, exist_ok=True)
     spec.mount_point.mkdir(parents=True, exist_ok=True)
+    if spec.mounts:
+        (spec.state_dir / "empty").mkdir(exist_ok=True)  # the bottom of each read-only mount
     files = runtime_files(spec)
     if files:
         etc = spec.runtime_layer / "etc"
@@ -157,6 +161,9 @@ def root_plan(spec: SandboxSpec, *, special_mounts: bool = True) -> list[SetupOp
                 lower.append(spec.etc_mask / "etc")
             lower.append(Path("/") / part)
             steps.append(_overlay(lower, spec.upper(part), spec.work(part), f"{root}/{part}"))
+    # After every overlay of the root (a mount may be under /usr), before /proc and /dev exist.
+    empty = spec.state_dir / "empty"
+    steps += [ReadOnlyLayer(root, path, f"{layer}:{empty}") for layer, path in spec.mounts]
     return steps + _special_mounts(root) if special_mounts else steps
 
 

@@ -1,8 +1,12 @@
-"""Benchmarks: group scenarios, and start a run of each."""
+"""Benchmarks: group scenarios, and run them: start a run of each, or drive an agent through all
+of them (the benchmark runner, harness/runner.py) reporting progress per attempt."""
 
 from __future__ import annotations
 
-from ...backend import Backend
+from ...backend import Backend, InvalidRequestError
+from ...harness.agents import parse_agent
+from ...harness.results import AttemptResult
+from ...harness.runner import SuiteOptions, SuiteRun, default_concurrency
 from ...models import (
     BenchmarkCreateParameters,
     BenchmarkRunView,
@@ -11,6 +15,7 @@ from ...models import (
 )
 from .inputs import CreateBenchmarkInput, RunBenchmarkInput
 from .shapes import runloop_shape
+from .spec import Progress
 
 
 async def create_benchmark(backend: Backend, params: CreateBenchmarkInput) -> BenchmarkView:
@@ -18,6 +23,37 @@ async def create_benchmark(backend: Backend, params: CreateBenchmarkInput) -> Be
     return await backend.create_benchmark(BenchmarkCreateParameters.model_validate(given))
 
 
-async def run_benchmark(backend: Backend, params: RunBenchmarkInput) -> BenchmarkRunView:
-    given = runloop_shape(params.model_dump(exclude_none=True, exclude={"wait_seconds"}))
-    return await backend.start_benchmark_run(StartBenchmarkRunParameters.model_validate(given))
+async def run_benchmark(backend: Backend, params: RunBenchmarkInput, progress: Progress) -> BenchmarkRunView:
+    if params.agent is None:
+        given = runloop_shape(
+            params.model_dump(exclude_none=True, exclude={"wait_seconds", "agent", "attempts", "concurrency"})
+        )
+        return await backend.start_benchmark_run(StartBenchmarkRunParameters.model_validate(given))
+    try:
+        agent = parse_agent(params.agent, allowed=("oracle", "nop", "command"))
+    except ValueError as exc:
+        raise InvalidRequestError(f"agent: {exc}") from None
+    benchmark = await backend.get_benchmark(params.benchmark_id)
+    total = len(benchmark.scenario_ids) * params.attempts
+    scores: list[float] = []
+
+    async def report(result: AttemptResult) -> None:
+        scores.append(result.value)
+        outcome = f"error: {result.error}" if result.error else f"score {result.score}"
+        await progress(
+            len(scores),
+            total,
+            f"{result.scenario_name} #{result.attempt}: {outcome} (mean so far {sum(scores) / len(scores):.3f})",
+        )
+
+    options = SuiteOptions(
+        agent=agent,
+        concurrency=params.concurrency or default_concurrency(),
+        attempts=params.attempts,
+        run_name=params.run_name,
+        metadata=runloop_shape(params.model_dump(include={"metadata"}, exclude_none=True)).get("metadata", {}),
+    )
+    runner = SuiteRun(backend, options, on_result=report)
+    await runner.start(benchmark)
+    suite = await runner.run()
+    return await backend.get_benchmark_run(suite.benchmark_run_id)

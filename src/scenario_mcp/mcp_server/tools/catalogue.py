@@ -8,10 +8,16 @@ rest is in the docs:// resource and the prompts."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import get_args
 
+from pydantic import BaseModel
+
 from ...models import (
+    AgentBuildLogsListView,
+    AgentListView,
+    AgentView,
     BenchmarkRunView,
     BenchmarkView,
     BlueprintBuildLogsListView,
@@ -28,6 +34,7 @@ from ...models import (
     ScenarioValidationView,
     ScenarioView,
 )
+from .agents import create_agent, delete_agent, get_agent, get_agent_logs, list_agents
 from .benchmarks import create_benchmark, run_benchmark
 from .devboxes import (
     create_blueprint,
@@ -52,10 +59,13 @@ from .devboxes import (
     write_devbox_file,
 )
 from .inputs import (
+    AgentIdInput,
     BlueprintIdInput,
+    CreateAgentInput,
     CreateBenchmarkInput,
     CreateBlueprintInput,
     CreateDevboxInput,
+    CreateDevboxMountsInput,
     CreateScenarioInput,
     DevboxIdInput,
     DirectoryListing,
@@ -63,11 +73,15 @@ from .inputs import (
     ExecuteInput,
     ExecutionIdInput,
     ExecutionOutputInput,
+    ExportScenarioInput,
     FileContents,
     FileWritten,
+    GetAgentInput,
     GetBlueprintInput,
     GetExecutionInput,
     GetRunInput,
+    ImportScenariosInput,
+    ListAgentsInput,
     ListBlueprintsInput,
     ListDevboxesInput,
     ListFilesInput,
@@ -77,12 +91,14 @@ from .inputs import (
     RunBenchmarkInput,
     RunIdInput,
     RunScenarioInput,
+    RunScenarioMountsInput,
     RunScenarioResult,
     ScenarioIdInput,
     ScoreRunInput,
     SendStdinInput,
     SnapshotDevboxInput,
     StartRunInput,
+    StartRunMountsInput,
     UpdateScenarioInput,
     ValidateScenarioInput,
     WriteFileInput,
@@ -98,6 +114,7 @@ from .scenarios import (
     validate_scenario,
 )
 from .spec import READ, Toolset, ToolSpec, hints
+from .tasks import ExportScenarioView, ImportScenariosView, export_scenario, import_scenarios
 
 SCENARIO_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -186,7 +203,8 @@ BLUEPRINT_TOOLS: tuple[ToolSpec, ...] = (
         "create_blueprint",
         "Create blueprint",
         "Build a reusable environment, with network: a dockerfile, then file_mounts and system_setup_commands. "
-        "Answers `queued`: wait with get_blueprint, then use its id in devboxes and scenarios.",
+        "Answers `queued` (or, with wait_seconds, waits that long for the build, with progress): wait with "
+        "get_blueprint, then use its id in devboxes and scenarios.",
         CreateBlueprintInput,
         BlueprintView,
         create_blueprint,
@@ -194,17 +212,21 @@ BLUEPRINT_TOOLS: tuple[ToolSpec, ...] = (
         "blueprints",
         authoring=True,
         host_dirs=True,
+        progress=True,
+        waits=True,
     ),
     ToolSpec(
         "get_blueprint",
         "Get blueprint",
-        "A blueprint and its build status (queued, building, build_complete, failed).",
+        "A blueprint and its build status (queued, building, build_complete, failed); with wait_seconds, waits "
+        "for the build, with progress (bytes of the image pulled, steps done).",
         GetBlueprintInput,
         BlueprintView,
         get_blueprint,
         READ,
         "blueprints",
         authoring=True,
+        progress=True,
         waits=True,
     ),
     ToolSpec(
@@ -512,18 +534,118 @@ BENCHMARK_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "run_benchmark",
         "Run benchmark",
-        "Start a run of each scenario of a benchmark (list_runs with benchmark_run_id shows them).",
+        "Start a run of each scenario of a benchmark; with an agent, run them all to a score "
+        "(results: resource benchmark-run://{id}).",
         RunBenchmarkInput,
         BenchmarkRunView,
         run_benchmark,
         hints(),
         "benchmarks",
         authoring=True,
+        progress=True,
         bounded=True,
         pending=lambda p: {"benchmark_id": p.benchmark_id},
         lists_change=True,
     ),
 )
+
+TASK_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "import_scenarios",
+        "Import task directories",
+        "Create or update scenarios from Harbor or Terminal-Bench task dirs on the server's machine (builds their "
+        "environments); an unchanged task changes nothing.",
+        ImportScenariosInput,
+        ImportScenariosView,
+        import_scenarios,
+        hints(idempotent=True),
+        "tasks",
+        authoring=True,
+        bounded=True,
+        host_dirs=True,
+        lists_change=True,
+    ),
+    ToolSpec(
+        "export_scenario",
+        "Export scenario as a Harbor task",
+        "Write an imported scenario as a Harbor task dir (under --allow-dir), or return its files.",
+        ExportScenarioInput,
+        ExportScenarioView,
+        export_scenario,
+        hints(),
+        "tasks",
+        authoring=True,
+        host_dirs=True,
+    ),
+)
+
+AGENT_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "create_agent",
+        "Create agent",
+        "Install an agent once (npm or pip package, git repo, uploaded archive), to mount into devboxes and runs "
+        "(mounts: agent_mount). Waits wait_seconds; then get_agent.",
+        CreateAgentInput,
+        AgentView,
+        create_agent,
+        hints(),
+        "agents",
+        authoring=True,
+        waits=True,
+    ),
+    ToolSpec(
+        "get_agent",
+        "Get agent",
+        "An agent and its install status (queued, building, build_complete, failed).",
+        GetAgentInput,
+        AgentView,
+        get_agent,
+        READ,
+        "agents",
+        authoring=True,
+        waits=True,
+    ),
+    ToolSpec(
+        "get_agent_logs",
+        "Agent install logs",
+        "An agent's install log, one entry per step.",
+        AgentIdInput,
+        AgentBuildLogsListView,
+        get_agent_logs,
+        READ,
+        "agents",
+        authoring=True,
+    ),
+    ToolSpec(
+        "list_agents",
+        "List agents",
+        "List agents, newest first.",
+        ListAgentsInput,
+        AgentListView,
+        list_agents,
+        READ,
+        "agents",
+        authoring=True,
+    ),
+    ToolSpec(
+        "delete_agent",
+        "Delete agent",
+        "Delete an agent; devboxes that mount it keep it until they end.",
+        AgentIdInput,
+        AgentView,
+        delete_agent,
+        hints(destructive=True),
+        "agents",
+        authoring=True,
+    ),
+)
+
+# With the agents toolset, these tools take `mounts` too (inputs.py: their fields cost every turn).
+WITH_MOUNTS: dict[str, type[BaseModel]] = {
+    "create_devbox": CreateDevboxMountsInput,
+    "start_run": StartRunMountsInput,
+    "run_scenario": RunScenarioMountsInput,
+}
 
 # The order tools/list shows them in.
 TOOLS: tuple[ToolSpec, ...] = (
@@ -534,6 +656,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     *FILE_TOOLS,
     *RUN_TOOLS,
     *BENCHMARK_TOOLS,
+    *TASK_TOOLS,
+    *AGENT_TOOLS,
 )
 
 TOOLSETS: tuple[Toolset, ...] = get_args(Toolset)
@@ -569,4 +693,10 @@ def solver_tools(*, pinned: bool) -> list[ToolSpec]:
 def tools_for(role: str, toolsets: frozenset[Toolset], *, pinned: bool = False) -> list[ToolSpec]:
     """The tools a session of `role` is offered from `toolsets`, in the catalogue's order."""
     offered = solver_tools(pinned=pinned) if role == "solver" else list(TOOLS)
-    return [spec for spec in offered if spec.toolset in toolsets]
+    chosen = [spec for spec in offered if spec.toolset in toolsets]
+    if "agents" in toolsets:
+        chosen = [
+            dataclasses.replace(spec, input_model=WITH_MOUNTS[spec.name]) if spec.name in WITH_MOUNTS else spec
+            for spec in chosen
+        ]
+    return chosen

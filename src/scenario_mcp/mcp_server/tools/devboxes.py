@@ -22,6 +22,7 @@ from ...models import (
     ObjectCreateParameters,
 )
 from ..host_dirs import HostDirs, pack_directory
+from .agents import runloop_mounts
 from .inputs import (
     BlueprintIdInput,
     CreateBlueprintInput,
@@ -45,17 +46,22 @@ from .inputs import (
     WriteFileInput,
 )
 from .shapes import runloop_shape
-from .spec import Unfinished
-from .waiting import poll
+from .spec import Progress, Unfinished
+from .waiting import wait_for_build
 
 # --- blueprints and devboxes -----------------------------------------------------------------------
 
 CONTEXT_TTL_MS = 24 * 3600 * 1000  # a packed build context is kept a day: long enough for its build
 
 
-async def create_blueprint(backend: Backend, params: CreateBlueprintInput, *, host_dirs: HostDirs) -> BlueprintView:
-    """Start the build; a build context named by path is packed and uploaded as an object first."""
-    given = params.model_dump(exclude_none=True, exclude={"build_context_path", "build_context_object_id"})
+async def create_blueprint(
+    backend: Backend, params: CreateBlueprintInput, progress: Progress, *, host_dirs: HostDirs
+) -> BlueprintView | Unfinished:
+    """Start the build (and, with wait_seconds, wait for it, reporting its progress); a build
+    context named by path is packed and uploaded as an object first."""
+    given = params.model_dump(
+        exclude_none=True, exclude={"build_context_path", "build_context_object_id", "wait_seconds"}
+    )
     blueprint = BlueprintCreateParameters.model_validate(runloop_shape(given))
     if params.build_context_object_id is not None:
         blueprint = blueprint.model_copy(
@@ -72,13 +78,20 @@ async def create_blueprint(backend: Backend, params: CreateBlueprintInput, *, ho
         await backend.upload_object(uploaded.id, archive)
         await backend.complete_object(uploaded.id)
         blueprint = blueprint.model_copy(update={"build_context": ObjectContext(object_id=uploaded.id)})
-    return await backend.create_blueprint(blueprint)
+    view = await backend.create_blueprint(blueprint)
+    if params.wait_seconds <= 0:
+        return view  # `queued`, at once, as Runloop answers
+    return await _built(backend, view.id, params.wait_seconds, progress)
 
 
-async def get_blueprint(backend: Backend, params: GetBlueprintInput) -> BlueprintView | Unfinished:
-    view = await poll(
-        lambda: backend.get_blueprint(params.blueprint_id), lambda b: b.status in BUILD_ENDED, params.wait_seconds
-    )
+async def get_blueprint(backend: Backend, params: GetBlueprintInput, progress: Progress) -> BlueprintView | Unfinished:
+    return await _built(backend, params.blueprint_id, params.wait_seconds, progress)
+
+
+async def _built(
+    backend: Backend, blueprint_id: str, wait_seconds: float, progress: Progress
+) -> BlueprintView | Unfinished:
+    view = await wait_for_build(backend, blueprint_id, wait_seconds, progress)
     if view.status in BUILD_ENDED:
         return view
     return Unfinished(view, f"still {view.status}: call get_blueprint with wait_seconds to wait for it")
@@ -93,8 +106,10 @@ async def list_blueprints(backend: Backend, params: ListBlueprintsInput) -> Blue
 
 
 async def create_devbox(backend: Backend, params: CreateDevboxInput) -> DevboxView:
-    given = params.model_dump(exclude_none=True, exclude={"wait_seconds"})
-    return await backend.create_devbox(DevboxCreateParameters.model_validate(runloop_shape(given)))
+    given = params.model_dump(exclude_none=True, exclude={"wait_seconds", "mounts"})
+    request = DevboxCreateParameters.model_validate(runloop_shape(given))
+    mounts = runloop_mounts(getattr(params, "mounts", None))  # an input of the agents toolset
+    return await backend.create_devbox(request.model_copy(update={"mounts": mounts}) if mounts else request)
 
 
 async def get_devbox(backend: Backend, params: DevboxIdInput) -> DevboxView:

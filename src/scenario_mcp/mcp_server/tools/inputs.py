@@ -24,6 +24,7 @@ from .shapes import (
     EnvironmentInput,
     InputContextInput,
     LaunchInput,
+    MountInput,
     Pairs,
     ScoringContractInput,
 )
@@ -132,6 +133,19 @@ class RunScenarioInput(_Input):
     wait_seconds: float = _wait()
 
 
+# With the agents toolset, the tools that start a devbox take `mounts` too: fields every turn
+# carries, which a session that mounts nothing does not pay for (catalogue.tools_for).
+MountsField = Field(default=None, description="Agents, objects, files, code to mount (one `type` each).")
+
+
+class StartRunMountsInput(StartRunInput):
+    mounts: list[MountInput] | None = MountsField
+
+
+class RunScenarioMountsInput(RunScenarioInput):
+    mounts: list[MountInput] | None = MountsField
+
+
 class RunScenarioResult(BaseModel):
     run: ScenarioRunView = Field(description="The run at the end: `completed` with its score, or `failed`.")
     execution: ExecutionView | None = Field(default=None, description="The command's result, when one was given.")
@@ -155,6 +169,10 @@ class CreateDevboxInput(_Input):
     wait_seconds: float = _wait()
 
 
+class CreateDevboxMountsInput(CreateDevboxInput):
+    mounts: list[MountInput] | None = MountsField
+
+
 class ListDevboxesInput(_Input):
     status: DevboxStatus | None = None
     limit: int = _limit()
@@ -175,6 +193,7 @@ class CreateBlueprintInput(_Input):
     base_blueprint_name: str | None = None
     launch_parameters: LaunchInput | None = None
     metadata: Pairs | None = None
+    wait_seconds: float = _wait(0)
 
 
 class BlueprintIdInput(_Input):
@@ -294,6 +313,60 @@ class CreateBenchmarkInput(_Input):
 
 class RunBenchmarkInput(_Input):
     benchmark_id: str
+    agent: str | None = Field(
+        default=None,
+        description="oracle, nop or command:CMD (run in each devbox): drive every run to its score. "
+        "Omit to only start the runs.",
+    )
+    attempts: int = Field(default=1, ge=1, le=100, description="With an agent: attempts per scenario.")
+    concurrency: int | None = Field(default=None, ge=1, le=256, description="With an agent: runs at once.")
     run_name: str | None = None
     metadata: Pairs | None = None
     wait_seconds: float = _wait()
+
+
+class ImportScenariosInput(_Input):
+    paths: list[str] = Field(
+        min_length=1,
+        description="Absolute dirs on the server's machine (under --allow-dir): Harbor or Terminal-Bench task "
+        "dirs, or dirs of them.",
+    )
+    wait_seconds: float = _wait()
+
+
+class ExportScenarioInput(_Input):
+    scenario_id: str
+    directory: str | None = Field(
+        default=None, description="New or empty absolute dir under --allow-dir; omitted: the files returned inline."
+    )
+
+
+# --- agents ---------------------------------------------------------------------------------------
+
+
+class CreateAgentInput(_Input):
+    name: str = Field(min_length=1)
+    version: str | None = Field(default=None, description="npm/pip: the package version; git: a ref.")
+    source_type: Literal["npm", "pip", "git", "object"]
+    package_name: str | None = Field(default=None, description="npm or pip.")
+    registry_url: str | None = None
+    repository: str | None = Field(default=None, description="git: its URL.")
+    object_id: str | None = Field(default=None, description="object: an uploaded tar or tgz.")
+    agent_setup: list[str] | None = Field(default=None, description="Commands run after the install.")
+    wait_seconds: float = _wait()
+
+
+class AgentIdInput(_Input):
+    agent_id: str
+
+
+class GetAgentInput(_Input):
+    agent_id: str
+    wait_seconds: float = _wait(0)
+
+
+class ListAgentsInput(_Input):
+    name: str | None = Field(default=None, description="Part of the name.")
+    version: str | None = Field(default=None, description="A version, or `latest`.")
+    limit: int = _limit()
+    starting_after: str | None = None

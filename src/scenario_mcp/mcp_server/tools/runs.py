@@ -8,11 +8,13 @@ from ...backend import Backend, BackendError, OperationTimeoutError
 from ...models import (
     TERMINAL_RUN_STATES,
     ExecutionView,
+    RunProfile,
     ScenarioRunListView,
     ScenarioRunState,
     ScenarioRunView,
     StartScenarioRunParameters,
 )
+from .agents import runloop_mounts
 from .inputs import (
     GetRunInput,
     ListRunsInput,
@@ -29,8 +31,18 @@ POLL_INTERVAL = 0.1
 STILL_SCORING = "still scoring: call get_run(run_id, wait_seconds=...) to wait for its score"
 
 
+def _start(params: StartRunInput | RunScenarioInput, scenario_id: str) -> StartScenarioRunParameters:
+    """A run's start, with the mounts the input has (an input of the agents toolset)."""
+    mounts = runloop_mounts(getattr(params, "mounts", None))
+    return StartScenarioRunParameters(
+        scenario_id=scenario_id,
+        run_name=params.run_name,
+        run_profile=RunProfile(mounts=mounts) if mounts else None,
+    )
+
+
 async def start_run(backend: Backend, params: StartRunInput) -> ScenarioRunView:
-    return await backend.start_run(StartScenarioRunParameters(scenario_id=params.scenario_id, run_name=params.run_name))
+    return await backend.start_run(_start(params, params.scenario_id))
 
 
 async def get_run(backend: Backend, params: GetRunInput) -> ScenarioRunView | Unfinished:
@@ -97,7 +109,7 @@ async def run_scenario(backend: Backend, params: RunScenarioInput, progress: Pro
     """
     total = RUN_SCENARIO_STEPS
     scenario = await backend.get_scenario(params.scenario_id)
-    run = await backend.start_run(StartScenarioRunParameters(scenario_id=scenario.id, run_name=params.run_name))
+    run = await backend.start_run(_start(params, scenario.id))
     await progress(1, total, f"started run {run.id} on devbox {run.devbox_id}")
     execution: ExecutionView | None = None
     finished = False

@@ -130,3 +130,19 @@ class ScoringFunctionInput(Closed):
 
 class ScoringContractInput(Closed):
     scoring_function_parameters: list[ScoringFunctionInput] = Field(min_length=1)
+
+
+# Runloop's mount union as one object, as ScorerInput is: `type` and that type's fields.
+class MountInput(Closed):
+    type: Literal["agent_mount", "object_mount", "file_mount", "code_mount"]
+    agent_name: str | None = None
+    agent_id: str | None = None
+    agent_path: str | None = None
+    object_id: str | None = None
+    object_path: str | None = None
+    target: str | None = Field(default=None, description="file_mount: its path.")
+    content: str | None = None
+    repo_name: str | None = Field(default=None, description="code_mount: a name (with repo_owner) or a git URL.")
+    repo_owner: str | None = None
+    git_ref: str | None = None
+    install_command: str | None = None
