@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from scenario_mcp.local.build_sandbox import BuildSandbox
 from scenario_mcp.local.builds import BuildError
 from scenario_mcp.local.layers import LayerStore
 from scenario_mcp.local.sandbox import HOST_DIRS
@@ -113,26 +112,3 @@ async def test_a_workdir_is_made_for_its_run_step_and_holds_only_what_the_step_m
 ) -> None:
     built = await builder(store, context, tmp_path).build(PRELUDE + "WORKDIR /srv/app\nRUN pwd > here\n")
     assert entries(store.path(built.layers[0])) == {"srv": "dir", "srv/app": "dir", "srv/app/here": "file:/srv/app\n"}
-
-
-async def test_the_build_sandboxs_init_sees_only_the_store_its_steps_dirs_proc_and_devices(
-    store: LayerStore, tmp_path: Path
-) -> None:
-    box = await BuildSandbox.start(
-        tmp_path / "build",
-        store=store.root,
-        skeleton=store.skeleton,
-        etc_mask=store.etc_mask,
-        network=False,
-        hostname="buildkitsandbox",
-    )
-    try:
-        seen = Path(f"/proc/{box.sandbox.init_pid}/root")
-        shared = [store.root, tmp_path / "build" / "steps"]
-        assert set(os.listdir(seen)) == {"dev", "proc", *(path.parts[1] for path in shared)}
-        assert sorted(os.listdir(seen / "dev")) == sorted(["full", "null", "random", "tty", "urandom", "zero"])
-        assert set(os.listdir(seen / tmp_path.relative_to("/"))) == {"layers", "build"}
-        assert os.listdir(seen / store.root.relative_to("/")) == os.listdir(store.root)
-        assert not (seen / "etc").exists() and not (seen / "usr").exists()
-    finally:
-        await box.stop()

@@ -52,13 +52,8 @@ class BuildSandbox:
 
     @classmethod
     async def start(
-        cls, state_dir: Path, *, store: Path, skeleton: Path, etc_mask: Path, network: bool, hostname: str
+        cls, state_dir: Path, *, skeleton: Path, etc_mask: Path, network: bool, hostname: str
     ) -> BuildSandbox:
-        """A build sandbox whose steps' layers are all in `store` (a LayerStore's root)."""
-        # Its init sees these paths as they are named here (not resolved): the steps' plans name them so.
-        state_dir, store = Path(os.path.abspath(state_dir)), Path(os.path.abspath(store))
-        steps = state_dir / "steps"
-        steps.mkdir(parents=True, exist_ok=True)
         spec = SandboxSpec(
             state_dir=state_dir,
             layers=(),
@@ -68,7 +63,6 @@ class BuildSandbox:
             hostname=hostname,
             image_root=True,
             build=True,
-            shared=(store, steps),
         )
         return cls(await Sandbox.start(spec), skeleton, hostname)
 

@@ -155,7 +155,6 @@ class DockerfileBuild:
         if self._box is None:
             self._box = await BuildSandbox.start(
                 Path(tempfile.mkdtemp(prefix="build-", dir=self.work)),
-                store=self.store.root,
                 skeleton=self.store.skeleton,
                 etc_mask=self.store.etc_mask,
                 network=True,  # for RUN; a COPY's root is only ever touched from the host

@@ -9,10 +9,10 @@ mount namespace of its own there), and serves: it starts every command the serve
 vfork, so a command starts inside every namespace and cgroup of the devbox), reports its exit,
 and reaps orphans. Standard library only.
 
-A build sandbox's init (`build` in the request) pivots into a root that shows only the host dirs
-its steps' roots are made of (spec.build_root_plan; never shown to a step, and no step may read
-its /proc entries) and starts each Dockerfile step in a fresh mount namespace whose root is the
-step's own plan, an overlay of the steps before it under a fresh upper directory; the step's processes
+A build sandbox's init (`build` in the request) has no root of its own: it keeps its mount
+namespace (the host's view, never shown to a step: it pivots nowhere, and no step may read its
+/proc entries) and starts each Dockerfile step in a fresh mount namespace whose root is the step's
+own plan, an overlay of the steps before it under a fresh upper directory; the step's processes
 share the sandbox's user, PID and network namespaces, started once for the whole build. A step
 locks itself in as a devbox's init does, and when its command exits every process it left is
 killed before its exit is reported, so its upper directory is still when the server freezes it.
@@ -162,14 +162,16 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
         # Before any command exists, while init still holds CAP_NET_ADMIN over its namespace.
         network.apply_ruleset(network.allowlist_ruleset(request["egress_allow"] or []))
     building = bool(request.get("build"))
-    for step in mount_plan.decode(request["plan"]):
-        step.apply()
+    if not building:
+        for step in mount_plan.decode(request["plan"]):
+            step.apply()
     libc.sethostname(request["hostname"])
     listener = _listen(request["launcher_dir"])
-    libc.pivot_into(request["root"])
-    if building:  # its root shows only what its steps' roots are made of; it stays out of reach
+    if building:
         libc.make_undumpable()
+        os.chdir("/")
     else:
+        libc.pivot_into(request["root"])
         _harden_and_lock(nested_user_ns)
     os.dup2(0, 2)  # /dev/null, like 0 and 1
     keep = sorted({report, listener.fileno(), *([network_exit] if networked else [])})

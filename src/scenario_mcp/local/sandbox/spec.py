@@ -68,7 +68,6 @@ class SandboxSpec:
     image_root: bool = False
     egress_allow: tuple[str, ...] | None = None  # with network: only these addresses (an allowlist)
     build: bool = False  # a build sandbox: no root of its own, each step gets one (init.py, build_sandbox.py)
-    shared: tuple[Path, ...] = ()  # a build sandbox: the host dirs its init sees (build_root_plan)
     # A build step's root: its overlay skips the sync of the disk at unmount (`volatile`), which
     # under a busy disk costs more than the step; the upper dir is renamed into the store after.
     volatile: bool = False
@@ -113,7 +112,7 @@ def runtime_files(spec: SandboxSpec) -> dict[str, str]:
 
 def prepare_dirs(spec: SandboxSpec) -> None:
     if spec.build:  # its steps' roots are prepared step by step
-        spec.mount_point.mkdir(parents=True, exist_ok=True)
+        spec.state_dir.mkdir(parents=True, exist_ok=True)
         return
     for part in spec.parts:
         spec.upper(part).mkdir(parents=True, exist_ok=True)
@@ -166,30 +165,6 @@ def root_plan(spec: SandboxSpec, *, special_mounts: bool = True) -> list[SetupOp
     empty = spec.state_dir / "empty"
     steps += [ReadOnlyLayer(root, path, f"{layer}:{empty}") for layer, path in spec.mounts]
     return steps + _special_mounts(root) if special_mounts else steps
-
-
-def build_root_plan(spec: SandboxSpec) -> list[SetupOp]:
-    """A build sandbox's init's own root: a small tmpfs showing only the host dirs its steps'
-    roots are made of (`spec.shared`, each at its own path) and the harmless devices they bind.
-    Its steps never see it (each pivots into its own root), and a smaller mount table makes each
-    step's copy of it, and the copy's teardown, cheaper."""
-    root = str(spec.mount_point)
-    steps: list[SetupOp] = [Mount("tmpfs", root, "tmpfs", "mode=755,size=1m,nosuid,nodev")]
-    made = {root}
-    for shared in (*spec.shared, Path("/dev")):
-        parts = shared.parts[1:]
-        for depth in range(1, len(parts) + 1):
-            path = "/".join((root, *parts[:depth]))
-            if path not in made:
-                steps.append(Dir(path))
-                made.add(path)
-        if shared != Path("/dev"):
-            steps.append(Bind(str(shared), f"{root}{shared}"))
-    for device in DEVICES:
-        steps += [File(f"{root}/dev/{device}"), Bind(f"/dev/{device}", f"{root}/dev/{device}")]
-    # The sandbox's own /proc: a user namespace may mount a procfs (each step does) only where a
-    # procfs is already fully visible.
-    return [*steps, Dir(f"{root}/proc"), Mount("proc", f"{root}/proc", "proc", "nosuid,nodev,noexec")]
 
 
 def _special_mounts(root: str) -> list[SetupOp]:
