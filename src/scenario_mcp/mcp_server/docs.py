@@ -29,7 +29,9 @@ there is and a `message`:
   environment, built once (`scenario-mcp setup` builds it ahead; the server starts it at start).
 - score_run: the run in state `scoring`; get_run(run_id, wait_seconds=N) waits for `scored`.
 - get_execution(devbox_id, execution_id, wait_seconds=N) waits for a command started with
-  execute_async; get_blueprint(blueprint_id, wait_seconds=N) for a build.
+  execute_async; get_blueprint(blueprint_id, wait_seconds=N) for a build (create_blueprint takes
+  wait_seconds too, default 0: `queued` at once); while waiting, progress tells the image's pull
+  (MiB fetched and unpacked) and each step done.
 
 ## Maps
 Where Runloop's API takes a free map (metadata, environment_variables, build_args, file_mounts),
