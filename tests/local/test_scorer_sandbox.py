@@ -45,7 +45,12 @@ PLANTED = {
 }
 
 
-async def _abuse_scenario(backend: LocalBackend) -> ScenarioView:
+# The endless ones end at the scorer's timeout; the others must be stopped by their limit well
+# before it (touching 1 GiB takes seconds on a loaded machine).
+TIMEOUTS = {"endless output": 4, "endless loop": 4}
+
+
+async def _abuse_scenario(backend: LocalBackend, timeout: int) -> ScenarioView:
     return await backend.create_scenario(
         ScenarioCreateParameters(
             name="planted",
@@ -54,7 +59,7 @@ async def _abuse_scenario(backend: LocalBackend) -> ScenarioView:
             environment_parameters=ScenarioEnvironment(
                 launch_parameters=LaunchParameters(custom_gb_memory=1, custom_disk_size=1)
             ),
-            scorer_timeout_sec=4,
+            scorer_timeout_sec=timeout,
         )
     )
 
@@ -66,7 +71,7 @@ def _scorer_cgroups() -> list[Path]:
 @pytest.mark.parametrize("abuse", sorted(PLANTED))
 async def test_abuse_planted_in_the_agents_code_is_contained_at_scoring(backend: LocalBackend, abuse: str) -> None:
     code, reason = PLANTED[abuse]
-    scenario = await _abuse_scenario(backend)
+    scenario = await _abuse_scenario(backend, TIMEOUTS.get(abuse, 30))
     run = await backend.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
     quiet = await backend.start_run(StartScenarioRunParameters(scenario_id=scenario.id))
     await backend.write_file(run.devbox_id, "solution.py", code)
