@@ -36,7 +36,7 @@ import anyio
 from _common import Figure, Row, print_table, run_argv, shutdown_all, timed
 
 from scenario_mcp.local.engine import LocalBackend
-from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
+from scenario_mcp.local.sandbox import Sandbox
 from scenario_mcp.models import DevboxCreateParameters, LaunchParameters
 
 WARMUP = 5
@@ -79,21 +79,14 @@ async def bench_create(backend: LocalBackend, snapshot_id: str, runs: int, *, pa
 async def bench_sandbox_start(backend: LocalBackend, snapshot_id: str, runs: int) -> Row:
     """The sandbox part of (a) alone: Sandbox.start for the same layers, without the engine's
     bookkeeping (database writes, cgroups)."""
-    layers, _ = await backend.blueprints.environment_layers(
-        blueprint_id=None, blueprint_name=None, snapshot_id=snapshot_id
-    )
+    environment = await backend.blueprints.environment(blueprint_id=None, blueprint_name=None, snapshot_id=snapshot_id)
     store = backend.devboxes.layers
     measured = Figure("Sandbox.start, then stop (untimed)")
     floor = Figure(" ".join(BWRAP_FLOOR))
     state_dirs = Path(tempfile.mkdtemp(prefix="bench-sandboxes-", dir=backend.data_dir))
     for i in range(WARMUP + runs):
-        spec = SandboxSpec(
-            state_dir=state_dirs / str(i),
-            layers=tuple(store.path(layer) for layer in layers),
-            skeleton=store.skeleton,
-            etc_mask=store.etc_mask,
-            hostname="bench",
-        )
+        # The spec the engine makes for a devbox on this snapshot (no network, no mounts).
+        spec = environment.spec(store, state_dirs / str(i), network=False, hostname="bench")
         started = time.perf_counter()
         sandbox = await Sandbox.start(spec)
         ms = (time.perf_counter() - started) * 1000

@@ -144,6 +144,15 @@ def _add_bench_parsers(
         "config for a solver server pinned to the run), or module:function (an async Python function given "
         "the run and a connected mcp.Client)",
     )
+    run.add_argument(
+        "--agent-mount",
+        action="append",
+        default=[],
+        metavar="NAME[@VERSION]:PATH",
+        help="mount an installed agent (create_agent; the newest of NAME, or that VERSION) read-only at PATH in "
+        "every attempt's devbox, its bin/ on PATH: `--agent command:'my-agent -p \"$SCENARIO_PROBLEM_STATEMENT\"'` "
+        "runs it with no per-run install (repeatable)",
+    )
     run.add_argument("--concurrency", type=int, default=None, help="attempts at once (default 2 x cores)")
     run.add_argument("--attempts", type=int, default=1, help="attempts per scenario (pass@k up to this)")
     run.add_argument(
@@ -354,6 +363,7 @@ def _bench(args: argparse.Namespace, data_dir: Path) -> int:
         return 2
     if args.bench_command == "report":
         return anyio.run(_bench_report, args, data_dir, trust)
+    from .harness.agent_mounts import parse_agent_mount
     from .harness.agents import parse_agent
     from .harness.runner import SuiteOptions, default_concurrency
 
@@ -362,6 +372,10 @@ def _bench(args: argparse.Namespace, data_dir: Path) -> int:
         agent = parse_agent(args.agent)
     except ValueError as exc:
         problem = f"--agent: {exc}"
+    try:
+        args.agent_mount = [parse_agent_mount(text) for text in args.agent_mount]
+    except ValueError as exc:
+        problem = f"--agent-mount: {exc}"
     if not args.targets and not args.resume:
         problem = "name what to run: task directories, datasets, benchmarks (id or name) or scenario ids"
     if args.attempts < 1 or (args.concurrency is not None and args.concurrency < 1):
@@ -395,6 +409,7 @@ async def _bench_run(args: argparse.Namespace, data_dir: Path, trust: TrustSetti
                     Outputs(json=args.json, junit=args.junit, report=args.report),
                     resume=args.resume,
                     min_score=args.min_score,
+                    agent_mounts=args.agent_mount,
                 )
             except BackendError as exc:
                 print(f"scenario-mcp bench run: {exc.message}", file=sys.stderr)

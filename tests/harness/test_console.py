@@ -72,6 +72,30 @@ async def test_bench_run_refuses_bad_arguments_clearly(data_dir: Path) -> None:
     assert code == 2 and "'no-such-thing' is no benchmark" in err
 
 
+async def test_bench_run_mounts_an_installed_agent_into_every_attempt(
+    data_dir: Path, default_blueprint_cache: Path
+) -> None:
+    from .test_agent_mounts import solver_agent
+
+    async with LocalBackend(data_dir) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        agent = await solver_agent(engine)
+        ids = [(await trivial(engine, f"mounted-{i}")).id for i in range(2)]
+    common = ("--agent", "command:solve", "--data-dir", str(data_dir))
+    code, _, err = await cli(
+        "bench", "run", *ids, *common, "--agent-mount", "solver@1:/opt/solver", "--min-score", "1.0"
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"agent mount solver@1:/opt/solver -> {agent.id}" in err and "mean 1.000" in err
+
+    code, _, err = await cli("bench", "run", *ids, *common, "--agent-mount", "nobody:/opt/x")
+    assert code == 2 and "no agent 'nobody' is installed (agents here: solver@1)" in err
+    code, _, err = await cli("bench", "run", *ids, *common, "--agent-mount", "solver")
+    assert code == 2 and "--agent-mount: 'solver' names no absolute PATH" in err
+    async with LocalBackend(data_dir) as engine:  # the refused runs started nothing
+        assert len((await engine.list_benchmark_runs()).runs) == 1
+
+
 async def test_bench_run_imports_a_task_directory_on_the_fly(
     backend: LocalBackend, debian_image: tuple[str, Path], tmp_path: Path
 ) -> None:

@@ -21,6 +21,7 @@ from ..backend import Backend, BackendError, InvalidRequestError
 from ..models import RunLogEntry
 from ..tasks.importer import TaskImportError, import_tasks
 from ..tasks.task import TaskFormatError
+from .agent_mounts import AgentMountSpec, resolve_agent_mounts
 from .report import render_report
 from .results import AttemptResult, SuiteResults, junit_xml
 from .runner import SuiteOptions, SuiteRun, resolve_benchmark, results_of
@@ -54,6 +55,7 @@ async def bench_run(
     *,
     resume: str | None = None,
     min_score: float | None = None,
+    agent_mounts: Sequence[AgentMountSpec] = (),
 ) -> int:
     console = Console(stderr=True)
     paths = [Path(t) for t in targets if Path(t).is_dir()]
@@ -79,6 +81,11 @@ async def bench_run(
         if result.error:
             progress.console.print(f"[red]error[/red] {result.scenario_name} #{result.attempt}: {result.error}")
 
+    if agent_mounts:
+        resolved = await resolve_agent_mounts(backend, agent_mounts)
+        for spec, mount in zip(agent_mounts, resolved, strict=True):
+            console.print(f"[dim]agent mount[/dim] {spec} -> {mount.agent_id}")
+        options.mounts = [*options.mounts, *resolved]
     runner = SuiteRun(backend, options, on_result=advance)
     if resume:
         await runner.resume(resume)

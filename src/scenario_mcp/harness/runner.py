@@ -29,7 +29,9 @@ from ..models import (
     BenchmarkCreateParameters,
     BenchmarkRunView,
     BenchmarkView,
+    Mount,
     ObjectCreateParameters,
+    RunProfile,
     ScenarioRunState,
     ScenarioRunView,
     ScenarioView,
@@ -37,6 +39,7 @@ from ..models import (
     StartScenarioRunParameters,
     now_ms,
 )
+from .agent_mounts import describe, pinned_mounts
 from .agents import AgentSpec, run_agent
 from .results import RESULTS_OBJECT_PREFIX, AttemptResult, PhaseTimes, SuiteResults
 
@@ -65,6 +68,7 @@ class SuiteOptions:
     metadata: dict[str, str] = field(default_factory=dict)  # the benchmark run's, besides agent and attempts
     diff: bool = True
     startups: int = field(default_factory=lambda: max(2, os.cpu_count() or 1))
+    mounts: list[Mount] = field(default_factory=list)  # in every attempt's devbox (its run's runProfile)
 
 
 async def resolve_benchmark(backend: Backend, targets: Sequence[str], imported: Sequence[str] = ()) -> BenchmarkView:
@@ -122,6 +126,7 @@ class SuiteRun:
         self._start_ms = now_ms()
 
     async def start(self, benchmark: BenchmarkView) -> BenchmarkRunView:
+        await self._pin_mounts()
         self.benchmark = benchmark
         self.benchmark_run = await self.backend.start_benchmark_run(
             StartBenchmarkRunParameters(
@@ -131,6 +136,7 @@ class SuiteRun:
                     **self.options.metadata,
                     "agent": str(self.options.agent),
                     "attempts": str(self.options.attempts),
+                    **({"mounts": describe(self.options.mounts)} if self.options.mounts else {}),
                 },
                 start_scenario_runs=False,
             )
@@ -139,6 +145,7 @@ class SuiteRun:
 
     async def resume(self, benchmark_run_id: str) -> BenchmarkRunView:
         """Take up a benchmark run: keep its attempts that ran without error."""
+        await self._pin_mounts()
         run = await self.backend.get_benchmark_run(benchmark_run_id)
         if run.state != "running":
             raise InvalidStateError(
@@ -153,6 +160,10 @@ class SuiteRun:
             self.options.attempts = max(self.options.attempts, previous.attempts_per_scenario)
             self.results = [r for r in previous.results if r.error is None and r.state == "completed"]
         return run
+
+    async def _pin_mounts(self) -> None:
+        """Check the mounts' agents once, before any attempt, and keep every attempt to the same."""
+        self.options.mounts = await pinned_mounts(self.backend, self.options.mounts)
 
     async def run(self) -> SuiteResults:
         """Run every attempt not yet done; the results so far when cancelled (then re-raised)."""
@@ -260,6 +271,7 @@ async def run_attempt(
                     run_name=f"{scenario.name} #{attempt}",
                     benchmark_run_id=benchmark_run_id,
                     metadata={"attempt": str(attempt), "agent": str(options.agent)},
+                    run_profile=RunProfile(mounts=options.mounts) if options.mounts else None,
                 )
             )
         result.run_id, result.devbox_id, result.state = run.id, run.devbox_id, run.state.value

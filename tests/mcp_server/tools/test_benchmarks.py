@@ -67,3 +67,25 @@ async def test_run_benchmark_drives_an_agent_through_every_run_and_reports_progr
         assert "+solved" in results["results"][0]["diff"]
         refused = await error_text(client, "run_benchmark", benchmark_id=bench["id"], agent="host:claude -p")
         assert "agent host is not available here" in refused and "command:CMD" in refused
+
+
+async def test_run_benchmark_mounts_an_installed_agent_into_every_run(backend: LocalBackend) -> None:
+    from ...harness.test_agent_mounts import solver_agent
+
+    agent = await solver_agent(backend)
+    scenarios = [await trivial(backend, f"mounted-{i}") for i in range(2)]
+    async with Client(build_server(backend, toolsets=["all"])) as client:
+        bench = await ok(client, "create_benchmark", name="mounted", scenario_ids=[s.id for s in scenarios])
+        mount = {"type": "agent_mount", "agent_name": "solver", "agent_path": "/opt/solver"}
+        run = await ok(
+            client, "run_benchmark", benchmark_id=bench["id"], agent="command:solve", mounts=[mount], wait_seconds=60
+        )
+        assert run["state"] == "completed" and run["score"] == 1.0
+        assert run["metadata"]["mounts"] == f"{agent.id}:/opt/solver"
+
+        unknown = {**mount, "agent_name": "nobody"}
+        refused = await error_text(client, "run_benchmark", benchmark_id=bench["id"], agent="nop", mounts=[unknown])
+        assert "no agent 'nobody' is installed (agents here: solver@1)" in refused
+        no_agent = await error_text(client, "run_benchmark", benchmark_id=bench["id"], mounts=[mount])
+        assert "mounts go into the runs an agent drives: give agent" in no_agent
+    assert [r.id for r in (await backend.list_benchmark_runs()).runs] == [run["id"]]

@@ -140,10 +140,12 @@ def test_solver_sessions_are_offered_no_authoring_tool() -> None:
 
 
 def test_the_agents_toolset_gives_the_starting_tools_mounts() -> None:
-    takes_mounts = {"create_devbox", "start_run", "run_scenario"}
+    takes_mounts = {"create_devbox", "start_run", "run_scenario", "run_benchmark"}
     for role in ("author", "solver"):
-        plain = tools_for(role, parse_toolsets(None, role))
+        plain = tools_for(role, parse_toolsets([*DEFAULT_TOOLSETS[role], "devboxes", "benchmarks"], role))
         assert not [s.name for s in plain if "mounts" in s.input_model.model_fields]
-        with_agents = tools_for(role, parse_toolsets([*DEFAULT_TOOLSETS[role], "agents", "devboxes"], role))
+        with_agents = tools_for(
+            role, parse_toolsets([*DEFAULT_TOOLSETS[role], "agents", "devboxes", "benchmarks"], role)
+        )
         mounting = {s.name for s in with_agents if "mounts" in s.input_model.model_fields}
-        assert mounting == (takes_mounts if role == "author" else takes_mounts - {"create_devbox"})
+        assert mounting == (takes_mounts if role == "author" else takes_mounts - {"create_devbox", "run_benchmark"})

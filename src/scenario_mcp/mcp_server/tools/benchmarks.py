@@ -13,6 +13,7 @@ from ...models import (
     BenchmarkView,
     StartBenchmarkRunParameters,
 )
+from .agents import runloop_mounts
 from .inputs import CreateBenchmarkInput, RunBenchmarkInput
 from .shapes import runloop_shape
 from .spec import Progress
@@ -24,9 +25,15 @@ async def create_benchmark(backend: Backend, params: CreateBenchmarkInput) -> Be
 
 
 async def run_benchmark(backend: Backend, params: RunBenchmarkInput, progress: Progress) -> BenchmarkRunView:
+    mounts = runloop_mounts(getattr(params, "mounts", None))  # an input of the agents toolset
     if params.agent is None:
+        if mounts:
+            raise InvalidRequestError(
+                "mounts go into the runs an agent drives: give agent (e.g. command:CMD), or start each run "
+                "with start_run(mounts)"
+            )
         given = runloop_shape(
-            params.model_dump(exclude_none=True, exclude={"wait_seconds", "agent", "attempts", "concurrency"})
+            params.model_dump(exclude_none=True, exclude={"wait_seconds", "agent", "attempts", "concurrency", "mounts"})
         )
         return await backend.start_benchmark_run(StartBenchmarkRunParameters.model_validate(given))
     try:
@@ -52,6 +59,7 @@ async def run_benchmark(backend: Backend, params: RunBenchmarkInput, progress: P
         attempts=params.attempts,
         run_name=params.run_name,
         metadata=runloop_shape(params.model_dump(include={"metadata"}, exclude_none=True)).get("metadata", {}),
+        mounts=mounts or [],
     )
     runner = SuiteRun(backend, options, on_result=report)
     await runner.start(benchmark)

@@ -89,6 +89,7 @@ from .inputs import (
     ListScenariosInput,
     ReadFileInput,
     RunBenchmarkInput,
+    RunBenchmarkMountsInput,
     RunIdInput,
     RunScenarioInput,
     RunScenarioMountsInput,
@@ -645,6 +646,7 @@ WITH_MOUNTS: dict[str, type[BaseModel]] = {
     "create_devbox": CreateDevboxMountsInput,
     "start_run": StartRunMountsInput,
     "run_scenario": RunScenarioMountsInput,
+    "run_benchmark": RunBenchmarkMountsInput,
 }
 
 # The order tools/list shows them in.

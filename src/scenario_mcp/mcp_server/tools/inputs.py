@@ -325,6 +325,12 @@ class RunBenchmarkInput(_Input):
     wait_seconds: float = _wait()
 
 
+class RunBenchmarkMountsInput(RunBenchmarkInput):
+    mounts: list[MountInput] | None = Field(
+        default=None, description="With an agent: mounted into every run's devbox (agent_mount: its bin on PATH)."
+    )
+
+
 class ImportScenariosInput(_Input):
     paths: list[str] = Field(
         min_length=1,
