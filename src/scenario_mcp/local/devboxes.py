@@ -48,6 +48,7 @@ from .limits import Cgroups, LimitRequest, make_cgroups
 from .mounts import Mounts, PlannedMounts, write_before_start
 from .network_policies import Egress, NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
+from .secrets import Secrets, check_secret_names
 from .store import Store
 from .trust import sandbox_trust
 
@@ -88,6 +89,7 @@ class Devboxes:
         # Set (and dropped) by every save: status waits wake on a change, not on a timer.
         self._saved: anyio.Event | None = None
         self.mounts: Mounts | None = None  # set by the engine once agents and objects exist
+        self.secrets: Secrets | None = None  # set by the engine: what `secrets` of a devbox name
 
     @property
     def tg(self) -> TaskGroup:
@@ -221,6 +223,7 @@ class Devboxes:
             params = params.model_copy(update={"launch_parameters": merged_launch(defaults, params.launch_parameters)})
         launch = params.launch_parameters or LaunchParameters()
         check_launch(launch)
+        secret_names = await self._check_secrets(params.secrets)
         egress = await self._egress(launch)
         planned = await self._plan_mounts(params)
         keep_alive = launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
@@ -243,6 +246,8 @@ class Devboxes:
             "allowed_hostnames": list(egress.allowed_hostnames),
             "egress_allow": await egress.addresses(),
             "env": params.environment_variables or {},
+            # Names only: the values are read, decrypted, for each command (local/secrets.py).
+            "secrets": secret_names,
             "expires_ms": created + keep_alive * 1000,
             "run_id": run_id,
             **await self._trust(environment),
@@ -287,6 +292,14 @@ class Devboxes:
             cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         return await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
+
+    async def _check_secrets(self, mapping: dict[str, str] | None) -> dict[str, str]:
+        checked = check_secret_names(mapping, "secrets")
+        if checked:
+            if self.secrets is None:
+                raise InvalidRequestError("this engine keeps no secrets; leave secrets out")
+            await self.secrets.check_exist(checked, "secrets")
+        return checked
 
     async def _plan_mounts(self, params: DevboxCreateParameters) -> PlannedMounts:
         if not params.mounts:

@@ -69,6 +69,7 @@ from .parts import Parts
 from .retention import DEFAULT_RETAIN_SECONDS, RETENTION_INTERVAL, RetentionReport, apply_retention
 from .sandbox import SandboxError, check_host_support
 from .scenarios import EnvironmentDevboxes
+from .secrets import SecretCalls, Secrets
 from .store import Store
 from .trust import TrustSettings
 
@@ -77,7 +78,7 @@ log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 5.0
 
 
-class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
+class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
     def __init__(
@@ -173,6 +174,10 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
     @property
     def network_policies(self) -> NetworkPolicies:
         return self.parts.network_policies
+
+    @property
+    def secrets(self) -> Secrets:
+        return self.parts.secrets
 
     @property
     def _store(self) -> Store:

@@ -21,6 +21,7 @@ from .objects import Objects
 from .runs import Runs
 from .scenarios import Scenarios
 from .scoring import Scoring
+from .secrets import KEY_FILE, Secrets
 from .snapshots import Snapshots
 from .store import Store
 from .trust import TrustSettings
@@ -33,6 +34,7 @@ class Parts:
         self.trust = trust  # what image devboxes and build steps are given to trust (trust.py)
         self.objects = Objects(store, data_dir / "objects")
         self.network_policies = NetworkPolicies(store)
+        self.secrets = Secrets(store, data_dir / KEY_FILE)
         self.blueprints = Blueprints(store, LayerStore(data_dir / "layers"), data_dir / "devboxes")
         self.blueprints.attach_task_group(tg)
         self.blueprints.open_context = self.objects.content_path
@@ -42,6 +44,7 @@ class Parts:
         self.devboxes = Devboxes(store, data_dir, self.blueprints, self.network_policies)
         self.devboxes.attach_task_group(tg)
         self.devboxes.mounts = Mounts(self.agents, self.blueprints.layers, self._object_content)
+        self.devboxes.secrets = self.secrets
         self.executions = Executions(store, self.devboxes)
         self.files = Files(self.devboxes)
         self.snapshots = Snapshots(store, self.devboxes)

@@ -124,6 +124,7 @@ from .scoring import (
     VerifierFile,
     normalise_weights,
 )
+from .secrets import SecretCreateParameters, SecretListView, SecretUpdateParameters, SecretView
 
 __all__ = [
     "BUILD_ENDED",
@@ -222,6 +223,10 @@ __all__ = [
     "ScoringFunction",
     "ScoringFunctionResultView",
     "ScoringScope",
+    "SecretCreateParameters",
+    "SecretListView",
+    "SecretUpdateParameters",
+    "SecretView",
     "StartBenchmarkRunParameters",
     "StartScenarioRunParameters",
     "TestBasedScorer",

@@ -96,6 +96,10 @@ class DevboxCreateParameters(_Model):
     blueprint_name: str | None = None
     snapshot_id: str | None = None
     environment_variables: dict[str, str] | None = None
+    secrets: dict[str, str] | None = Field(
+        default=None,
+        description="Environment variable name -> secret name: the secret's value in every command's environment.",
+    )
     launch_parameters: LaunchParameters | None = None
     metadata: Metadata | None = None
     mounts: list[Mount] | None = Field(

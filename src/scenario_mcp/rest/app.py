@@ -33,6 +33,7 @@ from . import (
     runs,
     scenarios,
     scorers,
+    secrets,
     snapshots,
 )
 from .common import (
@@ -72,6 +73,7 @@ ROUTES: RouteTable = [
     *objects.ROUTES,
     *network_policies.ROUTES,
     *agents.ROUTES,
+    *secrets.ROUTES,
 ]
 
 

@@ -1,0 +1,123 @@
+"""Secrets on the engine: sealed at rest with a key of its own, given to a devbox's commands by name,
+redacted from what the engine keeps of their output, and never in a view."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scenario_mcp.backend import InvalidRequestError, InvalidStateError, NotFoundError
+from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.secrets import KEY_FILE, Redactor, SecretKey
+from scenario_mcp.models import (
+    DevboxCreateParameters,
+    SecretCreateParameters,
+    SecretUpdateParameters,
+)
+
+VALUE = "sk-test-7f3a9c1e5b2d4086aa"
+
+
+def _files_containing(root: Path, needle: bytes) -> list[Path]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                if needle in path.read_bytes():
+                    found.append(path)
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.anyio
+async def test_a_secret_reaches_commands_and_nothing_else(backend: LocalBackend, data_dir: Path) -> None:
+    created = await backend.create_secret(SecretCreateParameters(name="MODEL_KEY", value=VALUE))
+    assert created.id.startswith("sec_") and VALUE not in created.model_dump_json()
+    key = data_dir / KEY_FILE
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and key.stat().st_size == 32
+
+    box = await backend.create_devbox(DevboxCreateParameters(secrets={"OPENAI_API_KEY": "MODEL_KEY"}))
+    done = await backend.execute(
+        box.id,
+        'echo "key=$OPENAI_API_KEY"; echo "$OPENAI_API_KEY" >&2; '
+        'printf %s "$OPENAI_API_KEY" | sha256sum | cut -d" " -f1 > hash',
+    )
+    assert done.exit_status == 0
+    assert done.stdout == "key=[secret MODEL_KEY]\n" and done.stderr == "[secret MODEL_KEY]\n"
+    # The program had the value itself: its hash is the value's.
+    assert (await backend.read_file(box.id, "hash")).strip() == hashlib.sha256(VALUE.encode()).hexdigest()
+    # Written one character at a time, it is still caught across the pipe's chunks.
+    slow = await backend.execute(
+        box.id, 'for i in $(seq 0 $((${#OPENAI_API_KEY}-1))); do printf %s "${OPENAI_API_KEY:$i:1}"; sleep 0.01; done'
+    )
+    assert slow.stdout == "[secret MODEL_KEY]"
+
+    views = [
+        (await backend.get_devbox(box.id)).model_dump_json(),
+        (await backend.devbox_logs(box.id)).model_dump_json(),
+        (await backend.list_secrets()).model_dump_json(),
+    ]
+    assert not [v for v in views if VALUE in v]
+    assert "MODEL_KEY" not in (await backend.get_devbox(box.id)).model_dump_json()  # nor which secrets it has
+    await backend.shutdown_devbox(box.id)
+    # Neither the database (with its WAL) nor any log or file the engine keeps holds the value.
+    assert _files_containing(data_dir, VALUE.encode()) == []
+
+
+@pytest.mark.anyio
+async def test_update_delete_and_names(backend: LocalBackend) -> None:
+    await backend.create_secret(SecretCreateParameters(name="TOKEN", value="first-value-1234"))
+    with pytest.raises(InvalidStateError, match="exists already"):
+        await backend.create_secret(SecretCreateParameters(name="TOKEN", value="other"))
+    with pytest.raises(InvalidRequestError, match="not valid"):
+        await backend.create_secret(SecretCreateParameters(name="1-bad", value="x"))
+    updated = await backend.update_secret("TOKEN", SecretUpdateParameters(value="second-value-5678"))
+    assert updated.update_time_ms >= updated.create_time_ms
+    box = await backend.create_devbox(DevboxCreateParameters(secrets={"T": "TOKEN"}))
+    assert (await backend.execute(box.id, 'test "$T" = second-value-5678 && echo same')).stdout == "same\n"
+    with pytest.raises(InvalidRequestError, match="does not exist"):
+        await backend.create_devbox(DevboxCreateParameters(secrets={"T": "MISSING"}))
+    assert (await backend.delete_secret("TOKEN")).name == "TOKEN"
+    with pytest.raises(NotFoundError):
+        await backend.get_secret("TOKEN")
+    with pytest.raises(InvalidStateError, match="was deleted"):
+        await backend.execute(box.id, "true")
+
+
+@pytest.mark.anyio
+async def test_the_key_stays_and_a_wrong_key_reads_nothing(data_dir: Path, backend: LocalBackend) -> None:
+    await backend.create_secret(SecretCreateParameters(name="A", value="value-of-a"))
+    secrets = backend.secrets
+    _, sealed = await secrets._row("A")
+    assert "value-of-a" not in sealed
+    assert secrets.key.open("A", sealed) == "value-of-a"
+    with pytest.raises(InvalidTag):
+        secrets.key.open("B", sealed)  # bound to its name: not movable to another
+    other = SecretKey(data_dir / "other.key")
+    with pytest.raises(InvalidTag):
+        other.open("A", sealed)
+
+
+@given(
+    value=st.text(st.characters(codec="utf-8"), min_size=1, max_size=12),
+    prefix=st.text(max_size=20),
+    suffix=st.text(max_size=20),
+    cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=6),
+)
+def test_the_redactor_finds_a_value_across_any_chunks(value: str, prefix: str, suffix: str, cuts: list[int]) -> None:
+    data = (prefix + value + suffix).encode()
+    redactor = Redactor({"S": value})
+    out = b""
+    start = 0
+    for cut in sorted(cuts) + [len(data)]:
+        out += redactor.feed(data[start : max(start, cut)])
+        start = max(start, cut)
+    out += redactor.feed(data[start:]) + redactor.flush()
+    assert out.decode() == (prefix + value + suffix).replace(value, "[secret S]")
