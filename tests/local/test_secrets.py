@@ -16,10 +16,14 @@ from scenario_mcp.backend import InvalidRequestError, InvalidStateError, NotFoun
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.secrets import KEY_FILE, Redactor, SecretKey
 from scenario_mcp.models import (
+    BashScriptScorer,
     DevboxCreateParameters,
+    RunProfile,
     SecretCreateParameters,
     SecretUpdateParameters,
 )
+
+from .helpers import contract, results_by_name, scenario_with, score, start
 
 VALUE = "sk-test-7f3a9c1e5b2d4086aa"
 
@@ -116,8 +120,32 @@ def test_the_redactor_finds_a_value_across_any_chunks(value: str, prefix: str, s
     redactor = Redactor({"S": value})
     out = b""
     start = 0
-    for cut in sorted(cuts) + [len(data)]:
+    for cut in [*sorted(cuts), len(data)]:
         out += redactor.feed(data[start : max(start, cut)])
         start = max(start, cut)
     out += redactor.feed(data[start:]) + redactor.flush()
     assert out.decode() == (prefix + value + suffix).replace(value, "[secret S]")
+
+
+@pytest.mark.anyio
+async def test_a_run_gives_its_agent_a_secret_and_its_scorers_none(backend: LocalBackend, data_dir: Path) -> None:
+    await backend.create_secret(SecretCreateParameters(name="MODEL_KEY", value=VALUE))
+    # The scorer prints what the agent left, and whether it has the variable itself.
+    scorer = BashScriptScorer(bash_script='cat leaked.txt; echo "scorer sees [${OPENAI_API_KEY:-nothing}]"; echo 1')
+    scenario = await scenario_with(backend, contract(("leak", 1, scorer)))
+    run = await start(backend, scenario, run_profile=RunProfile(secrets={"OPENAI_API_KEY": "MODEL_KEY"}))
+    wrote = await backend.execute(run.devbox_id, 'echo "$OPENAI_API_KEY" > leaked.txt && cat leaked.txt')
+    assert wrote.stdout == "[secret MODEL_KEY]\n"
+    scored = await score(backend, run.id)
+    state, _, output = results_by_name(scored)["leak"]
+    assert state == "complete", output
+    assert output.splitlines()[:2] == ["[secret MODEL_KEY]", "scorer sees [nothing]"]
+    seen = [
+        scored.model_dump_json(),
+        (await backend.get_devbox(run.devbox_id)).model_dump_json(),
+        *(entry.model_dump_json() for entry in await backend.run_logs(run.id)),
+    ]
+    assert not [text for text in seen if VALUE in text]
+    await backend.complete_run(run.id)
+    # Only the file the agent wrote itself, in its devbox's own layer, holds it.
+    assert [path.name for path in _files_containing(data_dir, VALUE.encode())] == ["leaked.txt"]

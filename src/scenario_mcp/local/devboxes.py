@@ -48,7 +48,7 @@ from .limits import Cgroups, LimitRequest, make_cgroups
 from .mounts import Mounts, PlannedMounts, write_before_start
 from .network_policies import Egress, NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
-from .secrets import Secrets, check_secret_names
+from .secrets import Redactor, Secrets, check_secret_names
 from .store import Store
 from .trust import sandbox_trust
 
@@ -292,6 +292,13 @@ class Devboxes:
             cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         return await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
+
+    async def redactor(self, devbox_id: str) -> Redactor:
+        """What hides the values of the devbox's secrets in output kept of it (a scorer's, say)."""
+        mapping = (await self.internal(devbox_id)).get("secrets") or {}
+        if not mapping or self.secrets is None:
+            return Redactor({})
+        return await self.secrets.redactor(mapping)
 
     async def _check_secrets(self, mapping: dict[str, str] | None) -> dict[str, str]:
         checked = check_secret_names(mapping, "secrets")

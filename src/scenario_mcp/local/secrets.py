@@ -230,6 +230,17 @@ class Secrets:
             resolved[env_name] = (secret_name, await anyio.to_thread.run_sync(self.key.open, secret_name, sealed))
         return resolved
 
+    async def redactor(self, mapping: Mapping[str, str]) -> Redactor:
+        """A redactor of the values a `{env var: secret name}` map names (a deleted one: nothing)."""
+        values: dict[str, str] = {}
+        for secret_name in mapping.values():
+            try:
+                _, sealed = await self._row(secret_name)
+            except NotFoundError:
+                continue
+            values[secret_name] = await anyio.to_thread.run_sync(self.key.open, secret_name, sealed)
+        return Redactor(values)
+
 
 class SecretCalls:
     """LocalBackend's secret calls (the Backend protocol's), each handed to its part."""

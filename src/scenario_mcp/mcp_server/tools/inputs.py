@@ -370,3 +370,16 @@ class ListAgentsInput(_Input):
     version: str | None = Field(default=None, description="A version, or `latest`.")
     limit: int = _limit()
     starting_after: str | None = None
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+
+class CreateSecretInput(_Input):
+    name: str = Field(description="Letters, digits, underscores; devboxes and runs name it (secrets: ENV -> name).")
+    value: str = Field(description="Kept encrypted; no tool or view shows it again.")
+
+
+class ListSecretsInput(_Input):
+    limit: int = _limit()
+    starting_after: str | None = None
