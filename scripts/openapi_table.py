@@ -52,7 +52,6 @@ NOT_SERVED: dict[str, str] = {
     "/v1/gateway-configs": "Runloop's proxies that put credentials into a devbox's requests",
     "/v1/mcp-configs": "Runloop's MCP hubs for devboxes (beta)",
     "/v1/objects/metadata/keys": f"{_NOT_YET}: objects are not in the metadata listings",
-    "/v1/secrets": f"{_NOT_YET}: account secrets; devboxes take environment_variables",
 }
 
 
