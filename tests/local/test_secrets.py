@@ -17,6 +17,7 @@ from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.secrets import KEY_FILE, Redactor, SecretKey
 from scenario_mcp.models import (
     BashScriptScorer,
+    BlueprintCreateParameters,
     DevboxCreateParameters,
     RunProfile,
     SecretCreateParameters,
@@ -149,3 +150,29 @@ async def test_a_run_gives_its_agent_a_secret_and_its_scorers_none(backend: Loca
     await backend.complete_run(run.id)
     # Only the file the agent wrote itself, in its devbox's own layer, holds it.
     assert [path.name for path in _files_containing(data_dir, VALUE.encode())] == ["leaked.txt"]
+
+
+@pytest.mark.anyio
+async def test_a_build_uses_a_secret_its_layers_and_logs_never_hold(backend: LocalBackend, data_dir: Path) -> None:
+    await backend.create_secret(SecretCreateParameters(name="MODEL_KEY", value=VALUE))
+    setup = [
+        'echo "building with $TOKEN"',
+        'printf %s "$TOKEN" | sha256sum | cut -d" " -f1 > /home/user/built.sha',
+    ]
+    with pytest.raises(InvalidRequestError, match="does not exist"):
+        await backend.create_blueprint(
+            BlueprintCreateParameters(name="nope", system_setup_commands=setup, secrets={"TOKEN": "MISSING"})
+        )
+    queued = await backend.create_blueprint(
+        BlueprintCreateParameters(name="with-secret", system_setup_commands=setup, secrets={"TOKEN": "MODEL_KEY"})
+    )
+    built = await backend.wait_for_blueprint(queued.id, timeout_seconds=120)
+    logs = await backend.blueprint_logs(built.id)
+    assert built.status == "build_complete", logs
+    assert "building with [secret MODEL_KEY]" in logs.model_dump_json()
+    box = await backend.create_devbox(DevboxCreateParameters(blueprint_id=built.id))
+    assert (await backend.read_file(box.id, "built.sha")).strip() == hashlib.sha256(VALUE.encode()).hexdigest()
+    assert (await backend.execute(box.id, 'echo "[${TOKEN:-unset}]"')).stdout == "[unset]\n"
+    assert VALUE not in built.model_dump_json()
+    await backend.shutdown_devbox(box.id)
+    assert _files_containing(data_dir, VALUE.encode()) == []

@@ -39,6 +39,7 @@ class Parts:
         self.blueprints.attach_task_group(tg)
         self.blueprints.open_context = self.objects.content_path
         self.blueprints.trust = trust
+        self.blueprints.secrets = self.secrets
         self.agents = Agents(store, self.blueprints)
         self.agents.attach_task_group(tg)
         self.devboxes = Devboxes(store, data_dir, self.blueprints, self.network_policies)

@@ -254,6 +254,11 @@ class BlueprintCreateParameters(_Model):
         default=None, description="The files COPY and ADD read: an uploaded object holding a tgz of them."
     )
     build_args: dict[str, str] | None = Field(default=None, description="Values for the Dockerfile's ARGs.")
+    secrets: dict[str, str] | None = Field(
+        default=None,
+        description="Environment variable name -> secret name: the value in the build's commands (RUN steps, "
+        "system_setup_commands), never in its layers or logs.",
+    )
     file_mounts: dict[str, str] | None = Field(
         default=None, description="Files to write (absolute path -> contents) after the Dockerfile, before setup."
     )
