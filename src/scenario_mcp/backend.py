@@ -59,6 +59,8 @@ from .models import (
     SecretView,
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
+    TunnelConfig,
+    TunnelView,
 )
 
 
@@ -262,6 +264,10 @@ class Backend(Protocol):
         self, policy_id: str, params: NetworkPolicyUpdateParameters
     ) -> NetworkPolicyView: ...
     async def delete_network_policy(self, policy_id: str) -> NetworkPolicyView: ...
+
+    # tunnels: every port of a devbox from outside, at `{port}-{tunnel_key}` under the tunnel host
+    async def enable_tunnel(self, devbox_id: str, config: TunnelConfig | None = None) -> TunnelView: ...
+    async def remove_tunnel(self, devbox_id: str) -> None: ...
 
     # secrets: values given to devboxes by name (DevboxCreateParameters.secrets); never shown back
     async def create_secret(self, params: SecretCreateParameters) -> SecretView: ...

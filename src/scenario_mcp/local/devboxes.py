@@ -35,6 +35,7 @@ from ..models import (
     DevboxStatus,
     DevboxView,
     LaunchParameters,
+    TunnelView,
     given,
     new_id,
     now_ms,
@@ -124,6 +125,16 @@ class Devboxes:
 
     async def internal(self, devbox_id: str) -> dict[str, Any]:
         return dict((await self._row(devbox_id))[1])
+
+    async def set_tunnel(self, devbox_id: str, tunnel: TunnelView | None) -> DevboxView:
+        view, internal = await self._row(devbox_id)
+        view = view.model_copy(update={"tunnel": tunnel})
+        await self._save(view, dict(internal))
+        return view
+
+    async def running_views(self) -> builtins.list[DevboxView]:
+        """The running devboxes' views (those a tunnel may serve)."""
+        return [view for view in [await self.get(i) for i in builtins.list(self._live)] if view.status == "running"]
 
     async def list(self, *, limit: int, starting_after: str | None, status: str | None) -> DevboxListView:
         if status is not None and status not in {s.value for s in DevboxStatus}:

@@ -25,6 +25,7 @@ from .secrets import KEY_FILE, Secrets
 from .snapshots import Snapshots
 from .store import Store
 from .trust import TrustSettings
+from .tunnels import Tunnels
 
 
 class Parts:
@@ -48,6 +49,7 @@ class Parts:
         self.devboxes.secrets = self.secrets
         self.executions = Executions(store, self.devboxes)
         self.files = Files(self.devboxes)
+        self.tunnels = Tunnels(self.devboxes)
         self.snapshots = Snapshots(store, self.devboxes)
         self.custom_scorers = CustomScorers(store)
         self.scoring = Scoring(store, self.devboxes, self.custom_scorers, data_dir / "scoring")

@@ -68,6 +68,8 @@ from ..models import (
     SecretView,
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
+    TunnelConfig,
+    TunnelView,
 )
 from .redaction import HIDDEN_OUTPUT, SOLVER_SEES_SCORER_OUTPUT, redact_logs, redact_run, redact_scenario
 
@@ -601,6 +603,12 @@ class SolverBackend:
 
     async def delete_network_policy(self, policy_id: str) -> NetworkPolicyView:
         raise _refused("delete_network_policy")
+
+    async def enable_tunnel(self, devbox_id: str, config: TunnelConfig | None = None) -> TunnelView:
+        raise _refused("enable_tunnel")
+
+    async def remove_tunnel(self, devbox_id: str) -> None:
+        raise _refused("remove_tunnel")
 
     # --- secrets: authoring only (a solver's devbox gets the values its run names, never the list)
 

@@ -65,6 +65,8 @@ from .devboxes import (
     MetadataKind,
     MetadataValuesView,
     ObjectContext,
+    TunnelConfig,
+    TunnelView,
     UserParameters,
 )
 from .mounts import AgentMount, CodeMount, FileMount, Mount, ObjectMount
@@ -231,6 +233,8 @@ __all__ = [
     "StartScenarioRunParameters",
     "TestBasedScorer",
     "TestFile",
+    "TunnelConfig",
+    "TunnelView",
     "UserParameters",
     "ValidationAttempt",
     "ValidationType",

@@ -90,6 +90,27 @@ class DevboxStateTransition(BaseModel):
     transition_time_ms: int
 
 
+class TunnelConfig(_Model):
+    """A V2 tunnel: every port of the devbox at `{port}-{tunnel_key}` under the tunnel host."""
+
+    auth_mode: Literal["open", "authenticated", "public"] | None = Field(
+        default=None,
+        description="open (or public): anyone who knows the URL; authenticated: with the view's auth_token as "
+        "`X-Runloop-Tunnel-Authorization: Bearer TOKEN`.",
+    )
+    http_keep_alive: bool | None = None
+    wake_on_http: bool | None = None
+
+
+class TunnelView(BaseModel):
+    tunnel_key: str
+    auth_mode: Literal["open", "authenticated"]
+    auth_token: str | None = None
+    create_time_ms: int
+    http_keep_alive: bool = True
+    wake_on_http: bool = False
+
+
 class DevboxCreateParameters(_Model):
     name: str | None = None
     blueprint_id: str | None = None
@@ -105,6 +126,7 @@ class DevboxCreateParameters(_Model):
     mounts: list[Mount] | None = Field(
         default=None, description="Agents, objects, files and code the devbox starts with (models/mounts.py)."
     )
+    tunnel: TunnelConfig | None = Field(default=None, description="A tunnel made as the devbox starts.")
 
 
 class DevboxView(BaseModel):
@@ -133,6 +155,7 @@ class DevboxView(BaseModel):
     failure_message: str | None = Field(
         default=None, description="scenario-mcp extension: human-readable reason for `failure`."
     )
+    tunnel: TunnelView | None = None
 
 
 class DevboxListView(BaseModel):
