@@ -45,8 +45,6 @@ NOT_SERVED: dict[str, str] = {
     "/v1/blueprints/preview": f"{_NOT_YET}: the Dockerfile Runloop would generate for a blueprint",
     "/v1/devboxes/{id}/create_pty_tunnel": _INBOUND,
     "/v1/devboxes/{id}/create_ssh_key": _INBOUND,
-    "/v1/devboxes/{id}/enable_tunnel": _INBOUND,
-    "/v1/devboxes/{id}/remove_tunnel": _INBOUND,
     "/v1/devboxes/{id}/logs/tail": f"{_NOT_YET}: GET …/logs answers the same entries",
     "/v1/devboxes/{id}/usage": f"{_NOT_YET}: the devbox's cgroups count it",
     "/v1/gateway-configs": "Runloop's proxies that put credentials into a devbox's requests",

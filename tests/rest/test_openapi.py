@@ -266,6 +266,13 @@ async def secrets(walk: Walk) -> None:
     await walk.call("POST", "/v1/secrets/WALK_SECRET/delete")
 
 
+async def tunnels(walk: Walk) -> None:
+    box = await walk.call("POST", "/v1/devboxes", json={"tunnel": {"auth_mode": "authenticated"}})
+    await walk.call("POST", f"/v1/devboxes/{box['id']}/remove_tunnel", json={})
+    await walk.call("POST", f"/v1/devboxes/{box['id']}/enable_tunnel", json={"auth_mode": "open"})
+    await walk.call("POST", f"/v1/devboxes/{box['id']}/shutdown")
+
+
 async def agents(walk: Walk) -> None:
     agent = await walk.call("POST", "/v1/agents", json={"name": "walk-agent", "version": "1"})
     await walk.until(f"/v1/agents/{agent['id']}", lambda a: a["status"] == "build_complete")
@@ -289,6 +296,7 @@ async def test_every_implemented_path_answers_as_runloops_openapi_says(
     await objects(walk)
     await network_policies(walk)
     await secrets(walk)
+    await tunnels(walk)
     await agents(walk)
     await benchmarks(walk, await scenarios(walk))
     assert not walk.problems, "\n".join(walk.problems)

@@ -10,8 +10,11 @@ from urllib.parse import urlsplit
 import anyio
 import httpx2
 import pytest
+from runloop_api_client import AsyncRunloop
 
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.models import TunnelConfig
+from scenario_mcp.remote import RemoteBackend
 
 from .helpers import error, ok
 from .server import TOKEN, serve_rest
@@ -78,3 +81,18 @@ async def test_an_authenticated_tunnel_needs_its_token(api: httpx2.AsyncClient) 
     ok(await api.post(f"/v1/devboxes/{box['id']}/remove_tunnel", json={}))
     assert (await _through(api, key, **auth)).status_code == 404
     ok(await api.post(f"/v1/devboxes/{box['id']}/shutdown"))
+
+
+async def test_sdk_1_32_and_the_remote_backend_enable_and_remove_a_tunnel(backend: LocalBackend) -> None:
+    async with serve_rest(backend) as url, AsyncRunloop(bearer_token=TOKEN, base_url=url, max_retries=0) as sdk:
+        box = await sdk.devboxes.create()
+        tunnel = await sdk.devboxes.enable_tunnel(box.id, auth_mode="authenticated")
+        assert tunnel.auth_mode == "authenticated" and tunnel.auth_token and len(tunnel.tunnel_key) == 24
+        assert (await sdk.devboxes.retrieve(box.id)).tunnel.tunnel_key == tunnel.tunnel_key  # type: ignore[union-attr]
+        await sdk.devboxes.remove_tunnel(box.id)
+        async with RemoteBackend(url, TOKEN) as remote:
+            again = await remote.enable_tunnel(box.id, TunnelConfig(auth_mode="open"))
+            assert again.auth_mode == "open" and again.auth_token is None
+            await remote.remove_tunnel(box.id)
+            assert (await remote.get_devbox(box.id)).tunnel is None
+        await sdk.devboxes.shutdown(box.id)
