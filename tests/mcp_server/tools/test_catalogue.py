@@ -20,6 +20,7 @@ from scenario_mcp.mcp_server.tools.catalogue import (
     SCENARIO_TOOLS,
     SECRET_TOOLS,
     TASK_TOOLS,
+    TUNNEL_TOOLS,
 )
 from scenario_mcp.mcp_server.tools.spec import Progress, ToolSpec, Unfinished
 
@@ -50,12 +51,13 @@ AUTHORING = {
     "delete_agent",
     "create_secret",
     "list_secrets",
+    "open_devbox_port",
 }
 
 
 def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
     names = [spec.name for spec in TOOLS]
-    assert len(names) == len(set(names)) == 45
+    assert len(names) == len(set(names)) == 46
     areas = (
         SCENARIO_TOOLS,
         BLUEPRINT_TOOLS,
@@ -67,9 +69,10 @@ def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
         TASK_TOOLS,
         AGENT_TOOLS,
         SECRET_TOOLS,
+        TUNNEL_TOOLS,
     )
     assert tuple(spec for area in areas for spec in area) == TOOLS
-    assert names[0] == "create_scenario" and names[-1] == "list_secrets"
+    assert names[0] == "create_scenario" and names[-1] == "open_devbox_port"
     # Each area is one toolset.
     assert [{spec.toolset for spec in area} for area in areas] == [
         {"scenarios"},
@@ -82,6 +85,7 @@ def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
         {"tasks"},
         {"agents"},
         {"secrets"},
+        {"tunnels"},
     ]
 
 
@@ -119,6 +123,7 @@ def test_toolsets_default_to_the_seed_workflow_of_each_role() -> None:
         "tasks",
         "agents",
         "secrets",
+        "tunnels",
     )
     author = {spec.name for spec in tools_for("author", parse_toolsets(None, "author"))}
     seed = {"create_devbox", "write_devbox_file", "execute_on_devbox", "snapshot_devbox", "create_scenario"}

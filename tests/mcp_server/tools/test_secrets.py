@@ -12,7 +12,7 @@ from scenario_mcp.backend import InvalidRequestError
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.mcp_server.access import SolverBackend
 from scenario_mcp.mcp_server.server import build_server
-from scenario_mcp.models import RunProfile, SecretCreateParameters, StartScenarioRunParameters
+from scenario_mcp.models import DevboxCreateParameters, RunProfile, SecretCreateParameters, StartScenarioRunParameters
 
 from ..helpers import error_text, ok, seed_scenario, seed_snapshot
 
@@ -57,3 +57,15 @@ async def test_a_solver_can_neither_list_nor_give_secrets(backend: LocalBackend)
         await solver.start_run(
             StartScenarioRunParameters(scenario_id=scenario.id, run_profile=RunProfile(secrets={"K": "MODEL_KEY"}))
         )
+
+
+async def test_open_devbox_port_gives_the_url_and_header_of_a_tunnel(backend: LocalBackend) -> None:
+    box = await backend.create_devbox(DevboxCreateParameters())
+    async with Client(build_server(backend, toolsets=["tunnels"])) as client:
+        opened = await ok(client, "open_devbox_port", devbox_id=box.id, port=3000)
+        key = opened["tunnel_key"]
+        assert opened["host"] == f"3000-{key}.localhost" and opened["url"] == f"http://3000-{key}.localhost:8080/"
+        token = (await backend.get_devbox(box.id)).tunnel.auth_token  # type: ignore[union-attr]
+        assert opened["headers"] == {"X-Runloop-Tunnel-Authorization": f"Bearer {token}"}
+        again = await ok(client, "open_devbox_port", devbox_id=box.id, port=5173)
+        assert again["tunnel_key"] == key  # one tunnel per devbox, every port

@@ -91,6 +91,8 @@ from .inputs import (
     ListRunsInput,
     ListScenariosInput,
     ListSecretsInput,
+    OpenDevboxPortInput,
+    OpenDevboxPortView,
     ReadFileInput,
     RunBenchmarkInput,
     RunIdInput,
@@ -120,6 +122,7 @@ from .scenarios import (
 from .secrets import create_secret, list_secrets
 from .spec import READ, Toolset, ToolSpec, hints
 from .tasks import ExportScenarioView, ImportScenariosView, export_scenario, import_scenarios
+from .tunnels import open_devbox_port
 
 SCENARIO_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -671,6 +674,21 @@ SECRET_TOOLS: tuple[ToolSpec, ...] = (
     ),
 )
 
+TUNNEL_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "open_devbox_port",
+        "Open devbox port",
+        "Make a port of a devbox reachable from this machine (a server an agent started): the URL through "
+        "the REST API server's tunnel host, and the header to send when authenticated.",
+        OpenDevboxPortInput,
+        OpenDevboxPortView,
+        open_devbox_port,
+        hints(idempotent=True),
+        "tunnels",
+        authoring=True,
+    ),
+)
+
 # With the agents toolset, these tools take `mounts` too (inputs.py: their fields cost every turn).
 WITH_MOUNTS: dict[str, type[BaseModel]] = {
     "create_devbox": CreateDevboxMountsInput,
@@ -690,6 +708,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     *TASK_TOOLS,
     *AGENT_TOOLS,
     *SECRET_TOOLS,
+    *TUNNEL_TOOLS,
 )
 
 TOOLSETS: tuple[Toolset, ...] = get_args(Toolset)

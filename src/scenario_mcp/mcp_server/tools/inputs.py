@@ -383,3 +383,21 @@ class CreateSecretInput(_Input):
 class ListSecretsInput(_Input):
     limit: int = _limit()
     starting_after: str | None = None
+
+
+# --- tunnels --------------------------------------------------------------------------------------
+
+
+class OpenDevboxPortInput(_Input):
+    devbox_id: str
+    port: int = Field(ge=1, le=65535, description="The port a server in the devbox listens on.")
+    authenticated: bool = Field(default=True, description="Require the returned header (else anyone with the URL).")
+
+
+class OpenDevboxPortView(BaseModel):
+    devbox_id: str
+    port: int
+    tunnel_key: str
+    host: str = Field(description="`{port}-{tunnel_key}.localhost`: the tunnel host's name for this port.")
+    url: str = Field(description="The URL through this engine's REST API server (`scenario-mcp api`).")
+    headers: dict[str, str] = Field(description="Headers to send (the tunnel's token when authenticated).")

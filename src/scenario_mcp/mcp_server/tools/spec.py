@@ -29,7 +29,17 @@ Handler = Callable[..., Awaitable[BaseModel | Unfinished]]
 Pending = Callable[[Any], dict[str, Any]]  # the parts of an unfinished operation's answer its input tells
 
 Toolset = Literal[
-    "scenarios", "devboxes", "runs", "files", "executions", "benchmarks", "blueprints", "tasks", "agents", "secrets"
+    "scenarios",
+    "devboxes",
+    "runs",
+    "files",
+    "executions",
+    "benchmarks",
+    "blueprints",
+    "tasks",
+    "agents",
+    "secrets",
+    "tunnels",
 ]
 
 
