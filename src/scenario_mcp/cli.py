@@ -170,6 +170,14 @@ def _add_bench_parsers(
         "--resume", default=None, metavar="BENCHMARK_RUN_ID", help="re-run the attempts that errored or never ran"
     )
     run.add_argument("--no-diff", action="store_true", help="do not record the agent's changes as a diff")
+    run.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME[=env:VAR]",
+        help="give every attempt's devbox the stored secret NAME as $NAME (repeatable); NAME=env:VAR first "
+        "stores this process's $VAR under NAME. Output shows it as [secret NAME]; scorers never get it",
+    )
     report = actions.add_parser(
         "report", parents=[common, backend_opts], help="write the HTML report of a benchmark run"
     )
@@ -365,7 +373,7 @@ def _bench(args: argparse.Namespace, data_dir: Path) -> int:
         return anyio.run(_bench_report, args, data_dir, trust)
     from .harness.agent_mounts import parse_agent_mount
     from .harness.agents import parse_agent
-    from .harness.runner import SuiteOptions, default_concurrency
+    from .harness.runner import SuiteOptions, default_concurrency, parse_secret_flags
 
     problem = None
     try:
@@ -376,6 +384,11 @@ def _bench(args: argparse.Namespace, data_dir: Path) -> int:
         args.agent_mount = [parse_agent_mount(text) for text in args.agent_mount]
     except ValueError as exc:
         problem = f"--agent-mount: {exc}"
+    secrets: tuple[dict[str, str], dict[str, str]] = ({}, {})
+    try:
+        secrets = parse_secret_flags(args.secret, os.environ)
+    except ValueError as exc:
+        problem = str(exc)
     if not args.targets and not args.resume:
         problem = "name what to run: task directories, datasets, benchmarks (id or name) or scenario ids"
     if args.attempts < 1 or (args.concurrency is not None and args.concurrency < 1):
@@ -389,19 +402,23 @@ def _bench(args: argparse.Namespace, data_dir: Path) -> int:
         attempts=args.attempts,
         agent_timeout=args.agent_timeout,
         diff=not args.no_diff,
+        secrets=secrets[0],
     )
-    return anyio.run(_bench_run, args, data_dir, trust, options)
+    return anyio.run(_bench_run, args, data_dir, trust, options, secrets[1])
 
 
-async def _bench_run(args: argparse.Namespace, data_dir: Path, trust: TrustSettings, options: object) -> int:
+async def _bench_run(
+    args: argparse.Namespace, data_dir: Path, trust: TrustSettings, options: object, secret_values: dict[str, str]
+) -> int:
     from .backend import BackendError
     from .harness.console import Outputs, bench_run
-    from .harness.runner import SuiteOptions
+    from .harness.runner import SuiteOptions, store_secrets
 
     assert isinstance(options, SuiteOptions)
     try:
         async with open_backend(args.backend, data_dir, trust) as backend:
             try:
+                await store_secrets(backend, secret_values)
                 return await bench_run(
                     backend,
                     args.targets,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from xml.etree import ElementTree
@@ -160,3 +161,33 @@ async def test_ctrl_c_cancels_the_runs_in_flight_and_leaves_nothing_running(
         # An attempt interrupted while its run was starting may have no run: at most the two.
         runs = (await engine.list_runs(benchmark_run_id=bench_run.id)).runs
         assert 1 <= len(runs) <= 2 and all(r.state == "canceled" for r in runs), runs
+
+
+async def test_bench_run_gives_the_agent_a_secret_that_no_output_or_report_shows(
+    data_dir: Path, default_blueprint_cache: Path, tmp_path: Path
+) -> None:
+    value = "sk-bench-9a8b7c6d5e4f3021"
+    async with LocalBackend(data_dir) as engine:
+        await seed_default_blueprint(engine, default_blueprint_cache)
+        scenario_id = (await trivial(engine, "cli-secret")).id
+    out = tmp_path / "out"
+    out.mkdir()
+    agent = 'command:echo "agent has $MODEL_KEY"; printf %s "$MODEL_KEY" | sha256sum > key.sha'
+    result = await anyio.run_process(
+        [
+            sys.executable, "-m", "scenario_mcp", "bench", "run", scenario_id, "--agent", agent,
+            "--secret", "MODEL_KEY=env:BENCH_KEY", "--data-dir", str(data_dir),
+            "--json", str(out / "r.json"), "--report", str(out / "r.html"),
+        ],
+        check=False,
+        env={**os.environ, "BENCH_KEY": value},
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr.decode()
+    attempt = json.loads((out / "r.json").read_text())["results"][0]
+    assert "agent has [secret MODEL_KEY]" in attempt["agent_output"]
+    shown = [result.stdout.decode(), result.stderr.decode(), (out / "r.json").read_text(), (out / "r.html").read_text()]
+    assert not [text for text in shown if value in text]
+    code, _, err = await cli(
+        "bench", "run", scenario_id, "--agent", "nop", "--secret", "K=env:UNSET_VAR_X", "--data-dir", str(data_dir)
+    )
+    assert code == 2 and "$UNSET_VAR_X is not set" in err

@@ -46,6 +46,7 @@ IDEMPOTENT_WRITES = {
     "write_devbox_file",
     "kill_execution",
     "import_scenarios",  # a repeat of an unchanged task changes nothing
+    "open_devbox_port",  # a devbox has one tunnel: a repeat returns the same
 }
 
 

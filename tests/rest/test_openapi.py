@@ -258,6 +258,21 @@ async def network_policies(walk: Walk) -> None:
     await walk.call("POST", f"{base}/delete")
 
 
+async def secrets(walk: Walk) -> None:
+    await walk.call("POST", "/v1/secrets", json={"name": "WALK_SECRET", "value": "walk-value"})
+    await walk.call("GET", "/v1/secrets?limit=5")
+    await walk.call("GET", "/v1/secrets/WALK_SECRET")
+    await walk.call("POST", "/v1/secrets/WALK_SECRET", json={"value": "walk-value-2"})
+    await walk.call("POST", "/v1/secrets/WALK_SECRET/delete")
+
+
+async def tunnels(walk: Walk) -> None:
+    box = await walk.call("POST", "/v1/devboxes", json={"tunnel": {"auth_mode": "authenticated"}})
+    await walk.call("POST", f"/v1/devboxes/{box['id']}/remove_tunnel", json={})
+    await walk.call("POST", f"/v1/devboxes/{box['id']}/enable_tunnel", json={"auth_mode": "open"})
+    await walk.call("POST", f"/v1/devboxes/{box['id']}/shutdown")
+
+
 async def agents(walk: Walk) -> None:
     agent = await walk.call("POST", "/v1/agents", json={"name": "walk-agent", "version": "1"})
     await walk.until(f"/v1/agents/{agent['id']}", lambda a: a["status"] == "build_complete")
@@ -280,6 +295,8 @@ async def test_every_implemented_path_answers_as_runloops_openapi_says(
     await blueprints(walk)
     await objects(walk)
     await network_policies(walk)
+    await secrets(walk)
+    await tunnels(walk)
     await agents(walk)
     await benchmarks(walk, await scenarios(walk))
     assert not walk.problems, "\n".join(walk.problems)

@@ -19,7 +19,7 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -35,6 +35,8 @@ from ..models import (
     ScenarioRunState,
     ScenarioRunView,
     ScenarioView,
+    SecretCreateParameters,
+    SecretUpdateParameters,
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
     now_ms,
@@ -69,6 +71,36 @@ class SuiteOptions:
     diff: bool = True
     startups: int = field(default_factory=lambda: max(2, os.cpu_count() or 1))
     mounts: list[Mount] = field(default_factory=list)  # in every attempt's devbox (its run's runProfile)
+    secrets: dict[str, str] = field(default_factory=dict)  # env var -> secret name, in every attempt's devbox
+
+
+def parse_secret_flags(flags: Sequence[str], environ: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """`--secret NAME` (a stored secret) and `--secret NAME=env:VAR` (this process's $VAR, read once):
+    the run profile's `{env var: secret name}`, and the values to store under their names first.
+    Raises ValueError naming the flag at fault."""
+    mapping: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for flag in flags:
+        name, _, source = flag.partition("=")
+        if not name:
+            raise ValueError(f"--secret {flag!r}: give NAME or NAME=env:VAR")
+        if source:
+            if not source.startswith("env:") or not source[4:]:
+                raise ValueError(f"--secret {flag!r}: the value comes only from the environment: NAME=env:VAR")
+            if not environ.get(source[4:]):
+                raise ValueError(f"--secret {flag!r}: ${source[4:]} is not set (or empty) in this environment")
+            values[name] = environ[source[4:]]
+        mapping[name] = name
+    return mapping, values
+
+
+async def store_secrets(backend: Backend, values: Mapping[str, str]) -> None:
+    """Each value under its name: created, or the stored one replaced."""
+    for name, value in values.items():
+        try:
+            await backend.update_secret(name, SecretUpdateParameters(value=value))
+        except NotFoundError:
+            await backend.create_secret(SecretCreateParameters(name=name, value=value))
 
 
 async def resolve_benchmark(backend: Backend, targets: Sequence[str], imported: Sequence[str] = ()) -> BenchmarkView:
@@ -271,7 +303,9 @@ async def run_attempt(
                     run_name=f"{scenario.name} #{attempt}",
                     benchmark_run_id=benchmark_run_id,
                     metadata={"attempt": str(attempt), "agent": str(options.agent)},
-                    run_profile=RunProfile(mounts=options.mounts) if options.mounts else None,
+                    run_profile=RunProfile(mounts=options.mounts or None, secrets=dict(options.secrets) or None)
+                    if options.mounts or options.secrets
+                    else None,
                 )
             )
         result.run_id, result.devbox_id, result.state = run.id, run.devbox_id, run.state.value

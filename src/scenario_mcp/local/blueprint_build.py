@@ -28,6 +28,7 @@ from .processes import TIMEOUT_EXIT_STATUS
 from .registry import ImageError
 from .sandbox import Sandbox, SandboxError
 from .sandbox.rootfs import RootPathError, resolve
+from .secrets import Redactor
 from .trust import SandboxTrust, TrustError, TrustSettings, sandbox_trust
 
 MAX_BUILD_LOG_ENTRY = 16_000  # characters of one step's log kept (its end)
@@ -68,9 +69,21 @@ class BlueprintBuild:
     on_log: Callable[[], Awaitable[None]] | None = None  # a log entry was added
     tracker: BuildTracker | None = None  # progress as it goes (pulls' bytes, steps), for MCP clients
     outcome: BuildOutcome = field(default_factory=BuildOutcome)
+    # {env var: (secret name, value)}: in the build's commands' environment, never in a layer or log
+    secrets: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def secret_env(self) -> dict[str, str]:
+        return {env_name: value for env_name, (_, value) in self.secrets.items()}
+
+    def redacted(self, text: str) -> str:
+        return Redactor(dict(self.secrets.values())).text(text) if self.secrets else text
 
     async def run(self) -> BuildOutcome:
         self.work.mkdir(parents=True, exist_ok=True)
+        if self.outcome.failure is not None:  # its secrets could not be read
+            self.outcome.log(f"build failed: {self.outcome.failure}", failed=True)
+            return self.outcome
         try:
             environment = self.base
             if self.params.dockerfile is not None:
@@ -112,7 +125,8 @@ class BlueprintBuild:
         steps.mkdir()
 
         async def step_log(instruction: Instruction, output: str, failed: bool) -> None:
-            self.outcome.log(f"line {instruction.line}: {instruction.original}\n{output}".rstrip(), failed=failed)
+            text = self.redacted(f"line {instruction.line}: {instruction.original}\n{output}".rstrip())
+            self.outcome.log(text, failed=failed)
             if self.tracker is not None and not failed:
                 self.tracker.step(f"line {instruction.line}: {instruction.original}")
             await self._logged()
@@ -139,6 +153,7 @@ class BlueprintBuild:
             build_args=dict(self.params.build_args or {}),
             log=step_log,
             trust=self.trust,
+            extra_env=self.secret_env,
         )
         built = await build.build(self.params.dockerfile)
         self.outcome.log(f"Dockerfile built: {built.built_steps} step(s) run, {built.cached_steps} from the cache")
@@ -165,7 +180,8 @@ class BlueprintBuild:
             shell = environment.shell(root)
             environment.make_working_directory(root)
             for command in self.params.system_setup_commands:
-                code, output = await self._run(sandbox, environment, shell, command, trust.env)
+                code, output = await self._run(sandbox, environment, shell, command, {**trust.env, **self.secret_env})
+                output = self.redacted(output)
                 self.outcome.log(f"$ {command}\n{output}[exit {code}]", failed=code != 0)
                 await self._logged()
                 if code != 0:
@@ -186,7 +202,7 @@ class BlueprintBuild:
     async def _run(
         self, sandbox: Sandbox, environment: Environment, shell: str, command: str, trust_env: dict[str, str]
     ) -> tuple[int, str]:
-        env = environment.process_env(trust_env if environment.image is not None else None)
+        env = environment.process_env(trust_env)  # the host's trust (images only) and the build's secrets
         workdir = environment.working_directory if environment.image is not None else HOME
         with tempfile.TemporaryFile() as out:
             code, timed_out = await sandbox.run(

@@ -43,6 +43,7 @@ from .blueprint_build import BlueprintBuild, BuildOutcome
 from .build_progress import BuildTracker
 from .environments import Environment
 from .layers import LayerStore
+from .secrets import Secrets, check_secret_names
 from .store import Store, Table
 from .trust import TrustSettings
 
@@ -82,6 +83,7 @@ class Blueprints:
         self._tg: TaskGroup | None = None
         self.open_context: ContextOpener | None = None  # set by the engine once objects exist
         self.trust = TrustSettings()  # the CAs and proxies build steps get (trust.py)
+        self.secrets: Secrets | None = None  # set by the engine: what a build's `secrets` name
         # A blueprint's parameters never change once created, nor its environment once built:
         # they are read from the store once, not again on every devbox create.
         self._launch_defaults: dict[str, dict[str, Any]] = {}
@@ -152,6 +154,11 @@ class Blueprints:
     async def create(self, params: BlueprintCreateParameters) -> BlueprintView:
         """Queue a build; the answer is the `queued` blueprint (poll it, or `wait`)."""
         base = await self._base(params)
+        secret_names = check_secret_names(params.secrets, "secrets")
+        if secret_names:
+            if self.secrets is None:
+                raise InvalidRequestError("this engine keeps no secrets; leave secrets out")
+            await self.secrets.check_exist(secret_names, "secrets")
         view = self._new_view(params, new_id("blueprint"), base)
         archive = await self._context(params, self._work(view.id))
         await self._save(view, {})
@@ -251,9 +258,10 @@ class Blueprints:
         tracker = self._trackers.get(view.id)
         if tracker is not None:
             tracker.started()
+        params = BlueprintCreateParameters.model_validate(view.parameters)
         build = BlueprintBuild(
             blueprint_id=view.id,
-            params=BlueprintCreateParameters.model_validate(view.parameters),
+            params=params,
             base=base,
             layers=self.layers,
             work=self._work(view.id),
@@ -261,6 +269,11 @@ class Blueprints:
             trust=self.trust,
             tracker=tracker,
         )
+        if params.secrets and self.secrets is not None:
+            try:
+                build.secrets = await self.secrets.values(params.secrets)
+            except InvalidStateError as exc:
+                build.outcome.failure = exc.message
 
         async def save_logs() -> None:
             await self._save(view, {"build_logs": build.outcome.logs})

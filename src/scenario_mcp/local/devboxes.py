@@ -35,6 +35,7 @@ from ..models import (
     DevboxStatus,
     DevboxView,
     LaunchParameters,
+    TunnelView,
     given,
     new_id,
     now_ms,
@@ -48,6 +49,7 @@ from .limits import Cgroups, LimitRequest, make_cgroups
 from .mounts import Mounts, PlannedMounts, write_before_start
 from .network_policies import Egress, NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
+from .secrets import Redactor, Secrets, check_secret_names
 from .store import Store
 from .trust import sandbox_trust
 
@@ -88,6 +90,7 @@ class Devboxes:
         # Set (and dropped) by every save: status waits wake on a change, not on a timer.
         self._saved: anyio.Event | None = None
         self.mounts: Mounts | None = None  # set by the engine once agents and objects exist
+        self.secrets: Secrets | None = None  # set by the engine: what `secrets` of a devbox name
 
     @property
     def tg(self) -> TaskGroup:
@@ -122,6 +125,16 @@ class Devboxes:
 
     async def internal(self, devbox_id: str) -> dict[str, Any]:
         return dict((await self._row(devbox_id))[1])
+
+    async def set_tunnel(self, devbox_id: str, tunnel: TunnelView | None) -> DevboxView:
+        view, internal = await self._row(devbox_id)
+        view = view.model_copy(update={"tunnel": tunnel})
+        await self._save(view, dict(internal))
+        return view
+
+    async def running_views(self) -> builtins.list[DevboxView]:
+        """The running devboxes' views (those a tunnel may serve)."""
+        return [view for view in [await self.get(i) for i in builtins.list(self._live)] if view.status == "running"]
 
     async def list(self, *, limit: int, starting_after: str | None, status: str | None) -> DevboxListView:
         if status is not None and status not in {s.value for s in DevboxStatus}:
@@ -221,6 +234,7 @@ class Devboxes:
             params = params.model_copy(update={"launch_parameters": merged_launch(defaults, params.launch_parameters)})
         launch = params.launch_parameters or LaunchParameters()
         check_launch(launch)
+        secret_names = await self._check_secrets(params.secrets)
         egress = await self._egress(launch)
         planned = await self._plan_mounts(params)
         keep_alive = launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
@@ -243,6 +257,8 @@ class Devboxes:
             "allowed_hostnames": list(egress.allowed_hostnames),
             "egress_allow": await egress.addresses(),
             "env": params.environment_variables or {},
+            # Names only: the values are read, decrypted, for each command (local/secrets.py).
+            "secrets": secret_names,
             "expires_ms": created + keep_alive * 1000,
             "run_id": run_id,
             **await self._trust(environment),
@@ -287,6 +303,21 @@ class Devboxes:
             cgroups.add_process(sandbox.init_pid)
         internal.update(init_pid=sandbox.init_pid, init_start=sandbox.init_start_time)
         return await self._transition(view, DevboxStatus.RUNNING, internal, limits=cgroups.enforced)
+
+    async def redactor(self, devbox_id: str) -> Redactor:
+        """What hides the values of the devbox's secrets in output kept of it (a scorer's, say)."""
+        mapping = (await self.internal(devbox_id)).get("secrets") or {}
+        if not mapping or self.secrets is None:
+            return Redactor({})
+        return await self.secrets.redactor(mapping)
+
+    async def _check_secrets(self, mapping: dict[str, str] | None) -> dict[str, str]:
+        checked = check_secret_names(mapping, "secrets")
+        if checked:
+            if self.secrets is None:
+                raise InvalidRequestError("this engine keeps no secrets; leave secrets out")
+            await self.secrets.check_exist(checked, "secrets")
+        return checked
 
     async def _plan_mounts(self, params: DevboxCreateParameters) -> PlannedMounts:
         if not params.mounts:

@@ -9,6 +9,7 @@ launcher.py, layers.py) reaches the caller as an EnvironmentUnavailableError say
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 from types import TracebackType
 
@@ -51,6 +52,8 @@ from ..models import (
     ScenarioView,
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
+    TunnelConfig,
+    TunnelView,
 )
 from ..reference_validation import validate_with_reference
 from .agents import AgentCalls, Agents
@@ -69,6 +72,7 @@ from .parts import Parts
 from .retention import DEFAULT_RETAIN_SECONDS, RETENTION_INTERVAL, RetentionReport, apply_retention
 from .sandbox import SandboxError, check_host_support
 from .scenarios import EnvironmentDevboxes
+from .secrets import SecretCalls, Secrets
 from .store import Store
 from .trust import TrustSettings
 
@@ -77,7 +81,7 @@ log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 5.0
 
 
-class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
+class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
     def __init__(
@@ -173,6 +177,10 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
     @property
     def network_policies(self) -> NetworkPolicies:
         return self.parts.network_policies
+
+    @property
+    def secrets(self) -> Secrets:
+        return self.parts.secrets
 
     @property
     def _store(self) -> Store:
@@ -411,7 +419,22 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls):
     async def create_devbox(self, params: DevboxCreateParameters) -> DevboxView:
         view = await self.devboxes.create(params)
         await self.parts.executions.run_launch_commands(view)
+        if params.tunnel is not None:
+            await self.parts.tunnels.enable(view.id, params.tunnel)
+            view = await self.devboxes.get(view.id)
         return view
+
+    # --- tunnels: a devbox's ports from the host (tunnels.py) -----------------------------------
+
+    async def enable_tunnel(self, devbox_id: str, config: TunnelConfig | None = None) -> TunnelView:
+        return await self.parts.tunnels.enable(devbox_id, config)
+
+    async def remove_tunnel(self, devbox_id: str) -> None:
+        await self.parts.tunnels.remove(devbox_id)
+
+    async def tunnel_connect(self, tunnel_key: str, port: int, authorization: str | None) -> socket.socket:
+        """A connection to a port of the devbox behind a tunnel (the REST server's tunnel host)."""
+        return await self.parts.tunnels.connect(tunnel_key, port, authorization)
 
     async def get_devbox(self, devbox_id: str) -> DevboxView:
         return await self.devboxes.get(devbox_id)

@@ -38,6 +38,7 @@ from .environments import Environment, RunAs
 from .limits import Cgroups
 from .processes import KILLED_EXIT_STATUS, Execution, start_process
 from .sandbox import Sandbox, SandboxError, sandbox_env
+from .secrets import Redactor
 from .store import Store
 
 MAX_LOG_ENTRIES = 1000
@@ -245,9 +246,18 @@ class Executions:
         environment = Environment.from_internal(internal)
         user = internal.get("user")  # who the devbox's commands run as, when not root
         user_env = RunAs(**user).env() if user else {}
+        secrets = await self.secret_values(internal)
         env = sandbox_env(
-            environment.process_env({**user_env, **internal.get("trust_env", {}), **(internal.get("env") or {})})
+            environment.process_env(
+                {
+                    **user_env,
+                    **internal.get("trust_env", {}),
+                    **(internal.get("env") or {}),
+                    **{env_name: value for env_name, (_, value) in secrets.items()},
+                }
+            )
         )
+        values = {name: value for name, value in secrets.values()}
         if internal.get("path_prefix"):  # mounted agents' executables
             env["PATH"] = ":".join([*internal["path_prefix"], env.get("PATH", "")])
         wd = cmd.working_directory or environment.working_directory
@@ -275,6 +285,7 @@ class Executions:
                 attach_stdin=attach_stdin,
                 on_done=on_done,
                 user=(user["uid"], user["gid"]) if user else None,
+                redactor=(lambda: Redactor(values)) if values else None,
             )
         except SandboxError as exc:
             if isinstance(exc.__cause__, OSError):
@@ -287,6 +298,13 @@ class Executions:
                 f"cannot start the command on devbox {devbox_id}: {exc}; shorten it (put a long script in a "
                 "file with write_devbox_file and run the file)"
             ) from exc
+
+    async def secret_values(self, internal: dict[str, Any]) -> dict[str, tuple[str, str]]:
+        """`{env var: (secret name, value)}` of the secrets the devbox names, read now."""
+        mapping = internal.get("secrets") or {}
+        if not mapping or self.devboxes.secrets is None:
+            return {}
+        return await self.devboxes.secrets.values(mapping)
 
     def _on_done(
         self, sandbox: Sandbox, cgroups: Cgroups, run_id: str | None, started: int, log_source: str

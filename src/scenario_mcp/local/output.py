@@ -12,14 +12,19 @@ from collections import deque
 from pathlib import Path
 from typing import BinaryIO
 
+from .secrets import Redactor
+
 HEAD_CAP = 1024 * 1024  # kept on disk from the start of the stream
 FIRST_CAP = 64 * 1024  # also kept in memory: what an execution result shows inline
 TAIL_CAP = 256 * 1024  # kept from the end of the stream
 
 
 class OutputLog:
-    def __init__(self, path: Path, *, head_cap: int = HEAD_CAP, tail_cap: int = TAIL_CAP) -> None:
+    def __init__(
+        self, path: Path, *, head_cap: int = HEAD_CAP, tail_cap: int = TAIL_CAP, redactor: Redactor | None = None
+    ) -> None:
         self.path = path
+        self.redactor = redactor if redactor else None  # secret values never reach the log (secrets.py)
         self.head_cap = head_cap
         self.tail_cap = tail_cap
         self.total = 0
@@ -35,6 +40,11 @@ class OutputLog:
         return self.total - self._head_len - self._tail_len
 
     def write(self, data: bytes) -> None:
+        if self.redactor is not None:
+            data = self.redactor.feed(data)
+        self._append(data)
+
+    def _append(self, data: bytes) -> None:
         self.total += len(data)
         if len(self._first) < FIRST_CAP:
             self._first += data[: FIRST_CAP - len(self._first)]
@@ -89,6 +99,8 @@ class OutputLog:
         """Persist the tail beside the head so the whole kept log survives a restart."""
         if self.closed:
             return
+        if self.redactor is not None:  # what was held back to see whether a value began there
+            self._append(self.redactor.flush())
         self.closed = True
         # A full disk loses what was not yet on it (the command's result still says it all).
         with contextlib.suppress(OSError):

@@ -21,9 +21,11 @@ from .objects import Objects
 from .runs import Runs
 from .scenarios import Scenarios
 from .scoring import Scoring
+from .secrets import KEY_FILE, Secrets
 from .snapshots import Snapshots
 from .store import Store
 from .trust import TrustSettings
+from .tunnels import Tunnels
 
 
 class Parts:
@@ -33,17 +35,21 @@ class Parts:
         self.trust = trust  # what image devboxes and build steps are given to trust (trust.py)
         self.objects = Objects(store, data_dir / "objects")
         self.network_policies = NetworkPolicies(store)
+        self.secrets = Secrets(store, data_dir / KEY_FILE)
         self.blueprints = Blueprints(store, LayerStore(data_dir / "layers"), data_dir / "devboxes")
         self.blueprints.attach_task_group(tg)
         self.blueprints.open_context = self.objects.content_path
         self.blueprints.trust = trust
+        self.blueprints.secrets = self.secrets
         self.agents = Agents(store, self.blueprints)
         self.agents.attach_task_group(tg)
         self.devboxes = Devboxes(store, data_dir, self.blueprints, self.network_policies)
         self.devboxes.attach_task_group(tg)
         self.devboxes.mounts = Mounts(self.agents, self.blueprints.layers, self._object_content)
+        self.devboxes.secrets = self.secrets
         self.executions = Executions(store, self.devboxes)
         self.files = Files(self.devboxes)
+        self.tunnels = Tunnels(self.devboxes)
         self.snapshots = Snapshots(store, self.devboxes)
         self.custom_scorers = CustomScorers(store)
         self.scoring = Scoring(store, self.devboxes, self.custom_scorers, data_dir / "scoring")

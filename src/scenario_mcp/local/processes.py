@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 from ..backend import BackendError, InvalidRequestError, InvalidStateError
 from .launcher import LaunchedProcess, launch
 from .output import OutputLog
+from .secrets import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ async def start_process(
     rlimits: dict[str, int],
     on_done: Callable[[Execution], Awaitable[None]],
     user: tuple[int, int] | None = None,
+    redactor: Callable[[], Redactor] | None = None,
 ) -> Execution:
     """Have the devbox's init start a command (`direct`'s program from its directory when it can:
     see commands.py), and start the tasks that pump its output and enforce its deadline."""
@@ -128,8 +130,8 @@ async def start_process(
         command=command,
         shell_name=shell_name,
         process=process,
-        stdout=OutputLog(log_dir / f"{execution_id}.out"),
-        stderr=OutputLog(log_dir / f"{execution_id}.err"),
+        stdout=OutputLog(log_dir / f"{execution_id}.out", redactor=redactor() if redactor else None),
+        stderr=OutputLog(log_dir / f"{execution_id}.err", redactor=redactor() if redactor else None),
         timeout=timeout,
         _stdin=in_w,
     )

@@ -60,17 +60,12 @@ def check_transition(run_id: str, state: RunState, action: str) -> None:
 
 
 def _check_profile(profile: RunProfile, required_env: builtins.list[str], scenario_id: str) -> None:
-    if profile.secrets:
-        raise InvalidRequestError(
-            "runProfile.secrets is not supported by the local engine (it keeps no secrets); "
-            "pass values as runProfile.envVars instead"
-        )
-    env_vars = profile.envVars or {}
+    env_vars = {**(profile.envVars or {}), **(profile.secrets or {})}
     missing = [name for name in required_env if name not in env_vars]
     if missing:
         raise InvalidRequestError(
             f"scenario {scenario_id} requires environment variables {', '.join(missing)}; "
-            "give them in runProfile.envVars"
+            "give them in runProfile.envVars or runProfile.secrets"
         )
 
 
@@ -113,6 +108,7 @@ class Runs:
             name=f"run-{run_id}",
             run_id=run_id,
             environment_variables=profile.envVars or {},
+            secrets=profile.secrets or {},
             launch_parameters=profile.launchParameters,
             mounts=profile.mounts,
         )

@@ -186,6 +186,7 @@ class Scenarios:
         name: str,
         run_id: str | None = None,
         environment_variables: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
         launch_parameters: LaunchParameters | None = None,
         mounts: builtins.list[Mount] | None = None,
     ) -> DevboxView:
@@ -199,6 +200,7 @@ class Scenarios:
                 snapshot_id=env.snapshot_id if env else None,
                 launch_parameters=launch_parameters or (env.launch_parameters if env else None),
                 environment_variables=environment_variables or None,
+                secrets=secrets or None,
                 mounts=mounts,
             ),
             run_id=run_id,

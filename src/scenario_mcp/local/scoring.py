@@ -247,6 +247,8 @@ class Scoring:
         # Nothing of the agent's keeps running (or editing files) while scorers look.
         await self.devboxes.kill_all_but_init(devbox_id, sandbox)
         environment = await self.devboxes.environment(devbox_id)
+        # Scorers never get the agent's secrets, but may print what the agent wrote with one.
+        redactor = await self.devboxes.redactor(devbox_id)
         # Scorers run the agent's code: they get the devbox's own limits.
         limits = limit_request((await self.devboxes.get(devbox_id)).launch_parameters)
         work = self.work_dir / uuid.uuid4().hex
@@ -266,6 +268,8 @@ class Scoring:
                 result = await self._run_scorer(
                     scenario, function, environment, limits, agent_layer, work / function.name, network
                 )
+                if redactor:
+                    result = result.model_copy(update={"output": redactor.text(result.output)})
                 results.append(result)
                 if run_id is None:
                     continue

@@ -39,6 +39,7 @@ Table = Literal[
     "objects",
     "network_policies",
     "agents",
+    "secrets",
 ]
 TABLES: tuple[Table, ...] = get_args(Table)
 
@@ -94,6 +95,8 @@ MIGRATIONS: tuple[str, ...] = (
     _document_table("network_policies") + "CREATE UNIQUE INDEX network_policies_name ON network_policies(name);",
     # 6: agents (installed once, mounted into devboxes)
     _document_table("agents"),
+    # 7: secrets (names unique; values sealed with the data dir's key, local/secrets.py)
+    _document_table("secrets") + "CREATE UNIQUE INDEX secrets_name ON secrets(name);",
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

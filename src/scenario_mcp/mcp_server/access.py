@@ -62,8 +62,14 @@ from ..models import (
     ScenarioUpdateParameters,
     ScenarioValidationView,
     ScenarioView,
+    SecretCreateParameters,
+    SecretListView,
+    SecretUpdateParameters,
+    SecretView,
     StartBenchmarkRunParameters,
     StartScenarioRunParameters,
+    TunnelConfig,
+    TunnelView,
 )
 from .redaction import HIDDEN_OUTPUT, SOLVER_SEES_SCORER_OUTPUT, redact_logs, redact_run, redact_scenario
 
@@ -207,6 +213,12 @@ class SolverBackend:
     async def start_run(self, params: StartScenarioRunParameters) -> ScenarioRunView:
         if self.pinned_run_id is not None:
             raise InvalidRequestError(f"this session is pinned to run {self.pinned_run_id}; it cannot start other runs")
+        if params.run_profile and params.run_profile.secrets:
+            # Its commands could write a value to a file and read it back: secrets are the author's to give.
+            raise InvalidRequestError(
+                "a solver session cannot give a run secrets; ask the scenario's author (or the benchmark "
+                "runner's --secret) to start the run with them"
+            )
         mounts = params.run_profile.mounts if params.run_profile else None
         # A solver mounts its own agent and files; objects and clones read what the server keeps or reaches.
         refused = [m.type for m in mounts or [] if m.type not in ("agent_mount", "file_mount")]
@@ -591,6 +603,29 @@ class SolverBackend:
 
     async def delete_network_policy(self, policy_id: str) -> NetworkPolicyView:
         raise _refused("delete_network_policy")
+
+    async def enable_tunnel(self, devbox_id: str, config: TunnelConfig | None = None) -> TunnelView:
+        raise _refused("enable_tunnel")
+
+    async def remove_tunnel(self, devbox_id: str) -> None:
+        raise _refused("remove_tunnel")
+
+    # --- secrets: authoring only (a solver's devbox gets the values its run names, never the list)
+
+    async def create_secret(self, params: SecretCreateParameters) -> SecretView:
+        raise _refused("create_secret")
+
+    async def get_secret(self, name: str) -> SecretView:
+        raise _refused("get_secret")
+
+    async def list_secrets(self, *, limit: int = 20, starting_after: str | None = None) -> SecretListView:
+        raise _refused("list_secrets")
+
+    async def update_secret(self, name: str, params: SecretUpdateParameters) -> SecretView:
+        raise _refused("update_secret")
+
+    async def delete_secret(self, name: str) -> SecretView:
+        raise _refused("delete_secret")
 
     async def create_agent(self, params: AgentCreateParameters) -> AgentView:
         raise _refused("create_agent")

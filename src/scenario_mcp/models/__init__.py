@@ -65,6 +65,8 @@ from .devboxes import (
     MetadataKind,
     MetadataValuesView,
     ObjectContext,
+    TunnelConfig,
+    TunnelView,
     UserParameters,
 )
 from .mounts import AgentMount, CodeMount, FileMount, Mount, ObjectMount
@@ -124,6 +126,7 @@ from .scoring import (
     VerifierFile,
     normalise_weights,
 )
+from .secrets import SecretCreateParameters, SecretListView, SecretUpdateParameters, SecretView
 
 __all__ = [
     "BUILD_ENDED",
@@ -222,10 +225,16 @@ __all__ = [
     "ScoringFunction",
     "ScoringFunctionResultView",
     "ScoringScope",
+    "SecretCreateParameters",
+    "SecretListView",
+    "SecretUpdateParameters",
+    "SecretView",
     "StartBenchmarkRunParameters",
     "StartScenarioRunParameters",
     "TestBasedScorer",
     "TestFile",
+    "TunnelConfig",
+    "TunnelView",
     "UserParameters",
     "ValidationAttempt",
     "ValidationType",

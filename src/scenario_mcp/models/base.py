@@ -23,6 +23,7 @@ ID_PREFIXES = {
     "object": "obj",
     "network_policy": "npo",
     "agent": "agt",
+    "secret": "sec",
 }
 
 DEFAULT_WORKING_DIRECTORY = HOME

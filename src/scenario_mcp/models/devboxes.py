@@ -90,17 +90,43 @@ class DevboxStateTransition(BaseModel):
     transition_time_ms: int
 
 
+class TunnelConfig(_Model):
+    """A V2 tunnel: every port of the devbox at `{port}-{tunnel_key}` under the tunnel host."""
+
+    auth_mode: Literal["open", "authenticated", "public"] | None = Field(
+        default=None,
+        description="open (or public): anyone who knows the URL; authenticated: with the view's auth_token as "
+        "`X-Runloop-Tunnel-Authorization: Bearer TOKEN`.",
+    )
+    http_keep_alive: bool | None = None
+    wake_on_http: bool | None = None
+
+
+class TunnelView(BaseModel):
+    tunnel_key: str
+    auth_mode: Literal["open", "authenticated"]
+    auth_token: str | None = None
+    create_time_ms: int
+    http_keep_alive: bool = True
+    wake_on_http: bool = False
+
+
 class DevboxCreateParameters(_Model):
     name: str | None = None
     blueprint_id: str | None = None
     blueprint_name: str | None = None
     snapshot_id: str | None = None
     environment_variables: dict[str, str] | None = None
+    secrets: dict[str, str] | None = Field(
+        default=None,
+        description="Environment variable name -> secret name: the secret's value in every command's environment.",
+    )
     launch_parameters: LaunchParameters | None = None
     metadata: Metadata | None = None
     mounts: list[Mount] | None = Field(
         default=None, description="Agents, objects, files and code the devbox starts with (models/mounts.py)."
     )
+    tunnel: TunnelConfig | None = Field(default=None, description="A tunnel made as the devbox starts.")
 
 
 class DevboxView(BaseModel):
@@ -129,6 +155,7 @@ class DevboxView(BaseModel):
     failure_message: str | None = Field(
         default=None, description="scenario-mcp extension: human-readable reason for `failure`."
     )
+    tunnel: TunnelView | None = None
 
 
 class DevboxListView(BaseModel):
@@ -250,6 +277,11 @@ class BlueprintCreateParameters(_Model):
         default=None, description="The files COPY and ADD read: an uploaded object holding a tgz of them."
     )
     build_args: dict[str, str] | None = Field(default=None, description="Values for the Dockerfile's ARGs.")
+    secrets: dict[str, str] | None = Field(
+        default=None,
+        description="Environment variable name -> secret name: the value in the build's commands (RUN steps, "
+        "system_setup_commands), never in its layers or logs.",
+    )
     file_mounts: dict[str, str] | None = Field(
         default=None, description="Files to write (absolute path -> contents) after the Dockerfile, before setup."
     )

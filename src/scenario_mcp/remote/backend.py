@@ -32,6 +32,7 @@ from .network_policies import NetworkPoliciesMixin
 from .objects import ObjectsMixin
 from .reference_runs import RunDevboxes
 from .scenarios import ScenariosMixin
+from .secrets import SecretsMixin
 
 
 class RemoteBackend(
@@ -41,6 +42,7 @@ class RemoteBackend(
     DevboxesMixin,
     ObjectsMixin,
     NetworkPoliciesMixin,
+    SecretsMixin,
     AgentsMixin,
 ):
     """The Backend protocol over a Runloop-compatible REST API. Use as an async context manager."""

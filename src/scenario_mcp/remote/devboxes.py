@@ -9,7 +9,16 @@ import anyio
 
 from ..backend import InvalidRequestError
 from ..conventions import list_argv, list_problem, listed_names
-from ..models import DevboxCreateParameters, DevboxListView, DevboxLogsListView, DevboxStatus, DevboxView, given
+from ..models import (
+    DevboxCreateParameters,
+    DevboxListView,
+    DevboxLogsListView,
+    DevboxStatus,
+    DevboxView,
+    TunnelConfig,
+    TunnelView,
+    given,
+)
 from .errors import RemoteTimeoutError, RemoteUnavailableError
 from .executions import RemoteExecutions
 from .http import LONG_POLL_MARGIN, RemoteHttp, dump
@@ -74,6 +83,13 @@ class DevboxesMixin:
         if view.status == transitional:
             return await wait_for_devbox(self.http, view.id, target, 600)
         return view
+
+    async def enable_tunnel(self, devbox_id: str, config: TunnelConfig | None = None) -> TunnelView:
+        body = dump(config) if config is not None else {}
+        return await self.http.post(f"/v1/devboxes/{devbox_id}/enable_tunnel", TunnelView, body)
+
+    async def remove_tunnel(self, devbox_id: str) -> None:
+        await self.http.request("POST", f"/v1/devboxes/{devbox_id}/remove_tunnel", json_body={})
 
     async def shutdown_devbox(self, devbox_id: str) -> DevboxView:
         return await self.http.post(f"/v1/devboxes/{devbox_id}/shutdown", DevboxView)

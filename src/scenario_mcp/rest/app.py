@@ -33,7 +33,9 @@ from . import (
     runs,
     scenarios,
     scorers,
+    secrets,
     snapshots,
+    tunnels,
 )
 from .common import (
     ApiError,
@@ -72,6 +74,8 @@ ROUTES: RouteTable = [
     *objects.ROUTES,
     *network_policies.ROUTES,
     *agents.ROUTES,
+    *secrets.ROUTES,
+    *tunnels.ROUTES,
 ]
 
 
@@ -128,7 +132,7 @@ def build_rest_app(backend: Backend, token: str | None = None, *, host: str = "1
         },
     )
     app.state.api = ApiState(backend)
-    return HttpGuard(
+    guarded = HttpGuard(
         app,
         bind_host=host,
         token=token,
@@ -136,3 +140,5 @@ def build_rest_app(backend: Backend, token: str | None = None, *, host: str = "1
         open_prefixes={OBJECT_STORAGE_PATH + "/"},
         render=_refusal,
     )
+    # A tunnel's host is no API call: it carries the tunnel's own credential (rest/tunnels.py).
+    return tunnels.TunnelHost(guarded, backend)

@@ -18,7 +18,9 @@ from scenario_mcp.mcp_server.tools.catalogue import (
     FILE_TOOLS,
     RUN_TOOLS,
     SCENARIO_TOOLS,
+    SECRET_TOOLS,
     TASK_TOOLS,
+    TUNNEL_TOOLS,
 )
 from scenario_mcp.mcp_server.tools.spec import Progress, ToolSpec, Unfinished
 
@@ -47,12 +49,15 @@ AUTHORING = {
     "get_agent_logs",
     "list_agents",
     "delete_agent",
+    "create_secret",
+    "list_secrets",
+    "open_devbox_port",
 }
 
 
 def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
     names = [spec.name for spec in TOOLS]
-    assert len(names) == len(set(names)) == 43
+    assert len(names) == len(set(names)) == 46
     areas = (
         SCENARIO_TOOLS,
         BLUEPRINT_TOOLS,
@@ -63,9 +68,11 @@ def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
         BENCHMARK_TOOLS,
         TASK_TOOLS,
         AGENT_TOOLS,
+        SECRET_TOOLS,
+        TUNNEL_TOOLS,
     )
     assert tuple(spec for area in areas for spec in area) == TOOLS
-    assert names[0] == "create_scenario" and names[-1] == "delete_agent"
+    assert names[0] == "create_scenario" and names[-1] == "open_devbox_port"
     # Each area is one toolset.
     assert [{spec.toolset for spec in area} for area in areas] == [
         {"scenarios"},
@@ -77,6 +84,8 @@ def test_names_are_unique_and_areas_make_the_whole_list_in_order() -> None:
         {"benchmarks"},
         {"tasks"},
         {"agents"},
+        {"secrets"},
+        {"tunnels"},
     ]
 
 
@@ -113,6 +122,8 @@ def test_toolsets_default_to_the_seed_workflow_of_each_role() -> None:
         "blueprints",
         "tasks",
         "agents",
+        "secrets",
+        "tunnels",
     )
     author = {spec.name for spec in tools_for("author", parse_toolsets(None, "author"))}
     seed = {"create_devbox", "write_devbox_file", "execute_on_devbox", "snapshot_devbox", "create_scenario"}

@@ -33,6 +33,8 @@ from ...models import (
     ScenarioRunView,
     ScenarioValidationView,
     ScenarioView,
+    SecretListView,
+    SecretView,
 )
 from .agents import create_agent, delete_agent, get_agent, get_agent_logs, list_agents
 from .benchmarks import create_benchmark, run_benchmark
@@ -67,6 +69,7 @@ from .inputs import (
     CreateDevboxInput,
     CreateDevboxMountsInput,
     CreateScenarioInput,
+    CreateSecretInput,
     DevboxIdInput,
     DirectoryListing,
     ExecuteAsyncInput,
@@ -87,6 +90,9 @@ from .inputs import (
     ListFilesInput,
     ListRunsInput,
     ListScenariosInput,
+    ListSecretsInput,
+    OpenDevboxPortInput,
+    OpenDevboxPortView,
     ReadFileInput,
     RunBenchmarkInput,
     RunBenchmarkMountsInput,
@@ -114,8 +120,10 @@ from .scenarios import (
     update_scenario,
     validate_scenario,
 )
+from .secrets import create_secret, list_secrets
 from .spec import READ, Toolset, ToolSpec, hints
 from .tasks import ExportScenarioView, ImportScenariosView, export_scenario, import_scenarios
+from .tunnels import open_devbox_port
 
 SCENARIO_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -641,6 +649,47 @@ AGENT_TOOLS: tuple[ToolSpec, ...] = (
     ),
 )
 
+SECRET_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "create_secret",
+        "Create secret",
+        "Store a value (an API key) encrypted under a name; devboxes and runs get it as an env var "
+        "(REST secrets / runProfile.secrets). The value is never shown again.",
+        CreateSecretInput,
+        SecretView,
+        create_secret,
+        hints(),
+        "secrets",
+        authoring=True,
+    ),
+    ToolSpec(
+        "list_secrets",
+        "List secrets",
+        "List secrets by name, newest first (no values).",
+        ListSecretsInput,
+        SecretListView,
+        list_secrets,
+        READ,
+        "secrets",
+        authoring=True,
+    ),
+)
+
+TUNNEL_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "open_devbox_port",
+        "Open devbox port",
+        "Make a port of a devbox reachable from this machine (a server an agent started): the URL through "
+        "the REST API server's tunnel host, and the header to send when authenticated.",
+        OpenDevboxPortInput,
+        OpenDevboxPortView,
+        open_devbox_port,
+        hints(idempotent=True),
+        "tunnels",
+        authoring=True,
+    ),
+)
+
 # With the agents toolset, these tools take `mounts` too (inputs.py: their fields cost every turn).
 WITH_MOUNTS: dict[str, type[BaseModel]] = {
     "create_devbox": CreateDevboxMountsInput,
@@ -660,6 +709,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     *BENCHMARK_TOOLS,
     *TASK_TOOLS,
     *AGENT_TOOLS,
+    *SECRET_TOOLS,
+    *TUNNEL_TOOLS,
 )
 
 TOOLSETS: tuple[Toolset, ...] = get_args(Toolset)

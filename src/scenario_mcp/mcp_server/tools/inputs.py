@@ -376,3 +376,34 @@ class ListAgentsInput(_Input):
     version: str | None = Field(default=None, description="A version, or `latest`.")
     limit: int = _limit()
     starting_after: str | None = None
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+
+class CreateSecretInput(_Input):
+    name: str = Field(description="Letters, digits, underscores; devboxes and runs name it (secrets: ENV -> name).")
+    value: str = Field(description="Kept encrypted; no tool or view shows it again.")
+
+
+class ListSecretsInput(_Input):
+    limit: int = _limit()
+    starting_after: str | None = None
+
+
+# --- tunnels --------------------------------------------------------------------------------------
+
+
+class OpenDevboxPortInput(_Input):
+    devbox_id: str
+    port: int = Field(ge=1, le=65535, description="The port a server in the devbox listens on.")
+    authenticated: bool = Field(default=True, description="Require the returned header (else anyone with the URL).")
+
+
+class OpenDevboxPortView(BaseModel):
+    devbox_id: str
+    port: int
+    tunnel_key: str
+    host: str = Field(description="`{port}-{tunnel_key}.localhost`: the tunnel host's name for this port.")
+    url: str = Field(description="The URL through this engine's REST API server (`scenario-mcp api`).")
+    headers: dict[str, str] = Field(description="Headers to send (the tunnel's token when authenticated).")

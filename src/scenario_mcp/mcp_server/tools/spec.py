@@ -28,7 +28,19 @@ class Unfinished:
 Handler = Callable[..., Awaitable[BaseModel | Unfinished]]
 Pending = Callable[[Any], dict[str, Any]]  # the parts of an unfinished operation's answer its input tells
 
-Toolset = Literal["scenarios", "devboxes", "runs", "files", "executions", "benchmarks", "blueprints", "tasks", "agents"]
+Toolset = Literal[
+    "scenarios",
+    "devboxes",
+    "runs",
+    "files",
+    "executions",
+    "benchmarks",
+    "blueprints",
+    "tasks",
+    "agents",
+    "secrets",
+    "tunnels",
+]
 
 
 def no_fields(_params: Any) -> dict[str, Any]:
