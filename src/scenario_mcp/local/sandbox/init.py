@@ -218,7 +218,12 @@ def _serve(listener: socket.socket, build_user_ns: int | None = None, deadline: 
         os.set_blocking(fd, False)
     signal.set_wakeup_fd(wake_w)
     # Handled, not ignored: a command starts with every signal at its default (exec resets
-    # handlers, but an ignored signal would stay ignored in it).
+    # handlers, but an ignored signal would stay ignored in it). What the server was started
+    # ignoring (a shell's `&` ignores SIGINT and SIGQUIT) goes back to the default first.
+    for sig in range(1, signal.NSIG):
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, lambda *_: None)
     launcher = _Launcher(build_user_ns, deadline)
