@@ -27,6 +27,7 @@ from .models import (
     DevboxCreateParameters,
     DevboxListView,
     DevboxLogsListView,
+    DevboxResourceUsageView,
     DevboxSnapshotListView,
     DevboxSnapshotView,
     DevboxView,
@@ -297,6 +298,7 @@ class Backend(Protocol):
         self, devbox_id: str, *, name: str | None = None, metadata: dict[str, str] | None = None
     ) -> DevboxView: ...
     async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView: ...
+    async def devbox_usage(self, devbox_id: str) -> DevboxResourceUsageView: ...
 
     # execution
     async def execute(

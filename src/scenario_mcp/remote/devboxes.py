@@ -13,6 +13,7 @@ from ..models import (
     DevboxCreateParameters,
     DevboxListView,
     DevboxLogsListView,
+    DevboxResourceUsageView,
     DevboxStatus,
     DevboxView,
     TunnelConfig,
@@ -114,6 +115,9 @@ class DevboxesMixin:
 
     async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView:
         return await self.http.get(f"/v1/devboxes/{devbox_id}/logs", DevboxLogsListView, execution_id=execution_id)
+
+    async def devbox_usage(self, devbox_id: str) -> DevboxResourceUsageView:
+        return await self.http.get(f"/v1/devboxes/{devbox_id}/usage", DevboxResourceUsageView)
 
     # --- files ---------------------------------------------------------------------------------
 
