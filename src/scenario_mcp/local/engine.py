@@ -561,8 +561,10 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
     ) -> ExecutionOutputChunk:
         return await self.parts.executions.output(devbox_id, execution_id, stream, offset)
 
-    async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView:
-        return await self.parts.executions.devbox_logs(devbox_id, execution_id)
+    async def devbox_logs(
+        self, devbox_id: str, *, execution_id: str | None = None, shell_name: str | None = None
+    ) -> DevboxLogsListView:
+        return await self.parts.executions.devbox_logs(devbox_id, execution_id, shell_name)
 
     async def devbox_usage(self, devbox_id: str) -> DevboxResourceUsageView:
         devboxes = self.parts.devboxes

@@ -410,7 +410,9 @@ class SolverBackend:
     ) -> DevboxView:
         raise _refused("update_devbox")
 
-    async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView:
+    async def devbox_logs(
+        self, devbox_id: str, *, execution_id: str | None = None, shell_name: str | None = None
+    ) -> DevboxLogsListView:
         raise _refused("devbox_logs")
 
     async def devbox_usage(self, devbox_id: str) -> DevboxResourceUsageView:

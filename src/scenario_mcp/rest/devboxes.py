@@ -106,8 +106,12 @@ async def keep_alive(request: Request) -> Response:
 
 
 async def devbox_logs(request: Request) -> Response:
-    execution_id = query_str(request, "execution_id")
-    return model_response(await backend(request).devbox_logs(path_param(request, "id"), execution_id=execution_id))
+    logs = await backend(request).devbox_logs(
+        path_param(request, "id"),
+        execution_id=query_str(request, "execution_id"),
+        shell_name=query_str(request, "shell_name"),
+    )
+    return model_response(logs)
 
 
 async def devbox_usage(request: Request) -> Response:
@@ -119,7 +123,9 @@ TAIL_POLL_SECONDS = 0.2
 ENDED = ("shutdown", "failure")
 
 
-async def _log_events(engine: Backend, devbox_id: str, execution_id: str | None) -> AsyncIterator[bytes]:
+async def _log_events(
+    engine: Backend, devbox_id: str, execution_id: str | None, shell_name: str | None
+) -> AsyncIterator[bytes]:
     """Each log entry as an SSE event: the past ones, then new ones as they come (an execution's
     entry again once it finishes, with its exit code), until the devbox ends or the client leaves."""
     sent: set[tuple[str | None, int | None, int]] = set()
@@ -127,7 +133,7 @@ async def _log_events(engine: Backend, devbox_id: str, execution_id: str | None)
     while True:
         try:
             ended = (await engine.get_devbox(devbox_id)).status.value in ENDED
-            logs = (await engine.devbox_logs(devbox_id, execution_id=execution_id)).logs
+            logs = (await engine.devbox_logs(devbox_id, execution_id=execution_id, shell_name=shell_name)).logs
         except BackendError as exc:
             yield _sse(error_body(exc.status, exc.message), event="error")
             return
@@ -148,7 +154,7 @@ async def tail_devbox_logs(request: Request) -> Response:
     devbox_id = path_param(request, "id")
     await backend(request).get_devbox(devbox_id)  # a plain 404 before the stream opens
     return StreamingResponse(
-        _log_events(backend(request), devbox_id, query_str(request, "execution_id")),
+        _log_events(backend(request), devbox_id, query_str(request, "execution_id"), query_str(request, "shell_name")),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
