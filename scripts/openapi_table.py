@@ -45,8 +45,6 @@ NOT_SERVED: dict[str, str] = {
     "/v1/blueprints/preview": f"{_NOT_YET}: the Dockerfile Runloop would generate for a blueprint",
     "/v1/devboxes/{id}/create_pty_tunnel": _INBOUND,
     "/v1/devboxes/{id}/create_ssh_key": _INBOUND,
-    "/v1/devboxes/{id}/logs/tail": f"{_NOT_YET}: GET …/logs answers the same entries",
-    "/v1/devboxes/{id}/usage": f"{_NOT_YET}: the devbox's cgroups count it",
     "/v1/gateway-configs": "Runloop's proxies that put credentials into a devbox's requests",
     "/v1/mcp-configs": "Runloop's MCP hubs for devboxes (beta)",
     "/v1/objects/metadata/keys": f"{_NOT_YET}: objects are not in the metadata listings",

@@ -27,6 +27,7 @@ from .models import (
     DevboxCreateParameters,
     DevboxListView,
     DevboxLogsListView,
+    DevboxResourceUsageView,
     DevboxSnapshotListView,
     DevboxSnapshotView,
     DevboxView,
@@ -296,7 +297,10 @@ class Backend(Protocol):
     async def update_devbox(
         self, devbox_id: str, *, name: str | None = None, metadata: dict[str, str] | None = None
     ) -> DevboxView: ...
-    async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView: ...
+    async def devbox_logs(
+        self, devbox_id: str, *, execution_id: str | None = None, shell_name: str | None = None
+    ) -> DevboxLogsListView: ...
+    async def devbox_usage(self, devbox_id: str) -> DevboxResourceUsageView: ...
 
     # execution
     async def execute(

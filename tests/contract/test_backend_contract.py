@@ -179,6 +179,13 @@ async def test_devbox_execute_files_and_snapshots(engine: Backend) -> None:
 
     logs = await engine.devbox_logs(box.id)
     assert any(entry.cmd == "pwd" for entry in logs.logs)
+    shelled = await engine.execute(box.id, "echo shelled", shell_name="contract")
+    by_shell = (await engine.devbox_logs(box.id, shell_name="contract")).logs
+    assert [entry.cmd_id for entry in by_shell] == [shelled.execution_id]
+
+    usage = await engine.devbox_usage(box.id)
+    assert usage.id == box.id and usage.status == "running" and usage.end_time_ms is None
+    assert usage.disk_bytes_used is not None and usage.disk_bytes_used >= len("héllo\n".encode())
 
     assert (await engine.shutdown_devbox(clone.id)).status == DevboxStatus.SHUTDOWN
     with pytest.raises(InvalidStateError) as gone:

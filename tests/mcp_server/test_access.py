@@ -55,7 +55,7 @@ def test_solver_backend_writes_out_every_backend_method_with_its_signature() -> 
 async def test_authoring_operations_are_refused_by_name(backend: LocalBackend) -> None:
     solver = SolverBackend(backend)
     refused_names = sorted(set(BACKEND_METHODS) - SOLVING)
-    assert len(refused_names) == 68  # objects, network policies, agents, secrets, tunnels, wait_for_blueprint
+    assert len(refused_names) == 69  # objects, network policies, agents, secrets, tunnels, wait_for_blueprint, usage
     for name in refused_names:
         parameters = inspect.signature(getattr(Backend, name)).parameters.values()
         positional = [p for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]

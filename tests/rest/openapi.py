@@ -32,6 +32,7 @@ EXTENSIONS: dict[str, set[str]] = {
     "ScenarioRunView": {"failure_reason"},
     "ScenarioDefinitionView": {"create_time_ms", "scoring_scope"},
     "AgentView": {"status", "build_finish_time_ms", "failure_message"},
+    "DevboxResourceUsageView": {"cpu_seconds_used", "memory_peak_bytes", "disk_bytes_used"},
 }
 
 # Where the spec itself is wrong, the schema that describes what Runloop (and its SDKs) answer.

@@ -32,6 +32,7 @@ from ..models import (
     DevboxCreateParameters,
     DevboxListView,
     DevboxLogsListView,
+    DevboxResourceUsageView,
     DevboxSnapshotListView,
     DevboxSnapshotView,
     DevboxView,
@@ -75,6 +76,7 @@ from .scenarios import EnvironmentDevboxes
 from .secrets import SecretCalls, Secrets
 from .store import Store
 from .trust import TrustSettings
+from .usage import devbox_usage
 
 log = logging.getLogger(__name__)
 
@@ -559,8 +561,18 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
     ) -> ExecutionOutputChunk:
         return await self.parts.executions.output(devbox_id, execution_id, stream, offset)
 
-    async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView:
-        return await self.parts.executions.devbox_logs(devbox_id, execution_id)
+    async def devbox_logs(
+        self, devbox_id: str, *, execution_id: str | None = None, shell_name: str | None = None
+    ) -> DevboxLogsListView:
+        return await self.parts.executions.devbox_logs(devbox_id, execution_id, shell_name)
+
+    async def devbox_usage(self, devbox_id: str) -> DevboxResourceUsageView:
+        devboxes = self.parts.devboxes
+        view = await devboxes.get(devbox_id)
+        ended = view.status.value in ("shutdown", "failure")
+        cgroups = None if ended else devboxes.cgroups(devbox_id)
+        upper = devboxes.boxes_dir / devbox_id / "upper"
+        return await anyio.to_thread.run_sync(devbox_usage, view, cgroups, upper)
 
     # --- files ---------------------------------------------------------------------------------
 

@@ -485,7 +485,9 @@ class Executions:
             done=not data,
         )
 
-    async def devbox_logs(self, devbox_id: str, execution_id: str | None) -> DevboxLogsListView:
+    async def devbox_logs(
+        self, devbox_id: str, execution_id: str | None, shell_name: str | None = None
+    ) -> DevboxLogsListView:
         await self.devboxes.get(devbox_id)
         page = await self.store.list("executions", limit=MAX_LOG_ENTRIES, parent_id=devbox_id)
         logs: list[DevboxLogView] = []
@@ -493,6 +495,8 @@ class Executions:
             if execution_id is not None and row.id != execution_id:
                 continue
             view = ExecutionView.model_validate(row.data)
+            if shell_name is not None and view.shell_name != shell_name:
+                continue
             logs.append(
                 DevboxLogView(
                     source="exec",

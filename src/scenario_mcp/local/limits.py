@@ -48,6 +48,7 @@ class Cgroups:
     memory_bytes: int = DEFAULT_MEMORY_BYTES
     max_pids: int = DEFAULT_PIDS
     pids_dir: Path | None = None
+    cpu_usage_dir: Path | None = None  # cpuacct (v1) or the unified group (v2): CPU time used
     adopted: bool = False  # init already sits in these cgroups (a spare, renamed)
     _seen_ooms: int = 0
     _seen_pid_hits: int = 0
@@ -103,6 +104,29 @@ class Cgroups:
             return 0
         match = re.search(rf"^{key} (\d+)$", text, re.MULTILINE)
         return int(match.group(1)) if match else 0
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time every process of the devbox used, reaped ones included; None without a cgroup."""
+        if self.cpu_usage_dir is None:
+            return None
+        try:
+            if self.version == 1:
+                return int((self.cpu_usage_dir / "cpuacct.usage").read_text()) / 1e9
+            stat = (self.cpu_usage_dir / "cpu.stat").read_text()
+        except (OSError, ValueError):
+            return None
+        match = re.search(r"^usage_usec (\d+)$", stat, re.MULTILINE)
+        return int(match.group(1)) / 1e6 if match else None
+
+    def memory_peak_bytes(self) -> int | None:
+        """The most memory the devbox's cgroup held; None without one (or a v2 kernel before memory.peak)."""
+        if self.memory_dir is None:
+            return None
+        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+        try:
+            return int((self.memory_dir / name).read_text())
+        except (OSError, ValueError):
+            return None
 
     def freeze(self, frozen: bool) -> bool:
         """Freeze or thaw every process; False when there is no freezer (the caller signals instead)."""
@@ -263,7 +287,9 @@ def make_cgroups(name: str, request: LimitRequest, *, adopt: str | None = None) 
 def _make(groups: Cgroups, name: str, request: LimitRequest, adopt: str | None) -> None:
     own = _own_cgroup_paths()
     v1 = {
-        c: CGROUP_ROOT / c for c in ("pids", "memory", "cpu", "freezer") if (CGROUP_ROOT / c / "cgroup.procs").exists()
+        c: CGROUP_ROOT / c
+        for c in ("pids", "memory", "cpu", "cpuacct", "freezer")
+        if (CGROUP_ROOT / c / "cgroup.procs").exists()
     }
     if v1:
         groups.version = 1
@@ -287,6 +313,8 @@ def _make(groups: Cgroups, name: str, request: LimitRequest, adopt: str | None) 
                 elif controller == "cpu":
                     (directory / "cpu.shares").write_text(str(DEVBOX_CPU_SHARES))
                     groups.enforced.append(f"cpu shares {DEVBOX_CPU_SHARES}")
+                elif controller == "cpuacct":
+                    groups.cpu_usage_dir = directory  # measures only (usage), limits nothing
                 elif controller == "freezer":
                     groups.freezer_dir = directory
                     groups.enforced.append("freezer")
@@ -309,6 +337,7 @@ def _make(groups: Cgroups, name: str, request: LimitRequest, adopt: str | None) 
             groups.dirs.append(directory)
             groups.procs_files.append(directory / "cgroup.procs")
             groups.freezer_dir = directory
+            groups.cpu_usage_dir = directory
             groups.enforced.append("freezer")
             with contextlib.suppress(OSError):
                 (directory / "pids.max").write_text(str(request.pids))

@@ -36,6 +36,7 @@ from ..models import (
     DevboxCreateParameters,
     DevboxListView,
     DevboxLogsListView,
+    DevboxResourceUsageView,
     DevboxSnapshotListView,
     DevboxSnapshotView,
     DevboxView,
@@ -409,8 +410,13 @@ class SolverBackend:
     ) -> DevboxView:
         raise _refused("update_devbox")
 
-    async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView:
+    async def devbox_logs(
+        self, devbox_id: str, *, execution_id: str | None = None, shell_name: str | None = None
+    ) -> DevboxLogsListView:
         raise _refused("devbox_logs")
+
+    async def devbox_usage(self, devbox_id: str) -> DevboxResourceUsageView:
+        raise _refused("devbox_usage")
 
     # --- execution and files, in a run's devbox ----------------------------------------------------
 

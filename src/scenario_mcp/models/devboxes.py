@@ -312,6 +312,28 @@ class DevboxLogsListView(BaseModel):
     logs: list[DevboxLogView]
 
 
+class DevboxResourceUsageView(BaseModel):
+    """Runloop's resource usage of a devbox, with what the engine measured (scenario-mcp extensions:
+    null when the devbox has ended or the machine gives no such figure)."""
+
+    id: str
+    total_active_seconds: int
+    total_elapsed_seconds: int
+    vcpu_seconds: int
+    memory_gb_seconds: int
+    disk_gb_seconds: int
+    start_time_ms: int
+    end_time_ms: int | None = None
+    status: str
+    cpu_seconds_used: float | None = Field(
+        default=None, description="scenario-mcp extension: CPU time its cgroup used."
+    )
+    memory_peak_bytes: int | None = Field(
+        default=None, description="scenario-mcp extension: the peak memory of its cgroup."
+    )
+    disk_bytes_used: int | None = Field(default=None, description="scenario-mcp extension: its writable layer's size.")
+
+
 class ExecutionOutputChunk(BaseModel):
     """A slice of an execution's stdout or stderr, from a byte offset (for streaming)."""
 

@@ -13,6 +13,7 @@ from ..models import (
     DevboxCreateParameters,
     DevboxListView,
     DevboxLogsListView,
+    DevboxResourceUsageView,
     DevboxStatus,
     DevboxView,
     TunnelConfig,
@@ -112,8 +113,15 @@ class DevboxesMixin:
         await self.http.request("POST", f"/v1/devboxes/{devbox_id}/keep_alive")
         return await self.get_devbox(devbox_id)
 
-    async def devbox_logs(self, devbox_id: str, *, execution_id: str | None = None) -> DevboxLogsListView:
-        return await self.http.get(f"/v1/devboxes/{devbox_id}/logs", DevboxLogsListView, execution_id=execution_id)
+    async def devbox_logs(
+        self, devbox_id: str, *, execution_id: str | None = None, shell_name: str | None = None
+    ) -> DevboxLogsListView:
+        return await self.http.get(
+            f"/v1/devboxes/{devbox_id}/logs", DevboxLogsListView, execution_id=execution_id, shell_name=shell_name
+        )
+
+    async def devbox_usage(self, devbox_id: str) -> DevboxResourceUsageView:
+        return await self.http.get(f"/v1/devboxes/{devbox_id}/usage", DevboxResourceUsageView)
 
     # --- files ---------------------------------------------------------------------------------
 

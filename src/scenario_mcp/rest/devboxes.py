@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import anyio
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
+from ..backend import Backend, BackendError
 from ..models import DevboxCreateParameters, DevboxStatus, Metadata
 from .common import (
     RouteTable,
     backend,
     body,
+    error_body,
     json_response,
     model_response,
     path_param,
@@ -18,6 +23,7 @@ from .common import (
     query_limit,
     query_str,
 )
+from .executions import STREAM_KEEPALIVE_SECONDS, _sse
 
 # Runloop's long-poll bounds: a devbox status wait holds at most 30 s, 10 s by default.
 DEVBOX_WAIT_MAX, DEVBOX_WAIT_DEFAULT = 30.0, 10.0
@@ -100,8 +106,58 @@ async def keep_alive(request: Request) -> Response:
 
 
 async def devbox_logs(request: Request) -> Response:
-    execution_id = query_str(request, "execution_id")
-    return model_response(await backend(request).devbox_logs(path_param(request, "id"), execution_id=execution_id))
+    logs = await backend(request).devbox_logs(
+        path_param(request, "id"),
+        execution_id=query_str(request, "execution_id"),
+        shell_name=query_str(request, "shell_name"),
+    )
+    return model_response(logs)
+
+
+async def devbox_usage(request: Request) -> Response:
+    return model_response(await backend(request).devbox_usage(path_param(request, "id")))
+
+
+# How often a log tail looks for new entries.
+TAIL_POLL_SECONDS = 0.2
+ENDED = ("shutdown", "failure")
+
+
+async def _log_events(
+    engine: Backend, devbox_id: str, execution_id: str | None, shell_name: str | None
+) -> AsyncIterator[bytes]:
+    """Each log entry as an SSE event: the past ones, then new ones as they come (an execution's
+    entry again once it finishes, with its exit code), until the devbox ends or the client leaves."""
+    sent: set[tuple[str | None, int | None, int]] = set()
+    keepalive = anyio.current_time() + STREAM_KEEPALIVE_SECONDS
+    while True:
+        try:
+            ended = (await engine.get_devbox(devbox_id)).status.value in ENDED
+            logs = (await engine.devbox_logs(devbox_id, execution_id=execution_id, shell_name=shell_name)).logs
+        except BackendError as exc:
+            yield _sse(error_body(exc.status, exc.message), event="error")
+            return
+        for entry in logs:
+            key = (entry.cmd_id, entry.exit_code, entry.timestamp_ms)
+            if key not in sent:
+                sent.add(key)
+                yield _sse(entry.model_dump())
+        if ended:  # its status was read before its logs: nothing comes after those
+            return
+        if anyio.current_time() >= keepalive:
+            yield b": keep-alive\n\n"
+            keepalive = anyio.current_time() + STREAM_KEEPALIVE_SECONDS
+        await anyio.sleep(TAIL_POLL_SECONDS)
+
+
+async def tail_devbox_logs(request: Request) -> Response:
+    devbox_id = path_param(request, "id")
+    await backend(request).get_devbox(devbox_id)  # a plain 404 before the stream opens
+    return StreamingResponse(
+        _log_events(backend(request), devbox_id, query_str(request, "execution_id"), query_str(request, "shell_name")),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 ROUTES: RouteTable = [
@@ -116,4 +172,6 @@ ROUTES: RouteTable = [
     ("POST", "/v1/devboxes/{id}/resume", resume),
     ("POST", "/v1/devboxes/{id}/keep_alive", keep_alive),
     ("GET", "/v1/devboxes/{id}/logs", devbox_logs),
+    ("GET", "/v1/devboxes/{id}/logs/tail", tail_devbox_logs),
+    ("GET", "/v1/devboxes/{id}/usage", devbox_usage),
 ]
