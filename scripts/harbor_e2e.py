@@ -49,7 +49,7 @@ def push_bases(pusher: Pusher) -> None:
         "library/debian",
         "bookworm",
         [debian_tar().read_bytes()],
-        compress=False,
+        compression="none",
         config={"Env": [f"PATH={DEBIAN_PATH}"]},
     )
     pusher.image("library/busybox", "1.36", [busybox_layer()], config={"Env": ["PATH=/bin"], "Cmd": ["sh"]})
