@@ -207,3 +207,14 @@ def page_of(items: Sequence[T], *, limit: int, starting_after: str | None) -> tu
         start = ids.index(starting_after) + 1
     window = list(items[start : start + limit])
     return window, start + limit < len(items), len(items)
+
+
+# Server-sent event streams (execution output, devbox log tails): a comment line this often keeps
+# proxies from closing a quiet stream.
+STREAM_KEEPALIVE_SECONDS = 15.0
+
+
+def sse_event(data: dict[str, object], event: str | None = None) -> bytes:
+    """One server-sent event carrying `data` as JSON."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n".encode()

@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from ..backend import Backend, BackendError
 from ..models import DevboxCreateParameters, DevboxStatus, Metadata
 from .common import (
+    STREAM_KEEPALIVE_SECONDS,
     RouteTable,
     backend,
     body,
@@ -22,8 +23,8 @@ from .common import (
     query_bool,
     query_limit,
     query_str,
+    sse_event,
 )
-from .executions import STREAM_KEEPALIVE_SECONDS, _sse
 
 # Runloop's long-poll bounds: a devbox status wait holds at most 30 s, 10 s by default.
 DEVBOX_WAIT_MAX, DEVBOX_WAIT_DEFAULT = 30.0, 10.0
@@ -135,13 +136,13 @@ async def _log_events(
             ended = (await engine.get_devbox(devbox_id)).status.value in ENDED
             logs = (await engine.devbox_logs(devbox_id, execution_id=execution_id, shell_name=shell_name)).logs
         except BackendError as exc:
-            yield _sse(error_body(exc.status, exc.message), event="error")
+            yield sse_event(error_body(exc.status, exc.message), event="error")
             return
         for entry in logs:
             key = (entry.cmd_id, entry.exit_code, entry.timestamp_ms)
             if key not in sent:
                 sent.add(key)
-                yield _sse(entry.model_dump())
+                yield sse_event(entry.model_dump())
         if ended:  # its status was read before its logs: nothing comes after those
             return
         if anyio.current_time() >= keepalive:

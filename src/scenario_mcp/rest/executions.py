@@ -3,7 +3,6 @@ wait for, kill and feed one, and stream its output as server-sent events."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Literal
@@ -16,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from ..backend import Backend, BackendError, OperationTimeoutError
 from ..models import ExecutionStatus, ExecutionView
 from .common import (
+    STREAM_KEEPALIVE_SECONDS,
     ApiError,
     RouteTable,
     backend,
@@ -25,6 +25,7 @@ from .common import (
     model_response,
     path_param,
     query_int,
+    sse_event,
 )
 
 # Runloop's long-poll bound: an execution wait and `execute`'s optimistic wait hold at most 25 s.
@@ -33,7 +34,6 @@ DEFAULT_LAST_N = 100
 # An output stream is held open this long, then ends with a 408 `error` event on which Runloop's
 # SDK reconnects from the last offset it saw.
 STREAM_MAX_SECONDS = 60.0
-STREAM_KEEPALIVE_SECONDS = 15.0
 
 Stream = Literal["stdout", "stderr"]
 
@@ -169,11 +169,6 @@ async def send_stdin(request: Request) -> Response:
     return json_response({"devbox_id": view.devbox_id, "execution_id": view.execution_id, "success": True})
 
 
-def _sse(data: dict[str, object], event: str | None = None) -> bytes:
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {json.dumps(data)}\n\n".encode()
-
-
 async def _output_events(
     backend: Backend, devbox_id: str, execution_id: str, stream: Stream, offset: int
 ) -> AsyncIterator[bytes]:
@@ -184,18 +179,18 @@ async def _output_events(
         try:
             chunk = await backend.execution_output(devbox_id, execution_id, stream=stream, offset=position)
         except BackendError as exc:
-            yield _sse(error_body(exc.status, exc.message), event="error")
+            yield sse_event(error_body(exc.status, exc.message), event="error")
             return
         if chunk.output:
             # `offset` is where the next chunk starts: what a reconnecting client sends back.
-            yield _sse({"output": chunk.output, "offset": chunk.next_offset})
+            yield sse_event({"output": chunk.output, "offset": chunk.next_offset})
             delay = 0.01
         position = chunk.next_offset
         if chunk.done:
             return
         now = anyio.current_time()
         if now >= deadline:
-            yield _sse(
+            yield sse_event(
                 error_body(408, "stream held for its maximum time; reconnect from the last offset"), event="error"
             )
             return
