@@ -3,6 +3,7 @@
 Both sit behind the guard the REST API uses too (`scenario_mcp.http_guard`): Host (421), browser
 Origin (403) and, with a token, `Authorization: Bearer <token>` (401), before the SDK sees a request.
 Given the backend, the same guard fronts the benchmark-run pages at /runs and /runs/{id} (run_pages.py).
+Streamable HTTP answers quick calls through the SDK's JSON-configured session manager (quick_calls.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..backend import Backend
 from ..http_guard import HttpGuard, check_bind
 from ..stop_signals import Server, serve_until_stopped, server_config
+from .quick_calls import QuickCalls
 from .run_pages import is_run_page, run_pages
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ def http_app(
         )
     else:
         app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=unchecked, host=host)
+        app = QuickCalls(app, server, path=MCP_PATH, security=unchecked)
     if backend is not None:
         app = _with_run_pages(app, run_pages(backend))
     return HttpGuard(app, bind_host=host, token=token)

@@ -68,6 +68,11 @@ class ToolSpec:
     lists_change: bool = False  # creates something that resources/list shows
     host_dirs: bool = False  # the handler takes the server's allowed host directories (`host_dirs=`)
 
+    @property
+    def quick(self) -> bool:
+        """Answers at once, with nothing to report on the way (no progress, no wait, no operation)."""
+        return not (self.progress or self.bounded or self.waits)
+
 
 def hints(*, read_only: bool = False, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
     # openWorldHint is false: the local engine touches nothing outside this machine (build_server
