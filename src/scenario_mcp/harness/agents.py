@@ -153,12 +153,12 @@ async def solver_server_url(backend: Backend, run_id: str) -> AsyncIterator[tupl
     context lasts: its URL and the bearer token it requires."""
     import uvicorn
 
-    from ..mcp_server.http import MCP_PATH, http_app
+    from ..mcp_server.http import MCP_PATH, http_app, listening_socket
     from ..mcp_server.server import build_server
 
     token = secrets.token_urlsafe(24)
     server = build_server(backend, role="solver", run_id=run_id)
-    sock = socket.create_server(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0, socket.AF_INET)  # sends at once: no delayed-ACK stall per call
     port = sock.getsockname()[1]
     app = http_app(server, "http", host="127.0.0.1", token=token)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
