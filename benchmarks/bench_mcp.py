@@ -13,6 +13,8 @@
     until `scored`, complete_run; vs. the same workflow on LocalBackend directly.
 (e) `get_devbox` back to back through a real MCP client over streamable HTTP (`scenario-mcp serve
     --transport http` on loopback), vs. the same call over stdio, alternately. Goal: <= 1.5x.
+    Below it, where a call's time goes: the client's CPU per call (this thread's, p50) and each
+    server's CPU per call (its process's, over all the calls), HTTP beside stdio.
 
 Each figure is the median of its runs (default 50 each) after a few warm-up runs; MCP runs and
 engine runs alternate. The server and the in-process engine use separate temporary data dirs;
@@ -28,13 +30,14 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 from _common import Figure, Row, print_table, shutdown_all, timed
-from bench_runs import http_server
+from bench_runs import http_server, process_cpu_s
 from mcp import Client, StdioServerParameters
 
 from scenario_mcp.local.blueprints import default_blueprint_id
@@ -210,23 +213,58 @@ async def bench_workflow(engine: LocalBackend, client: Client, engine_snap: str,
 # --- (e) back-to-back calls over streamable HTTP -------------------------------------------------
 
 
-async def bench_http_calls(stdio: Client, http: Client, runs: int) -> Row:
-    """`get_devbox` back to back over streamable HTTP, against the same call over stdio."""
+async def client_timed(fn: Callable[[], Awaitable[object]], cpu: Figure) -> float:
+    """Milliseconds one call of `fn` took; the CPU this thread (the clients') spent meanwhile joins `cpu`."""
+    start = time.thread_time()
+    ms = await timed(fn)
+    cpu.samples.append((time.thread_time() - start) * 1000)
+    return ms
+
+
+def stdio_server_pid(data_dir: Path) -> int:
+    """The pid of this process's child serving `data_dir` over stdio."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and str(data_dir).encode() in argv:
+            return int(stat.parent.name)
+    raise RuntimeError(f"no child of this process serves {data_dir}")
+
+
+async def bench_http_calls(stdio: Client, http: Client, pids: tuple[int, int], runs: int) -> tuple[Row, str]:
+    """`get_devbox` back to back over streamable HTTP, against the same call over stdio; and where
+    the time goes (each side's CPU per call), as a line to print under the table."""
     stdio_box = await call(stdio, "create_devbox", name="bench-get")
     http_box = await call(http, "create_devbox", name="bench-get")
     measured = Figure("get_devbox back to back over streamable HTTP")
     floor = Figure("get_devbox back to back over stdio")
+    http_client, stdio_client = Figure("client CPU, HTTP"), Figure("client CPU, stdio")
+    http_pid, stdio_pid = pids
     try:
         for i in range(WARMUP + runs):
-            http_ms = await timed(lambda: call(http, "get_devbox", devbox_id=http_box["id"]))
-            stdio_ms = await timed(lambda: call(stdio, "get_devbox", devbox_id=stdio_box["id"]))
+            if i == WARMUP:
+                http_client.samples.clear()
+                stdio_client.samples.clear()
+                servers_before = process_cpu_s(http_pid), process_cpu_s(stdio_pid)
+            http_ms = await client_timed(lambda: call(http, "get_devbox", devbox_id=http_box["id"]), http_client)
+            stdio_ms = await client_timed(lambda: call(stdio, "get_devbox", devbox_id=stdio_box["id"]), stdio_client)
             if i >= WARMUP:
                 measured.samples.append(http_ms)
                 floor.samples.append(stdio_ms)
+        http_server_ms, stdio_server_ms = (
+            (process_cpu_s(pid) - before) * 1000 / runs for pid, before in zip(pids, servers_before, strict=True)
+        )
     finally:
         await call(stdio, "shutdown_devbox", devbox_id=stdio_box["id"])
         await call(http, "shutdown_devbox", devbox_id=http_box["id"])
-    return Row("(e) get_devbox over streamable HTTP", measured, floor, goal_ms=round(1.5 * floor.p50, 2))
+    where = (
+        f"  under (e), CPU per call, HTTP / stdio: client {http_client.p50:.2f} / {stdio_client.p50:.2f} ms (p50), "
+        f"server {http_server_ms:.2f} / {stdio_server_ms:.2f} ms (mean)"
+    )
+    return Row("(e) get_devbox over streamable HTTP", measured, floor, goal_ms=round(1.5 * floor.p50, 2)), where
 
 
 async def scorer_alone(engine: LocalBackend, snapshot_id: str, runs: int) -> Figure:
@@ -257,24 +295,29 @@ async def main(runs: int, workflow_runs: int, tmp: Path, figures: set[str]) -> N
         async with (
             Client(server) as client,
             Client(canned) as canned_client,
-            http_server(tmp / "http") as (url, _pid),
+            http_server(tmp / "http") as (url, http_pid),
             Client(url) as http_client,
         ):
             mcp_snap = await mcp_snapshot(client)
             print(f"timing {runs} exec runs and {workflow_runs} workflow runs ...", file=sys.stderr)
-            rows = []
+            rows, notes = [], []
             if "c" in figures:
                 rows += await bench_exec(engine, client, canned_client, runs)
             if "d" in figures:
                 rows.append(await bench_workflow(engine, client, engine_snap, mcp_snap, workflow_runs))
             if "e" in figures:
-                rows.append(await bench_http_calls(client, http_client, runs))
+                pids = http_pid, stdio_server_pid(tmp / "server")
+                row, where = await bench_http_calls(client, http_client, pids, runs)
+                rows.append(row)
+                notes.append(where)
         pytest_alone = await scorer_alone(engine, engine_snap, min(workflow_runs, 20)) if "d" in figures else None
     print_table(
         f"MCP benchmarks (p50; exec: {runs} runs after {WARMUP} warm-up; "
         f"workflow: {workflow_runs} runs after {WORKFLOW_WARMUP} warm-up)",
         rows,
     )
+    for note in notes:
+        print(note)
     if pytest_alone is not None:
         print(f"  under (d): {pytest_alone.name}: p50 {pytest_alone.p50:.2f} ms over {len(pytest_alone.samples)} runs")
 
