@@ -63,14 +63,15 @@ import shutil
 import sys
 import tarfile
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import anyio
 from _common import Figure, Row, print_table, run_argv, shutdown_all, timed
 from _docker import Docker
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "local"))
-from oci_registry import DEBIAN_PATH, MINBASE_CACHE, Pusher, minbase, push_minbase, run_registry
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.local.oci_registry
+from tests.local.oci_registry import DEBIAN_PATH, MINBASE_CACHE, Pusher, minbase, push_minbase, run_registry
 
 from scenario_mcp.local.builds import Built, DockerfileBuild, registry_puller
 from scenario_mcp.local.engine import LocalBackend
@@ -155,6 +156,11 @@ async def upload_context(backend: LocalBackend, archive: bytes) -> str:
 # --- (p) pull ----------------------------------------------------------------------------------
 
 
+async def pull_fresh(image: str, store_dir: Path) -> None:
+    """(p): one pull into a fresh layer store."""
+    await pull_image(image, LayerStore(store_dir))
+
+
 async def floor_pull(address: str, work: Path) -> None:
     await run_argv(
         [
@@ -180,8 +186,8 @@ async def bench_pull(address: str, work: Path, runs: int, docker: Docker | None)
     for i in range(runs + 1):  # the first of each is a warm-up
         store_dir, floor_dir = work / f"store{i}", work / f"floor{i}"
         floor_dir.mkdir()
-        pull_ms = await timed(lambda s=store_dir: pull_image(image, LayerStore(s)))
-        floor_ms = await timed(lambda f=floor_dir: floor_pull(address, f))
+        pull_ms = await timed(partial(pull_fresh, image, store_dir))
+        floor_ms = await timed(partial(floor_pull, address, floor_dir))
         docker_ms: float | None = None
         if docker is not None:
             await docker.forget_image(image)
@@ -246,7 +252,7 @@ async def check_result(backend: LocalBackend, blueprint_id: str, docker: Docker 
     await backend.shutdown_devbox(box)
     if result.exit_status != 0:
         raise RuntimeError(f"the built image is not as expected: {result.stderr}")
-    print(f"  engine build: {' | '.join(result.stdout.split())}", file=sys.stderr)
+    print(f"  engine build: {' | '.join((result.stdout or '').split())}", file=sys.stderr)
     if docker is not None:
         out = await anyio.run_process(
             docker.argv("run", "--rm", "--network", "none", tag, "sh", "-c", CHECK), check=False, env=docker.env()
@@ -361,7 +367,7 @@ async def bench_cold(
         if i == 0:
             await check_result(backend, blueprint_id, None, tag)
         await forget_steps(backend, blueprint_id)
-        floor_ms = await timed(lambda n=i: floor_one_sandbox(backend, base, context, work / f"floor-sandbox-{n}"))
+        floor_ms = await timed(partial(floor_one_sandbox, backend, base, context, work / f"floor-sandbox-{i}"))
         docker_ms: float | None = None
         if docker is not None:
             docker_ms = await docker.timed("build", "--no-cache", "-q", "-t", tag, str(context))
@@ -409,7 +415,7 @@ async def bench_cached(
         if i == 0:
             view = await backend.get_blueprint(blueprint_id)
             assert view.build_log is not None and "built: 0 step(s) run" in view.build_log, view.build_log
-        floor_ms = await timed(lambda n=i: built_blueprint(backend, f"from-only-{n}", f"FROM {image}\n"))
+        floor_ms = await timed(partial(built_blueprint, backend, f"from-only-{i}", f"FROM {image}\n"))
         steps = work / f"direct-{i}"
         steps.mkdir()
         builder = DockerfileBuild(store=store, work=steps, pull=registry_puller(store), context=context)

@@ -27,7 +27,7 @@ from typing import Any
 
 import anyio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "local"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.local.oci_registry
 from bench_images import (
     CACHE,
     REPO,
@@ -40,7 +40,7 @@ from bench_images import (
     upload_context,
     write_context,
 )
-from oci_registry import Pusher, push_minbase, run_registry
+from tests.local.oci_registry import Pusher, push_minbase, run_registry
 
 from scenario_mcp.local.builds import DockerfileBuild, registry_puller
 from scenario_mcp.local.engine import LocalBackend
