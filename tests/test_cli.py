@@ -125,7 +125,8 @@ def test_extra_ca_files_from_the_environment_are_checked_too(tmp_path: Path) -> 
 
 
 def test_the_trust_options_become_the_engines_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scenario_mcp.cli import _parser, trust_settings
+    from scenario_mcp.cli import build_parser
+    from scenario_mcp.cli.options import trust_settings
     from scenario_mcp.local.trust import TrustSettings
 
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(tmp_path / "key")]
@@ -135,7 +136,7 @@ def test_the_trust_options_become_the_engines_settings(tmp_path: Path, monkeypat
     for name in ("one.pem", "two.pem"):
         (tmp_path / name).write_bytes(pem)
     monkeypatch.setenv("SCENARIO_MCP_EXTRA_CA_CERTS", str(tmp_path / "one.pem"))
-    args = _parser().parse_args(["api", "--extra-ca-certs", str(tmp_path / "two.pem"), "--no-host-ca-certs"])
+    args = build_parser().parse_args(["api", "--extra-ca-certs", str(tmp_path / "two.pem"), "--no-host-ca-certs"])
     assert trust_settings(args) == TrustSettings(False, (tmp_path / "one.pem", tmp_path / "two.pem"))
     monkeypatch.delenv("SCENARIO_MCP_EXTRA_CA_CERTS")
-    assert trust_settings(_parser().parse_args(["serve"])) == TrustSettings()  # the host's CAs, by default
+    assert trust_settings(build_parser().parse_args(["serve"])) == TrustSettings()  # the host's CAs, by default
