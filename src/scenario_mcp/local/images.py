@@ -22,8 +22,8 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from .blob_unpack import BlobUnpack
 from .layers import ImageConfig, ImageRecord, LayerStore, remove_tree
-from .oci_layer import BlobUnpack
 from .registry import (
     INDEX_TYPES,
     MANIFEST_TYPES,
