@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,8 @@ from .backends import open_backend
 from .options import trust_settings
 
 if TYPE_CHECKING:
+    from ..backend import Backend
+    from ..harness.runner import SuiteOptions
     from ..local.trust import TrustSettings
 
 
@@ -97,7 +101,7 @@ def run_bench(args: argparse.Namespace, data_dir: Path) -> int:
         print(f"scenario-mcp: {exc}", file=sys.stderr)
         return 2
     if args.bench_command == "report":
-        return anyio.run(_bench_report, args, data_dir, trust)
+        return anyio.run(_on_backend, args, data_dir, trust, partial(_bench_report, args))
     from ..harness.agent_mounts import parse_agent_mount
     from ..harness.agents import parse_agent
     from ..harness.runner import SuiteOptions, default_concurrency, parse_secret_flags
@@ -131,50 +135,47 @@ def run_bench(args: argparse.Namespace, data_dir: Path) -> int:
         diff=not args.no_diff,
         secrets=secrets[0],
     )
-    return anyio.run(_bench_run, args, data_dir, trust, options, secrets[1])
+    return anyio.run(_on_backend, args, data_dir, trust, partial(_bench_run, args, options, secrets[1]))
+
+
+async def _on_backend(
+    args: argparse.Namespace, data_dir: Path, trust: TrustSettings, work: Callable[[Backend], Awaitable[int]]
+) -> int:
+    """`work` on the backend the options name: 2 when the backend refuses, 1 when it cannot open."""
+    from ..backend import BackendError
+
+    try:
+        async with open_backend(args.backend, data_dir, trust) as backend:
+            try:
+                return await work(backend)
+            except BackendError as exc:
+                print(f"scenario-mcp bench {args.bench_command}: {exc.message}", file=sys.stderr)
+                return 2
+    except (RuntimeError, OSError) as exc:
+        print(f"scenario-mcp bench {args.bench_command}: {exc}", file=sys.stderr)
+        return 1
 
 
 async def _bench_run(
-    args: argparse.Namespace, data_dir: Path, trust: TrustSettings, options: object, secret_values: dict[str, str]
+    args: argparse.Namespace, options: SuiteOptions, secret_values: dict[str, str], backend: Backend
 ) -> int:
-    from ..backend import BackendError
     from ..harness.console import Outputs, bench_run
-    from ..harness.runner import SuiteOptions, store_secrets
+    from ..harness.runner import store_secrets
 
-    assert isinstance(options, SuiteOptions)
-    try:
-        async with open_backend(args.backend, data_dir, trust) as backend:
-            try:
-                await store_secrets(backend, secret_values)
-                return await bench_run(
-                    backend,
-                    args.targets,
-                    options,
-                    Outputs(json=args.json, junit=args.junit, report=args.report),
-                    resume=args.resume,
-                    min_score=args.min_score,
-                    agent_mounts=args.agent_mount,
-                )
-            except BackendError as exc:
-                print(f"scenario-mcp bench run: {exc.message}", file=sys.stderr)
-                return 2
-    except (RuntimeError, OSError) as exc:
-        print(f"scenario-mcp bench run: {exc}", file=sys.stderr)
-        return 1
+    await store_secrets(backend, secret_values)
+    return await bench_run(
+        backend,
+        args.targets,
+        options,
+        Outputs(json=args.json, junit=args.junit, report=args.report),
+        resume=args.resume,
+        min_score=args.min_score,
+        agent_mounts=args.agent_mount,
+    )
 
 
-async def _bench_report(args: argparse.Namespace, data_dir: Path, trust: TrustSettings) -> int:
-    from ..backend import BackendError
+async def _bench_report(args: argparse.Namespace, backend: Backend) -> int:
     from ..harness.console import bench_report
 
     out = args.out or Path(f"{args.benchmark_run_id}.html")
-    try:
-        async with open_backend(args.backend, data_dir, trust) as backend:
-            try:
-                return await bench_report(backend, args.benchmark_run_id, args.compare, out)
-            except BackendError as exc:
-                print(f"scenario-mcp bench report: {exc.message}", file=sys.stderr)
-                return 2
-    except (RuntimeError, OSError) as exc:
-        print(f"scenario-mcp bench report: {exc}", file=sys.stderr)
-        return 1
+    return await bench_report(backend, args.benchmark_run_id, args.compare, out)
