@@ -100,7 +100,8 @@ class BuildSandbox:
         else:
             prepare_dirs(spec)
         try:
-            plan = root_plan(spec, special_mounts=special_mounts)
+            # A RUN's /proc, /dev and /run were made ahead by the process that takes the step (init.py).
+            plan = root_plan(spec, special_mounts=special_mounts, staged=self.sandbox.spec.stage)
             yield spec, {"plan": encode(plan), "root": str(spec.mount_point)}
         finally:
             self._free.append(state_dir)  # for a step after this one has ended (_settle)
