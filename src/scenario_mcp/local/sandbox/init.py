@@ -58,6 +58,8 @@ MAX_MESSAGE = 1 << 20
 # /proc entries that act on the whole host. The devbox's root is the host's uid 0 (when the
 # server runs as root), which passes the owner check on them: they are made read-only or masked.
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "driver", "mtrr")
+# The signals init handles (_serve); every other is at its default.
+HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ)
 PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
 
 
@@ -238,7 +240,7 @@ def _serve(
         with contextlib.suppress(OSError, ValueError, RuntimeError):
             if signal.getsignal(sig) == signal.SIG_IGN:
                 signal.signal(sig, signal.SIG_DFL)
-    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
+    for sig in HANDLED_SIGNALS:
         signal.signal(sig, lambda *_: None)
     launcher = _Launcher(build_user_ns, deadline, stage_plan)
     if build_user_ns is not None:
@@ -549,9 +551,8 @@ def _exec_command(message: dict[str, Any], fds: list[int], argv0: str | None = N
     """In the forked child: become the command, in its own session and process group."""
     try:
         signal.set_wakeup_fd(-1)
-        for sig in range(1, signal.NSIG):
-            with contextlib.suppress(OSError, ValueError, RuntimeError):
-                signal.signal(sig, signal.SIG_DFL)
+        for sig in HANDLED_SIGNALS:  # init ignores none (_serve): these are all it changed
+            signal.signal(sig, signal.SIG_DFL)
         with contextlib.suppress(OSError):
             os.setsid()  # fails only when the launcher already made it a group leader
         for target, source in enumerate(fds):
