@@ -47,7 +47,8 @@ class BuildSandbox:
     skeleton: Path
     hostname: str
     _numbers: itertools.count[int] = field(default_factory=itertools.count)
-    _free: list[Path] = field(default_factory=list)  # step dirs no step uses now
+    _fresh: list[Path] = field(default_factory=list)  # step dirs ready for a step (_renew)
+    _used: list[Path] = field(default_factory=list)  # step dirs steps have ended in, to make ready again
     _releasing: list[LaunchedProcess] = field(default_factory=list)  # holds let go, maybe not yet gone
 
     @classmethod
@@ -76,12 +77,24 @@ class BuildSandbox:
     ) -> Iterator[tuple[SandboxSpec, dict[str, Any]]]:
         """A directory for a step's root, and the step's part of its request.
 
-        Directories are used again by later steps (on a busy disk each inode made or removed
-        costs): the overlay's work dir, the mount point and the runtime files stay; only the upper
-        dir is new, the last step's having become its layer (or, unused, been put aside)."""
-        reused = bool(self._free)
-        state_dir = self._free.pop() if reused else self.state_dir / "steps" / str(next(self._numbers))
-        spec = SandboxSpec(
+        Directories are used again by later steps. On a busy disk removing a directory costs
+        more than making one (most of all on one mounted with `discard`), so a used step dir is
+        made ready again (_renew) while a later RUN's command runs, off the path of a step; a step
+        that finds none ready gets a new one."""
+        fresh = bool(self._fresh)
+        state_dir = self._fresh.pop() if fresh else self.state_dir / "steps" / str(next(self._numbers))
+        spec = self._step_spec(state_dir, layers)
+        if not fresh:
+            prepare_dirs(spec)
+        try:
+            # A RUN's /proc, /dev and /run were made ahead by the process that takes the step (init.py).
+            plan = root_plan(spec, special_mounts=special_mounts, staged=self.sandbox.spec.stage)
+            yield spec, {"plan": encode(plan), "root": str(spec.mount_point)}
+        finally:
+            self._used.append(state_dir)  # made ready again once this step has ended (_settle)
+
+    def _step_spec(self, state_dir: Path, layers: tuple[Path, ...]) -> SandboxSpec:
+        return SandboxSpec(
             state_dir=state_dir,
             layers=layers,
             skeleton=self.skeleton,
@@ -91,20 +104,29 @@ class BuildSandbox:
             image_root=True,
             volatile=True,
         )
-        if reused:
-            upper = spec.upper("root")
-            if upper.exists():  # a hold's, or a failed step's: not a layer
-                upper.rename(state_dir / f"unused-{next(self._numbers)}")
-            upper.mkdir()
-            clear_volatile_mark(spec)
-        else:
-            prepare_dirs(spec)
-        try:
-            # A RUN's /proc, /dev and /run were made ahead by the process that takes the step (init.py).
-            plan = root_plan(spec, special_mounts=special_mounts, staged=self.sandbox.spec.stage)
-            yield spec, {"plan": encode(plan), "root": str(spec.mount_point)}
-        finally:
-            self._free.append(state_dir)  # for a step after this one has ended (_settle)
+
+    def _renew(self, state_dir: Path) -> None:
+        """Make a step dir a step has ended in ready for another: the overlay's work dir, the
+        mount point and the runtime files stay; the upper dir is new (the last step's having
+        become its layer, or, unused, been put aside). Blocking."""
+        spec = self._step_spec(state_dir, ())
+        upper = spec.upper("root")
+        if upper.exists():  # a hold's that was not frozen (COPY --from's source), or a failed step's
+            upper.rename(state_dir / f"unused-{next(self._numbers)}")
+        upper.mkdir()
+        clear_volatile_mark(spec)
+
+    async def _renew_used(self) -> None:
+        """Make ready the step dirs earlier steps ended in (every one of those steps is over: their
+        holds have ended, _settle, and their layers are frozen)."""
+        used, self._used = self._used, []
+
+        def renew_all() -> None:
+            for state_dir in used:
+                self._renew(state_dir)
+
+        await anyio.to_thread.run_sync(renew_all)
+        self._fresh += used
 
     def _socket(self) -> Path:
         return self.state_dir / LAUNCHER_SOCKET
@@ -135,12 +157,14 @@ class BuildSandbox:
             finally:
                 os.close(devnull)
             try:
-                with anyio.move_on_after(timeout) as scope:
-                    code = await process.wait()
-                if scope.cancelled_caught:
-                    process.signal(signal.SIGKILL, group=True)  # init then ends all the step left
-                    with anyio.CancelScope(shield=True):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._renew_used)  # while the command runs
+                    with anyio.move_on_after(timeout) as scope:
                         code = await process.wait()
+                    if scope.cancelled_caught:
+                        process.signal(signal.SIGKILL, group=True)  # init then ends all the step left
+                        with anyio.CancelScope(shield=True):
+                            code = await process.wait()
             finally:
                 await process.aclose()
             return StepOutcome(code, scope.cancelled_caught, spec.state_dir / "upper")
@@ -180,11 +204,13 @@ class BuildSandbox:
                 await process.wait()
                 await process.aclose()
 
-    async def stop(self) -> None:
+    async def stop(self, *, remove: bool = True) -> None:
+        """End the sandbox; `remove=False` leaves its directory to whoever owns the dir it is in."""
         for process in self._releasing:
             await process.aclose()
         await self.sandbox.stop()
-        await anyio.to_thread.run_sync(shutil.rmtree, self.state_dir, True)
+        if remove:
+            await anyio.to_thread.run_sync(shutil.rmtree, self.state_dir, True)
 
 
 async def _receive_root(sock: socket.socket) -> int:

@@ -123,6 +123,8 @@ class DockerfileBuild:
     log: StepLog | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # for RUN steps, not in the image
     trust: TrustSettings = field(default_factory=TrustSettings)  # CAs and proxies for RUN steps
+    # False: `work` is removed by its owner, after the build (off the path of what a user waits for).
+    remove_scratch: bool = True
 
     def __post_init__(self) -> None:
         self._ignore = _dockerignore(self.context)  # read once, not per COPY source
@@ -147,7 +149,7 @@ class DockerfileBuild:
         finally:
             if self._box is not None:
                 with anyio.CancelScope(shield=True):
-                    await self._box.stop()
+                    await self._box.stop(remove=self.remove_scratch)
                 self._box = None
         return built
 
