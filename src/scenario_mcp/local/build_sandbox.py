@@ -33,6 +33,8 @@ from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec
 from .sandbox.mount_plan import encode
 from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan
 
+STEP_DIRS_AHEAD = 2  # step dirs made while the sandbox starts: a COPY and a RUN, or two COPYs
+
 
 @dataclass(frozen=True)
 class StepOutcome:
@@ -65,7 +67,16 @@ class BuildSandbox:
             image_root=True,
             build=True,
         )
-        return cls(await Sandbox.start(spec), skeleton, hostname)
+        ahead = [state_dir / "steps" / f"ahead-{n}" for n in range(STEP_DIRS_AHEAD)]
+
+        def prepare_ahead() -> None:
+            for step_dir in ahead:
+                prepare_dirs(_step_spec(spec, step_dir, ()))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, prepare_ahead)  # while the sandbox starts
+            sandbox = await Sandbox.start(spec)
+        return cls(sandbox, skeleton, hostname, _fresh=ahead)
 
     @property
     def state_dir(self) -> Path:
@@ -83,7 +94,7 @@ class BuildSandbox:
         that finds none ready gets a new one."""
         fresh = bool(self._fresh)
         state_dir = self._fresh.pop() if fresh else self.state_dir / "steps" / str(next(self._numbers))
-        spec = self._step_spec(state_dir, layers)
+        spec = _step_spec(self.sandbox.spec, state_dir, layers)
         if not fresh:
             prepare_dirs(spec)
         try:
@@ -91,25 +102,13 @@ class BuildSandbox:
             plan = root_plan(spec, special_mounts=special_mounts, staged=self.sandbox.spec.stage)
             yield spec, {"plan": encode(plan), "root": str(spec.mount_point)}
         finally:
-            self._used.append(state_dir)  # made ready again once this step has ended (_settle)
-
-    def _step_spec(self, state_dir: Path, layers: tuple[Path, ...]) -> SandboxSpec:
-        return SandboxSpec(
-            state_dir=state_dir,
-            layers=layers,
-            skeleton=self.skeleton,
-            etc_mask=self.sandbox.spec.etc_mask,
-            network=self.sandbox.spec.network,
-            hostname=self.hostname,
-            image_root=True,
-            volatile=True,
-        )
+            self._used.append(state_dir)  # made ready again while a later RUN runs (_renew_used)
 
     def _renew(self, state_dir: Path) -> None:
         """Make a step dir a step has ended in ready for another: the overlay's work dir, the
         mount point and the runtime files stay; the upper dir is new (the last step's having
         become its layer, or, unused, been put aside). Blocking."""
-        spec = self._step_spec(state_dir, ())
+        spec = _step_spec(self.sandbox.spec, state_dir, ())
         upper = spec.upper("root")
         if upper.exists():  # a hold's that was not frozen (COPY --from's source), or a failed step's
             upper.rename(state_dir / f"unused-{next(self._numbers)}")
@@ -117,8 +116,9 @@ class BuildSandbox:
         clear_volatile_mark(spec)
 
     async def _renew_used(self) -> None:
-        """Make ready the step dirs earlier steps ended in (every one of those steps is over: their
-        holds have ended, _settle, and their layers are frozen)."""
+        """Make ready the step dirs earlier steps ended in: their layers are frozen, and their holds,
+        let go, end here (_settle), not on the path of the step after them."""
+        await self._settle()
         used, self._used = self._used, []
 
         def renew_all() -> None:
@@ -146,7 +146,6 @@ class BuildSandbox:
 
         `user`: a Docker USER spec, looked up in the step's own /etc/passwd and /etc/group; HOME
         is that user's unless `env` sets it. `cwd` is made when missing, as Docker makes WORKDIR."""
-        await self._settle()
         with self._step_root(layers) as (spec, step):
             if user:
                 step["user"] = user
@@ -174,7 +173,6 @@ class BuildSandbox:
         """A root over `layers` for the server to write into or read from, as a host path that
         resolves inside it (rootfs.resolve), and its upper dirs; released (the step's process
         gone, its mount with it) when the block ends."""
-        await self._settle()
         # The overlay alone: a COPY writes what Docker's would, into the layer (its /dev too).
         with self._step_root(layers, special_mounts=False) as (spec, step):
             step["hold"] = True
@@ -192,12 +190,13 @@ class BuildSandbox:
                     os.close(root_fd)  # the last reference to its mount but the step's own
                 ours.close()  # the step's process exits at this end of file
                 if process is not None:
-                    # Waited for by the next step, not here: its exit (its mount's teardown)
-                    # overlaps the freeze of what was written, which no process writes any more.
+                    # Waited for before its dir is used again (_renew_used), not here: its exit
+                    # (its mount's teardown) overlaps the freeze of what was written, which no
+                    # process writes any more, and the steps after it.
                     self._releasing.append(process)
 
     async def _settle(self) -> None:
-        """Wait until every hold let go has ended (its mount gone): before a step uses its dir."""
+        """Wait until every hold let go has ended (its mount gone): before its dir is used again."""
         while self._releasing:
             process = self._releasing.pop()
             with anyio.CancelScope(shield=True):
@@ -211,6 +210,21 @@ class BuildSandbox:
         await self.sandbox.stop()
         if remove:
             await anyio.to_thread.run_sync(shutil.rmtree, self.state_dir, True)
+
+
+def _step_spec(build: SandboxSpec, state_dir: Path, layers: tuple[Path, ...]) -> SandboxSpec:
+    """A step's root in a build sandbox (`build`): an image root, its overlay volatile (no disk
+    sync at its unmount: the upper dir is renamed into the store after)."""
+    return SandboxSpec(
+        state_dir=state_dir,
+        layers=layers,
+        skeleton=build.skeleton,
+        etc_mask=build.etc_mask,
+        network=build.network,
+        hostname=build.hostname,
+        image_root=True,
+        volatile=True,
+    )
 
 
 async def _receive_root(sock: socket.socket) -> int:

@@ -69,6 +69,10 @@ def _harden_and_lock(nested_user_ns: int) -> None:
     _lock(nested_user_ns)
 
 
+def _is_procfs(operation: mount_plan.SetupOp) -> bool:
+    return isinstance(operation, mount_plan.Mount) and operation.fstype == "proc"
+
+
 def _harden_proc(proc: str) -> None:
     """Make the entries of the procfs at `proc` that act on the whole host read-only or masked."""
     proc_flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
@@ -173,7 +177,12 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
         # Before any command exists, while init still holds CAP_NET_ADMIN over its namespace.
         network.apply_ruleset(network.allowlist_ruleset(request["egress_allow"] or []))
     building = bool(request.get("build"))
-    if not building:
+    if building:  # its steps' procfs, the same for all (one PID namespace): the rest is each step's
+        for operation in mount_plan.decode(request["plan"]):
+            if _is_procfs(operation):
+                operation.apply()
+                _harden_proc(operation.target)
+    else:
         for step in mount_plan.decode(request["plan"]):
             step.apply()
     libc.sethostname(request["hostname"])
@@ -474,9 +483,9 @@ def _popen(
 
 def _spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int) -> None:
     """A build step's process before its request (init forked it ahead): a mount namespace of its
-    own, and in it the step's /proc (hardened), /dev and /run under the build's stage dir, which
-    the step's plan moves into its root; then the request (the step, its stdin, stdout and stderr)
-    on `sock`. Never returns."""
+    own, and in it the step's /dev and /run under the build's stage dir, beside the /proc init
+    mounted there (its copy), which the step's plan moves into its root; then the request (the
+    step, its stdin, stdout and stderr) on `sock`. Never returns."""
     try:
         signal.set_wakeup_fd(-1)
         keep = sorted({sock.fileno(), user_ns})
@@ -485,12 +494,9 @@ def _spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int) 
         problem: Exception | None = None
         try:
             libc.unshare(libc.CLONE_NEWNS, "unshare(step mount namespace)")
-            plan = mount_plan.decode(stage_plan)
-            for operation in plan:
-                operation.apply()
-            for operation in plan:
-                if isinstance(operation, mount_plan.Mount) and operation.fstype == "proc":
-                    _harden_proc(operation.target)
+            for operation in mount_plan.decode(stage_plan):
+                if not _is_procfs(operation):  # init's (run): the one PID namespace's
+                    operation.apply()
         except Exception as exc:  # said to the step's stderr once it comes
             problem = exc
         data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)

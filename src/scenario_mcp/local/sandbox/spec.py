@@ -183,9 +183,10 @@ def root_plan(spec: SandboxSpec, *, special_mounts: bool = True, staged: Path | 
 
 
 def step_stage_plan(build: SandboxSpec) -> list[SetupOp]:
-    """What each step of a build sandbox mounts before its request comes: its /proc, /dev and
-    /run, under the build's stage dir (the same dir for every step: each mounts it in a mount
-    namespace of its own), moved into its root once that is mounted."""
+    """What a build sandbox's steps have mounted before their request comes, under the build's
+    stage dir, moved into a step's root once that is mounted: its /dev and /run, fresh for each
+    (each mounts them in a mount namespace of its own, on the same dirs), and /proc, the same for
+    all (their one PID namespace's), mounted once by the sandbox's init (init.py)."""
     return _special_mounts(str(build.stage))
 
 
