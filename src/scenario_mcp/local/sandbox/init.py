@@ -179,7 +179,7 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
     building = bool(request.get("build"))
     if building:  # its steps' procfs, the same for all (one PID namespace): the rest is each step's
         for operation in mount_plan.decode(request["plan"]):
-            if _is_procfs(operation):
+            if isinstance(operation, mount_plan.Mount) and _is_procfs(operation):
                 operation.apply()
                 _harden_proc(operation.target)
     else:
