@@ -24,8 +24,9 @@ port.
     outcome: the run waits for that (untimed) before anything else is timed. Floor: the same
     work in one sandbox over the same base, the kind a RUN step gets (the image root, the host's
     CAs in a trust layer and the environment, network): start it, place the two COPYs' files,
-    run the five RUN commands one after another with the step's environment, stop it. Goal: <= 1.3x the floor. Peer: `docker build --no-cache` of the
-    same Dockerfile and context (`docker rmi` of the result between runs, untimed).
+    run the five RUN commands one after another with the step's environment, stop it. Goal:
+    <= 1.3x the floor. Peer: `docker build --no-cache` of the same Dockerfile and context
+    (`docker rmi` of the result between runs, untimed).
 (r) The same build again with every step cached, through the same public path: what a user
     waits for when they create a blueprint whose Dockerfile has not changed. Goal: <= 50 ms.
     Floor: the same path for a Dockerfile of `FROM` alone, what the path costs with no step
