@@ -120,6 +120,8 @@ class BuildSandbox:
         let go, end here (_settle), not on the path of the step after them."""
         await self._settle()
         used, self._used = self._used, []
+        if not used:
+            return
 
         def renew_all() -> None:
             for state_dir in used:
