@@ -16,6 +16,8 @@ own plan, an overlay of the steps before it under a fresh upper directory; the s
 share the sandbox's user, PID and network namespaces, started once for the whole build. A step
 locks itself in as a devbox's init does, and when its command exits every process it left is
 killed before its exit is reported, so its upper directory is still when the server freezes it.
+Each step's process is forked ahead of its request (a spare: its fork, its mount namespace, its
+/dev and /run off the path of the step); its /proc is init's, mounted and hardened once.
 """
 
 from __future__ import annotations
@@ -58,9 +60,9 @@ MAX_MESSAGE = 1 << 20
 # /proc entries that act on the whole host. The devbox's root is the host's uid 0 (when the
 # server runs as root), which passes the owner check on them: they are made read-only or masked.
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "driver", "mtrr")
+PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
 # The signals init handles (_serve); every other is at its default.
 HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ)
-PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
 
 
 def _harden_and_lock(nested_user_ns: int) -> None:
