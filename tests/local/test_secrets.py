@@ -4,6 +4,7 @@ redacted from what the engine keeps of their output, and never in a view."""
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from pathlib import Path
 
@@ -30,14 +31,16 @@ VALUE = "sk-test-7f3a9c1e5b2d4086aa"
 
 
 def _files_containing(root: Path, needle: bytes) -> list[Path]:
+    # os.walk, not rglob: a scorer's sandbox dir may vanish mid-walk, and rglob (before 3.13) raises then.
     found = []
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            try:
-                if needle in path.read_bytes():
-                    found.append(path)
-            except OSError:
-                continue
+    for top, _dirs, names in os.walk(root):
+        for path in (Path(top) / name for name in names):
+            if path.is_file() and not path.is_symlink():
+                try:
+                    if needle in path.read_bytes():
+                        found.append(path)
+                except OSError:
+                    continue
     return found
 
 
