@@ -8,6 +8,7 @@ import os
 import stat
 from pathlib import Path
 
+import anyio
 import pytest
 from cryptography.exceptions import InvalidTag
 from hypothesis import given
@@ -151,6 +152,11 @@ async def test_a_run_gives_its_agent_a_secret_and_its_scorers_none(backend: Loca
     ]
     assert not [text for text in seen if VALUE in text]
     await backend.complete_run(run.id)
+    # The scoring's scratch (a copy of the agent's files) is removed off the scoring's path: wait for it.
+    scoring = data_dir / "scoring"
+    with anyio.fail_after(10):
+        while scoring.exists() and any(scoring.iterdir()):
+            await anyio.sleep(0.02)
     # Only the file the agent wrote itself, in its devbox's own layer, holds it.
     assert [path.name for path in _files_containing(data_dir, VALUE.encode())] == ["leaked.txt"]
 
