@@ -8,6 +8,7 @@ everything it starts (background processes included) is counted and limited.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -209,25 +210,26 @@ def _own_cgroup_paths() -> dict[str, str]:
 V1_CONTROLLERS = ("pids", "memory", "cpu", "cpuacct", "freezer")
 
 
-def _v1_hierarchies() -> dict[Path, list[str]]:
-    """Each mounted cgroup v1 hierarchy the engine uses (its root), with the controllers it
-    carries: `cpu` and `cpuacct` are often one hierarchy (`cpu,cpuacct`), seen under both names."""
+@functools.cache
+def _v1_layout() -> tuple[tuple[Path, tuple[str, ...]], ...]:
+    """Each mounted cgroup v1 hierarchy the engine uses: the parent directory its cgroups are made
+    in, and the controllers it carries (`cpu` and `cpuacct` are often one hierarchy, seen under
+    both names). Looked up once: it costs a millisecond, and every devbox and scorer needs it."""
+    own = _own_cgroup_paths()
     hierarchies: dict[Path, list[str]] = {}
     for controller in V1_CONTROLLERS:
         root = CGROUP_ROOT / controller
         if (root / "cgroup.procs").exists():
             hierarchies.setdefault(root.resolve(), []).append(controller)
-    return hierarchies
+    return tuple(
+        (root / own.get(controllers[0], "/").lstrip("/") / GROUP_NAME, tuple(controllers))
+        for root, controllers in hierarchies.items()
+    )
 
 
 def _v1_parents() -> dict[str, Path]:
     """One parent directory per hierarchy, by the first controller it carries."""
-    own = _own_cgroup_paths()
-    parents = {}
-    for root, controllers in _v1_hierarchies().items():
-        first = controllers[0]
-        parents[first] = root / own.get(first, "/").lstrip("/") / GROUP_NAME
-    return parents
+    return {controllers[0]: parent for parent, controllers in _v1_layout()}
 
 
 def group_parents() -> list[Path]:
@@ -298,12 +300,11 @@ def make_cgroups(name: str, request: LimitRequest, *, adopt: str | None = None) 
 
 
 def _make(groups: Cgroups, name: str, request: LimitRequest, adopt: str | None) -> None:
-    v1 = _v1_parents()
+    v1 = _v1_layout()
     if v1:
         groups.version = 1
         adopted = 0
-        hierarchies = list(_v1_hierarchies().values())
-        for parent, controllers in zip(v1.values(), hierarchies, strict=True):
+        for parent, controllers in v1:
             directory = parent / name
             try:
                 if adopt is not None and (parent / adopt).is_dir():
