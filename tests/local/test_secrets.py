@@ -151,14 +151,14 @@ async def test_a_run_gives_its_agent_a_secret_and_its_scorers_none(backend: Loca
         *(entry.model_dump_json() for entry in await backend.run_logs(run.id)),
     ]
     assert not [text for text in seen if VALUE in text]
-    await backend.complete_run(run.id)
-    # The scoring's scratch (a copy of the agent's files) is removed off the scoring's path: wait for it.
-    scoring = data_dir / "scoring"
+    # The scoring's directories (the scorer's raw output, the copy of the agent's changes) went to
+    # the trash as it ended; once that is emptied, only the file the agent wrote itself, in its
+    # devbox's own layer, holds it.
     with anyio.fail_after(10):
-        while scoring.exists() and any(scoring.iterdir()):
+        while any(backend.devboxes.trash.directory.iterdir()):
             await anyio.sleep(0.02)
-    # Only the file the agent wrote itself, in its devbox's own layer, holds it.
     assert [path.name for path in _files_containing(data_dir, VALUE.encode())] == ["leaked.txt"]
+    await backend.complete_run(run.id)
 
 
 @pytest.mark.anyio

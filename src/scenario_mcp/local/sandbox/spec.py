@@ -124,10 +124,18 @@ def prepare_dirs(spec: SandboxSpec) -> None:
         for name in SPECIAL_DIRS:
             (spec.stage / name).mkdir(parents=True, exist_ok=True)
         return
-    for part in spec.parts:
-        spec.upper(part).mkdir(parents=True, exist_ok=True)
-        spec.work(part).mkdir(parents=True, exist_ok=True)
-    spec.mount_point.mkdir(parents=True, exist_ok=True)
+    # Top down, each directory once: a start makes a dozen, and pathlib's mkdir(parents=True)
+    # tries the deepest first, failing up to the first that exists.
+    spec.state_dir.mkdir(parents=True, exist_ok=True)
+    for directory in (
+        spec.upper(""),
+        spec.work(""),
+        *(spec.upper(part) for part in spec.parts),
+        *(spec.work(part) for part in spec.parts),
+        spec.mount_point,
+    ):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
     if spec.mounts:
         (spec.state_dir / "empty").mkdir(exist_ok=True)  # the bottom of each read-only mount
     files = runtime_files(spec)
