@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
@@ -116,7 +117,7 @@ async def bench_npm_install(backend: LocalBackend, package: str, runs: int, scra
             "source": {"type": "npm", "npm": {"package_name": name}},
         }
 
-        async def install(body: dict[str, object] = body) -> None:
+        async def install(body: Mapping[str, object] = body) -> None:
             agent = await backend.create_agent(AgentCreateParameters.model_validate(body))
             done = await backend.wait_for_agent(agent.id, timeout_seconds=900)
             assert done.status == "build_complete", done.failure_message

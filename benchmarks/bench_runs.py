@@ -8,10 +8,12 @@ one scorer is the one-line bash test `test -f done && echo 1.0 || echo 0.0`; sta
 score_run, wait for `scored`, complete_run.
 
 (t) in process: N runs (default 200) on LocalBackend, C at a time (default 32); runs/s, and the
-    process's CPU per run. Floor: the same kernel work without the engine, C at a time: the
-    devbox's sandbox started, `mkdir -p` and `touch done` run in it (nsenter + bash), the working
-    directory's changes copied (`cp -a`), a second sandbox started on the same layers plus that
-    copy, the scorer's bash run in it, both stopped (Sandbox.start/run/stop directly).
+    CPU per run of this process, and of everything the runs made run ("all CPU": this process,
+    the programs it started, the sandbox spawners with the sandbox inits and commands they
+    reaped). Floor: the same kernel work without the engine, C at a time: the devbox's sandbox
+    started, `mkdir -p` and `touch done` run in it (nsenter + bash), the working directory's
+    changes copied (`cp -a`), a second sandbox started on the same layers plus that copy, the
+    scorer's bash run in it, both stopped (Sandbox.start/run/stop directly).
 (h) through MCP streamable HTTP: the same N runs, C MCP clients at a time (one session each) against
     `scenario-mcp serve --transport http` in its own process, each run as four tool calls
     (start_run, execute_on_devbox, score_run waiting for its score, complete_run). The clients share
@@ -31,9 +33,11 @@ venv with pytest, from PyPI, ~10 s); `--data-dir` keeps it between invocations.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
+import resource
 import shutil
 import statistics
 import sys
@@ -52,7 +56,7 @@ from mcp import Client
 
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.local.environments import Environment
-from scenario_mcp.local.sandbox import Sandbox
+from scenario_mcp.local.sandbox import Sandbox, handle
 from scenario_mcp.models import ScenarioCreateParameters, ScenarioRunState, StartScenarioRunParameters
 
 SCORER = "test -f done && echo 1.0 || echo 0.0"
@@ -79,6 +83,7 @@ class Batch:
     wall_s: float
     cpu_s: float
     server_cpu_s: float | None = None
+    tree_cpu_s: float | None = None  # this process's, its reaped children's, the spawners' (in process only)
     latencies_ms: list[float] = field(default_factory=list)
 
     @property
@@ -104,11 +109,25 @@ async def batch(runs: int, concurrency: int, one: Callable[[int], Awaitable[None
             await one(index)
             latencies.append((time.perf_counter() - started) * 1000)
 
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu, tree, wall = time.process_time(), tree_cpu_s(), time.perf_counter()
     async with anyio.create_task_group() as tg:
         for _ in range(concurrency):
             tg.start_soon(worker)
-    return Batch(runs, time.perf_counter() - wall, time.process_time() - cpu, latencies_ms=latencies)
+    wall, cpu, tree = time.perf_counter() - wall, time.process_time() - cpu, tree_cpu_s() - tree
+    return Batch(runs, wall, cpu, latencies_ms=latencies, tree_cpu_s=tree)
+
+
+def tree_cpu_s() -> float:
+    """CPU seconds of this process, the programs it started and reaped (nsenter, cp, rm), and the
+    sandbox spawners (their own, and that of the sandbox inits they reaped, each with the
+    commands it reaped): every sandbox of a finished run has been reaped by then."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spawners = 0.0
+    for pid in handle._SPAWNERS.pids():
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            spawners += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return time.process_time() + children.ru_utime + children.ru_stime + spawners
 
 
 # --- (t) in process ------------------------------------------------------------------------------
@@ -314,6 +333,10 @@ def quantile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def all_cpu_ms(batches: list[Batch]) -> float:
+    return statistics.median((b.tree_cpu_s or 0) / b.runs * 1000 for b in batches)
+
+
 def load_average() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -323,13 +346,16 @@ def print_throughput(runs: int, concurrency: int, repeat: int, results: dict[str
     floor_rate = statistics.median(b.per_s for b in floors)
     print()
     print(f"run throughput ({runs} trivial runs, {concurrency} at a time; medians of {repeat} batches)")
-    print(f"{'figure':<48} {'runs/s':>8} {'floor':>8} {'ratio':>6} {'goal':>6}  {'CPU ms/run':>10}  per batch")
+    print(
+        f"{'figure':<48} {'runs/s':>8} {'floor':>8} {'ratio':>6} {'goal':>6}  {'CPU ms/run':>10}  "
+        f"{'all CPU':>8}  per batch"
+    )
     if in_process := results.get("t"):
         rate = statistics.median(b.per_s for b in in_process)
         cpu = statistics.median(b.cpu_s / b.runs * 1000 for b in in_process)
         print(
             f"{'(t) in process':<48} {rate:>8.1f} {floor_rate:>8.1f} {rate / floor_rate:>6.2f} {'>= 25':>6}  "
-            f"{cpu:>10.1f}  {', '.join(f'{b.per_s:.1f}' for b in in_process)}"
+            f"{cpu:>10.1f}  {all_cpu_ms(in_process):>8.1f}  {', '.join(f'{b.per_s:.1f}' for b in in_process)}"
         )
     if over_http := results.get("h"):
         rate = statistics.median(b.per_s for b in over_http)
@@ -347,12 +373,13 @@ def print_throughput(runs: int, concurrency: int, repeat: int, results: dict[str
         )
     floor_cpu = statistics.median(b.cpu_s / b.runs * 1000 for b in floors)
     label = "  floor: the same sandboxes and commands"
-    print(f"{label:<48} {floor_rate:>8.1f} {'':>8} {'':>6} {'':>6}  {floor_cpu:>10.1f}")
+    print(f"{label:<48} {floor_rate:>8.1f} {'':>8} {'':>6} {'':>6}  {floor_cpu:>10.1f}  {all_cpu_ms(floors):>8.1f}")
     for key, label in (("t", "(t)"), ("floor", "floor")):
         if key in results:
             p50 = statistics.median(statistics.median(b.latencies_ms) for b in results[key])
             print(f"  {label}: one run's p50 {p50:.0f} ms")
     print("  CPU ms/run: (t) and floor: this process's; (h): the server process's own (not its sandboxes')")
+    print("  all CPU: (t) and floor: this process's, its helpers', the spawners' with every sandbox's (see tree_cpu_s)")
 
 
 def print_responsiveness(idle: list[float], loaded: list[list[float]], cores: list[float]) -> None:

@@ -28,7 +28,7 @@ import anyio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import shutdown_all  # noqa: E402
+from _common import shutdown_all  # noqa: E402 (benchmarks/ is on the path as the script's dir)
 
 from scenario_mcp.harness.agents import parse_agent  # noqa: E402
 from scenario_mcp.harness.runner import SuiteOptions, SuiteRun, score  # noqa: E402

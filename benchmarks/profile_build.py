@@ -6,7 +6,10 @@ bench_images.py's floor for (c) measured in the same run.
     .venv/bin/python benchmarks/profile_build.py [--runs N] [--public]
 
 Prints, for each timed function, its calls and its milliseconds per build (median over the runs),
-and the build's own total. Timers nest (a sandbox start inside a step is counted in both).
+and the build's own total. Timers nest (a sandbox start inside a step is counted in both). Run
+as root on a host with cgroup v1's cpuacct, it also prints the CPU time the build and the floor
+took in all their processes (this one, the spawner, the sandbox's init, its steps, slirp4netns):
+on a machine others share, CPU time moves less with their load than wall time does.
 """
 
 from __future__ import annotations
@@ -16,18 +19,19 @@ import collections
 import contextlib
 import functools
 import importlib
+import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "local"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.local.oci_registry
 from bench_images import (
     CACHE,
     REPO,
@@ -37,10 +41,11 @@ from bench_images import (
     built_blueprint,
     dockerfile,
     place,
+    scratch_gone,
     upload_context,
     write_context,
 )
-from oci_registry import Pusher, push_minbase, run_registry
+from tests.local.oci_registry import Pusher, push_minbase, run_registry
 
 from scenario_mcp.local.builds import DockerfileBuild, registry_puller
 from scenario_mcp.local.engine import LocalBackend
@@ -77,6 +82,26 @@ TIMED = [
     ("scenario_mcp.local.blueprints", "Blueprints", "create"),
 ]
 SPENT: dict[str, list[float]] = collections.defaultdict(list)
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+@contextlib.contextmanager
+def cpu_meter() -> Iterator[Callable[[], float] | None]:
+    """This process (and all it starts from now on) in a cgroup of its own: a function that
+    reads the CPU milliseconds they have used, or None where that cannot be done here."""
+    if os.geteuid() != 0 or not (CPUACCT / "cpuacct.usage").exists():
+        yield None
+        return
+    group = CPUACCT / f"profile-build-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+        yield lambda: int((group / "cpuacct.usage").read_text()) / 1e6
+    finally:
+        for pid in (group / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):  # gone meanwhile
+                (CPUACCT / "cgroup.procs").write_text(pid)
+        group.rmdir()
 
 
 def _timer(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -174,7 +199,12 @@ async def main(runs: int, public: bool) -> None:
             per_build: dict[str, list[tuple[int, float]]] = collections.defaultdict(list)
             totals: list[float] = []
             floors: list[float] = []
+            cpu_totals: list[float] = []
+            cpu_floors: list[float] = []
+            own_totals: list[float] = []  # this process's CPU (the server's part)
+            own_floors: list[float] = []
             async with contextlib.AsyncExitStack() as stack:
+                cpu = stack.enter_context(cpu_meter())
                 if public:
                     backend = await stack.enter_async_context(LocalBackend(work / "data"))
                     context_id = await upload_context(backend, write_context(work / "public-context"))
@@ -187,6 +217,8 @@ async def main(runs: int, public: bool) -> None:
                     steps = work / f"steps-{i}"
                     steps.mkdir()
                     SPENT.clear()
+                    cpu_start = cpu() if cpu else 0.0
+                    own_start = time.process_time()
                     start = time.perf_counter()
                     if public:
                         built_id = await built_blueprint(backend, f"cold-{i}", text, context_id)
@@ -203,12 +235,19 @@ async def main(runs: int, public: bool) -> None:
                         assert built.built_steps == 7, built
                         layers = built.layers
                     total = (time.perf_counter() - start) * 1000
+                    if public:  # its scratch goes after the build: not while the floor is timed
+                        await scratch_gone(backend, built_id)
                     image_layers = [layer for layer in layers if not layer.startswith("step-")]
                     if i:  # the first is a warm-up: the pull
                         totals.append(total)
                         for name, samples in SPENT.items():
                             per_build[name].append((len(samples), sum(samples)))
+                        cpu_totals.append((cpu() if cpu else 0.0) - cpu_start)
+                        own_totals.append((time.process_time() - own_start) * 1000)
+                        cpu_start, own_start = (cpu() if cpu else 0.0), time.process_time()
                         floors.append(await floor(store, image_layers, context, work / f"floor-{i}"))
+                        cpu_floors.append((cpu() if cpu else 0.0) - cpu_start)
+                        own_floors.append((time.process_time() - own_start) * 1000)
                     for layer in layers:
                         if layer.startswith("step-"):
                             store.remove(layer)
@@ -216,6 +255,12 @@ async def main(runs: int, public: bool) -> None:
     how = "create_blueprint + wait_for_blueprint" if public else "DockerfileBuild.build"
     print(f"cold build of (c)'s Dockerfile by {how}, median of {runs}: {median:.1f} ms")
     print(f"  floor (bench_images.py's, in the same run): {floor_median:.1f} ms, ratio {median / floor_median:.2f}")
+    if cpu_totals and cpu_floors[0]:
+        cpu_build, cpu_floor = statistics.median(cpu_totals), statistics.median(cpu_floors)
+        ratio = cpu_build / cpu_floor
+        print(f"  CPU, all processes: build {cpu_build:.1f} ms, floor {cpu_floor:.1f} ms, ratio {ratio:.2f}")
+    own, own_floor = statistics.median(own_totals), statistics.median(own_floors)
+    print(f"  CPU of this process (the server's part): build {own:.1f} ms, floor {own_floor:.1f} ms")
     for name, rows in sorted(per_build.items(), key=lambda item: -statistics.median(r[1] for r in item[1])):
         calls = statistics.median(r[0] for r in rows)
         ms = statistics.median(r[1] for r in rows)

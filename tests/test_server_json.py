@@ -26,7 +26,7 @@ def test_server_json_matches_registry_schema_and_pyproject() -> None:
 
 def test_server_json_arguments_and_environment_match_the_cli() -> None:
     """Every argument the registry entry passes is one `scenario-mcp serve` accepts; every variable is described."""
-    from scenario_mcp.cli import _parser
+    from scenario_mcp.cli import build_parser
 
     server = json.loads((ROOT / "server.json").read_text())
     (package,) = server["packages"]
@@ -37,7 +37,7 @@ def test_server_json_arguments_and_environment_match_the_cli() -> None:
             argv.append(argument["value"])
         else:
             argv += [argument["name"], argument.get("default", "scr_x")]
-    parsed = _parser().parse_args(argv)
+    parsed = build_parser().parse_args(argv)
     assert parsed.command == "serve" and parsed.role == "author" and parsed.run_id == "scr_x"
     for variable in package["environmentVariables"]:
         assert variable["description"] and "isSecret" in variable

@@ -37,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from scenario_mcp.local.blob_decoder import zstd_module
 from scenario_mcp.local.images import host_platform
-from scenario_mcp.local.oci_layer import zstd_module
 
 REGISTRY_BIN = Path("/usr/bin/docker-registry")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -65,9 +65,9 @@ async def test_the_steps_share_one_sandbox_each_with_a_root_of_its_own_and_nothi
 ) -> None:
     namespaces = "for ns in net pid user; do readlink /proc/self/ns/$ns; done"
     dockerfile = PRELUDE + (
-        f"RUN ({namespaces}) > /first && echo x > /run/mine && echo x > /dev/shm/mine"
+        f"RUN ({namespaces}) > /first && echo x > /run/mine && echo x > /dev/shm/mine && echo x > /dev/mine"
         " && (sleep 300 > /dev/null 2>&1 &) && echo started\n"
-        f"RUN ({namespaces}) > /second && ps -o comm > /processes && ls /run /dev/shm > /fresh\n"
+        f"RUN ({namespaces}) > /second && ps -o comm > /processes && ls /run /dev/shm /dev > /fresh\n"
     )
     built = await builder(store, context, tmp_path).build(dockerfile)
     first, second = [
@@ -75,7 +75,56 @@ async def test_the_steps_share_one_sandbox_each_with_a_root_of_its_own_and_nothi
     ]
     assert first == second  # net, pid, user: the build sandbox's, started once
     assert "sleep" not in await view(store, built.layers, tmp_path, "cat /processes")
-    assert "mine" not in await view(store, built.layers, tmp_path, "cat /fresh")  # each step's own /run, /dev/shm
+    assert "mine" not in await view(store, built.layers, tmp_path, "cat /fresh")  # each step's own /run, /dev
+    assert "null" in await view(store, built.layers, tmp_path, "cat /fresh")
+
+
+async def test_a_steps_proc_is_hardened_and_its_mounts_locked_though_made_before_its_request(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    # A step's /proc (mounted once by init) and its /dev and /run (made by the process that takes
+    # the step, before the step is known) are moved into its root: locked there all the same.
+    probes = [
+        "! umount /proc/sys",
+        "! mount -o remount,rw /proc/sys",
+        "! umount /proc/kcore",
+        "! cat /proc/kcore",
+        "! umount /dev/null",
+        "! umount -l /",
+        "! mount -t proc proc /mnt",
+        "! echo 1 > /proc/sys/vm/drop_caches",
+        "! ls /stage /steps",
+    ]
+    dockerfile = PRELUDE + "RUN mkdir -p /mnt\n" + "".join(f"RUN {probe}\n" for probe in probes)
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert built.built_steps == 3 + len(probes)
+
+
+async def test_steps_after_copies_and_failures_get_fresh_roots_and_leave_no_scratch(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    # Step dirs are used again (made ready while a later RUN runs): a COPY's, a RUN's and a
+    # failed step's upper dirs never show in a later step's root or layer.
+    dockerfile = PRELUDE + (
+        "COPY src/app.py /one/app.py\n"
+        "RUN echo a > /one/a\n"
+        "COPY src/pkg /two/\n"
+        "COPY src/app.py /three/app.py\n"
+        "RUN echo b > /two/b && ls -R /one /two /three > /seen\n"
+        "RUN echo c > /c\n"
+    )
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert built.built_steps == 8
+    assert entries(store.path(built.layers[0])) == {"c": "file:c\n"}
+    assert entries(store.path(built.layers[1]))["two/b"] == "file:b\n"
+    assert set(entries(store.path(built.layers[1]))) == {"two", "two/b", "seen"}
+    seen = await view(store, built.layers, tmp_path, "cat /seen")
+    assert seen.split() == ["/one:", "a", "app.py", "/three:", "app.py", "/two:", "b", "mod.py"]
+    assert not any((tmp_path / "work").iterdir())  # the build sandbox's dir is gone
+    with pytest.raises(BuildError, match="exited 3"):
+        await builder(store, context, tmp_path).build(PRELUDE + "RUN echo x > /x && exit 3\n")
+    again = await builder(store, context, tmp_path).build(PRELUDE + "RUN ls / > /listing\n")
+    assert "x" not in (await view(store, again.layers, tmp_path, "cat /listing")).split()
 
 
 async def test_a_step_cannot_reach_the_host_view_its_sandboxs_init_keeps(

@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from scenario_mcp.local.engine import LocalBackend
+from scenario_mcp.local.limits import group_parents
 from scenario_mcp.models import (
     BashScriptScorer,
     DevboxCreateParameters,
@@ -43,6 +44,20 @@ async def test_the_view_says_which_limits_are_enforced(backend: LocalBackend) ->
     assert "pids <= 1024" in box.limits
     assert f"memory <= {2 << 30} bytes" in box.limits
     assert any(limit.startswith("file size") for limit in box.limits)
+
+
+async def test_a_devbox_takes_over_its_parked_cgroups_whole(backend: LocalBackend) -> None:
+    """The spawner parks each prepared init in a spare cgroup of every hierarchy the engine uses
+    (cpuacct too); a devbox renames them all, so its init is never moved (a write per hierarchy)."""
+    box = await backend.create_devbox(DevboxCreateParameters())
+    cgroups = backend.devboxes.cgroups(box.id)
+    if cgroups.version != 1:
+        pytest.skip("spare cgroups are parked on cgroup v1 only (v2 cannot rename a cgroup)")
+    assert cgroups.adopted
+    init_pid = backend.devboxes._live[box.id].init_pid
+    assert cgroups.procs_files and all(str(init_pid) in f.read_text().split() for f in cgroups.procs_files)
+    assert cgroups.cpu_usage_dir is not None and cgroups.cpu_usage_dir.name == box.id
+    assert [g for parent in group_parents() for g in parent.glob(f"spare-{init_pid}")] == []
 
 
 async def test_a_fork_bomb_ends_contained(backend: LocalBackend) -> None:

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import stat
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from scenario_mcp.local.oci_layer import (
-    COPY_CHUNK,
-    BlobDecoder,
-    BlobUnpack,
-    LayerError,
-    member_path,
-    unpack_layer,
-    zstd_module,
-)
-from scenario_mcp.local.registry import ImageError
+from scenario_mcp.local.oci_layer import LayerError, member_path, unpack_layer
 
 from .oci_registry import Entry as TarEntry
 from .oci_registry import (
@@ -32,7 +20,6 @@ from .oci_registry import (
     make_tar,
     opaque,
     sandbox_output,
-    sha256,
     symlink,
     whiteout,
 )
@@ -242,110 +229,3 @@ async def test_the_engine_mount_honours_user_overlay_opaque_not_trusted(tmp_path
     listing = "ls /data"
     assert await sandbox_output([upper_user, lower], tmp_path / "a", listing) == "above\n"
     assert await sandbox_output([upper_trusted, lower], tmp_path / "b", listing) == "above\nbelow\n"
-
-
-def zstd_compress(data: bytes) -> bytes:
-    module = zstd_module()
-    assert module is not None, "backports.zstd (a dependency before Python 3.14) is missing"
-    return bytes(module.compress(data))
-
-
-COMPRESS = {"gzip": gzip.compress, "zstd": zstd_compress, "tar": bytes}
-
-
-def chunked(blob: bytes, chunk: int = 7) -> list[bytes]:
-    return [blob[i : i + chunk] for i in range(0, len(blob), chunk)]
-
-
-@pytest.mark.parametrize("kind", ["gzip", "zstd", "tar"])
-def test_a_blob_decoder_yields_the_tar_and_its_diff_id(kind: str) -> None:
-    tar = make_tar([file("a", "hello"), file("b", os.urandom(3000))])
-    blob = COMPRESS[kind](tar)
-    decoder = BlobDecoder(sha256(blob), len(blob))
-    assert decoder.decode_all(chunked(blob)) == tar
-    assert decoder.diff_id == sha256(tar) and decoder.blob_bytes == len(blob)
-
-
-@pytest.mark.parametrize("kind", ["gzip", "zstd"])
-def test_a_multi_member_blob_is_read_whole(kind: str) -> None:
-    tar = make_tar([file("a", "x" * 3000)])
-    blob = COMPRESS[kind](tar[:1000]) + COMPRESS[kind](tar[1000:])
-    for chunk in (7, len(blob)):  # members split across chunks, and all in one
-        decoder = BlobDecoder(sha256(blob))
-        assert decoder.decode_all(chunked(blob, chunk)) == tar
-        assert decoder.diff_id == sha256(tar)
-
-
-@pytest.mark.parametrize("kind", ["gzip", "zstd"])
-def test_a_small_blob_does_not_swell_into_one_large_piece(kind: str) -> None:
-    tar = make_tar([file("zeros", bytes(8 * COPY_CHUNK))])
-    blob = COMPRESS[kind](tar)
-    assert len(blob) < COPY_CHUNK // 8
-    decoder = BlobDecoder(sha256(blob))
-    pieces = list(decoder.decode(blob))
-    assert max(map(len, pieces)) <= COPY_CHUNK and b"".join(pieces) == tar
-    assert decoder.finish() == sha256(tar)
-
-
-@pytest.mark.parametrize("kind", ["gzip", "zstd"])
-def test_a_blob_decoder_refuses_a_wrong_digest_or_size_or_a_truncated_stream(kind: str) -> None:
-    blob = COMPRESS[kind](make_tar([file("a", "hello")]))
-    with pytest.raises(ImageError, match="digest mismatch"):
-        BlobDecoder(sha256(b"other")).decode_all(chunked(blob))
-    with pytest.raises(ImageError, match="longer than"):
-        BlobDecoder(sha256(blob), len(blob) - 1).decode_all(chunked(blob))
-    with pytest.raises(ImageError, match=f"the {kind} stream ends early"):
-        BlobDecoder(sha256(blob[:-20])).decode_all(chunked(blob[:-20]))
-
-
-def test_a_zstd_layer_without_a_zstd_module_names_the_package_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    blob = zstd_compress(make_tar([file("a", "hello")]))
-    for name in ("compression.zstd", "backports.zstd"):
-        monkeypatch.setitem(sys.modules, name, None)  # what an import finds where the module is not installed
-    with pytest.raises(ImageError, match=r"zstd-compressed.*install the `backports.zstd` package"):
-        BlobDecoder(sha256(blob)).decode_all([blob])
-
-
-def run_blob_unpack(blob: bytes, diff_id: str, dest: Path, *, digest: str | None = None) -> None:
-    """BlobUnpack as pull_image runs it: the decoder in a thread of its own, fed 64 KiB chunks,
-    the unpacker here; the decoder must be gone when this returns, whatever happened."""
-    job = BlobUnpack(digest or sha256(blob), None, diff_id, dest, depth=2)
-    chunks = iter(chunked(blob, 64 << 10))
-    decoder = threading.Thread(target=job.decode, args=(lambda: next(chunks, b""),))
-    decoder.start()
-    try:
-        job.unpack()
-    finally:
-        job.stop()
-        decoder.join(10)
-        assert not decoder.is_alive(), "the decoder was left waiting"
-
-
-def test_blob_unpack_unpacks_a_large_layer_and_checks_its_diff_id(tmp_path: Path) -> None:
-    data = os.urandom(3 * COPY_CHUNK)
-    tar = make_tar([directory("d"), file("d/big", data), file("small", "s")])
-    run_blob_unpack(gzip.compress(tar), sha256(tar), tmp_path / "ok")
-    assert (tmp_path / "ok/d/big").read_bytes() == data and (tmp_path / "ok/small").read_text() == "s"
-    with pytest.raises(ImageError, match="diff_id mismatch"):
-        run_blob_unpack(gzip.compress(tar), sha256(b"another tar"), tmp_path / "lie")
-
-
-def test_blob_unpack_stops_both_threads_on_a_refused_path_with_much_left_to_decode(tmp_path: Path) -> None:
-    # The refusal comes first; behind it, many pieces the decoder is waiting to hand on.
-    tar = make_tar([file("../escape", "x"), file("big", os.urandom(6 * COPY_CHUNK))])
-    with pytest.raises(LayerError, match="leaves the layer"):
-        run_blob_unpack(gzip.compress(tar), sha256(tar), tmp_path / "refused")
-    assert not (tmp_path / "escape").exists()
-
-
-def test_blob_unpack_raises_the_decoders_error_a_wrong_digest_or_a_truncated_blob(tmp_path: Path) -> None:
-    tar = make_tar([file("big", os.urandom(2 * COPY_CHUNK))])
-    blob = gzip.compress(tar, compresslevel=6)
-    other = gzip.compress(tar, compresslevel=1)  # the same tar, so only the blob's digest tells
-    with pytest.raises(ImageError, match="digest mismatch"):
-        run_blob_unpack(other, sha256(tar), tmp_path / "digest", digest=sha256(blob))
-    with pytest.raises(ImageError, match="gzip stream ends early"):
-        run_blob_unpack(blob[: len(blob) // 2], sha256(tar), tmp_path / "truncated")
-    flipped = blob[:100] + bytes([blob[100] ^ 0xFF]) + blob[101:]
-    with pytest.raises(ImageError, match=r"(digest mismatch|cannot unpack)"):
-        run_blob_unpack(flipped, sha256(tar), tmp_path / "flipped", digest=sha256(blob))

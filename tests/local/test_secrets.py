@@ -4,9 +4,11 @@ redacted from what the engine keeps of their output, and never in a view."""
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from pathlib import Path
 
+import anyio
 import pytest
 from cryptography.exceptions import InvalidTag
 from hypothesis import given
@@ -30,14 +32,16 @@ VALUE = "sk-test-7f3a9c1e5b2d4086aa"
 
 
 def _files_containing(root: Path, needle: bytes) -> list[Path]:
+    # os.walk, not rglob: a scorer's sandbox dir may vanish mid-walk, and rglob (before 3.13) raises then.
     found = []
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            try:
-                if needle in path.read_bytes():
-                    found.append(path)
-            except OSError:
-                continue
+    for top, _dirs, names in os.walk(root):
+        for path in (Path(top) / name for name in names):
+            if path.is_file() and not path.is_symlink():
+                try:
+                    if needle in path.read_bytes():
+                        found.append(path)
+                except OSError:
+                    continue
     return found
 
 
@@ -147,9 +151,14 @@ async def test_a_run_gives_its_agent_a_secret_and_its_scorers_none(backend: Loca
         *(entry.model_dump_json() for entry in await backend.run_logs(run.id)),
     ]
     assert not [text for text in seen if VALUE in text]
-    await backend.complete_run(run.id)
-    # Only the file the agent wrote itself, in its devbox's own layer, holds it.
+    # The scoring's directories (the scorer's raw output, the copy of the agent's changes) went to
+    # the trash as it ended; once that is emptied, only the file the agent wrote itself, in its
+    # devbox's own layer, holds it.
+    with anyio.fail_after(10):
+        while any(backend.devboxes.trash.directory.iterdir()):
+            await anyio.sleep(0.02)
     assert [path.name for path in _files_containing(data_dir, VALUE.encode())] == ["leaked.txt"]
+    await backend.complete_run(run.id)
 
 
 @pytest.mark.anyio

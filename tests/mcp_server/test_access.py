@@ -47,7 +47,8 @@ BACKEND_METHODS = sorted(name for name, value in vars(Backend).items() if inspec
 
 def test_solver_backend_writes_out_every_backend_method_with_its_signature() -> None:
     for name in BACKEND_METHODS:
-        mine = vars(SolverBackend).get(name)
+        # Written out in SolverBackend or in what it refuses (authoring_only.py), never delegated wholesale.
+        mine = next((vars(cls)[name] for cls in SolverBackend.__mro__[:-1] if name in vars(cls)), None)
         assert mine is not None, name
         assert inspect.signature(mine) == inspect.signature(getattr(Backend, name)), name
 

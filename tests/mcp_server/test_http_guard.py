@@ -8,7 +8,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from scenario_mcp.cli import _parser, _serve_usage_error
+from scenario_mcp.cli import build_parser
+from scenario_mcp.cli.servers import serve_usage_error
 from scenario_mcp.http_guard import BindRefused, HttpGuard, check_bind, is_loopback, token_from_env
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.mcp_server.http import MCP_PATH, http_app
@@ -84,23 +85,23 @@ def test_binding_off_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> 
         check_bind("0.0.0.0", None)
 
     monkeypatch.setenv("SCENARIO_MCP_TOKEN", "from-env")
-    args = _parser().parse_args(["serve", "--transport", "http", "--host", "0.0.0.0"])
-    assert args.token == "from-env" and _serve_usage_error(args) is None
+    args = build_parser().parse_args(["serve", "--transport", "http", "--host", "0.0.0.0"])
+    assert args.token == "from-env" and serve_usage_error(args) is None
     monkeypatch.delenv("SCENARIO_MCP_TOKEN")
-    args = _parser().parse_args(["serve", "--transport", "sse", "--host", "0.0.0.0"])
-    assert "--token" in (_serve_usage_error(args) or "")
-    args = _parser().parse_args(["serve", "--run", "scr_x"])
-    assert "--role solver" in (_serve_usage_error(args) or "")
+    args = build_parser().parse_args(["serve", "--transport", "sse", "--host", "0.0.0.0"])
+    assert "--token" in (serve_usage_error(args) or "")
+    args = build_parser().parse_args(["serve", "--run", "scr_x"])
+    assert "--role solver" in (serve_usage_error(args) or "")
 
 
 def test_one_token_variable_and_the_api_commands_old_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SCENARIO_MCP_TOKEN", raising=False)
     monkeypatch.setenv("SCENARIO_MCP_API_TOKEN", "old")
     assert token_from_env() is None and token_from_env(legacy_api=True) == "old"
-    assert _parser().parse_args(["api"]).token == "old"
-    assert _parser().parse_args(["serve"]).token is None
+    assert build_parser().parse_args(["api"]).token == "old"
+    assert build_parser().parse_args(["serve"]).token is None
     monkeypatch.setenv("SCENARIO_MCP_TOKEN", "new")
-    assert _parser().parse_args(["api"]).token == "new" and _parser().parse_args(["serve"]).token == "new"
+    assert build_parser().parse_args(["api"]).token == "new" and build_parser().parse_args(["serve"]).token == "new"
     monkeypatch.setenv("SCENARIO_MCP_TOKEN", "")
     assert token_from_env() is None
 

@@ -58,17 +58,7 @@ async def bench_run(
     agent_mounts: Sequence[AgentMountSpec] = (),
 ) -> int:
     console = Console(stderr=True)
-    paths = [Path(t) for t in targets if Path(t).is_dir()]
-    names = [t for t in targets if not Path(t).is_dir()]
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("mean {task.fields[mean]:.3f} · errors {task.fields[errors]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
+    progress = _attempts_bar(console)
     task = progress.add_task("attempts", total=None, mean=0.0, errors=0)
     scores: list[float] = []
     errors = 0
@@ -82,45 +72,84 @@ async def bench_run(
             progress.console.print(f"[red]error[/red] {result.scenario_name} #{result.attempt}: {result.error}")
 
     if agent_mounts:
-        resolved = await resolve_agent_mounts(backend, agent_mounts)
-        for spec, mount in zip(agent_mounts, resolved, strict=True):
-            console.print(f"[dim]agent mount[/dim] {spec} -> {mount.agent_id}")
-        options.mounts = [*options.mounts, *resolved]
+        await _mount_agents(backend, console, options, agent_mounts)
     runner = SuiteRun(backend, options, on_result=advance)
-    if resume:
-        await runner.resume(resume)
-    else:
-        imported = await import_paths(backend, paths, console) if paths else []
-        await runner.start(await resolve_benchmark(backend, names, imported))
+    await _start(backend, console, runner, targets, resume)
     assert runner.benchmark is not None and runner.benchmark_run is not None
     console.print(
         f"benchmark run {runner.benchmark_run.id} of {runner.benchmark.name} ({len(runner.benchmark.scenario_ids)} "
         f"scenarios x {options.attempts}) with agent {options.agent}, concurrency {options.concurrency}"
     )
     already = len(runner.results)
-    interrupted = False
-    suite: SuiteResults | None = None
     with progress:
         progress.update(task, total=len(runner.benchmark.scenario_ids) * options.attempts, completed=already)
-        async with anyio.create_task_group() as tg:
-
-            async def on_signal() -> None:
-                nonlocal interrupted
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        interrupted = True
-                        progress.console.print("[yellow]interrupted: canceling the runs in flight ...[/yellow]")
-                        run_scope.cancel()
-                        return
-
-            tg.start_soon(on_signal)
-            with anyio.CancelScope() as run_scope:
-                suite = await runner.run()
-            tg.cancel_scope.cancel()
+        suite, interrupted = await _run_until_interrupted(runner, progress)
     suite = suite or runner.suite
     assert suite is not None
     print_summary(console, suite)
     await write_outputs(backend, suite, outputs)
+    return _exit_code(console, suite, interrupted, min_score)
+
+
+def _attempts_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("mean {task.fields[mean]:.3f} · errors {task.fields[errors]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+async def _mount_agents(
+    backend: Backend, console: Console, options: SuiteOptions, agent_mounts: Sequence[AgentMountSpec]
+) -> None:
+    """--agent-mount: each installed agent found once, mounted in every attempt's devbox."""
+    resolved = await resolve_agent_mounts(backend, agent_mounts)
+    for spec, mount in zip(agent_mounts, resolved, strict=True):
+        console.print(f"[dim]agent mount[/dim] {spec} -> {mount.agent_id}")
+    options.mounts = [*options.mounts, *resolved]
+
+
+async def _start(
+    backend: Backend, console: Console, runner: SuiteRun, targets: Sequence[str], resume: str | None
+) -> None:
+    """Take up the benchmark run to resume, or start one of the targets: task directories (imported
+    on the fly), and benchmarks or scenarios by id or name."""
+    if resume:
+        await runner.resume(resume)
+        return
+    paths = [Path(t) for t in targets if Path(t).is_dir()]
+    names = [t for t in targets if not Path(t).is_dir()]
+    imported = await import_paths(backend, paths, console) if paths else []
+    await runner.start(await resolve_benchmark(backend, names, imported))
+
+
+async def _run_until_interrupted(runner: SuiteRun, progress: Progress) -> tuple[SuiteResults | None, bool]:
+    """The attempts, until done or until SIGINT/SIGTERM cancels those in flight; whether it did."""
+    interrupted = False
+    suite: SuiteResults | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def on_signal() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    interrupted = True
+                    progress.console.print("[yellow]interrupted: canceling the runs in flight ...[/yellow]")
+                    run_scope.cancel()
+                    return
+
+        tg.start_soon(on_signal)
+        with anyio.CancelScope() as run_scope:
+            suite = await runner.run()
+        tg.cancel_scope.cancel()
+    return suite, interrupted
+
+
+def _exit_code(console: Console, suite: SuiteResults, interrupted: bool, min_score: float | None) -> int:
     if interrupted:
         console.print(f"interrupted; take it up with --resume {suite.benchmark_run_id}")
         return INTERRUPTED

@@ -13,7 +13,7 @@ import time
 from html import escape
 
 from ..models import RunLogEntry
-from .results import AttemptResult, ScenarioSummary, SuiteResults, summarise
+from .results import AttemptResult, ScenarioSummary, SuiteResults, Summary, summarise
 
 DIFF_LINES_SHOWN = 1500  # per attempt; the rest is said to be cut
 LOG_ENTRY_CHARS = 4000
@@ -134,11 +134,18 @@ def render_report(
     """The whole HTML page."""
     summary = suite.summary or summarise(suite.results, suite.attempts_per_scenario)
     other = compare.summary or summarise(compare.results, compare.attempts_per_scenario) if compare else None
-    theirs = {s.scenario_name: s for s in other.per_scenario} if other else {}
-    attempts: dict[str, list[AttemptResult]] = {}
-    for result in suite.results:
-        attempts.setdefault(result.scenario_id, []).append(result)
     k = max(summary.pass_at, default=1)
+    out = _heading(suite, summary, k)
+    if compare is not None and other is not None:
+        out.append(_comparison(summary, compare, other))
+    out.append("<input id='filter' placeholder='filter scenarios by name' aria-label='filter scenarios'>")
+    out.extend(_scenario_table(suite, summary, k, other, logs or {}))
+    out.append(f"</tbody></table><script>{_SCRIPT}</script></body></html>")
+    return "\n".join(out)
+
+
+def _heading(suite: SuiteResults, summary: Summary, k: int) -> list[str]:
+    """The page's head, title, run line and the summary's cards."""
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(suite.start_time_ms / 1000))
     title = f"{suite.benchmark_name}: {summary.mean:.3f}"
     cards = [
@@ -152,7 +159,7 @@ def render_report(
             f"{summary.phases.environment:.2f} / {summary.phases.agent:.2f} / {summary.phases.scoring:.2f}",
         ),
     ]
-    out = [
+    return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
@@ -164,16 +171,29 @@ def render_report(
         *(f"<div class='card'>{escape(label)}<b>{escape(value)}</b></div>" for label, value in cards),
         "</div>",
     ]
-    if compare is not None and other is not None:
-        mine = {s.scenario_name: s for s in summary.per_scenario}
-        better = sorted(n for n, s in mine.items() if n in theirs and s.mean - theirs[n].mean > SAME)
-        worse = sorted(n for n, s in mine.items() if n in theirs and s.mean - theirs[n].mean < -SAME)
-        out.append(
-            f"<p>compared with {escape(compare.benchmark_run_id)} ({escape(compare.agent)}, mean "
-            f"{other.mean:.3f}): <span class='better'>{len(better)} better</span>, "
-            f"<span class='worse'>{len(worse)} worse</span>, mean change {summary.mean - other.mean:+.3f}</p>"
-        )
-    out.append("<input id='filter' placeholder='filter scenarios by name' aria-label='filter scenarios'>")
+
+
+def _comparison(summary: Summary, compare: SuiteResults, other: Summary) -> str:
+    """How many scenarios got better or worse than in the compared run."""
+    theirs = {s.scenario_name: s for s in other.per_scenario}
+    mine = {s.scenario_name: s for s in summary.per_scenario}
+    better = sorted(n for n, s in mine.items() if n in theirs and s.mean - theirs[n].mean > SAME)
+    worse = sorted(n for n, s in mine.items() if n in theirs and s.mean - theirs[n].mean < -SAME)
+    return (
+        f"<p>compared with {escape(compare.benchmark_run_id)} ({escape(compare.agent)}, mean "
+        f"{other.mean:.3f}): <span class='better'>{len(better)} better</span>, "
+        f"<span class='worse'>{len(worse)} worse</span>, mean change {summary.mean - other.mean:+.3f}</p>"
+    )
+
+
+def _scenario_table(
+    suite: SuiteResults, summary: Summary, k: int, other: Summary | None, logs: dict[str, list[RunLogEntry]]
+) -> list[str]:
+    """The table's head and, per scenario, its row and the row of its attempts (the body stays open)."""
+    theirs = {s.scenario_name: s for s in other.per_scenario} if other else {}
+    attempts: dict[str, list[AttemptResult]] = {}
+    for result in suite.results:
+        attempts.setdefault(result.scenario_id, []).append(result)
     head = [
         "scenario",
         "score",
@@ -185,8 +205,8 @@ def render_report(
         "agent s",
         "scoring s",
     ]
-    columns = [h for h in head if h] + (["vs compared"] if compare is not None else [])
-    out.append("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr></thead><tbody>")
+    columns = [h for h in head if h] + (["vs compared"] if other is not None else [])
+    out = ["<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr></thead><tbody>"]
     for scenario in summary.per_scenario:
         cells = [
             f"<td>{escape(scenario.scenario_name)}</td>",
@@ -198,15 +218,12 @@ def render_report(
             f"<td class='num'>{_seconds(scenario.phases.environment)}</td>",
             f"<td class='num'>{_seconds(scenario.phases.agent)}</td>",
             f"<td class='num'>{_seconds(scenario.phases.scoring)}</td>",
-            _delta(scenario, theirs.get(scenario.scenario_name)) if compare is not None else "",
+            _delta(scenario, theirs.get(scenario.scenario_name)) if other is not None else "",
         ]
         out.append(f"<tr class='scenario' data-name='{escape(scenario.scenario_name.lower())}'>{''.join(cells)}</tr>")
-        inner = "".join(
-            _attempt_html(a, (logs or {}).get(a.run_id or "")) for a in attempts.get(scenario.scenario_id, [])
-        )
+        inner = "".join(_attempt_html(a, logs.get(a.run_id or "")) for a in attempts.get(scenario.scenario_id, []))
         out.append(
             f"<tr class='detail'><td colspan='{len(columns)}'><details><summary>attempts of "
             f"{escape(scenario.scenario_name)}</summary>{inner}</details></td></tr>"
         )
-    out.append(f"</tbody></table><script>{_SCRIPT}</script></body></html>")
-    return "\n".join(out)
+    return out

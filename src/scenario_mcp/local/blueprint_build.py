@@ -5,7 +5,6 @@ sandbox with network, frozen into the blueprint's own layer. Every step leaves o
 
 from __future__ import annotations
 
-import shutil
 import tarfile
 import tempfile
 import time
@@ -80,6 +79,7 @@ class BlueprintBuild:
         return Redactor(dict(self.secrets.values())).text(text) if self.secrets else text
 
     async def run(self) -> BuildOutcome:
+        """The build; its scratch (`work`) is left to the caller, to remove once its waiters know."""
         self.work.mkdir(parents=True, exist_ok=True)
         if self.outcome.failure is not None:  # its secrets could not be read
             self.outcome.log(f"build failed: {self.outcome.failure}", failed=True)
@@ -97,8 +97,6 @@ class BlueprintBuild:
             self.outcome.failure = f"a base image could not be pulled: {exc}"
         except (SandboxError, RootPathError, TrustError, OSError, tarfile.TarError) as exc:
             self.outcome.failure = f"the build could not run: {exc}"
-        finally:
-            await anyio.to_thread.run_sync(shutil.rmtree, self.work, True)
         if self.outcome.failure is not None:
             self.outcome.log(f"build failed: {self.outcome.failure}", failed=True)
             await self._logged()
@@ -154,6 +152,7 @@ class BlueprintBuild:
             log=step_log,
             trust=self.trust,
             extra_env=self.secret_env,
+            remove_scratch=False,  # all of self.work goes after the build (Blueprints)
         )
         built = await build.build(self.params.dockerfile)
         self.outcome.log(f"Dockerfile built: {built.built_steps} step(s) run, {built.cached_steps} from the cache")

@@ -246,6 +246,10 @@ class Blueprints:
             self._finished.pop(view.id, None)
             if (tracker := self._trackers.pop(view.id, None)) is not None and not tracker.ended:
                 tracker.end("the build stopped")
+            # Its scratch goes once its waiters have the outcome: no one waits for that (on a
+            # busy disk, removing a directory costs more than making it). A server stopped first
+            # leaves it to the next start (fail_interrupted).
+            await anyio.to_thread.run_sync(shutil.rmtree, self._work(view.id), True)
 
     async def progress(self, blueprint_id: str, *, after: int = 0) -> list[BuildProgress] | None:
         """A build's progress reports after the `after`-th (see BuildTracker); None when none is under way."""

@@ -33,6 +33,8 @@ from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec
 from .sandbox.mount_plan import encode
 from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan
 
+STEP_DIRS_AHEAD = 2  # step dirs made while the sandbox starts: a COPY and a RUN, or two COPYs
+
 
 @dataclass(frozen=True)
 class StepOutcome:
@@ -47,7 +49,8 @@ class BuildSandbox:
     skeleton: Path
     hostname: str
     _numbers: itertools.count[int] = field(default_factory=itertools.count)
-    _free: list[Path] = field(default_factory=list)  # step dirs no step uses now
+    _fresh: list[Path] = field(default_factory=list)  # step dirs ready for a step (_renew)
+    _used: list[Path] = field(default_factory=list)  # step dirs steps have ended in, to make ready again
     _releasing: list[LaunchedProcess] = field(default_factory=list)  # holds let go, maybe not yet gone
 
     @classmethod
@@ -64,7 +67,16 @@ class BuildSandbox:
             image_root=True,
             build=True,
         )
-        return cls(await Sandbox.start(spec), skeleton, hostname)
+        ahead = [state_dir / "steps" / f"ahead-{n}" for n in range(STEP_DIRS_AHEAD)]
+
+        def prepare_ahead() -> None:
+            for step_dir in ahead:
+                prepare_dirs(_step_spec(spec, step_dir, ()))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, prepare_ahead)  # while the sandbox starts
+            sandbox = await Sandbox.start(spec)
+        return cls(sandbox, skeleton, hostname, _fresh=ahead)
 
     @property
     def state_dir(self) -> Path:
@@ -76,34 +88,47 @@ class BuildSandbox:
     ) -> Iterator[tuple[SandboxSpec, dict[str, Any]]]:
         """A directory for a step's root, and the step's part of its request.
 
-        Directories are used again by later steps (on a busy disk each inode made or removed
-        costs): the overlay's work dir, the mount point and the runtime files stay; only the upper
-        dir is new, the last step's having become its layer (or, unused, been put aside)."""
-        reused = bool(self._free)
-        state_dir = self._free.pop() if reused else self.state_dir / "steps" / str(next(self._numbers))
-        spec = SandboxSpec(
-            state_dir=state_dir,
-            layers=layers,
-            skeleton=self.skeleton,
-            etc_mask=self.sandbox.spec.etc_mask,
-            network=self.sandbox.spec.network,
-            hostname=self.hostname,
-            image_root=True,
-            volatile=True,
-        )
-        if reused:
-            upper = spec.upper("root")
-            if upper.exists():  # a hold's, or a failed step's: not a layer
-                upper.rename(state_dir / f"unused-{next(self._numbers)}")
-            upper.mkdir()
-            clear_volatile_mark(spec)
-        else:
+        Directories are used again by later steps. On a busy disk removing a directory costs
+        more than making one (most of all on one mounted with `discard`), so a used step dir is
+        made ready again (_renew) while a later RUN's command runs, off the path of a step; a step
+        that finds none ready gets a new one."""
+        fresh = bool(self._fresh)
+        state_dir = self._fresh.pop() if fresh else self.state_dir / "steps" / str(next(self._numbers))
+        spec = _step_spec(self.sandbox.spec, state_dir, layers)
+        if not fresh:
             prepare_dirs(spec)
         try:
-            plan = root_plan(spec, special_mounts=special_mounts)
+            # A RUN's /proc, /dev and /run were made ahead by the process that takes the step (init.py).
+            plan = root_plan(spec, special_mounts=special_mounts, staged=self.sandbox.spec.stage)
             yield spec, {"plan": encode(plan), "root": str(spec.mount_point)}
         finally:
-            self._free.append(state_dir)  # for a step after this one has ended (_settle)
+            self._used.append(state_dir)  # made ready again while a later RUN runs (_renew_used)
+
+    def _renew(self, state_dir: Path) -> None:
+        """Make a step dir a step has ended in ready for another: the overlay's work dir, the
+        mount point and the runtime files stay; the upper dir is new (the last step's having
+        become its layer, or, unused, been put aside). Blocking."""
+        spec = _step_spec(self.sandbox.spec, state_dir, ())
+        upper = spec.upper("root")
+        if upper.exists():  # a hold's that was not frozen (COPY --from's source), or a failed step's
+            upper.rename(state_dir / f"unused-{next(self._numbers)}")
+        upper.mkdir()
+        clear_volatile_mark(spec)
+
+    async def _renew_used(self) -> None:
+        """Make ready the step dirs earlier steps ended in: their layers are frozen, and their holds,
+        let go, end here (_settle), not on the path of the step after them."""
+        await self._settle()
+        used, self._used = self._used, []
+        if not used:
+            return
+
+        def renew_all() -> None:
+            for state_dir in used:
+                self._renew(state_dir)
+
+        await anyio.to_thread.run_sync(renew_all)
+        self._fresh += used
 
     def _socket(self) -> Path:
         return self.state_dir / LAUNCHER_SOCKET
@@ -123,7 +148,6 @@ class BuildSandbox:
 
         `user`: a Docker USER spec, looked up in the step's own /etc/passwd and /etc/group; HOME
         is that user's unless `env` sets it. `cwd` is made when missing, as Docker makes WORKDIR."""
-        await self._settle()
         with self._step_root(layers) as (spec, step):
             if user:
                 step["user"] = user
@@ -134,12 +158,14 @@ class BuildSandbox:
             finally:
                 os.close(devnull)
             try:
-                with anyio.move_on_after(timeout) as scope:
-                    code = await process.wait()
-                if scope.cancelled_caught:
-                    process.signal(signal.SIGKILL, group=True)  # init then ends all the step left
-                    with anyio.CancelScope(shield=True):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._renew_used)  # while the command runs
+                    with anyio.move_on_after(timeout) as scope:
                         code = await process.wait()
+                    if scope.cancelled_caught:
+                        process.signal(signal.SIGKILL, group=True)  # init then ends all the step left
+                        with anyio.CancelScope(shield=True):
+                            code = await process.wait()
             finally:
                 await process.aclose()
             return StepOutcome(code, scope.cancelled_caught, spec.state_dir / "upper")
@@ -149,7 +175,6 @@ class BuildSandbox:
         """A root over `layers` for the server to write into or read from, as a host path that
         resolves inside it (rootfs.resolve), and its upper dirs; released (the step's process
         gone, its mount with it) when the block ends."""
-        await self._settle()
         # The overlay alone: a COPY writes what Docker's would, into the layer (its /dev too).
         with self._step_root(layers, special_mounts=False) as (spec, step):
             step["hold"] = True
@@ -167,23 +192,41 @@ class BuildSandbox:
                     os.close(root_fd)  # the last reference to its mount but the step's own
                 ours.close()  # the step's process exits at this end of file
                 if process is not None:
-                    # Waited for by the next step, not here: its exit (its mount's teardown)
-                    # overlaps the freeze of what was written, which no process writes any more.
+                    # Waited for before its dir is used again (_renew_used), not here: its exit
+                    # (its mount's teardown) overlaps the freeze of what was written, which no
+                    # process writes any more, and the steps after it.
                     self._releasing.append(process)
 
     async def _settle(self) -> None:
-        """Wait until every hold let go has ended (its mount gone): before a step uses its dir."""
+        """Wait until every hold let go has ended (its mount gone): before its dir is used again."""
         while self._releasing:
             process = self._releasing.pop()
             with anyio.CancelScope(shield=True):
                 await process.wait()
                 await process.aclose()
 
-    async def stop(self) -> None:
+    async def stop(self, *, remove: bool = True) -> None:
+        """End the sandbox; `remove=False` leaves its directory to whoever owns the dir it is in."""
         for process in self._releasing:
             await process.aclose()
         await self.sandbox.stop()
-        await anyio.to_thread.run_sync(shutil.rmtree, self.state_dir, True)
+        if remove:
+            await anyio.to_thread.run_sync(shutil.rmtree, self.state_dir, True)
+
+
+def _step_spec(build: SandboxSpec, state_dir: Path, layers: tuple[Path, ...]) -> SandboxSpec:
+    """A step's root in a build sandbox (`build`): an image root, its overlay volatile (no disk
+    sync at its unmount: the upper dir is renamed into the store after)."""
+    return SandboxSpec(
+        state_dir=state_dir,
+        layers=layers,
+        skeleton=build.skeleton,
+        etc_mask=build.etc_mask,
+        network=build.network,
+        hostname=build.hostname,
+        image_root=True,
+        volatile=True,
+    )
 
 
 async def _receive_root(sock: socket.socket) -> int:

@@ -46,7 +46,7 @@ from .images import ProgressCallback, find_image, pull_image
 from .layers import ImageRecord, LayerStore
 from .sandbox import SandboxError
 from .sandbox.rootfs import RootPathError, resolve, user_ids
-from .trust import SandboxTrust, TrustError, TrustSettings, trust_for
+from .trust import NotRemembered, SandboxTrust, TrustError, TrustSettings, trust_for
 
 STEP_TIMEOUT = 900.0
 MAX_STEP_LOG = 16_000  # characters of a step's output kept in its log entry (its end)
@@ -123,6 +123,8 @@ class DockerfileBuild:
     log: StepLog | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # for RUN steps, not in the image
     trust: TrustSettings = field(default_factory=TrustSettings)  # CAs and proxies for RUN steps
+    # False: `work` is removed by its owner, after the build (off the path of what a user waits for).
+    remove_scratch: bool = True
 
     def __post_init__(self) -> None:
         self._ignore = _dockerignore(self.context)  # read once, not per COPY source
@@ -147,7 +149,7 @@ class DockerfileBuild:
         finally:
             if self._box is not None:
                 with anyio.CancelScope(shield=True):
-                    await self._box.stop()
+                    await self._box.stop(remove=self.remove_scratch)
                 self._box = None
         return built
 
@@ -167,6 +169,16 @@ class DockerfileBuild:
         if self._certificates is None:
             self._certificates = self.trust.certificates()
         return trust_for(self.store, layers, self._certificates)
+
+    def _remembered_trust(self, layers: Sequence[str]) -> SandboxTrust | None:
+        """_trust without a worker thread when this process has what it needs (a step's trust is
+        its previous step's when its layer leaves that alone: a stat per path); else None."""
+        if self._certificates is None:
+            return None
+        try:
+            return trust_for(self.store, layers, self._certificates, remembered_only=True)
+        except NotRemembered:
+            return None
 
     def _paths(self, layers: Sequence[str]) -> tuple[Path, ...]:
         return tuple(self.store.path(layer) for layer in layers)
@@ -206,7 +218,9 @@ class DockerfileBuild:
         )
         if await self._cached(key, instruction, built):
             return
-        trust = await anyio.to_thread.run_sync(self._trust, tuple(built.layers))
+        trust = self._remembered_trust(built.layers)
+        if trust is None:
+            trust = await anyio.to_thread.run_sync(self._trust, tuple(built.layers))
         box = await self._sandbox()
         # HOME is the USER's (from the step's own /etc/passwd) unless the environment sets it.
         env = {"HOSTNAME": "buildkitsandbox", **env, **trust.env, **self.extra_env}

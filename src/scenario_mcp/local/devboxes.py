@@ -5,14 +5,11 @@ cgroups (limits.py); what runs in it is executions.py's, its files files.py's.""
 from __future__ import annotations
 
 import builtins
-import contextlib
 import dataclasses
 import logging
 import os
 import shutil
-import stat
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -51,6 +48,7 @@ from .network_policies import Egress, NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .secrets import Redactor, Secrets, check_secret_names
 from .store import Store
+from .trash import Trash, remove_trees
 from .trust import sandbox_trust
 
 log = logging.getLogger(__name__)
@@ -80,6 +78,7 @@ class Devboxes:
         self.default_network = default_network()
         self.layers: LayerStore = blueprints.layers
         self.boxes_dir = data_dir / "devboxes"
+        self.trash = Trash(data_dir / "trash")  # where ended devboxes' and scorings' disks go
         self._live: dict[str, Sandbox] = {}
         self._launchers: dict[str, Path] = {}
         self._cgroups: dict[str, Cgroups] = {}
@@ -475,10 +474,9 @@ class Devboxes:
             await sandbox.stop()
         if cgroups is not None:
             await anyio.to_thread.run_sync(cgroups.destroy)
-        # Its disk changes go (snapshots were copies), after the caller has its answer: removing
-        # even a few files takes milliseconds here. Its execution logs stay. A server that dies
-        # first removes them on its next start (reconcile).
-        self.tg.start_soon(partial(anyio.to_thread.run_sync, remove_trees, *self._disk_dirs(devbox_id)))
+        # Its disk changes go (snapshots were copies), moved aside now, removed in the background.
+        # Its execution logs stay.
+        self.trash.put(*self._disk_dirs(devbox_id))
 
     def _disk_dirs(self, devbox_id: str) -> builtins.list[Path]:
         return [self.boxes_dir / devbox_id / part for part in ("upper", "work", "root")]
@@ -623,27 +621,3 @@ class Devboxes:
         raise OperationTimeoutError(
             f"devbox {devbox_id} is `{view.status.value}`, not one of {sorted(wanted)}, after {timeout_seconds:g} s"
         )
-
-
-def remove_trees(*paths: Path) -> None:
-    for path in paths:
-        try:
-            shutil.rmtree(path)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            # Not the server's to enter or change (overlayfs leaves a mode-000 `work/work`; a
-            # devbox may chmod its files): open everything up, then remove what is left.
-            _open_up(path)
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _open_up(top: Path) -> None:
-    """`chmod -R u+rwx`, each directory before it is read."""
-    stack = [str(top)]
-    while stack:
-        directory = stack.pop()
-        with contextlib.suppress(OSError):
-            os.chmod(directory, stat.S_IMODE(os.lstat(directory).st_mode) | 0o700)
-            with os.scandir(directory) as entries:
-                stack.extend(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))

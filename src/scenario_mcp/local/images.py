@@ -2,7 +2,8 @@
 
 `pull_image("ubuntu:24.04", store)` resolves the reference (registry.py), picks this machine's
 platform from a multi-arch index, fetches the config, and streams each layer the store does not
-have yet through digest checks and decompression straight into its unpacker (oci_layer.py), in a
+have yet through digest checks and decompression (blob_decoder.py) straight into its unpacker
+(oci_layer.py; the two in threads of their own, blob_unpack.py), in a
 scratch directory renamed into place only once both its digest and its diff_id are right. Layers
 are keyed by diff_id, so one shared by many images is fetched and unpacked once.
 """
@@ -22,8 +23,8 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from .blob_unpack import BlobUnpack
 from .layers import ImageConfig, ImageRecord, LayerStore, remove_tree
-from .oci_layer import BlobUnpack
 from .registry import (
     INDEX_TYPES,
     MANIFEST_TYPES,

@@ -8,6 +8,7 @@ everything it starts (background processes included) is counted and limited.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -205,16 +206,30 @@ def _own_cgroup_paths() -> dict[str, str]:
     return paths
 
 
-V1_CONTROLLERS = ("pids", "memory", "cpu", "freezer")
+# cpuacct limits nothing; it measures a devbox's CPU time (cpu_seconds).
+V1_CONTROLLERS = ("pids", "memory", "cpu", "cpuacct", "freezer")
+
+
+@functools.cache
+def _v1_layout() -> tuple[tuple[Path, tuple[str, ...]], ...]:
+    """Each mounted cgroup v1 hierarchy the engine uses: the parent directory its cgroups are made
+    in, and the controllers it carries (`cpu` and `cpuacct` are often one hierarchy, seen under
+    both names). Looked up once: it costs a millisecond, and every devbox and scorer needs it."""
+    own = _own_cgroup_paths()
+    hierarchies: dict[Path, list[str]] = {}
+    for controller in V1_CONTROLLERS:
+        root = CGROUP_ROOT / controller
+        if (root / "cgroup.procs").exists():
+            hierarchies.setdefault(root.resolve(), []).append(controller)
+    return tuple(
+        (root / own.get(controllers[0], "/").lstrip("/") / GROUP_NAME, tuple(controllers))
+        for root, controllers in hierarchies.items()
+    )
 
 
 def _v1_parents() -> dict[str, Path]:
-    own = _own_cgroup_paths()
-    return {
-        controller: CGROUP_ROOT / controller / own.get(controller, "/").lstrip("/") / GROUP_NAME
-        for controller in V1_CONTROLLERS
-        if (CGROUP_ROOT / controller / "cgroup.procs").exists()
-    }
+    """One parent directory per hierarchy, by the first controller it carries."""
+    return {controllers[0]: parent for parent, controllers in _v1_layout()}
 
 
 def group_parents() -> list[Path]:
@@ -285,46 +300,29 @@ def make_cgroups(name: str, request: LimitRequest, *, adopt: str | None = None) 
 
 
 def _make(groups: Cgroups, name: str, request: LimitRequest, adopt: str | None) -> None:
-    own = _own_cgroup_paths()
-    v1 = {
-        c: CGROUP_ROOT / c
-        for c in ("pids", "memory", "cpu", "cpuacct", "freezer")
-        if (CGROUP_ROOT / c / "cgroup.procs").exists()
-    }
+    v1 = _v1_layout()
     if v1:
         groups.version = 1
         adopted = 0
-        for controller, root in v1.items():
-            directory = root / own.get(controller, "/").lstrip("/") / GROUP_NAME / name
+        for parent, controllers in v1:
+            directory = parent / name
             try:
-                if adopt is not None and (directory.parent / adopt).is_dir():
+                if adopt is not None and (parent / adopt).is_dir():
                     # The spawner parked this init in a spare cgroup: take it over by name.
-                    (directory.parent / adopt).rename(directory)
+                    (parent / adopt).rename(directory)
                     adopted += 1
-                directory.mkdir(parents=True, exist_ok=True)
-                if controller == "pids":
-                    (directory / "pids.max").write_text(str(request.pids))
-                    groups.pids_dir = directory
-                    groups.enforced.append(f"pids <= {request.pids}")
-                elif controller == "memory":
-                    (directory / "memory.limit_in_bytes").write_text(str(request.memory_bytes))
-                    groups.memory_dir = directory
-                    groups.enforced.append(f"memory <= {request.memory_bytes} bytes")
-                elif controller == "cpu":
-                    (directory / "cpu.shares").write_text(str(DEVBOX_CPU_SHARES))
-                    groups.enforced.append(f"cpu shares {DEVBOX_CPU_SHARES}")
-                elif controller == "cpuacct":
-                    groups.cpu_usage_dir = directory  # measures only (usage), limits nothing
-                elif controller == "freezer":
-                    groups.freezer_dir = directory
-                    groups.enforced.append("freezer")
+                else:
+                    directory.mkdir(parents=True, exist_ok=True)
+                for controller in controllers:
+                    _limit_v1(groups, controller, directory, request)
             except OSError as exc:
-                log.debug("cgroup v1 %s unavailable: %s", controller, exc)
+                log.debug("cgroup v1 %s unavailable: %s", ",".join(controllers), exc)
                 continue
             groups.dirs.append(directory)
             groups.procs_files.append(directory / "cgroup.procs")
         groups.adopted = adopted == len(v1)
         return
+    own = _own_cgroup_paths()
     if (CGROUP_ROOT / "cgroup.controllers").exists() and "" in own:
         parent = CGROUP_ROOT / own[""].lstrip("/") / GROUP_NAME
         directory = parent / name
@@ -349,3 +347,23 @@ def _make(groups: Cgroups, name: str, request: LimitRequest, adopt: str | None) 
                 groups.enforced.append(f"memory <= {request.memory_bytes} bytes")
         except OSError as exc:
             log.debug("cgroup v2 unavailable: %s", exc)
+
+
+def _limit_v1(groups: Cgroups, controller: str, directory: Path, request: LimitRequest) -> None:
+    """Set one v1 controller's limit on a devbox's directory, and note what it enforces."""
+    if controller == "pids":
+        (directory / "pids.max").write_text(str(request.pids))
+        groups.pids_dir = directory
+        groups.enforced.append(f"pids <= {request.pids}")
+    elif controller == "memory":
+        (directory / "memory.limit_in_bytes").write_text(str(request.memory_bytes))
+        groups.memory_dir = directory
+        groups.enforced.append(f"memory <= {request.memory_bytes} bytes")
+    elif controller == "cpu":
+        (directory / "cpu.shares").write_text(str(DEVBOX_CPU_SHARES))
+        groups.enforced.append(f"cpu shares {DEVBOX_CPU_SHARES}")
+    elif controller == "cpuacct":
+        groups.cpu_usage_dir = directory  # measures only (usage), limits nothing
+    elif controller == "freezer":
+        groups.freezer_dir = directory
+        groups.enforced.append("freezer")

@@ -1,4 +1,4 @@
-"""One image layer's tar, verified and decompressed as it streams, unpacked into an overlayfs layer.
+"""One image layer's (uncompressed) tar, read once as a stream, unpacked into an overlayfs layer.
 
 OCI whiteouts become overlayfs's own: `.wh.NAME` a 0/0 character device (where mknod is not
 allowed, a zero-size file with `user.overlay.whiteout` in a directory marked
@@ -6,8 +6,9 @@ allowed, a zero-size file with `user.overlay.whiteout` in a directory marked
 `user.overlay.opaque=y` (the engine mounts with `userxattr`, which reads `user.overlay.*`
 only) plus `trusted.overlay.opaque=y` where we may write it, for mounts without `userxattr`.
 Modes, owners (as root), symlinks, hard links, setuid bits and xattrs are kept where the kernel
-allows; device nodes are skipped; paths that escape the layer are refused. Standard library only,
-but for zstd layers: Python 3.14's compression.zstd, or its backport (`backports.zstd`) before.
+allows; device nodes are skipped; paths that escape the layer are refused. Standard library only.
+The blob around the tar is checked and decompressed by blob_decoder.py, the two together in two
+threads by blob_unpack.py.
 """
 
 from __future__ import annotations
@@ -15,309 +16,27 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
-import importlib
 import io
 import os
 import shutil
 import stat
 import tarfile
-import threading
-import zlib
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from .blob_decoder import COPY_CHUNK
 from .registry import ImageError
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque")
 XATTR_WHITEOUT = "user.overlay.whiteout"
-COPY_CHUNK = 1 << 20
 
 
 class LayerError(ImageError):
     """A layer's contents are unsafe or malformed (an escaping path, a bad link)."""
-
-
-class BlobDecoder:
-    """A layer blob's bytes in, its uncompressed tar out in pieces of at most COPY_CHUNK bytes (so
-    a small blob cannot swell into a large buffer), hashing both on the way: the blob for its
-    digest, the tar for its diff_id. The format is told by the blob's first bytes, as Docker does:
-    gzip, zstd or a plain tar. `finish()` after the last chunk checks the size and the digest."""
-
-    def __init__(self, digest: str, size: int | None = None) -> None:
-        self.digest = digest
-        self.size = size
-        self.blob_sha = hashlib.sha256()
-        self.tar_sha = hashlib.sha256()
-        self.blob_bytes = 0
-        self.tar_bytes = 0
-        self.diff_id = ""
-        self._inflater: _Inflater | None = None
-        self._head = b""  # the first bytes, until there are enough to tell the format
-
-    def decode(self, chunk: bytes) -> Iterator[bytes]:
-        self.blob_sha.update(chunk)
-        self.blob_bytes += len(chunk)
-        if self.size is not None and self.blob_bytes > self.size:
-            raise ImageError(f"layer {self.digest}: the blob is longer than the manifest's {self.size} bytes")
-        if self._inflater is None:
-            self._head += chunk
-            if len(self._head) < 4:
-                return
-            chunk, self._head = self._head, b""
-            self._inflater = _inflater_for(chunk, self.digest)
-        for piece in self._inflater.feed(chunk):
-            self.tar_sha.update(piece)
-            self.tar_bytes += len(piece)
-            yield piece
-
-    def finish(self) -> str:
-        """After the blob's last chunk: checks it whole; returns the diff_id (the tar's sha256)."""
-        if self._inflater is None and self._head:  # a blob of under 4 bytes
-            self._inflater = _inflater_for(self._head, self.digest)
-            for piece in self._inflater.feed(self._head):
-                self.tar_sha.update(piece)
-                self.tar_bytes += len(piece)
-        if self._inflater is not None and not self._inflater.complete:
-            raise ImageError(f"layer {self.digest}: the {self._inflater.name} stream ends early")
-        if self.size is not None and self.blob_bytes != self.size:
-            raise ImageError(f"layer {self.digest}: got {self.blob_bytes} bytes, the manifest says {self.size}")
-        actual = f"sha256:{self.blob_sha.hexdigest()}"
-        if actual != self.digest:
-            raise ImageError(f"layer {self.digest}: digest mismatch, the registry sent {actual}")
-        self.diff_id = f"sha256:{self.tar_sha.hexdigest()}"
-        return self.diff_id
-
-    def decode_all(self, chunks: Iterable[bytes]) -> bytes:
-        """The whole tar of a blob given as chunks (small blobs and tests), checked by finish()."""
-        tar = b"".join(piece for chunk in chunks for piece in self.decode(chunk))
-        self.finish()
-        return tar
-
-
-class _Inflater:
-    name = "tar"
-    complete = True
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        for start in range(0, len(data), COPY_CHUNK):
-            yield data[start : start + COPY_CHUNK]
-
-
-class _Gunzip(_Inflater):
-    """gzip, multi-member too (a member after another is read on, as `gzip -d` does)."""
-
-    name = "gzip"
-
-    def __init__(self) -> None:
-        self._zlib = zlib.decompressobj(31)
-
-    @property
-    def complete(self) -> bool:  # type: ignore[override]
-        return bool(self._zlib.eof)
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while True:
-            if self._zlib.eof and data:
-                self._zlib = zlib.decompressobj(31)
-            out = self._zlib.decompress(data, COPY_CHUNK)
-            if out:
-                yield out
-            data = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
-            if not data and (self._zlib.eof or len(out) < COPY_CHUNK):
-                return  # (a full piece may leave more output inside zlib: ask again)
-
-
-class _Unzstd(_Inflater):
-    """zstd, several frames too, with Python 3.14's compression.zstd or its backport."""
-
-    name = "zstd"
-
-    def __init__(self, module: Any) -> None:
-        self._module = module
-        self._zstd = module.ZstdDecompressor()
-
-    @property
-    def complete(self) -> bool:  # type: ignore[override]
-        return bool(self._zstd.eof)
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while True:
-            if self._zstd.eof:
-                if not data:
-                    return
-                self._zstd = self._module.ZstdDecompressor()
-            out = self._zstd.decompress(data, COPY_CHUNK)
-            if out:
-                yield out
-            if self._zstd.eof:
-                data = self._zstd.unused_data
-            elif self._zstd.needs_input:
-                return
-            else:
-                data = b""  # more output is waiting inside the decompressor
-
-
-def zstd_module() -> Any:
-    """compression.zstd (Python >= 3.14) or the `backports.zstd` package; None if neither is here."""
-    for name in ("compression.zstd", "backports.zstd"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
-
-
-def _inflater_for(head: bytes, digest: str) -> _Inflater:
-    if head[:2] == b"\x1f\x8b":
-        return _Gunzip()
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        module = zstd_module()
-        if module is None:
-            raise ImageError(
-                f"layer {digest} is zstd-compressed, and this Python has no zstd: install the `backports.zstd` "
-                "package (`pip install backports.zstd`) or run on Python 3.14 or later"
-            )
-        return _Unzstd(module)
-    return _Inflater()
-
-
-class Handoff:
-    """A bounded queue of byte chunks from one thread to another. The writer ends it with
-    `close(error)`: the reader gets what is queued, then b"" (or the error raised). The reader ends
-    it with `abandon()`: a waiting `put` returns False at once, as does every later one. So neither
-    side can be left waiting for the other, whichever of them stops first."""
-
-    def __init__(self, depth: int) -> None:
-        self._items: deque[bytes] = deque()
-        self._depth = depth
-        self._changed = threading.Condition()
-        self._closed = self._abandoned = False
-        self._error: BaseException | None = None
-
-    def put(self, item: bytes) -> bool:
-        """Queue `item`, waiting while the queue is full; False if the reader has abandoned it."""
-        with self._changed:
-            while len(self._items) >= self._depth and not self._abandoned:
-                self._changed.wait()
-            if self._abandoned:
-                return False
-            self._items.append(item)
-            self._changed.notify_all()
-            return True
-
-    def get(self) -> bytes:
-        """The next chunk, waiting for one; b"" once the writer closed it (or raises its error)."""
-        with self._changed:
-            while not self._items and not self._closed and not self._abandoned:
-                self._changed.wait()
-            if self._items:
-                self._changed.notify_all()
-                return self._items.popleft()
-            if self._error is not None and not self._abandoned:
-                raise self._error
-            return b""
-
-    def close(self, error: BaseException | None = None) -> None:
-        with self._changed:
-            if not self._closed:
-                self._closed, self._error = True, error
-                self._changed.notify_all()
-
-    def abandon(self) -> None:
-        with self._changed:
-            self._abandoned = True
-            self._items.clear()
-            self._changed.notify_all()
-
-
-class ChunkStream(io.RawIOBase):
-    """The bytes of `source()` calls (b"" at the end) as a readable stream."""
-
-    def __init__(self, source: Callable[[], bytes]) -> None:
-        self._source = source
-        self._buffer = memoryview(b"")
-        self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self._buffer and not self._eof:
-            chunk = self._source()
-            self._eof = not chunk
-            self._buffer = memoryview(chunk)
-        n = min(len(b), len(self._buffer))
-        b[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
-
-    def drain(self) -> None:
-        """Read (and drop) the rest, to the end."""
-        self._buffer = memoryview(b"")
-        while not self._eof:
-            self._eof = not self._source()
-
-
-class BlobUnpack:
-    """One layer blob verified, decompressed and unpacked into `dest` by two threads at once, with
-    a bounded handoff between them: `decode` (the digest, gunzip or zstd, the diff_id: hashlib,
-    zlib and zstd let go of the GIL on large buffers) and `unpack` (tar entries to files). The
-    caller runs both together, each in a thread of its own, and calls `stop()` when `unpack` has
-    returned or raised: that wakes `decode` if it waits to hand a piece on. `decode` never raises:
-    its error (a digest mismatch, a truncated blob, a stream that does not decompress) is raised
-    in `unpack`, which returns only once the blob is checked whole and the tar unpacked; the
-    caller commits `dest` only then, and discards it otherwise."""
-
-    def __init__(self, digest: str, size: int | None, diff_id: str, dest: Path, depth: int = 8) -> None:
-        self.decoder = BlobDecoder(digest, size)
-        self.digest, self.diff_id, self.dest = digest, diff_id, dest
-        self._handoff = Handoff(depth)
-
-    def decode(self, chunks: Callable[[], bytes]) -> None:
-        """Read the blob from `chunks()` (b"" at its end) and hand its tar to `unpack`."""
-        try:
-            while chunk := chunks():
-                for piece in self.decoder.decode(chunk):
-                    if not self._handoff.put(piece):
-                        return  # the unpacker stopped; its error says why
-            self.decoder.finish()
-        except ImageError as exc:
-            self._handoff.close(exc)
-        except BaseException as exc:  # zlib or zstd: a stream that does not decompress
-            self._handoff.close(ImageError(f"layer {self.digest}: cannot unpack: {type(exc).__name__}: {exc}"))
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            self._handoff.close()
-
-    def unpack(self) -> UnpackStats:
-        stream = ChunkStream(self._handoff.get)
-        try:
-            stats = unpack_layer(io.BufferedReader(stream, COPY_CHUNK), self.dest)
-            stream.drain()  # what follows the tar's end, up to the decoder's verdict on the blob
-        except ImageError:
-            raise
-        except Exception as exc:  # tarfile, OSError: a layer we cannot unpack
-            raise ImageError(f"layer {self.digest}: cannot unpack: {type(exc).__name__}: {exc}") from exc
-        if self.decoder.diff_id != self.diff_id:
-            raise ImageError(
-                f"layer {self.digest}: diff_id mismatch (config says {self.diff_id}, got {self.decoder.diff_id})"
-            )
-        return stats
-
-    def decoding_ended(self) -> None:
-        """After `decode` returned, or was never run: `unpack` waits for no more pieces."""
-        self._handoff.close(ImageError(f"layer {self.digest}: the blob was not read to its end"))
-
-    def stop(self) -> None:
-        """After `unpack` returned or raised (or was never run): `decode` hands no more pieces on."""
-        self._handoff.abandon()
 
 
 @dataclass

@@ -45,6 +45,7 @@ class Parts:
         self.agents.attach_task_group(tg)
         self.devboxes = Devboxes(store, data_dir, self.blueprints, self.network_policies)
         self.devboxes.attach_task_group(tg)
+        tg.start_soon(self.devboxes.trash.empty_forever)
         self.devboxes.mounts = Mounts(self.agents, self.blueprints.layers, self._object_content)
         self.devboxes.secrets = self.secrets
         self.executions = Executions(store, self.devboxes)

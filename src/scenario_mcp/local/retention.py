@@ -16,9 +16,9 @@ from pathlib import Path
 import anyio
 
 from ..models import TERMINAL_RUN_STATES, now_ms
-from .devboxes import remove_trees
 from .layers import tree_size
 from .store import Store
+from .trash import remove_trees
 
 DEFAULT_RETAIN_SECONDS = 7 * 24 * 3600
 RETENTION_INTERVAL = 3600.0  # how often a running engine applies it

@@ -13,10 +13,7 @@ import shutil
 import sysconfig
 import uuid
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-
-import anyio
 
 from ..backend import InvalidRequestError
 from ..models import (
@@ -280,9 +277,8 @@ class Scoring:
                     f"state={result.state} score={result.score}\n{result.output}",
                 )
         finally:
-            # Off the scoring's critical path and the event loop (tens of ms for a pytest run's
-            # caches); a server that dies first removes it on its next start.
-            self.devboxes.tg.start_soon(partial(anyio.to_thread.run_sync, shutil.rmtree, work, True))
+            # Off the scoring's critical path (tens of ms for a pytest run's caches).
+            self.devboxes.trash.put(work)
         return ScoringContractResultView(
             score=weighted_total(scenario.scoring_contract, results), scoring_function_results=results
         )

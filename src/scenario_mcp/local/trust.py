@@ -434,8 +434,6 @@ def _made(
         made = _MADE[key]
         if made is None or store.has_image_layer(made.layer):
             return made
-    if remembered_only:
-        raise NotRemembered("the trust layer for these layers")
     below = (key[0], key[1][1:], key[2])  # the image without its top layer: a build's previous step
     if len(stats) == len(layers) and layers and below in _MADE and below in _SEEN:
         made = _MADE[below]
@@ -443,6 +441,8 @@ def _made(
             _remember(_MADE, key, made)
             _remember(_SEEN, key, _SEEN[below])
             return made
+    if remembered_only:  # (the step above makes nothing: a stat per path it looked at)
+        raise NotRemembered("the trust layer for these layers")
     image = _Image([store.path(layer) for layer in layers])
     made = _trust_layer(store, image, certificates)
     _remember(_MADE, key, made)

@@ -6,72 +6,28 @@ resource or prompt. Rather than trusting every tool to remember that, a solver s
 (a session pinned with `--run` sees one run, its scenario and its devbox; everything else is "not
 found"), refuses every authoring operation, and redacts every view on its way out (redaction.py).
 Tools, resources and prompts are the same code for both roles; only the backend they are handed
-differs. Every Backend method is written out here, so mypy checks that SolverBackend is one and a
-method added to the protocol must be decided on here.
+differs. Every Backend method is written out, here or in authoring_only.py (what a solver is
+refused), so mypy checks that SolverBackend is one and a method added to the protocol must be
+decided on.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Literal
 
 from ..backend import Backend, InvalidRequestError, NotFoundError
 from ..models import (
-    DEFAULT_DOWNLOAD_SECONDS,
-    AgentBuildLogsListView,
-    AgentCreateParameters,
-    AgentListView,
-    AgentView,
-    BenchmarkCreateParameters,
-    BenchmarkListView,
-    BenchmarkRunListView,
-    BenchmarkRunView,
-    BenchmarkUpdateParameters,
-    BenchmarkView,
-    BlueprintBuildLogsListView,
-    BlueprintCreateParameters,
-    BlueprintListView,
-    BlueprintView,
-    CreateCustomScorerParameters,
-    DevboxCreateParameters,
-    DevboxListView,
-    DevboxLogsListView,
-    DevboxResourceUsageView,
-    DevboxSnapshotListView,
-    DevboxSnapshotView,
     DevboxView,
     ExecutionOutputChunk,
     ExecutionView,
-    MetadataKeysView,
-    MetadataKind,
-    MetadataValuesView,
-    NetworkPolicyCreateParameters,
-    NetworkPolicyListView,
-    NetworkPolicyUpdateParameters,
-    NetworkPolicyView,
-    ObjectCreateParameters,
-    ObjectDownloadURLView,
-    ObjectListView,
-    ObjectView,
     RunLogEntry,
-    ScenarioCreateParameters,
     ScenarioListView,
     ScenarioRunListView,
     ScenarioRunView,
-    ScenarioScorersListView,
-    ScenarioScorerView,
-    ScenarioUpdateParameters,
-    ScenarioValidationView,
     ScenarioView,
-    SecretCreateParameters,
-    SecretListView,
-    SecretUpdateParameters,
-    SecretView,
-    StartBenchmarkRunParameters,
     StartScenarioRunParameters,
-    TunnelConfig,
-    TunnelView,
 )
+from .authoring_only import AuthoringOnly
 from .redaction import HIDDEN_OUTPUT, SOLVER_SEES_SCORER_OUTPUT, redact_logs, redact_run, redact_scenario
 
 # HIDDEN_OUTPUT and SOLVER_SEES_SCORER_OUTPUT are redaction.py's, named here too: they are the
@@ -90,11 +46,7 @@ class NotVisibleError(NotFoundError):
         self.args = (self.message,)
 
 
-def _refused(operation: str) -> InvalidRequestError:
-    return InvalidRequestError(f"{operation} is not available to a solver session (the server runs --role solver)")
-
-
-class SolverBackend:
+class SolverBackend(AuthoringOnly):
     """The Backend a solver session gets: access checks and redaction, deny by default.
 
     Unpinned, a solver sees every scenario (redacted) and run, and may work only in devboxes of
@@ -159,9 +111,6 @@ class SolverBackend:
 
     # --- scenarios: read only, redacted ----------------------------------------------------------
 
-    async def create_scenario(self, params: ScenarioCreateParameters) -> ScenarioView:
-        raise _refused("create_scenario")
-
     async def get_scenario(self, scenario_id: str) -> ScenarioView:
         await self._check_scenario(scenario_id)
         return redact_scenario(await self._inner.get_scenario(scenario_id))
@@ -196,18 +145,6 @@ class SolverBackend:
             validation_type=validation_type,
         )
         return page.model_copy(update={"scenarios": [redact_scenario(s) for s in page.scenarios]})
-
-    async def update_scenario(self, scenario_id: str, params: ScenarioUpdateParameters) -> ScenarioView:
-        raise _refused("update_scenario")
-
-    async def archive_scenario(self, scenario_id: str) -> ScenarioView:
-        raise _refused("archive_scenario")
-
-    async def unarchive_scenario(self, scenario_id: str) -> ScenarioView:
-        raise _refused("unarchive_scenario")
-
-    async def validate_scenario(self, scenario_id: str) -> ScenarioValidationView:
-        raise _refused("validate_scenario")
 
     # --- runs ------------------------------------------------------------------------------------
 
@@ -284,139 +221,11 @@ class SolverBackend:
         run = await self._inner.get_run(run_id)
         return redact_logs(await self._inner.run_logs(run_id), await self._scenario_of(run))
 
-    # --- authoring only: benchmarks, custom scorers, blueprints, metadata -------------------------
-
-    async def create_benchmark(self, params: BenchmarkCreateParameters) -> BenchmarkView:
-        raise _refused("create_benchmark")
-
-    async def get_benchmark(self, benchmark_id: str) -> BenchmarkView:
-        raise _refused("get_benchmark")
-
-    async def list_benchmarks(
-        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
-    ) -> BenchmarkListView:
-        raise _refused("list_benchmarks")
-
-    async def update_benchmark(self, benchmark_id: str, params: BenchmarkUpdateParameters) -> BenchmarkView:
-        raise _refused("update_benchmark")
-
-    async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView:
-        raise _refused("archive_benchmark")
-
-    async def unarchive_benchmark(self, benchmark_id: str) -> BenchmarkView:
-        raise _refused("unarchive_benchmark")
-
-    async def update_benchmark_scenarios(
-        self, benchmark_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
-    ) -> BenchmarkView:
-        raise _refused("update_benchmark_scenarios")
-
-    async def start_benchmark_run(self, params: StartBenchmarkRunParameters) -> BenchmarkRunView:
-        raise _refused("start_benchmark_run")
-
-    async def get_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
-        raise _refused("get_benchmark_run")
-
-    async def list_benchmark_runs(
-        self,
-        *,
-        limit: int = 20,
-        starting_after: str | None = None,
-        benchmark_id: str | None = None,
-        name: str | None = None,
-        state: str | None = None,
-    ) -> BenchmarkRunListView:
-        raise _refused("list_benchmark_runs")
-
-    async def complete_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
-        raise _refused("complete_benchmark_run")
-
-    async def cancel_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
-        raise _refused("cancel_benchmark_run")
-
-    async def create_custom_scorer(self, params: CreateCustomScorerParameters) -> ScenarioScorerView:
-        raise _refused("create_custom_scorer")
-
-    async def get_custom_scorer(self, scorer_id: str) -> ScenarioScorerView:
-        raise _refused("get_custom_scorer")
-
-    async def list_custom_scorers(
-        self, *, limit: int = 20, starting_after: str | None = None
-    ) -> ScenarioScorersListView:
-        raise _refused("list_custom_scorers")
-
-    async def update_custom_scorer(self, scorer_id: str, params: CreateCustomScorerParameters) -> ScenarioScorerView:
-        raise _refused("update_custom_scorer")
-
-    async def create_blueprint(self, params: BlueprintCreateParameters) -> BlueprintView:
-        raise _refused("create_blueprint")
-
-    async def get_blueprint(self, blueprint_id: str) -> BlueprintView:
-        raise _refused("get_blueprint")
-
-    async def wait_for_blueprint(self, blueprint_id: str, *, timeout_seconds: float = 1800) -> BlueprintView:
-        raise _refused("wait_for_blueprint")
-
-    async def list_blueprints(
-        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
-    ) -> BlueprintListView:
-        raise _refused("list_blueprints")
-
-    async def blueprint_logs(self, blueprint_id: str) -> BlueprintBuildLogsListView:
-        raise _refused("blueprint_logs")
-
-    async def delete_blueprint(self, blueprint_id: str) -> None:
-        raise _refused("delete_blueprint")
-
-    async def metadata_keys(self, kind: MetadataKind) -> MetadataKeysView:
-        raise _refused("metadata_keys")
-
-    async def metadata_values(self, kind: MetadataKind, key: str) -> MetadataValuesView:
-        raise _refused("metadata_values")
-
-    # --- devboxes (a run's own only; their lifecycle is the run's) -------------------------------
-
-    async def create_devbox(self, params: DevboxCreateParameters) -> DevboxView:
-        raise _refused("create_devbox")
+    # --- devboxes: a run's own only (the rest is refused, authoring_only.py) ---------------------
 
     async def get_devbox(self, devbox_id: str) -> DevboxView:
         await self._check_devbox(devbox_id)
         return await self._inner.get_devbox(devbox_id)
-
-    async def list_devboxes(
-        self, *, limit: int = 20, starting_after: str | None = None, status: str | None = None
-    ) -> DevboxListView:
-        raise InvalidRequestError("list_devboxes is not available to a solver session; get_run shows your devbox")
-
-    async def wait_for_devbox_status(
-        self, devbox_id: str, statuses: list[str], *, timeout_seconds: float = 30
-    ) -> DevboxView:
-        raise _refused("wait_for_devbox_status")
-
-    async def shutdown_devbox(self, devbox_id: str) -> DevboxView:
-        raise _refused("shutdown_devbox")
-
-    async def suspend_devbox(self, devbox_id: str) -> DevboxView:
-        raise _refused("suspend_devbox")
-
-    async def resume_devbox(self, devbox_id: str) -> DevboxView:
-        raise _refused("resume_devbox")
-
-    async def keep_alive_devbox(self, devbox_id: str) -> DevboxView:
-        raise _refused("keep_alive_devbox")
-
-    async def update_devbox(
-        self, devbox_id: str, *, name: str | None = None, metadata: dict[str, str] | None = None
-    ) -> DevboxView:
-        raise _refused("update_devbox")
-
-    async def devbox_logs(
-        self, devbox_id: str, *, execution_id: str | None = None, shell_name: str | None = None
-    ) -> DevboxLogsListView:
-        raise _refused("devbox_logs")
-
-    async def devbox_usage(self, devbox_id: str) -> DevboxResourceUsageView:
-        raise _refused("devbox_usage")
 
     # --- execution and files, in a run's devbox ----------------------------------------------------
 
@@ -511,153 +320,6 @@ class SolverBackend:
     async def list_files(self, devbox_id: str, path: str = ".") -> list[str]:
         await self._check_devbox(devbox_id)
         return await self._inner.list_files(devbox_id, path)
-
-    # --- snapshots: authoring only ---------------------------------------------------------------
-
-    async def snapshot_disk(
-        self,
-        devbox_id: str,
-        *,
-        name: str | None = None,
-        metadata: dict[str, str] | None = None,
-        commit_message: str | None = None,
-    ) -> DevboxSnapshotView:
-        raise _refused("snapshot_disk")
-
-    async def list_snapshots(
-        self,
-        *,
-        limit: int = 20,
-        starting_after: str | None = None,
-        devbox_id: str | None = None,
-        source_blueprint_id: str | None = None,
-        metadata: dict[str, list[str]] | None = None,
-    ) -> DevboxSnapshotListView:
-        raise _refused("list_snapshots")
-
-    async def get_snapshot(self, snapshot_id: str) -> DevboxSnapshotView:
-        raise _refused("get_snapshot")
-
-    async def update_snapshot(
-        self,
-        snapshot_id: str,
-        *,
-        name: str | None = None,
-        metadata: dict[str, str] | None = None,
-        commit_message: str | None = None,
-    ) -> DevboxSnapshotView:
-        raise _refused("update_snapshot")
-
-    async def delete_snapshot(self, snapshot_id: str) -> None:
-        raise _refused("delete_snapshot")
-
-    # --- storage objects (build contexts): authoring only ----------------------------------------
-
-    async def create_object(self, params: ObjectCreateParameters) -> ObjectView:
-        raise _refused("create_object")
-
-    async def get_object(self, object_id: str) -> ObjectView:
-        raise _refused("get_object")
-
-    async def list_objects(
-        self,
-        *,
-        limit: int = 20,
-        starting_after: str | None = None,
-        name: str | None = None,
-        content_type: str | None = None,
-        state: str | None = None,
-        search: str | None = None,
-    ) -> ObjectListView:
-        raise _refused("list_objects")
-
-    async def upload_object(self, object_id: str, content: bytes | AsyncIterable[bytes]) -> None:
-        raise _refused("upload_object")
-
-    async def complete_object(self, object_id: str) -> ObjectView:
-        raise _refused("complete_object")
-
-    async def object_download_url(
-        self, object_id: str, *, duration_seconds: int = DEFAULT_DOWNLOAD_SECONDS
-    ) -> ObjectDownloadURLView:
-        raise _refused("object_download_url")
-
-    async def download_object(self, object_id: str) -> bytes:
-        raise _refused("download_object")
-
-    async def delete_object(self, object_id: str) -> ObjectView:
-        raise _refused("delete_object")
-
-    async def create_network_policy(self, params: NetworkPolicyCreateParameters) -> NetworkPolicyView:
-        raise _refused("create_network_policy")
-
-    async def get_network_policy(self, policy_id: str) -> NetworkPolicyView:
-        raise _refused("get_network_policy")
-
-    async def list_network_policies(
-        self,
-        *,
-        limit: int = 20,
-        starting_after: str | None = None,
-        name: str | None = None,
-        policy_id: str | None = None,
-    ) -> NetworkPolicyListView:
-        raise _refused("list_network_policies")
-
-    async def update_network_policy(self, policy_id: str, params: NetworkPolicyUpdateParameters) -> NetworkPolicyView:
-        raise _refused("update_network_policy")
-
-    async def delete_network_policy(self, policy_id: str) -> NetworkPolicyView:
-        raise _refused("delete_network_policy")
-
-    async def enable_tunnel(self, devbox_id: str, config: TunnelConfig | None = None) -> TunnelView:
-        raise _refused("enable_tunnel")
-
-    async def remove_tunnel(self, devbox_id: str) -> None:
-        raise _refused("remove_tunnel")
-
-    # --- secrets: authoring only (a solver's devbox gets the values its run names, never the list)
-
-    async def create_secret(self, params: SecretCreateParameters) -> SecretView:
-        raise _refused("create_secret")
-
-    async def get_secret(self, name: str) -> SecretView:
-        raise _refused("get_secret")
-
-    async def list_secrets(self, *, limit: int = 20, starting_after: str | None = None) -> SecretListView:
-        raise _refused("list_secrets")
-
-    async def update_secret(self, name: str, params: SecretUpdateParameters) -> SecretView:
-        raise _refused("update_secret")
-
-    async def delete_secret(self, name: str) -> SecretView:
-        raise _refused("delete_secret")
-
-    async def create_agent(self, params: AgentCreateParameters) -> AgentView:
-        raise _refused("create_agent")
-
-    async def get_agent(self, agent_id: str) -> AgentView:
-        raise _refused("get_agent")
-
-    async def wait_for_agent(self, agent_id: str, *, timeout_seconds: float = 1800) -> AgentView:
-        raise _refused("wait_for_agent")
-
-    async def list_agents(
-        self,
-        *,
-        limit: int = 20,
-        starting_after: str | None = None,
-        name: str | None = None,
-        version: str | None = None,
-        search: str | None = None,
-    ) -> AgentListView:
-        raise _refused("list_agents")
-
-    async def agent_logs(self, agent_id: str) -> AgentBuildLogsListView:
-        raise _refused("agent_logs")
-
-    async def delete_agent(self, agent_id: str) -> None:
-        raise _refused("delete_agent")
 
 
 if TYPE_CHECKING:

@@ -57,70 +57,18 @@ def _text(path: Path) -> str:
 
 def read_harbor(directory: Path) -> Task:
     toml_path = directory / "task.toml"
-    try:
-        data = tomllib.loads(_text(toml_path))
-    except tomllib.TOMLDecodeError as exc:
-        raise TaskFormatError(f"{toml_path}: {exc}") from None
+    data = _read_toml(toml_path)
     where = str(toml_path)
     task = _table(data, "task", toml_path)
     verifier = _table(data, "verifier", toml_path)
     agent = _table(data, "agent", toml_path)
     environment = _table(data, "environment", toml_path)
     metadata = _table(data, "metadata", toml_path)
-
-    if verifier.get("environment_mode", "shared") != "shared" or (directory / "tests" / "Dockerfile").exists():
-        raise TaskFormatError(
-            f"{directory}: the verifier needs an environment of its own (environment_mode = "
-            f"{verifier.get('environment_mode', 'shared')!r}, or tests/Dockerfile); scenario-mcp scores in the "
-            "agent's own environment only (Harbor's shared mode): remove tests/Dockerfile and environment_mode"
-        )
-    gpus = environment.get("gpus") or 0
-    if gpus:
-        raise TaskFormatError(f"{where}: the task asks for {gpus} GPU(s) ([environment].gpus); devboxes here have none")
-    if environment.get("os", "linux") != "linux":
-        raise TaskFormatError(f"{where}: [environment].os = {environment['os']!r}; devboxes here are Linux only")
-    instruction_path = directory / "instruction.md"
-    if not instruction_path.is_file():
-        raise TaskFormatError(f"{directory}: instruction.md is missing; it holds the task's text")
-    instruction = _text(instruction_path)
-    if not instruction.strip():
-        raise TaskFormatError(f"{instruction_path} is empty")
-
-    env_dir = directory / "environment"
-    docker_image = environment.get("docker_image")
-    dockerfile_path = env_dir / "Dockerfile"
-    if docker_image is not None and not isinstance(docker_image, str):
-        raise TaskFormatError(f"{where}: [environment].docker_image must be a string")
-    executables: set[str] = set()
-    if dockerfile_path.is_file():
-        dockerfile: str | None = _text(dockerfile_path)
-        context = read_tree(env_dir, executables=executables)
-        context.pop("Dockerfile", None)
-        docker_image = None if docker_image is None else docker_image
-    elif docker_image:
-        dockerfile, context = None, {}
-    else:
-        raise TaskFormatError(
-            f"{directory}: no environment: add environment/Dockerfile or set [environment].docker_image"
-        )
-    if dockerfile is not None and docker_image:
-        docker_image = None  # Harbor builds the Dockerfile when there is one
-
-    tests = read_tree(directory / "tests")
-    if "test.sh" not in tests:
-        raise TaskFormatError(f"{directory}: tests/test.sh is missing; it is the verifier Harbor runs")
-    solution = read_tree(directory / "solution")
-    if solution and "solve.sh" not in solution:
-        raise TaskFormatError(f"{directory}: solution/ has no solve.sh; the oracle runs solution/solve.sh")
-
-    network_mode = environment.get("network_mode", agent.get("network_mode"))
-    allowed = environment.get("allowed_hosts", agent.get("allowed_hosts")) or []
-    if network_mode is not None and network_mode not in NETWORK_MODES:
-        raise TaskFormatError(f"{where}: network_mode {network_mode!r} is not one of {', '.join(NETWORK_MODES)}")
-    if not isinstance(allowed, list) or not all(isinstance(h, str) for h in allowed):
-        raise TaskFormatError(f"{where}: allowed_hosts must be a list of host names")
-    if allowed and network_mode not in (None, "allowlist"):
-        raise TaskFormatError(f'{where}: allowed_hosts goes with network_mode = "allowlist", not {network_mode!r}')
+    _check_supported(directory, where, verifier, environment)
+    instruction = _read_instruction(directory)
+    dockerfile, docker_image, context, executables = _read_environment(directory, where, environment)
+    tests, solution = _read_verifier_and_oracle(directory)
+    network_mode, allowed = _network(where, environment, agent)
     workdir = environment.get("workdir")
     if workdir is not None and (not isinstance(workdir, str) or not workdir.startswith("/")):
         raise TaskFormatError(f"{where}: [environment].workdir must be an absolute path")
@@ -132,7 +80,7 @@ def read_harbor(directory: Path) -> Task:
         format="harbor",
         instruction=instruction,
         dockerfile=dockerfile,
-        docker_image=docker_image or None,
+        docker_image=docker_image,
         context=context,
         tests=tests,
         solution=solution,
@@ -151,6 +99,82 @@ def read_harbor(directory: Path) -> Task:
         metadata=metadata,
         context_executables=executables - {"Dockerfile"},
     )
+
+
+def _read_toml(toml_path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(_text(toml_path))
+    except tomllib.TOMLDecodeError as exc:
+        raise TaskFormatError(f"{toml_path}: {exc}") from None
+
+
+def _check_supported(directory: Path, where: str, verifier: dict[str, Any], environment: dict[str, Any]) -> None:
+    """Refuse what a devbox here cannot give the task: a verifier environment of its own, GPUs, not Linux."""
+    if verifier.get("environment_mode", "shared") != "shared" or (directory / "tests" / "Dockerfile").exists():
+        raise TaskFormatError(
+            f"{directory}: the verifier needs an environment of its own (environment_mode = "
+            f"{verifier.get('environment_mode', 'shared')!r}, or tests/Dockerfile); scenario-mcp scores in the "
+            "agent's own environment only (Harbor's shared mode): remove tests/Dockerfile and environment_mode"
+        )
+    gpus = environment.get("gpus") or 0
+    if gpus:
+        raise TaskFormatError(f"{where}: the task asks for {gpus} GPU(s) ([environment].gpus); devboxes here have none")
+    if environment.get("os", "linux") != "linux":
+        raise TaskFormatError(f"{where}: [environment].os = {environment['os']!r}; devboxes here are Linux only")
+
+
+def _read_instruction(directory: Path) -> str:
+    instruction_path = directory / "instruction.md"
+    if not instruction_path.is_file():
+        raise TaskFormatError(f"{directory}: instruction.md is missing; it holds the task's text")
+    instruction = _text(instruction_path)
+    if not instruction.strip():
+        raise TaskFormatError(f"{instruction_path} is empty")
+    return instruction
+
+
+def _read_environment(
+    directory: Path, where: str, environment: dict[str, Any]
+) -> tuple[str | None, str | None, dict[str, bytes], set[str]]:
+    """The Dockerfile, its build context and the context's executables; or, with no Dockerfile, the
+    image to start from (Harbor builds the Dockerfile when there is one, whatever docker_image says)."""
+    env_dir = directory / "environment"
+    docker_image = environment.get("docker_image")
+    dockerfile_path = env_dir / "Dockerfile"
+    if docker_image is not None and not isinstance(docker_image, str):
+        raise TaskFormatError(f"{where}: [environment].docker_image must be a string")
+    executables: set[str] = set()
+    if dockerfile_path.is_file():
+        dockerfile = _text(dockerfile_path)
+        context = read_tree(env_dir, executables=executables)
+        context.pop("Dockerfile", None)
+        return dockerfile, None, context, executables
+    if docker_image:
+        return None, docker_image, {}, executables
+    raise TaskFormatError(f"{directory}: no environment: add environment/Dockerfile or set [environment].docker_image")
+
+
+def _read_verifier_and_oracle(directory: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    tests = read_tree(directory / "tests")
+    if "test.sh" not in tests:
+        raise TaskFormatError(f"{directory}: tests/test.sh is missing; it is the verifier Harbor runs")
+    solution = read_tree(directory / "solution")
+    if solution and "solve.sh" not in solution:
+        raise TaskFormatError(f"{directory}: solution/ has no solve.sh; the oracle runs solution/solve.sh")
+    return tests, solution
+
+
+def _network(where: str, environment: dict[str, Any], agent: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """network_mode and allowed_hosts, from [environment], else from [agent]."""
+    network_mode = environment.get("network_mode", agent.get("network_mode"))
+    allowed = environment.get("allowed_hosts", agent.get("allowed_hosts")) or []
+    if network_mode is not None and network_mode not in NETWORK_MODES:
+        raise TaskFormatError(f"{where}: network_mode {network_mode!r} is not one of {', '.join(NETWORK_MODES)}")
+    if not isinstance(allowed, list) or not all(isinstance(h, str) for h in allowed):
+        raise TaskFormatError(f"{where}: allowed_hosts must be a list of host names")
+    if allowed and network_mode not in (None, "allowlist"):
+        raise TaskFormatError(f'{where}: allowed_hosts goes with network_mode = "allowlist", not {network_mode!r}')
+    return network_mode, allowed
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The tool catalogue (tools/catalogue.py): each spec agrees with its handler, which toolset each tool is in, and
-which tools each session is offered."""
+"""The tool catalogue (tools/catalogue.py, toolsets/): each spec agrees with its handler, which toolset each
+tool is in, and which tools each session is offered."""
 
 from __future__ import annotations
 
@@ -9,20 +9,18 @@ from typing import get_type_hints
 import pytest
 
 from scenario_mcp.mcp_server.tools import DEFAULT_TOOLSETS, TOOLS, TOOLSETS, parse_toolsets, solver_tools, tools_for
-from scenario_mcp.mcp_server.tools.catalogue import (
-    AGENT_TOOLS,
-    BENCHMARK_TOOLS,
-    BLUEPRINT_TOOLS,
-    DEVBOX_TOOLS,
-    EXECUTION_TOOLS,
-    FILE_TOOLS,
-    RUN_TOOLS,
-    SCENARIO_TOOLS,
-    SECRET_TOOLS,
-    TASK_TOOLS,
-    TUNNEL_TOOLS,
-)
 from scenario_mcp.mcp_server.tools.spec import Progress, ToolSpec, Unfinished
+from scenario_mcp.mcp_server.tools.toolsets.agents import AGENT_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.benchmarks import BENCHMARK_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.blueprints import BLUEPRINT_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.devboxes import DEVBOX_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.executions import EXECUTION_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.files import FILE_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.runs import RUN_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.scenarios import SCENARIO_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.secrets import SECRET_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.tasks import TASK_TOOLS
+from scenario_mcp.mcp_server.tools.toolsets.tunnels import TUNNEL_TOOLS
 
 AUTHORING = {
     "create_scenario",

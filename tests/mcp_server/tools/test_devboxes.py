@@ -239,11 +239,14 @@ async def test_waiting_for_a_build_reports_the_pull_in_bytes_and_the_steps_incre
 
 
 async def test_a_build_context_path_is_refused_over_http_unless_allowed(tmp_path: Path) -> None:
-    from scenario_mcp.cli import _host_dirs, _parser
+    from scenario_mcp.cli import build_parser
+    from scenario_mcp.cli.servers import allowed_host_dirs
 
-    stdio = _parser().parse_args(["serve"])
-    assert _host_dirs("stdio", stdio).allowed == (Path(os.getcwd()).resolve(),)
-    http = _parser().parse_args(["serve", "--transport", "http"])
-    assert _host_dirs("http", http).allowed == ()
-    named = _parser().parse_args(["serve", "--transport", "http", "--allow-dir", str(tmp_path), "--allow-dir", "/srv"])
-    assert _host_dirs("http", named).allowed == (tmp_path.resolve(), Path("/srv").resolve())
+    stdio = build_parser().parse_args(["serve"])
+    assert allowed_host_dirs("stdio", stdio).allowed == (Path(os.getcwd()).resolve(),)
+    http = build_parser().parse_args(["serve", "--transport", "http"])
+    assert allowed_host_dirs("http", http).allowed == ()
+    named = build_parser().parse_args(
+        ["serve", "--transport", "http", "--allow-dir", str(tmp_path), "--allow-dir", "/srv"]
+    )
+    assert allowed_host_dirs("http", named).allowed == (tmp_path.resolve(), Path("/srv").resolve())

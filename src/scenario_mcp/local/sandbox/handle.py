@@ -30,7 +30,7 @@ from ..limits import remove_spare, spare_cgroup_parents
 from . import mount_plan, spawner
 from .init import Request
 from .rootfs import resolve
-from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root_plan, sandbox_env
+from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root_plan, sandbox_env, step_stage_plan
 
 # A start waits for its init to build the root (mounts): with one helper, starts queue behind
 # each other's setup however many cores there are. A few helpers let them overlap.
@@ -247,7 +247,8 @@ class Sandbox:
         prepare_dirs(spec)
         request: Request = {
             "root": str(spec.mount_point),
-            "plan": [] if spec.build else mount_plan.encode(root_plan(spec)),
+            # A build sandbox's plan is what each step prepares ahead (its root comes with it).
+            "plan": mount_plan.encode(step_stage_plan(spec) if spec.build else root_plan(spec)),
             "network": spec.network,
             "hostname": spec.hostname,
             "launcher_dir": str(spec.state_dir),

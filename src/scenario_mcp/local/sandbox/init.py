@@ -16,6 +16,8 @@ own plan, an overlay of the steps before it under a fresh upper directory; the s
 share the sandbox's user, PID and network namespaces, started once for the whole build. A step
 locks itself in as a devbox's init does, and when its command exits every process it left is
 killed before its exit is reported, so its upper directory is still when the server freezes it.
+Each step's process is forked ahead of its request (a spare: its fork, its mount namespace, its
+/dev and /run off the path of the step); its /proc is init's, mounted and hardened once.
 """
 
 from __future__ import annotations
@@ -59,11 +61,38 @@ MAX_MESSAGE = 1 << 20
 # server runs as root), which passes the owner check on them: they are made read-only or masked.
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "driver", "mtrr")
 PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
+# The signals init handles (_serve); every other is at its default.
+HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ)
 
 
-def _harden_and_lock(nested_user_ns: int, *, keep: bool = False) -> None:
-    """Protect /proc, then move into the nested user namespace (made ahead of time, see
-    nest_user_namespace) and a mount namespace of its own there.
+def _harden_and_lock(nested_user_ns: int) -> None:
+    """Protect /proc, then lock the root in (_lock)."""
+    _harden_proc("/proc")
+    _lock(nested_user_ns)
+
+
+def _is_procfs(operation: mount_plan.SetupOp) -> bool:
+    return isinstance(operation, mount_plan.Mount) and operation.fstype == "proc"
+
+
+def _harden_proc(proc: str) -> None:
+    """Make the entries of the procfs at `proc` that act on the whole host read-only or masked."""
+    proc_flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+    for name in PROC_READ_ONLY:
+        path = f"{proc}/{name}"
+        if not os.path.exists(path):
+            continue
+        libc.mount(path, path, None, libc.MS_BIND | libc.MS_REC, None)
+        libc.mount(None, path, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | proc_flags, None)
+    for name in PROC_MASKED:
+        path = f"{proc}/{name}"
+        if os.path.exists(path):
+            libc.mount("/dev/null", path, None, libc.MS_BIND, None)
+
+
+def _lock(nested_user_ns: int) -> None:
+    """Move into the nested user namespace (made ahead of time, see nest_user_namespace) and a
+    mount namespace of its own there.
 
     Mounts made in a namespace owned by a more privileged user namespace are locked in the new
     one: the devbox's root cannot unmount or remount them (nor mount a fresh procfs, as its PID
@@ -72,20 +101,8 @@ def _harden_and_lock(nested_user_ns: int, *, keep: bool = False) -> None:
     Ids stay the same (the host's when the server runs as root), so copy-on-write into the system
     directories works, but the devbox can no longer undo these.
     """
-    proc_flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
-    for name in PROC_READ_ONLY:
-        path = f"/proc/{name}"
-        if not os.path.exists(path):
-            continue
-        libc.mount(path, path, None, libc.MS_BIND | libc.MS_REC, None)
-        libc.mount(None, path, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | proc_flags, None)
-    for name in PROC_MASKED:
-        path = f"/proc/{name}"
-        if os.path.exists(path):
-            libc.mount("/dev/null", path, None, libc.MS_BIND, None)
     libc.setns(nested_user_ns, libc.CLONE_NEWUSER, "setns(nested user namespace)")
-    if not keep:
-        os.close(nested_user_ns)
+    os.close(nested_user_ns)
     libc.unshare(libc.CLONE_NEWNS, "unshare(nested mount namespace)")
 
 
@@ -162,7 +179,12 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
         # Before any command exists, while init still holds CAP_NET_ADMIN over its namespace.
         network.apply_ruleset(network.allowlist_ruleset(request["egress_allow"] or []))
     building = bool(request.get("build"))
-    if not building:
+    if building:  # its steps' procfs, the same for all (one PID namespace): the rest is each step's
+        for operation in mount_plan.decode(request["plan"]):
+            if isinstance(operation, mount_plan.Mount) and _is_procfs(operation):
+                operation.apply()
+                _harden_proc(operation.target)
+    else:
         for step in mount_plan.decode(request["plan"]):
             step.apply()
     libc.sethostname(request["hostname"])
@@ -183,7 +205,7 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
     # "R" then end of file is how the spawner learns of success.
     os.write(report, b"R\n")
     os.close(report)
-    _serve(listener, nested_user_ns if building else None, request.get("deadline"))
+    _serve(listener, nested_user_ns if building else None, request.get("deadline"), request["plan"])
 
 
 def _listen(directory: str) -> socket.socket:
@@ -203,7 +225,12 @@ def _listen(directory: str) -> socket.socket:
     return listener
 
 
-def _serve(listener: socket.socket, build_user_ns: int | None = None, deadline: float | None = None) -> None:
+def _serve(
+    listener: socket.socket,
+    build_user_ns: int | None = None,
+    deadline: float | None = None,
+    stage_plan: list[dict[str, Any]] | None = None,
+) -> None:
     """PID 1 of the devbox: start the commands the server sends, report their exit, reap orphans.
 
     A request is one SOCK_SEQPACKET message, {"argv", "env", "cwd", "rlimits"} with the command's
@@ -224,9 +251,11 @@ def _serve(listener: socket.socket, build_user_ns: int | None = None, deadline: 
         with contextlib.suppress(OSError, ValueError, RuntimeError):
             if signal.getsignal(sig) == signal.SIG_IGN:
                 signal.signal(sig, signal.SIG_DFL)
-    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
+    for sig in HANDLED_SIGNALS:
         signal.signal(sig, lambda *_: None)
-    launcher = _Launcher(build_user_ns, deadline)
+    launcher = _Launcher(build_user_ns, deadline, stage_plan)
+    if build_user_ns is not None:
+        launcher.fork_spare()
     while True:
         wait = None if launcher.deadline is None else launcher.deadline - time.time()
         try:
@@ -258,8 +287,15 @@ _RLIMITS = ("FSIZE", "AS", "NPROC")
 class _Launcher:
     """Init's bookkeeping of the connections it serves and the commands it started."""
 
-    def __init__(self, build_user_ns: int | None = None, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        build_user_ns: int | None = None,
+        deadline: float | None = None,
+        stage_plan: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.build_user_ns = build_user_ns  # a build sandbox's: the user namespace its steps enter
+        self.stage_plan = stage_plan or []  # a build sandbox's: what a step prepares before its request
+        self.spare: tuple[int, socket.socket] | None = None  # a build's next step, forked ahead
         self.contained: set[int] = set()  # a build's RUN steps: all they left is killed when they end
         self.deadline = deadline
         self.connections: dict[int, socket.socket] = {}
@@ -281,6 +317,8 @@ class _Launcher:
                 self.contained.discard(pid)
                 self._end_the_rest()
             self._exited(pid, os.waitstatus_to_exitcode(status))
+            if self.build_user_ns is not None and self.spare is None and not self.contained:
+                self.fork_spare()  # after the reply: it overlaps what the server does next
 
     def _end_the_rest(self) -> None:
         """After a build's RUN step: kill every process it left (a daemon, a background job) and
@@ -296,6 +334,9 @@ class _Launcher:
             self._exited(pid, os.waitstatus_to_exitcode(status))
 
     def _exited(self, pid: int, code: int) -> None:
+        if self.spare is not None and self.spare[0] == pid:  # killed with what a RUN step left
+            self.spare[1].close()
+            self.spare = None
         process = self.started.pop(pid, None)
         if process is not None:
             process.returncode = code
@@ -335,7 +376,7 @@ class _Launcher:
                 return
             if len(fds) != 3:
                 raise ValueError("a command needs its stdin, stdout and stderr")
-            pid = self.start_step(message, fds) if "step" in message else self.start(message, fds)
+            pid = self.start_step(data, message, fds) if "step" in message else self.start(message, fds)
             self.pid_of[fd] = pid
             self.connection_of[pid] = conn  # no reply until it exits: the server does not wait for one
         except Exception as exc:
@@ -345,21 +386,41 @@ class _Launcher:
             for passed in fds:
                 os.close(passed)
 
-    def start_step(self, message: dict[str, Any], fds: list[int]) -> int:
+    def start_step(self, data: bytes, message: dict[str, Any], fds: list[int]) -> int:
         """A build sandbox's step, in a mount namespace of its own (see the module's docstring):
         a RUN's command, or a hold (a root the server writes into from the host, for COPY) that
-        lasts until its stdin, a socket, closes. Its pid."""
+        lasts until its stdin, a socket, closes. Its pid: the spare's, which takes the request."""
         if self.build_user_ns is None:
             raise ValueError("steps are for build sandboxes only")
-        step = message["step"]
-        pid = os.fork()
-        if pid == 0:
-            _step_child(step, message, fds, self.build_user_ns)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
-        if not step.get("hold"):
+        if self.spare is None:
+            self.fork_spare()
+        assert self.spare is not None
+        pid, sock = self.spare
+        self.spare = None
+        try:
+            socket.send_fds(sock, [data], fds)
+        finally:
+            sock.close()
+        if message["step"].get("hold"):
+            self.fork_spare()  # a hold is not contained: the next step's spare outlives it
+        else:
             self.contained.add(pid)
         return pid
+
+    def fork_spare(self) -> None:
+        """Fork the next build step's process ahead of its request (_spare): the fork, its mount
+        namespace and its /proc, /dev and /run are then off the path of the step. Not while a
+        RUN runs: all that step leaves is killed when it ends, a spare too."""
+        assert self.build_user_ns is not None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _spare(theirs, self.stage_plan, self.build_user_ns)
+        theirs.close()
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # its own group before any signal to it may come
+        self.spare = (pid, ours)
 
     def start(self, message: dict[str, Any], fds: list[int]) -> int:
         """Start a command in its own session; its pid.
@@ -422,17 +483,47 @@ def _popen(
     )
 
 
-def _step_child(step: dict[str, Any], message: dict[str, Any], fds: list[int], user_ns: int) -> None:
-    """In a build step's forked child: its own mount namespace and root, then the step."""
+def _spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int) -> None:
+    """A build step's process before its request (init forked it ahead): a mount namespace of its
+    own, and in it the step's /dev and /run under the build's stage dir, beside the /proc init
+    mounted there (its copy), which the step's plan moves into its root; then the request (the
+    step, its stdin, stdout and stderr) on `sock`. Never returns."""
     try:
         signal.set_wakeup_fd(-1)
-        libc.unshare(libc.CLONE_NEWNS, "unshare(step mount namespace)")
+        keep = sorted({sock.fileno(), user_ns})
+        for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
+            os.closerange(low + 1, high)  # init's listener and connections are not a step's
+        problem: Exception | None = None
+        try:
+            libc.unshare(libc.CLONE_NEWNS, "unshare(step mount namespace)")
+            for operation in mount_plan.decode(stage_plan):
+                if not _is_procfs(operation):  # init's (run): the one PID namespace's
+                    operation.apply()
+        except Exception as exc:  # said to the step's stderr once it comes
+            problem = exc
+        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)
+        sock.close()
+    except BaseException:
+        os._exit(127)
+    if not data or len(fds) != 3:
+        os._exit(0)  # the build ended first
+    if problem is not None:
+        with contextlib.suppress(OSError):
+            os.write(fds[2], f"the build step's root could not be made: {problem}\n".encode(errors="replace"))
+        os._exit(127)
+    message = json.loads(data)
+    _step_child(message["step"], message, fds, user_ns)
+
+
+def _step_child(step: dict[str, Any], message: dict[str, Any], fds: list[int], user_ns: int) -> None:
+    """In a build step's process (_spare), in its own mount namespace: its root, then the step."""
+    try:
         for operation in mount_plan.decode(step["plan"]):
             operation.apply()
         if step.get("hold"):
             _hold(step["root"], fds)
         libc.pivot_into(step["root"])
-        _harden_and_lock(user_ns)
+        _lock(user_ns)  # its /proc was hardened before the request (_spare)
         env = dict(message["env"])
         home = "/root"
         if step.get("user"):
@@ -468,9 +559,8 @@ def _exec_command(message: dict[str, Any], fds: list[int], argv0: str | None = N
     """In the forked child: become the command, in its own session and process group."""
     try:
         signal.set_wakeup_fd(-1)
-        for sig in range(1, signal.NSIG):
-            with contextlib.suppress(OSError, ValueError, RuntimeError):
-                signal.signal(sig, signal.SIG_DFL)
+        for sig in HANDLED_SIGNALS:  # init ignores none (_serve): these are all it changed
+            signal.signal(sig, signal.SIG_DFL)
         with contextlib.suppress(OSError):
             os.setsid()  # fails only when the launcher already made it a group leader
         for target, source in enumerate(fds):

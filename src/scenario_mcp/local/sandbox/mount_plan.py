@@ -46,6 +46,19 @@ class Bind:
 
 
 @dataclass(frozen=True)
+class Move:
+    """A mount (with all mounted below it) moved to another place: a build step's /proc, /dev and
+    /run, made ahead of its request (init.py), into its root once that is mounted."""
+
+    source: str
+    target: str
+    op: ClassVar[str] = "move"
+
+    def apply(self) -> None:
+        libc.mount(self.source, self.target, None, libc.MS_MOVE, None)
+
+
+@dataclass(frozen=True)
 class File:
     """An empty file: the target of a bind mount."""
 
@@ -110,8 +123,10 @@ class ReadOnlyLayer:
             os.close(fd)
 
 
-SetupOp = Mount | Bind | File | Dir | Symlink | ReadOnlyLayer
-OPERATIONS: dict[str, type[SetupOp]] = {kind.op: kind for kind in (Mount, Bind, File, Dir, Symlink, ReadOnlyLayer)}
+SetupOp = Mount | Bind | Move | File | Dir | Symlink | ReadOnlyLayer
+OPERATIONS: dict[str, type[SetupOp]] = {
+    kind.op: kind for kind in (Mount, Bind, Move, File, Dir, Symlink, ReadOnlyLayer)
+}
 
 
 def encode(plan: list[SetupOp]) -> list[dict[str, Any]]:

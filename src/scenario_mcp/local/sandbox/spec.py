@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...conventions import HOME
-from .mount_plan import Bind, Dir, File, Mount, ReadOnlyLayer, SetupOp, Symlink
+from .mount_plan import Bind, Dir, File, Mount, Move, ReadOnlyLayer, SetupOp, Symlink
 from .network import SLIRP_DNS
 
 # Host directories shown read-only at the bottom of the devbox's filesystem, each overlaid.
@@ -27,6 +27,9 @@ HOST_DIRS = ("usr", "etc")
 SANDBOX_PATH = "/opt/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_TOOLS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+# What _special_mounts mounts under a root: a build step's are made ahead of its request, under
+# the build's stage dir, and moved into its root (step_stage_plan, root_plan's `staged`).
+SPECIAL_DIRS = ("proc", "dev", "run")
 
 
 class SandboxError(Exception):
@@ -90,6 +93,12 @@ class SandboxSpec:
         """The overlays the root is made of: `/`, and on the host's base `/usr` and `/etc`."""
         return ("root",) if self.image_root else ("root", *HOST_DIRS)
 
+    @property
+    def stage(self) -> Path:
+        """A build sandbox's: where each step's process mounts its /proc, /dev and /run, in its
+        own mount namespace, before its request comes (init.py)."""
+        return self.state_dir / "stage"
+
     def upper(self, part: str) -> Path:
         return self.state_dir / "upper" / part
 
@@ -112,12 +121,21 @@ def runtime_files(spec: SandboxSpec) -> dict[str, str]:
 
 def prepare_dirs(spec: SandboxSpec) -> None:
     if spec.build:  # its steps' roots are prepared step by step
-        spec.state_dir.mkdir(parents=True, exist_ok=True)
+        for name in SPECIAL_DIRS:
+            (spec.stage / name).mkdir(parents=True, exist_ok=True)
         return
-    for part in spec.parts:
-        spec.upper(part).mkdir(parents=True, exist_ok=True)
-        spec.work(part).mkdir(parents=True, exist_ok=True)
-    spec.mount_point.mkdir(parents=True, exist_ok=True)
+    # Top down, each directory once: a start makes a dozen, and pathlib's mkdir(parents=True)
+    # tries the deepest first, failing up to the first that exists.
+    spec.state_dir.mkdir(parents=True, exist_ok=True)
+    for directory in (
+        spec.upper(""),
+        spec.work(""),
+        *(spec.upper(part) for part in spec.parts),
+        *(spec.work(part) for part in spec.parts),
+        spec.mount_point,
+    ):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
     if spec.mounts:
         (spec.state_dir / "empty").mkdir(exist_ok=True)  # the bottom of each read-only mount
     files = runtime_files(spec)
@@ -145,9 +163,10 @@ def clear_volatile_mark(spec: SandboxSpec) -> None:
             os.rmdir(directory)
 
 
-def root_plan(spec: SandboxSpec, *, special_mounts: bool = True) -> list[SetupOp]:
+def root_plan(spec: SandboxSpec, *, special_mounts: bool = True, staged: Path | None = None) -> list[SetupOp]:
     """The operations that build the sandbox's root inside its fresh namespaces (init.py);
-    without /proc, /dev and /run for a root only the server writes into (a build's COPY)."""
+    without /proc, /dev and /run for a root only the server writes into (a build's COPY), or
+    with those a build step made ahead under `staged` (step_stage_plan) moved in."""
     root = str(spec.mount_point)
     runtime = [spec.runtime_layer] if runtime_files(spec) else []
     if spec.image_root:
@@ -164,7 +183,19 @@ def root_plan(spec: SandboxSpec, *, special_mounts: bool = True) -> list[SetupOp
     # After every overlay of the root (a mount may be under /usr), before /proc and /dev exist.
     empty = spec.state_dir / "empty"
     steps += [ReadOnlyLayer(root, path, f"{layer}:{empty}") for layer, path in spec.mounts]
-    return steps + _special_mounts(root) if special_mounts else steps
+    if not special_mounts:
+        return steps
+    if staged is not None:
+        return steps + [Move(f"{staged}/{name}", f"{root}/{name}") for name in SPECIAL_DIRS]
+    return steps + _special_mounts(root)
+
+
+def step_stage_plan(build: SandboxSpec) -> list[SetupOp]:
+    """What a build sandbox's steps have mounted before their request comes, under the build's
+    stage dir, moved into a step's root once that is mounted: its /dev and /run, fresh for each
+    (each mounts them in a mount namespace of its own, on the same dirs), and /proc, the same for
+    all (their one PID namespace's), mounted once by the sandbox's init (init.py)."""
+    return _special_mounts(str(build.stage))
 
 
 def _special_mounts(root: str) -> list[SetupOp]:

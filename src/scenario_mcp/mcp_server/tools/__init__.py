@@ -1,6 +1,6 @@
 """The MCP tools: input models (inputs), plain async domain functions by area (scenarios,
-devboxes, runs, benchmarks), what a tool is (spec) and the catalogue that lists, describes and
-annotates them.
+devboxes, runs, benchmarks), what a tool is (spec), each toolset's specs that describe and annotate
+them (toolsets/) and the catalogue that lists them.
 
 Each function takes the Backend and its input model (and, for the long ones, a progress reporter)
 and returns a Runloop-shaped view; server.py registers the catalogue. Tests call these functions

@@ -1,0 +1,100 @@
+"""The runs toolset. Scenario runs: start, score, complete or cancel one, or all of it in one call."""
+
+from __future__ import annotations
+
+from ....models import ScenarioRunListView, ScenarioRunView
+from ..inputs import (
+    GetRunInput,
+    ListRunsInput,
+    RunIdInput,
+    RunScenarioInput,
+    RunScenarioResult,
+    ScoreRunInput,
+    StartRunInput,
+)
+from ..runs import cancel_run, complete_run, get_run, list_runs, run_scenario, score_run, start_run
+from ..spec import READ, ToolSpec, hints
+
+RUN_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "start_run",
+        "Start scenario run",
+        "Start a run of a scenario in its own devbox; the task is resource scenario://{scenario_id}/problem_statement.",
+        StartRunInput,
+        ScenarioRunView,
+        start_run,
+        hints(),
+        "runs",
+        pinned=False,
+        bounded=True,
+        pending=lambda p: {"scenario_id": p.scenario_id},
+        lists_change=True,
+    ),
+    ToolSpec(
+        "get_run",
+        "Get scenario run",
+        "A run's state (running, scoring, scored, completed, ...) and score.",
+        GetRunInput,
+        ScenarioRunView,
+        get_run,
+        READ,
+        "runs",
+        waits=True,
+    ),
+    ToolSpec(
+        "list_runs",
+        "List scenario runs",
+        "List runs, newest first.",
+        ListRunsInput,
+        ScenarioRunListView,
+        list_runs,
+        READ,
+        "runs",
+    ),
+    ToolSpec(
+        "score_run",
+        "Score scenario run",
+        "Score a run's devbox (its processes stop first); score again later, or complete_run.",
+        ScoreRunInput,
+        ScenarioRunView,
+        score_run,
+        hints(),
+        "runs",
+        progress=True,
+        waits=True,
+    ),
+    ToolSpec(
+        "complete_run",
+        "Complete scenario run",
+        "Make a run's score final; its devbox is shut down.",
+        RunIdInput,
+        ScenarioRunView,
+        complete_run,
+        hints(destructive=True),
+        "runs",
+    ),
+    ToolSpec(
+        "cancel_run",
+        "Cancel scenario run",
+        "Abandon a run; its devbox is shut down.",
+        RunIdInput,
+        ScenarioRunView,
+        cancel_run,
+        hints(destructive=True),
+        "runs",
+    ),
+    ToolSpec(
+        "run_scenario",
+        "Run a scenario end to end",
+        "Start a run, run `command` in it, score and complete it, in one call.",
+        RunScenarioInput,
+        RunScenarioResult,
+        run_scenario,
+        hints(),
+        "runs",
+        pinned=False,
+        progress=True,
+        bounded=True,
+        lists_change=True,
+    ),
+)
