@@ -60,3 +60,8 @@ def test_without_the_model_an_unknown_field_is_still_named() -> None:
     with pytest.raises(ValidationError) as caught:
         Request.model_validate({"title": "t", "nope": 1})
     assert validation_message(caught.value) == "nope: unknown field"
+
+
+def test_a_field_name_that_would_not_read_as_one_is_quoted() -> None:
+    assert message({"title": "t", "": 1, "a.b": 2}).startswith("'': unknown field (expected one of: title, ")
+    assert message({"title": "t", "a.b": 2}).startswith("'a.b': unknown field")

@@ -14,7 +14,7 @@ def validation_message(exc: ValidationError, model: type[BaseModel] | None = Non
     `model`, the one validated, lets an unknown field's part list the fields there are."""
     parts = []
     for error in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in error["loc"]) or "body"
+        loc = ".".join(_name(part) for part in error["loc"]) or "body"
         if error["type"] == "extra_forbidden":
             known = _fields_at(model, tuple(error["loc"][:-1])) if model is not None else None
             parts.append(f"{loc}: unknown field" + (f" (expected one of: {', '.join(known)})" if known else ""))
@@ -23,6 +23,14 @@ def validation_message(exc: ValidationError, model: type[BaseModel] | None = Non
         else:
             parts.append(f"{loc}: {error['msg']}")
     return "; ".join(parts)
+
+
+def _name(part: int | str) -> str:
+    """A path part as written in a message; quoted when it would not read as one name (empty,
+    unprintable, or with the separators the message uses)."""
+    if isinstance(part, int) or (part and part.isprintable() and not any(c in part for c in ".:; ")):
+        return str(part)
+    return repr(part)
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, ...] | None:

@@ -23,7 +23,7 @@ from schemathesis.generation import GenerationMode
 from scenario_mcp.local.engine import LocalBackend
 from scenario_mcp.models import BlueprintView, DevboxView, ScenarioRunView, ScenarioView
 
-from ..conftest import shutdown_all
+from ..conftest import fields_named, shutdown_all
 from .openapi import ROOT, SPEC, request_body_validator
 from .server import TOKEN, serve_rest
 
@@ -83,7 +83,7 @@ def unexplained(case: Any, body_validator: jsonschema.Draft7Validator | None, me
     names = fields_to_name(case, body_validator)
     if names is None:
         return None
-    if not any(name in message for name in names):
+    if not names & fields_named(message):
         return f"names none of {sorted(names)}"
     if not any(word in message for word in ACCEPTS):
         return "says nothing of what the field accepts"
