@@ -221,15 +221,28 @@ async def test_every_tool_survives_its_fuzzed_input(backend: LocalBackend) -> No
         accepted: Counter[str] = Counter()
         slowest = 0.0
 
-        async def call(name: str, arguments: dict[str, Any]) -> tuple[bool, str]:
+        async def call_each(
+            name: str, validator: jsonschema.Draft202012Validator, cases: list[dict[str, Any]]
+        ) -> list[tuple[dict[str, Any], list[Any], bool, str]]:
+            """Each case as sent (steered once the tool's starts are spent), its schema errors and
+            the answer: a batch per trip into the event loop."""
             nonlocal slowest
-            started = time.perf_counter()
-            with anyio.fail_after(CALL_TIMEOUT):
-                result = await client.call_tool(name, arguments)
-            slowest = max(slowest, time.perf_counter() - started)
-            sent[name] += 1
-            accepted[name] += not result.is_error
-            return result.is_error, "\n".join(getattr(part, "text", "") for part in result.content)
+            answers = []
+            for arguments in cases:
+                errors = certain_errors(validator, arguments)
+                if name in COSTLY and accepted[name] >= STARTS and not errors:
+                    # Its starts are spent: one unknown field more makes the input one to refuse.
+                    arguments = {**arguments, UNKNOWN: True}
+                    errors = certain_errors(validator, arguments)
+                started = time.perf_counter()
+                with anyio.fail_after(CALL_TIMEOUT):
+                    result = await client.call_tool(name, arguments)
+                slowest = max(slowest, time.perf_counter() - started)
+                sent[name] += 1
+                accepted[name] += not result.is_error
+                text = "\n".join(getattr(part, "text", "") for part in result.content)
+                answers.append((arguments, errors, result.is_error, text))
+            return answers
 
         def fuzz(name: str, schema: dict[str, Any]) -> None:
             fitting = from_schema(schema)
@@ -248,13 +261,7 @@ async def test_every_tool_survives_its_fuzzed_input(backend: LocalBackend) -> No
             )
             @given(cases=st.lists(inputs, min_size=BATCH, max_size=BATCH, unique_by=repr))
             def batch(cases: list[dict[str, Any]]) -> None:
-                for arguments in cases:
-                    errors = certain_errors(validator, arguments)
-                    if name in COSTLY and accepted[name] >= STARTS and not errors:
-                        # Its starts are spent: one unknown field more makes the input one to refuse.
-                        arguments = {**arguments, UNKNOWN: True}
-                        errors = certain_errors(validator, arguments)
-                    is_error, text = anyio.from_thread.run(call, name, arguments)
+                for arguments, errors, is_error, text in anyio.from_thread.run(call_each, name, validator, cases):
                     check(name, arguments, errors, is_error, text)
 
             batch()
