@@ -4,13 +4,15 @@ inputs that break it. No call crashes (a crash reads `Error executing tool <name
 more), none hangs, every input the schema rejects is refused naming the field it got wrong, and
 nothing half-made is stored.
 
-What a case costs (profiled): hypothesis's bookkeeping per example and per choice it draws, then
-the SDK's in-memory round trip (~0.3 ms); a refusal of the input itself costs nothing beyond that.
-So each example draws a batch of cases (the per-example overhead paid once per BATCH), strings are
-mostly drawn whole from a list of troublesome ones (one choice, not one per character), and the
-tools whose accepted inputs start sandboxes, builds or installs get STARTS accepted calls, without
-waiting, and after that each input that could be accepted gets an unknown field more (a refusal:
-every input model forbids them). The run is derandomized: the same inputs every
+What a case costs (profiled): about half is hypothesis's bookkeeping per example and per choice
+it draws, most of the rest the SDK's in-memory round trip (its JSON-RPC models validated ~16 times
+a call); the tool's own validation and refusal about a tenth, and a refused input writes nothing. So each
+example draws a batch of BATCH distinct cases (the per-example overhead, and the trip into the
+event loop, paid once per batch), a string is as often drawn whole from a list of troublesome ones
+(one choice, not one per character), wrong-type values are wrong by construction (no filter to
+retry), and the tools whose accepted inputs start sandboxes, builds or installs get STARTS accepted
+call without waiting; after that, each of their inputs that could be accepted gets an unknown field
+more (a refusal: every input model forbids them). The run is derandomized: the same inputs every
 time, and a failure names the input that caused it."""
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ COSTLY = {
 STARTS = 1
 UNKNOWN = "not_a_field"
 
-# Strings a tool may choke on, each drawn whole; free text now and then for the rest.
+# Strings a tool may choke on, each drawn whole; free text as often, for the rest.
 _TROUBLE = (
     "",
     " ",
