@@ -1,7 +1,8 @@
 """The REST API fuzzed from Runloop's OpenAPI description (issue 15): schemathesis makes requests for
 every operation this API serves, inputs that fit the spec and inputs that break it, sent over
-real HTTP to the API on 127.0.0.1 over a real engine. No answer is a 5xx, none hangs, every
-refusal says what was wrong, and nothing half-made is stored."""
+real HTTP to the API on 127.0.0.1 over a real engine, the same requests every run. No answer is a
+5xx, none hangs, every refusal says what was wrong, a 400 or 422 to a request that breaks the spec
+in its body, query or path names the field and what it accepts, and nothing half-made is stored."""
 
 from __future__ import annotations
 
