@@ -7,6 +7,7 @@ once per test session and linked into each test's data dir as a read-only layer.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -65,6 +66,18 @@ async def shutdown_all(engine: LocalBackend) -> None:
     for status in ("running", "suspended"):
         for box in (await engine.list_devboxes(limit=5000, status=status)).devboxes:
             await engine.shutdown_devbox(box.id)
+
+
+def fields_named(message: str) -> set[str]:
+    """The fields a refusal names. A validation message (input_errors.py: `a.0.b: why; c: why`)
+    names the parts of its paths, not the fields it lists as expected; any other names what it says."""
+    for lead in ("invalid request: ", "invalid arguments for "):
+        if lead in message:
+            parts = message.split(lead, 1)[1].split("; ")
+            if lead.startswith("invalid arguments"):
+                parts[0] = parts[0].partition(": ")[2]  # past the tool's name
+            return {name for part in parts for name in part.split(": ", 1)[0].split(".")}
+    return set(re.findall(r"\w+", message))
 
 
 @pytest.fixture

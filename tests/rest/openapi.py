@@ -126,3 +126,16 @@ def expected(method: str, path: str) -> Expected:
         name = ERRATA[(method, path)][0]
     headers = tuple(h for h, spec_header in (response.get("headers") or {}).items() if spec_header.get("required"))
     return Expected(media_type, name, headers)
+
+
+def request_body_validator(method: str, path: str) -> jsonschema.Draft7Validator | None:
+    """The spec's JSON request body of an operation as a validator (None when it takes none)."""
+    body = spec()["paths"][path][method.lower()].get("requestBody") or {}
+    schema = (body.get("content") or {}).get("application/json", {}).get("schema")
+    if schema is None:
+        return None
+    components = _components()
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):  # inlined at the top, so its `properties` are there to read
+        schema = components["schemas"][ref.rsplit("/", 1)[-1]]
+    return jsonschema.Draft7Validator({**_nullable(schema), "components": components})

@@ -79,7 +79,7 @@ class ToolRunner:
         try:
             params = spec.input_model.model_validate(arguments)
         except ValidationError as exc:
-            raise ToolError(f"invalid arguments for {spec.name}: {validation_message(exc)}") from exc
+            raise ToolError(f"invalid arguments for {spec.name}: {validation_message(exc, spec.input_model)}") from exc
 
         async def report(done: float, total: float | None = None, message: str | None = None) -> None:
             await ctx.report_progress(done, total, message)

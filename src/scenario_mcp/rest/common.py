@@ -95,15 +95,15 @@ def json_response(data: Any) -> Response:
     return JSONResponse(data)
 
 
-def invalid_request(exc: ValidationError) -> str:
-    return "invalid request: " + validation_message(exc)
+def invalid_request(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    return "invalid request: " + validation_message(exc, model)
 
 
 def parse_model(model: type[M], data: Any, *, hints: dict[str, str] | None = None) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        message = invalid_request(exc)
+        message = invalid_request(exc, model)
         for field, hint in (hints or {}).items():
             if isinstance(data, dict) and field in data:
                 message += f" ({hint})"

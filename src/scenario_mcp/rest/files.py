@@ -7,6 +7,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -48,7 +49,13 @@ async def _upload_form(request: Request) -> tuple[str, bytes]:
     """The `path` and `file` fields of a multipart upload; a 4xx naming what is wrong otherwise."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiError(415, "upload_file takes multipart/form-data with fields `path` and `file`")
-    async with request.form() as form:  # file parts spool to disk; other fields stay small
+    try:
+        form = await request.form()  # file parts spool to disk; other fields stay small
+    except HTTPException as exc:  # starlette's parser: a body that is not the multipart it declares
+        raise ApiError(
+            400, f"request body is not valid multipart/form-data ({exc.detail}): expected fields `path` and `file`"
+        ) from exc
+    try:
         path, upload = form.get("path"), form.get("file")
         if not isinstance(path, str) or not path:
             raise ApiError(
@@ -57,6 +64,8 @@ async def _upload_form(request: Request) -> tuple[str, bytes]:
         if not isinstance(upload, UploadFile):
             raise ApiError(400, "file: required form field missing (the file's contents, as a file part)")
         data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    finally:
+        await form.close()
     if len(data) > MAX_UPLOAD_BYTES:
         raise ApiError(413, f"file is larger than {MAX_UPLOAD_BYTES} bytes")
     return path, data

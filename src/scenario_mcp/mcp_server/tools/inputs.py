@@ -185,7 +185,9 @@ class CreateBlueprintInput(_Input):
     build_context_path: str | None = Field(
         default=None, description="Absolute dir on the server's machine (under --allow-dir) for COPY/ADD."
     )
-    build_context_object_id: str | None = Field(default=None, description="Or: an uploaded tgz object (obj_...).")
+    build_context_object_id: str | None = Field(
+        default=None, min_length=1, description="Or: an uploaded tgz object (obj_...)."
+    )
     build_args: Pairs | None = None
     file_mounts: Pairs | None = Field(default=None, description="{key: absolute path, value: contents}.")
     system_setup_commands: list[str] | None = None
