@@ -24,7 +24,8 @@ async def open_backend(
             yield remote
     else:
         from ..local.engine import LocalBackend
+        from ..local.retention import DEFAULT_RETAIN_SECONDS
 
-        retention = {} if retain_seconds is None else {"retain_seconds": retain_seconds}
-        async with LocalBackend(data_dir, trust=trust, **retention) as local:
+        retain = DEFAULT_RETAIN_SECONDS if retain_seconds is None else retain_seconds
+        async with LocalBackend(data_dir, trust=trust, retain_seconds=retain) as local:
             yield local

@@ -53,9 +53,8 @@ async def collect_garbage(data_dir: Path, grace: float | None, retain_seconds: f
     from ..local.garbage import GRACE_SECONDS
 
     try:
-        retention = {} if retain_seconds is None else {"retain_seconds": retain_seconds}
-        async with LocalBackend(data_dir, trust=None, **retention) as engine:
-            retained = await engine.apply_retention()
+        async with LocalBackend(data_dir, trust=None, retention_sweeps=False) as engine:
+            retained = await engine.apply_retention(retain_seconds)
             report = await engine.collect_garbage(grace_seconds=GRACE_SECONDS if grace is None else grace)
     except (RuntimeError, OSError) as exc:
         print(f"scenario-mcp gc: {exc}", file=sys.stderr)

@@ -93,9 +93,13 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
         sweep_interval: float = EXPIRY_INTERVAL,
         trust: TrustSettings | None = None,
         retain_seconds: float = DEFAULT_RETAIN_SECONDS,
+        retention_sweeps: bool = True,
     ) -> None:
         self.data_dir = data_dir
         self.retain_seconds = retain_seconds
+        # False for an engine opened to sweep once itself (`scenario-mcp gc`): a sweep of its own
+        # at start would race that one and take what it should report.
+        self.retention_sweeps = retention_sweeps
         self.trust = trust or TrustSettings()
         self.sweep_interval = sweep_interval
         self.store: Store | None = None
@@ -132,7 +136,8 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         self._tg.start_soon(self._expiry_loop)
-        self._tg.start_soon(self._retention_loop)
+        if self.retention_sweeps:
+            self._tg.start_soon(self._retention_loop)
         return self
 
     async def __aexit__(
