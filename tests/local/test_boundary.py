@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from scenario_mcp.local.boundary import DataDirLock
+from scenario_mcp.backend import EnvironmentUnavailableError
+from scenario_mcp.local.boundary import DataDirLock, sandbox_errors_as_backend_errors
+from scenario_mcp.local.sandbox import SandboxError
 
 # An engine's process that forks a child (as it does, an instant before each exec of a helper),
 # which lives on: it must not keep the data dir locked after the engine is killed.
@@ -62,3 +64,23 @@ def test_one_engine_per_data_dir_in_one_process_too(tmp_path: Path) -> None:
     assert _locked_elsewhere(tmp_path)  # the refused second one did not let the first one's lock go
     first.release()
     assert not _locked_elsewhere(tmp_path)
+
+
+class _SandboxCalls:
+    async def start_in_a_sandbox(self) -> None:
+        raise SandboxError("the spawner is gone")
+
+
+class _Engine(_SandboxCalls):
+    async def own_call(self) -> None:
+        raise SandboxError("init died")
+
+
+@pytest.mark.anyio
+async def test_sandbox_errors_reach_callers_as_backend_errors_from_mixed_in_calls_too() -> None:
+    sandbox_errors_as_backend_errors(_Engine)
+    for call in (_Engine().own_call, _Engine().start_in_a_sandbox):
+        with pytest.raises(EnvironmentUnavailableError):
+            await call()
+    with pytest.raises(SandboxError):  # the mixin itself, used elsewhere, is left as it is
+        await _SandboxCalls().start_in_a_sandbox()

@@ -63,10 +63,7 @@ async def collect_garbage(data_dir: Path, grace: float | None, retain_seconds: f
         f"freed {report.freed_bytes / 1e6:.1f} MB: {len(report.layers)} layer(s), "
         f"{len(report.image_layers)} image layer(s), {len(report.images)} pulled image(s)"
     )
-    print(
-        f"retention: freed {retained.freed_bytes / 1e6:.1f} MB of {len(retained.devboxes)} ended devbox(es), "
-        f"{retained.log_entries} log entries of {len(retained.runs)} ended run(s)"
-    )
+    print(retained.summary())
     return 0
 
 

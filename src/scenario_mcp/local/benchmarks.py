@@ -32,6 +32,7 @@ from ..models import (
     new_id,
     now_ms,
 )
+from .boundary import check_limit
 from .store import Store, Table
 
 log = logging.getLogger(__name__)
@@ -298,3 +299,61 @@ class Benchmarks:
         run = run.model_copy(update={"state": "canceled", "duration_ms": now_ms() - run.start_time_ms})
         await self._save_run(run)
         return run
+
+
+class BenchmarkCalls:
+    """LocalBackend's benchmark calls (the Backend protocol's), each handed to its `benchmarks`."""
+
+    @property
+    def benchmarks(self) -> Benchmarks:
+        raise NotImplementedError  # LocalBackend's own
+
+    async def create_benchmark(self, params: BenchmarkCreateParameters) -> BenchmarkView:
+        return await self.benchmarks.create(params)
+
+    async def get_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        return await self.benchmarks.get(benchmark_id)
+
+    async def list_benchmarks(
+        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
+    ) -> BenchmarkListView:
+        return await self.benchmarks.list(limit=check_limit(limit), starting_after=starting_after, name=name)
+
+    async def update_benchmark(self, benchmark_id: str, params: BenchmarkUpdateParameters) -> BenchmarkView:
+        return await self.benchmarks.update(benchmark_id, params)
+
+    async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        return await self.benchmarks.set_status(benchmark_id, "archived")
+
+    async def unarchive_benchmark(self, benchmark_id: str) -> BenchmarkView:
+        return await self.benchmarks.set_status(benchmark_id, "active")
+
+    async def update_benchmark_scenarios(
+        self, benchmark_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
+    ) -> BenchmarkView:
+        return await self.benchmarks.update_scenarios(benchmark_id, add=add, remove=remove)
+
+    async def start_benchmark_run(self, params: StartBenchmarkRunParameters) -> BenchmarkRunView:
+        return await self.benchmarks.start_run(params)
+
+    async def get_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
+        return await self.benchmarks.get_run(benchmark_run_id)
+
+    async def list_benchmark_runs(
+        self,
+        *,
+        limit: int = 20,
+        starting_after: str | None = None,
+        benchmark_id: str | None = None,
+        name: str | None = None,
+        state: str | None = None,
+    ) -> BenchmarkRunListView:
+        return await self.benchmarks.list_runs(
+            limit=check_limit(limit), starting_after=starting_after, benchmark_id=benchmark_id, name=name, state=state
+        )
+
+    async def complete_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
+        return await self.benchmarks.complete_run(benchmark_run_id)
+
+    async def cancel_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
+        return await self.benchmarks.cancel_run(benchmark_run_id)

@@ -79,7 +79,9 @@ def _converting_sandbox_errors(method: F) -> F:
 def sandbox_errors_as_backend_errors(cls: type) -> None:
     """Every public call of the engine answers a SandboxError that got this far as an
     EnvironmentUnavailableError: the surfaces (MCP, REST) know only BackendError."""
-    for name, member in list(vars(cls).items()):
+    # Its own calls and those of the *Calls classes it is made of (agents, benchmarks, ...).
+    for name in dir(cls):
+        member = inspect.getattr_static(cls, name)
         if not name.startswith("_") and inspect.iscoroutinefunction(member):
             setattr(cls, name, _converting_sandbox_errors(member))
 

@@ -16,6 +16,7 @@ from ..models import (
     ScenarioScorerView,
     new_id,
 )
+from .boundary import check_limit
 from .store import Store, Table
 
 TABLE: Table = "scorers"
@@ -78,3 +79,25 @@ class CustomScorers:
         view = current.model_copy(update={"type": params.type, "bash_script": params.bash_script})
         await self._save(view)
         return view
+
+
+class CustomScorerCalls:
+    """LocalBackend's custom scorer calls (the Backend protocol's), each handed to its `custom_scorers`."""
+
+    @property
+    def custom_scorers(self) -> CustomScorers:
+        raise NotImplementedError  # LocalBackend's own
+
+    async def create_custom_scorer(self, params: CreateCustomScorerParameters) -> ScenarioScorerView:
+        return await self.custom_scorers.create(params)
+
+    async def get_custom_scorer(self, scorer_id: str) -> ScenarioScorerView:
+        return await self.custom_scorers.get(scorer_id)
+
+    async def list_custom_scorers(
+        self, *, limit: int = 20, starting_after: str | None = None
+    ) -> ScenarioScorersListView:
+        return await self.custom_scorers.list(limit=check_limit(limit), starting_after=starting_after)
+
+    async def update_custom_scorer(self, scorer_id: str, params: CreateCustomScorerParameters) -> ScenarioScorerView:
+        return await self.custom_scorers.update(scorer_id, params)

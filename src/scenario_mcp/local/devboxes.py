@@ -38,13 +38,13 @@ from ..models import (
     now_ms,
 )
 from .blueprints import Blueprints
-from .environments import Environment, RunAs, run_as
+from .environments import Environment, devbox_user
 from .launch import check_launch, limit_request, merged_launch
 from .launcher import end_stray_init, launcher_socket, move_deadline
 from .layers import LayerStore, tree_size
 from .limits import Cgroups, LimitRequest, make_cgroups
 from .mounts import Mounts, PlannedMounts, write_before_start
-from .network_policies import Egress, NetworkPolicies
+from .network_policies import NetworkPolicies
 from .sandbox import Sandbox, SandboxError, SandboxSpec
 from .secrets import Redactor, Secrets, check_secret_names
 from .store import Store
@@ -234,7 +234,7 @@ class Devboxes:
         launch = params.launch_parameters or LaunchParameters()
         check_launch(launch)
         secret_names = await self._check_secrets(params.secrets)
-        egress = await self._egress(launch)
+        egress = await self.network_policies.launch_egress(launch, self.default_network)
         planned = await self._plan_mounts(params)
         keep_alive = launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_SECONDS
         devbox_id = new_id("devbox")
@@ -286,7 +286,7 @@ class Devboxes:
             internal["shell"] = environment.shell(root)
             environment.make_working_directory(root)
         try:
-            user = self._run_as(root, launch, environment)
+            user = devbox_user(root, launch, environment)
         except InvalidRequestError as exc:
             await self._stop(devbox_id)
             await self._transition(
@@ -336,32 +336,6 @@ class Devboxes:
             raise
         for line in lines:
             log.debug("devbox %s: %s", devbox_id, line)
-
-    @staticmethod
-    def _run_as(root: Path, launch: LaunchParameters, environment: Environment) -> RunAs | None:
-        """Who its commands run as: user_parameters, else the image's USER, else root."""
-        try:
-            user = run_as(root, launch.user_parameters, environment.image.user if environment.image else "")
-        except ValueError as exc:
-            raise InvalidRequestError(f"{exc}; name a user the image has in launch_parameters.user_parameters") from exc
-        if user is not None and os.geteuid() != 0:
-            raise InvalidRequestError(
-                f"commands cannot run as uid {user.uid}: a server not run as root maps only root into its "
-                "devboxes; run the server as root, or leave user_parameters out"
-            )
-        return user
-
-    async def _egress(self, launch: LaunchParameters) -> Egress:
-        """The devbox's network: its policy's, or (with none) `network` (off by default)."""
-        if launch.network_policy_id is None:
-            return Egress(self.default_network if launch.network is None else launch.network)
-        egress = await self.network_policies.egress(launch.network_policy_id)
-        if launch.network is not None and launch.network != egress.network:
-            raise InvalidRequestError(
-                f"launch_parameters.network is {launch.network} but network policy {launch.network_policy_id} "
-                f"{'allows' if egress.network else 'denies'} network; give one of the two"
-            )
-        return egress
 
     def _make_cgroups(self, devbox_id: str, launch: LaunchParameters, *, adopt: str | None = None) -> Cgroups:
         cgroups = make_cgroups(devbox_id, limit_request(launch), adopt=adopt)

@@ -18,17 +18,10 @@ from anyio.abc import TaskGroup
 
 from ..backend import BuildProgress, check_command_id
 from ..models import (
-    BenchmarkCreateParameters,
-    BenchmarkListView,
-    BenchmarkRunListView,
-    BenchmarkRunView,
-    BenchmarkUpdateParameters,
-    BenchmarkView,
     BlueprintBuildLogsListView,
     BlueprintCreateParameters,
     BlueprintListView,
     BlueprintView,
-    CreateCustomScorerParameters,
     DevboxCreateParameters,
     DevboxListView,
     DevboxLogsListView,
@@ -46,22 +39,19 @@ from ..models import (
     ScenarioListView,
     ScenarioRunListView,
     ScenarioRunView,
-    ScenarioScorersListView,
-    ScenarioScorerView,
     ScenarioUpdateParameters,
     ScenarioValidationView,
     ScenarioView,
-    StartBenchmarkRunParameters,
     StartScenarioRunParameters,
     TunnelConfig,
     TunnelView,
 )
 from ..reference_validation import validate_with_reference
 from .agents import AgentCalls, Agents
-from .benchmarks import Benchmarks
+from .benchmarks import BenchmarkCalls, Benchmarks
 from .blueprints import Blueprints, default_blueprint_id
 from .boundary import DataDirLock, check_limit, metadata_kind, sandbox_errors_as_backend_errors
-from .custom_scorers import CustomScorers
+from .custom_scorers import CustomScorerCalls, CustomScorers
 from .devboxes import Devboxes
 from .garbage import GRACE_SECONDS
 from .launch import check_launch
@@ -83,7 +73,7 @@ log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 5.0
 
 
-class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
+class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls, BenchmarkCalls, CustomScorerCalls):
     """The embedded engine: SQLite under `data_dir`, devboxes as local sandboxes."""
 
     def __init__(
@@ -213,13 +203,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
             try:
                 report = await self.apply_retention()
                 if report.devboxes or report.runs:
-                    log.info(
-                        "retention: freed %d bytes of %d ended devbox(es), %d log entries of %d run(s)",
-                        report.freed_bytes,
-                        len(report.devboxes),
-                        report.log_entries,
-                        len(report.runs),
-                    )
+                    log.info("%s", report.summary())
             except Exception:
                 log.exception("retention sweep failed")
             await anyio.sleep(RETENTION_INTERVAL)
@@ -598,7 +582,7 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
     async def list_files(self, devbox_id: str, path: str = ".") -> list[str]:
         return await self.parts.files.list(devbox_id, path)
 
-    # --- benchmarks and custom scorers (see benchmarks.py, custom_scorers.py) -----------------
+    # --- benchmarks and custom scorers: their calls in BenchmarkCalls, CustomScorerCalls -------
 
     @property
     def benchmarks(self) -> Benchmarks:
@@ -607,70 +591,6 @@ class LocalBackend(ObjectCalls, NetworkPolicyCalls, AgentCalls, SecretCalls):
     @property
     def custom_scorers(self) -> CustomScorers:
         return self.parts.custom_scorers
-
-    async def create_benchmark(self, params: BenchmarkCreateParameters) -> BenchmarkView:
-        return await self.benchmarks.create(params)
-
-    async def get_benchmark(self, benchmark_id: str) -> BenchmarkView:
-        return await self.benchmarks.get(benchmark_id)
-
-    async def list_benchmarks(
-        self, *, limit: int = 20, starting_after: str | None = None, name: str | None = None
-    ) -> BenchmarkListView:
-        return await self.benchmarks.list(limit=check_limit(limit), starting_after=starting_after, name=name)
-
-    async def update_benchmark(self, benchmark_id: str, params: BenchmarkUpdateParameters) -> BenchmarkView:
-        return await self.benchmarks.update(benchmark_id, params)
-
-    async def archive_benchmark(self, benchmark_id: str) -> BenchmarkView:
-        return await self.benchmarks.set_status(benchmark_id, "archived")
-
-    async def unarchive_benchmark(self, benchmark_id: str) -> BenchmarkView:
-        return await self.benchmarks.set_status(benchmark_id, "active")
-
-    async def update_benchmark_scenarios(
-        self, benchmark_id: str, *, add: list[str] | None = None, remove: list[str] | None = None
-    ) -> BenchmarkView:
-        return await self.benchmarks.update_scenarios(benchmark_id, add=add, remove=remove)
-
-    async def start_benchmark_run(self, params: StartBenchmarkRunParameters) -> BenchmarkRunView:
-        return await self.benchmarks.start_run(params)
-
-    async def get_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
-        return await self.benchmarks.get_run(benchmark_run_id)
-
-    async def list_benchmark_runs(
-        self,
-        *,
-        limit: int = 20,
-        starting_after: str | None = None,
-        benchmark_id: str | None = None,
-        name: str | None = None,
-        state: str | None = None,
-    ) -> BenchmarkRunListView:
-        return await self.benchmarks.list_runs(
-            limit=check_limit(limit), starting_after=starting_after, benchmark_id=benchmark_id, name=name, state=state
-        )
-
-    async def complete_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
-        return await self.benchmarks.complete_run(benchmark_run_id)
-
-    async def cancel_benchmark_run(self, benchmark_run_id: str) -> BenchmarkRunView:
-        return await self.benchmarks.cancel_run(benchmark_run_id)
-
-    async def create_custom_scorer(self, params: CreateCustomScorerParameters) -> ScenarioScorerView:
-        return await self.custom_scorers.create(params)
-
-    async def get_custom_scorer(self, scorer_id: str) -> ScenarioScorerView:
-        return await self.custom_scorers.get(scorer_id)
-
-    async def list_custom_scorers(
-        self, *, limit: int = 20, starting_after: str | None = None
-    ) -> ScenarioScorersListView:
-        return await self.custom_scorers.list(limit=check_limit(limit), starting_after=starting_after)
-
-    async def update_custom_scorer(self, scorer_id: str, params: CreateCustomScorerParameters) -> ScenarioScorerView:
-        return await self.custom_scorers.update(scorer_id, params)
 
 
 sandbox_errors_as_backend_errors(LocalBackend)

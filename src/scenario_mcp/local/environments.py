@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..backend import InvalidRequestError
 from ..conventions import HOME
-from ..models import UserParameters
+from ..models import LaunchParameters, UserParameters
 from .dockerfile import ImageConfig
 from .layers import LayerStore
 from .sandbox import SandboxSpec
@@ -138,3 +139,17 @@ class Environment:
         if self.image is not None and self.image.working_dir:
             return self.image.working_dir
         return HOME
+
+
+def devbox_user(root: Path, launch: LaunchParameters, environment: Environment) -> RunAs | None:
+    """Who a devbox's commands run as: user_parameters, else the image's USER, else root (None)."""
+    try:
+        user = run_as(root, launch.user_parameters, environment.image.user if environment.image else "")
+    except ValueError as exc:
+        raise InvalidRequestError(f"{exc}; name a user the image has in launch_parameters.user_parameters") from exc
+    if user is not None and os.geteuid() != 0:
+        raise InvalidRequestError(
+            f"commands cannot run as uid {user.uid}: a server not run as root maps only root into its "
+            "devboxes; run the server as root, or leave user_parameters out"
+        )
+    return user

@@ -20,6 +20,7 @@ from ..backend import InvalidRequestError, InvalidStateError, NotFoundError
 from ..conventions import MAX_LIST_LIMIT
 from ..models import (
     EgressRulesView,
+    LaunchParameters,
     NetworkPolicyCreateParameters,
     NetworkPolicyListView,
     NetworkPolicyUpdateParameters,
@@ -174,6 +175,18 @@ class NetworkPolicies:
                 f"launch_parameters.network_policy_id {policy_id!r} names no network policy; create one "
                 "(POST /v1/network-policies) or leave it out"
             ) from exc
+
+    async def launch_egress(self, launch: LaunchParameters, default_network: bool) -> Egress:
+        """The devbox's network: its policy's, or (with none) `network` (off by default)."""
+        if launch.network_policy_id is None:
+            return Egress(default_network if launch.network is None else launch.network)
+        egress = await self.egress(launch.network_policy_id)
+        if launch.network is not None and launch.network != egress.network:
+            raise InvalidRequestError(
+                f"launch_parameters.network is {launch.network} but network policy {launch.network_policy_id} "
+                f"{'allows' if egress.network else 'denies'} network; give one of the two"
+            )
+        return egress
 
 
 class NetworkPolicyCalls:

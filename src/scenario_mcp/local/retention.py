@@ -42,6 +42,12 @@ class RetentionReport:
     freed_bytes: int = 0
     log_entries: int = 0
 
+    def summary(self) -> str:
+        return (
+            f"retention: freed {self.freed_bytes / 1e6:.1f} MB of {len(self.devboxes)} ended devbox(es), "
+            f"{self.log_entries} log entries of {len(self.runs)} ended run(s)"
+        )
+
 
 async def apply_retention(store: Store, boxes_dir: Path, retain_seconds: float) -> RetentionReport:
     """Remove the outputs and logs of devboxes and runs that ended more than `retain_seconds` ago."""
