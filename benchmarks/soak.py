@@ -148,6 +148,10 @@ async def main(runs: int, concurrency: int, data_dir: Path) -> int:
         db_bytes = sum(p.stat().st_size for p in data_dir.glob("scenario-mcp.sqlite3*"))
         layer_bytes = tree_size(data_dir / "layers")
         other_bytes = tree_size(data_dir) - db_bytes - layer_bytes
+        others = {
+            entry.name: tree_size(entry) for entry in data_dir.iterdir() if entry.is_dir() and entry.name != "layers"
+        }
+        print(f"  other files by directory: {others}", file=sys.stderr)
     # The engine is closed; its spawner ends the inits it prepared ahead of time when told to (as
     # at this process's exit). Whatever is still below this process was left behind.
     _SPAWNERS.close()

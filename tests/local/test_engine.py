@@ -96,3 +96,10 @@ async def test_metadata_of_an_unknown_kind_is_refused(backend: LocalBackend) -> 
         await backend.metadata_keys("runs; --")  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError, match="use one of scenarios, benchmarks"):
         await backend.metadata_values("executions", "k")  # type: ignore[arg-type]
+
+
+def test_building_the_default_environment_leaves_no_scratch(default_blueprint_cache: Path) -> None:
+    # The fixture's engine built it (ensure_default) and closed: the build's scratch (its
+    # sandbox's disk, tens of MB) went with the build, not at some later start.
+    assert (default_blueprint_cache / "layers").is_dir()
+    assert not list((default_blueprint_cache / "devboxes").glob("build-*"))

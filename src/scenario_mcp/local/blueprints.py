@@ -337,7 +337,10 @@ class Blueprints:
             params = BlueprintCreateParameters(
                 name=DEFAULT_BLUEPRINT_NAME, system_setup_commands=list(DEFAULT_BLUEPRINT_COMMANDS)
             )
-            view = await self._build(self._new_view(params, blueprint_id, Environment(())), Environment(()), None)
+            try:
+                view = await self._build(self._new_view(params, blueprint_id, Environment(())), Environment(()), None)
+            finally:  # as _build_queued's: the build leaves its scratch to its caller
+                await anyio.to_thread.run_sync(shutil.rmtree, self._work(blueprint_id), True)
         if view.status != "build_complete":
             raise EnvironmentUnavailableError(
                 "could not build the default devbox environment (a Python venv with pip and pytest): "
