@@ -40,7 +40,7 @@ from ..models import (
     now_ms,
 )
 from .blueprint_build import BlueprintBuild, BuildOutcome
-from .build_progress import BuildTracker
+from .build_progress import BuildTracker, DeferredSaves
 from .environments import Environment
 from .layers import LayerStore
 from .secrets import Secrets, check_secret_names
@@ -282,8 +282,9 @@ class Blueprints:
         async def save_logs() -> None:
             await self._save(view, {"build_logs": build.outcome.logs})
 
-        build.on_log = save_logs
-        outcome = await build.run()
+        async with anyio.create_task_group() as saves:  # ends once the last log save is written
+            build.on_log = DeferredSaves(saves, save_logs).request
+            outcome = await build.run()
         view = self._finished_view(view, outcome)
         internal: dict[str, Any] = {"build_logs": outcome.logs}
         if outcome.environment is not None:
