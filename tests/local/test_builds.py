@@ -151,6 +151,19 @@ async def test_a_failing_run_fails_the_build_with_its_line_and_output(
     assert logged[-1] == (4, "about to fail\n", True)
 
 
+async def test_each_run_logs_its_own_output_only(store: LayerStore, context: Path, tmp_path: Path) -> None:
+    """The steps share one output file, emptied per step: a short output after a long one is
+    not followed by the rest of the long one."""
+    logged: list[tuple[int, str, bool]] = []
+
+    async def log(step: Instruction, output: str, failed: bool) -> None:
+        logged.append((step.line, output, failed))
+
+    dockerfile = PRELUDE + "RUN echo a long first line of output\nRUN echo short\n"
+    await builder(store, context, tmp_path, log=log).build(dockerfile)
+    assert logged[-2:] == [(4, "a long first line of output\n", False), (5, "short\n", False)]
+
+
 async def test_copy_refuses_paths_outside_the_context(store: LayerStore, context: Path, tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="outside the build context"):
         await builder(store, context, tmp_path).build("FROM scratch\nCOPY ../etc/passwd /x\n")

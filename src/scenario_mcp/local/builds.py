@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import anyio.to_thread
 
@@ -134,6 +134,7 @@ class DockerfileBuild:
         self._ignore = _dockerignore(self.context)  # read once, not per COPY source
         self._box: BuildSandbox | None = None  # started by the first step that is not cached
         self._certificates: list[bytes] | None = None  # the CAs to add, read once a build
+        self._output: IO[bytes] | None = None  # the RUN steps' output, one file for all (_step_output)
 
     async def build(self, dockerfile: str) -> Built:
         try:
@@ -151,6 +152,9 @@ class DockerfileBuild:
                 if stage.name:
                     done[stage.name] = built
         finally:
+            if self._output is not None:
+                self._output.close()
+                self._output = None
             if self._box is not None:
                 with anyio.CancelScope(shield=True):
                     await self._box.stop(remove=self.remove_scratch)
@@ -167,6 +171,15 @@ class DockerfileBuild:
                 hostname="buildkitsandbox",
             )
         return self._box
+
+    def _step_output(self) -> IO[bytes]:
+        """An empty file for a RUN's output: one a build, emptied per step (making a file costs
+        more than truncating one). Nothing writes to it after its step: init ends all a step left."""
+        if self._output is None:
+            self._output = tempfile.TemporaryFile()  # noqa: SIM115 (closed at the build's end)
+        self._output.seek(0)
+        self._output.truncate()
+        return self._output
 
     def _trust(self, layers: Sequence[str]) -> SandboxTrust:
         """What a RUN step over `layers` is given to trust. Blocking."""
@@ -228,18 +241,18 @@ class DockerfileBuild:
         box = await self._sandbox()
         # HOME is the USER's (from the step's own /etc/passwd) unless the environment sets it.
         env = {"HOSTNAME": "buildkitsandbox", **env, **trust.env, **self.extra_env}
-        with tempfile.TemporaryFile() as output:
-            outcome = await box.run(
-                self._paths(trust.stack(built.layers)),
-                argv,
-                env=env,
-                cwd=state.config.working_dir or "/",
-                user=state.config.user or None,
-                output=output,
-                timeout=STEP_TIMEOUT,
-            )
-            output.seek(0)
-            text = output.read().decode(errors="replace")[-MAX_STEP_LOG:]
+        output = self._step_output()
+        outcome = await box.run(
+            self._paths(trust.stack(built.layers)),
+            argv,
+            env=env,
+            cwd=state.config.working_dir or "/",
+            user=state.config.user or None,
+            output=output,
+            timeout=STEP_TIMEOUT,
+        )
+        output.seek(0)
+        text = output.read().decode(errors="replace")[-MAX_STEP_LOG:]
         if outcome.exit_status != 0 or outcome.timed_out:
             reason = f"timed out after {STEP_TIMEOUT:g} s" if outcome.timed_out else f"exited {outcome.exit_status}"
             await self._log(instruction, text, failed=True)
