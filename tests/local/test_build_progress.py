@@ -93,3 +93,19 @@ async def test_a_save_asked_for_after_the_last_one_ended_is_made_too() -> None:
 
 async def _append(saved: list[int]) -> None:
     saved.append(len(saved) + 1)
+
+
+async def test_a_failing_save_is_kept_and_does_not_end_the_task_group() -> None:
+    calls: list[int] = []
+
+    async def save() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk full")
+
+    async with anyio.create_task_group() as tg:
+        saves = DeferredSaves(tg, save)
+        await saves.request()
+        await anyio.sleep(0.01)
+        await saves.request()  # the next one is still made
+    assert len(calls) == 2 and isinstance(saves.error, OSError)
