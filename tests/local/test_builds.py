@@ -164,6 +164,11 @@ async def test_each_run_logs_its_own_output_only(store: LayerStore, context: Pat
     assert logged[-2:] == [(4, "a long first line of output\n", False), (5, "short\n", False)]
 
 
+async def test_a_steps_layer_holds_only_what_the_step_changed(store: LayerStore, context: Path, tmp_path: Path) -> None:
+    built = await builder(store, context, tmp_path).build(PRELUDE + "RUN mkdir /made\n")
+    assert sorted(os.listdir(store.path(built.layers[0]))) == ["made"]  # no empty /usr or /etc over the image's
+
+
 async def test_copy_refuses_paths_outside_the_context(store: LayerStore, context: Path, tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="outside the build context"):
         await builder(store, context, tmp_path).build("FROM scratch\nCOPY ../etc/passwd /x\n")
