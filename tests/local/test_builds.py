@@ -226,3 +226,15 @@ async def test_from_an_image_in_a_registry_keeps_its_config_and_layers(
     assert built.config.working_dir == "/data" and built.config.cmd == ("/bin/sh",)
     seen = await view(store, built.layers, tmp_path, "cat /env.txt /pwd.txt")
     assert "FROM_IMAGE=yes" in seen and "ADDED=1" in seen and seen.endswith("/data\n")
+
+
+async def test_a_build_that_stops_later_leaves_its_sandbox_to_aclose(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    build = builder(store, context, tmp_path, stop_later=True)
+    await build.build(PRELUDE + "RUN true\n")
+    assert build._box is not None
+    init = Path(f"/proc/{build._box.sandbox.init_pid}")
+    assert init.exists()  # still running: its owner stops it once the outcome is told
+    await build.aclose()
+    assert build._box is None and not init.exists()

@@ -129,6 +129,8 @@ class DockerfileBuild:
     trust: TrustSettings = field(default_factory=TrustSettings)  # CAs and proxies for RUN steps
     # False: `work` is removed by its owner, after the build (off the path of what a user waits for).
     remove_scratch: bool = True
+    # True: the build's sandbox is left to its owner to stop (aclose) after its outcome is told.
+    stop_later: bool = False
 
     def __post_init__(self) -> None:
         self._ignore = _dockerignore(self.context)  # read once, not per COPY source
@@ -155,11 +157,16 @@ class DockerfileBuild:
             if self._output is not None:
                 self._output.close()
                 self._output = None
-            if self._box is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._box.stop(remove=self.remove_scratch)
-                self._box = None
+            if not self.stop_later:
+                await self.aclose()
         return built
+
+    async def aclose(self) -> None:
+        """Stop the build's sandbox, if one was started (build does unless `stop_later`)."""
+        if self._box is not None:
+            box, self._box = self._box, None
+            with anyio.CancelScope(shield=True):
+                await box.stop(remove=self.remove_scratch)
 
     async def _sandbox(self) -> BuildSandbox:
         if self._box is None:
