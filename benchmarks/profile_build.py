@@ -98,10 +98,15 @@ def cpu_meter() -> Iterator[Callable[[], float] | None]:
         (group / "cgroup.procs").write_text(str(os.getpid()))
         yield lambda: int((group / "cpuacct.usage").read_text()) / 1e6
     finally:
-        for pid in (group / "cgroup.procs").read_text().split():
-            with contextlib.suppress(OSError):  # gone meanwhile
-                (CPUACCT / "cgroup.procs").write_text(pid)
-        group.rmdir()
+        for _ in range(50):  # a helper still starting a child may put one back
+            for pid in (group / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):  # gone meanwhile
+                    (CPUACCT / "cgroup.procs").write_text(pid)
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.01)
 
 
 def _timer(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -4,9 +4,10 @@ of their step, never going down, and kept for a waiter that comes late."""
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
-from scenario_mcp.local.build_progress import BuildTracker, planned_steps
+from scenario_mcp.local.build_progress import BuildTracker, DeferredSaves, planned_steps
 from scenario_mcp.models import BlueprintCreateParameters
 
 pytestmark = pytest.mark.anyio
@@ -53,3 +54,58 @@ async def test_a_waiter_is_woken_by_the_next_report() -> None:
         assert got == []
         tracker.started()
     assert got == ["building"]
+
+
+async def test_deferred_saves_fold_requests_made_meanwhile_and_the_last_save_has_everything() -> None:
+    log: list[str] = []
+    saved: list[list[str]] = []
+    release = anyio.Event()
+
+    async def save() -> None:
+        snapshot = list(log)
+        if not saved:
+            await release.wait()  # the first save is slow: three more entries come meanwhile
+        saved.append(snapshot)
+
+    async with anyio.create_task_group() as tg:
+        saves = DeferredSaves(tg, save)
+        log.append("step 1")
+        await saves.request()
+        assert saved == []  # not awaited: the step after it goes on
+        await anyio.lowlevel.checkpoint()  # the first save is under way
+        for entry in ("step 2", "step 3", "step 4"):
+            log.append(entry)
+            await saves.request()
+        release.set()
+    # One save for the first entry, one for the three that came while it was written.
+    assert saved == [["step 1"], ["step 1", "step 2", "step 3", "step 4"]]
+
+
+async def test_a_save_asked_for_after_the_last_one_ended_is_made_too() -> None:
+    saved: list[int] = []
+    async with anyio.create_task_group() as tg:
+        saves = DeferredSaves(tg, lambda: _append(saved))
+        await saves.request()
+        await anyio.sleep(0.01)
+        await saves.request()
+    assert saved == [1, 2]
+
+
+async def _append(saved: list[int]) -> None:
+    saved.append(len(saved) + 1)
+
+
+async def test_a_failing_save_is_kept_and_does_not_end_the_task_group() -> None:
+    calls: list[int] = []
+
+    async def save() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk full")
+
+    async with anyio.create_task_group() as tg:
+        saves = DeferredSaves(tg, save)
+        await saves.request()
+        await anyio.sleep(0.01)
+        await saves.request()  # the next one is still made
+    assert len(calls) == 2 and isinstance(saves.error, OSError)

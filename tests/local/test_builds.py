@@ -151,6 +151,24 @@ async def test_a_failing_run_fails_the_build_with_its_line_and_output(
     assert logged[-1] == (4, "about to fail\n", True)
 
 
+async def test_each_run_logs_its_own_output_only(store: LayerStore, context: Path, tmp_path: Path) -> None:
+    """The steps share one output file, emptied per step: a short output after a long one is
+    not followed by the rest of the long one."""
+    logged: list[tuple[int, str, bool]] = []
+
+    async def log(step: Instruction, output: str, failed: bool) -> None:
+        logged.append((step.line, output, failed))
+
+    dockerfile = PRELUDE + "RUN echo a long first line of output\nRUN echo short\n"
+    await builder(store, context, tmp_path, log=log).build(dockerfile)
+    assert logged[-2:] == [(4, "a long first line of output\n", False), (5, "short\n", False)]
+
+
+async def test_a_steps_layer_holds_only_what_the_step_changed(store: LayerStore, context: Path, tmp_path: Path) -> None:
+    built = await builder(store, context, tmp_path).build(PRELUDE + "RUN mkdir /made\n")
+    assert sorted(os.listdir(store.path(built.layers[0]))) == ["made"]  # no empty /usr or /etc over the image's
+
+
 async def test_copy_refuses_paths_outside_the_context(store: LayerStore, context: Path, tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="outside the build context"):
         await builder(store, context, tmp_path).build("FROM scratch\nCOPY ../etc/passwd /x\n")
@@ -208,3 +226,15 @@ async def test_from_an_image_in_a_registry_keeps_its_config_and_layers(
     assert built.config.working_dir == "/data" and built.config.cmd == ("/bin/sh",)
     seen = await view(store, built.layers, tmp_path, "cat /env.txt /pwd.txt")
     assert "FROM_IMAGE=yes" in seen and "ADDED=1" in seen and seen.endswith("/data\n")
+
+
+async def test_a_build_that_stops_later_leaves_its_sandbox_to_aclose(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    build = builder(store, context, tmp_path, stop_later=True)
+    await build.build(PRELUDE + "RUN true\n")
+    assert build._box is not None
+    init = Path(f"/proc/{build._box.sandbox.init_pid}")
+    assert init.exists()  # still running: its owner stops it once the outcome is told
+    await build.aclose()
+    assert build._box is None and not init.exists()

@@ -70,6 +70,12 @@ class BlueprintBuild:
     outcome: BuildOutcome = field(default_factory=BuildOutcome)
     # {env var: (secret name, value)}: in the build's commands' environment, never in a layer or log
     secrets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The Dockerfile's sandbox, stopped by aclose: after the outcome is told, off a waiter's path.
+    _dockerfile_build: DockerfileBuild | None = None
+
+    async def aclose(self) -> None:
+        if self._dockerfile_build is not None:
+            await self._dockerfile_build.aclose()
 
     @property
     def secret_env(self) -> dict[str, str]:
@@ -153,7 +159,9 @@ class BlueprintBuild:
             trust=self.trust,
             extra_env=self.secret_env,
             remove_scratch=False,  # all of self.work goes after the build (Blueprints)
+            stop_later=True,  # aclose
         )
+        self._dockerfile_build = build
         built = await build.build(self.params.dockerfile)
         self.outcome.log(f"Dockerfile built: {built.built_steps} step(s) run, {built.cached_steps} from the cache")
         return Environment(tuple(built.layers), None, built.config)

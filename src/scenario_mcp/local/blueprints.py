@@ -40,7 +40,7 @@ from ..models import (
     now_ms,
 )
 from .blueprint_build import BlueprintBuild, BuildOutcome
-from .build_progress import BuildTracker
+from .build_progress import BuildTracker, DeferredSaves
 from .environments import Environment
 from .layers import LayerStore
 from .secrets import Secrets, check_secret_names
@@ -230,9 +230,10 @@ class Blueprints:
     async def _build_queued(
         self, view: BlueprintView, base: Environment, archive: Path | None, finished: anyio.Event
     ) -> None:
+        closers: builtins.list[Callable[[], Awaitable[None]]] = []
         try:
             async with self.limiter:
-                await self._build(view, base, archive)
+                await self._build(view, base, archive, closers)
         except Exception as exc:
             # A build runs in the engine's task group: what it did not foresee fails the
             # blueprint, never the server.
@@ -246,6 +247,8 @@ class Blueprints:
             self._finished.pop(view.id, None)
             if (tracker := self._trackers.pop(view.id, None)) is not None and not tracker.ended:
                 tracker.end("the build stopped")
+            for close in closers:  # its sandbox, stopped once its waiters have the outcome
+                await close()
             # Its scratch goes once its waiters have the outcome: no one waits for that (on a
             # busy disk, removing a directory costs more than making it). A server stopped first
             # leaves it to the next start (fail_interrupted).
@@ -256,7 +259,15 @@ class Blueprints:
         tracker = self._trackers.get(blueprint_id)
         return None if tracker is None else await tracker.after(after)
 
-    async def _build(self, view: BlueprintView, base: Environment, archive: Path | None) -> BlueprintView:
+    async def _build(
+        self,
+        view: BlueprintView,
+        base: Environment,
+        archive: Path | None,
+        closers: builtins.list[Callable[[], Awaitable[None]]] | None = None,
+    ) -> BlueprintView:
+        """The build, its record saved as it goes and at its end. `closers`: where to leave what
+        ends the build's sandbox, for after its waiters are told; None: ended here."""
         view = view.model_copy(update={"status": "building"})
         await self._save(view, {})
         tracker = self._trackers.get(view.id)
@@ -282,8 +293,24 @@ class Blueprints:
         async def save_logs() -> None:
             await self._save(view, {"build_logs": build.outcome.logs})
 
-        build.on_log = save_logs
-        outcome = await build.run()
+        if closers is None:
+            try:
+                return await self._run_build(view, build, save_logs, tracker)
+            finally:
+                await build.aclose()
+        closers.append(build.aclose)
+        return await self._run_build(view, build, save_logs, tracker)
+
+    async def _run_build(
+        self,
+        view: BlueprintView,
+        build: BlueprintBuild,
+        save_logs: Callable[[], Awaitable[None]],
+        tracker: BuildTracker | None,
+    ) -> BlueprintView:
+        async with anyio.create_task_group() as saves:  # ends once the last log save is written
+            build.on_log = DeferredSaves(saves, save_logs).request
+            outcome = await build.run()
         view = self._finished_view(view, outcome)
         internal: dict[str, Any] = {"build_logs": outcome.logs}
         if outcome.environment is not None:

@@ -6,7 +6,10 @@ belongs to by the bytes fetched and unpacked. The reports are kept, so a waiter 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
+from anyio.abc import TaskGroup
 
 from ..backend import BuildProgress
 from ..models import BlueprintCreateParameters
@@ -73,3 +76,35 @@ class BuildTracker:
         while not self.ended and (not self.reports or self.reports[-1].seq <= seq):
             await self._changed.wait()
         return [report for report in self.reports if report.seq > seq]
+
+
+class DeferredSaves:
+    """A build's record saved as its log grows, off the path of its steps: a save is started in
+    `tg` (it runs while the next step's command runs), and one asked for while another is under
+    way is folded into one more after it. Every save writes the whole log so far, so none is lost;
+    the task group's end is when the last has been written. A save that fails does not stop the
+    build (the record is written again at its end, awaited, which raises what is wrong)."""
+
+    def __init__(self, tg: TaskGroup, save: Callable[[], Awaitable[None]]) -> None:
+        self._tg = tg
+        self._save = save
+        self._wanted = False
+        self._running = False
+        self.error: Exception | None = None  # the last save's that failed
+
+    async def request(self) -> None:
+        self._wanted = True
+        if not self._running:
+            self._running = True
+            self._tg.start_soon(self._drain)
+
+    async def _drain(self) -> None:
+        try:
+            while self._wanted:
+                self._wanted = False
+                try:
+                    await self._save()
+                except Exception as exc:  # not the build's end: its final save (awaited) says what is wrong
+                    self.error = exc
+        finally:
+            self._running = False

@@ -120,15 +120,24 @@ class BuildSandbox:
         let go, end here (_settle), not on the path of the step after them."""
         await self._settle()
         used, self._used = self._used, []
-        if not used:
+        # New ones too, up to STEP_DIRS_AHEAD: else a COPY, RUN, COPY, RUN finds none ready at
+        # its second RUN (its dir was the first COPY's, renewed only during that RUN) and makes
+        # one on its path (~2 ms).
+        new = [
+            self.state_dir / "steps" / str(next(self._numbers))
+            for _ in range(STEP_DIRS_AHEAD - len(self._fresh) - len(used))
+        ]
+        if not used and not new:
             return
 
         def renew_all() -> None:
             for state_dir in used:
                 self._renew(state_dir)
+            for state_dir in new:
+                prepare_dirs(_step_spec(self.sandbox.spec, state_dir, ()))
 
         await anyio.to_thread.run_sync(renew_all)
-        self._fresh += used
+        self._fresh += used + new
 
     def _socket(self) -> Path:
         return self.state_dir / LAUNCHER_SOCKET

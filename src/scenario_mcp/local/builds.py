@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import anyio.to_thread
 
@@ -50,6 +51,8 @@ from .trust import NotRemembered, SandboxTrust, TrustError, TrustSettings, trust
 
 STEP_TIMEOUT = 900.0
 MAX_STEP_LOG = 16_000  # characters of a step's output kept in its log entry (its end)
+SMALL_COPY_ENTRIES = 64  # COPY sources up to these many entries and bytes are copied inline
+SMALL_COPY_BYTES = 1 << 20
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
@@ -110,6 +113,7 @@ def registry_puller(store: LayerStore, progress: ProgressCallback | None = None)
     return pull
 
 
+T = TypeVar("T")
 StepLog = Callable[[Instruction, str, bool], Awaitable[None]]  # (step, output, failed)
 
 
@@ -125,11 +129,14 @@ class DockerfileBuild:
     trust: TrustSettings = field(default_factory=TrustSettings)  # CAs and proxies for RUN steps
     # False: `work` is removed by its owner, after the build (off the path of what a user waits for).
     remove_scratch: bool = True
+    # True: the build's sandbox is left to its owner to stop (aclose) after its outcome is told.
+    stop_later: bool = False
 
     def __post_init__(self) -> None:
         self._ignore = _dockerignore(self.context)  # read once, not per COPY source
         self._box: BuildSandbox | None = None  # started by the first step that is not cached
         self._certificates: list[bytes] | None = None  # the CAs to add, read once a build
+        self._output: IO[bytes] | None = None  # the RUN steps' output, one file for all (_step_output)
 
     async def build(self, dockerfile: str) -> Built:
         try:
@@ -147,11 +154,19 @@ class DockerfileBuild:
                 if stage.name:
                     done[stage.name] = built
         finally:
-            if self._box is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._box.stop(remove=self.remove_scratch)
-                self._box = None
+            if self._output is not None:
+                self._output.close()
+                self._output = None
+            if not self.stop_later:
+                await self.aclose()
         return built
+
+    async def aclose(self) -> None:
+        """Stop the build's sandbox, if one was started (build does unless `stop_later`)."""
+        if self._box is not None:
+            box, self._box = self._box, None
+            with anyio.CancelScope(shield=True):
+                await box.stop(remove=self.remove_scratch)
 
     async def _sandbox(self) -> BuildSandbox:
         if self._box is None:
@@ -163,6 +178,15 @@ class DockerfileBuild:
                 hostname="buildkitsandbox",
             )
         return self._box
+
+    def _step_output(self) -> IO[bytes]:
+        """An empty file for a RUN's output: one a build, emptied per step (making a file costs
+        more than truncating one). Nothing writes to it after its step: init ends all a step left."""
+        if self._output is None:
+            self._output = tempfile.TemporaryFile()  # noqa: SIM115 (closed at the build's end)
+        self._output.seek(0)
+        self._output.truncate()
+        return self._output
 
     def _trust(self, layers: Sequence[str]) -> SandboxTrust:
         """What a RUN step over `layers` is given to trust. Blocking."""
@@ -224,18 +248,18 @@ class DockerfileBuild:
         box = await self._sandbox()
         # HOME is the USER's (from the step's own /etc/passwd) unless the environment sets it.
         env = {"HOSTNAME": "buildkitsandbox", **env, **trust.env, **self.extra_env}
-        with tempfile.TemporaryFile() as output:
-            outcome = await box.run(
-                self._paths(trust.stack(built.layers)),
-                argv,
-                env=env,
-                cwd=state.config.working_dir or "/",
-                user=state.config.user or None,
-                output=output,
-                timeout=STEP_TIMEOUT,
-            )
-            output.seek(0)
-            text = output.read().decode(errors="replace")[-MAX_STEP_LOG:]
+        output = self._step_output()
+        outcome = await box.run(
+            self._paths(trust.stack(built.layers)),
+            argv,
+            env=env,
+            cwd=state.config.working_dir or "/",
+            user=state.config.user or None,
+            output=output,
+            timeout=STEP_TIMEOUT,
+        )
+        output.seek(0)
+        text = output.read().decode(errors="replace")[-MAX_STEP_LOG:]
         if outcome.exit_status != 0 or outcome.timed_out:
             reason = f"timed out after {STEP_TIMEOUT:g} s" if outcome.timed_out else f"exited {outcome.exit_status}"
             await self._log(instruction, text, failed=True)
@@ -280,7 +304,10 @@ class DockerfileBuild:
     ) -> None:
         paths = self._sources(instruction, sources, source_root, inside=inside)
         skip = None if inside else _skipper(source_root, self._ignore)
-        digest = await anyio.to_thread.run_sync(_digest_tree, paths, skip)
+        # A few small files are hashed and placed inline: a hop to a worker thread and back costs
+        # more than that work, twice per COPY; a larger tree goes to a thread, off the event loop.
+        small = await _inline_or_thread(True, _small_tree, paths)
+        digest = await _inline_or_thread(small, _digest_tree, paths, skip)
         flags = {k: v for k, v in instruction.flags.items() if k in ("chown", "chmod")}
         key = _hash(built.key, instruction.keyword, repr(sources), dest, repr(sorted(flags.items())), digest)
         if inside:
@@ -296,7 +323,7 @@ class DockerfileBuild:
             owner = user_ids(root, flags["chown"])[:2] if "chown" in flags else None
             mode = int(flags["chmod"], 8) if "chmod" in flags else None
             extract = instruction.keyword == "ADD" and not inside
-            await anyio.to_thread.run_sync(_place, paths, root, target, as_dir, owner, mode, extract, skip)
+            await _inline_or_thread(small, _place, paths, root, target, as_dir, owner, mode, extract, skip)
         await self._freeze(upper, key, built)
         await self._log(instruction, f"{len(paths)} source(s) to {target}", failed=False)
 
@@ -336,21 +363,19 @@ class DockerfileBuild:
     async def _freeze(self, upper: Path, key: str, built: Built, trust: SandboxTrust | None = None) -> None:
         """Make a finished step's upper dirs (`upper`, its changes in `root`) its layer."""
         layer_id = _layer_id(key)
-
-        def adopt() -> bool:  # one worker thread for the two: a step less to wait for a thread
-            if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
-                trust.strip(upper / "root")
-            if self.store.exists(layer_id):
-                return True
+        # A few opens, stats and two renames: inline, as a hop to a worker thread and back costs
+        # more, and it is on the path between one step's end and the next one's start.
+        if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
+            trust.strip(upper / "root")
+        adopted = True
+        if not self.store.exists(layer_id):
             try:  # the step's root is thrown away: its changes become the layer as they are
                 self.store.adopt(upper, layer_id)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
-                return False
-            return True
-
-        if not await anyio.to_thread.run_sync(adopt):
+                adopted = False
+        if not adopted:
             await self.store.freeze(upper, layer_id)  # another filesystem
         built.layers.insert(0, layer_id)
         built.built_steps += 1
@@ -381,6 +406,32 @@ def _skipper(context: Path, rules: list[tuple[bool, str]]) -> Skip:
     if not rules:
         return None
     return lambda path: _ignored(str(path.relative_to(context)), rules)
+
+
+async def _inline_or_thread(inline: bool, fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args) if inline else await anyio.to_thread.run_sync(fn, *args)
+
+
+def _small_tree(paths: list[Path]) -> bool:
+    """Whether COPY's sources are at most SMALL_COPY_ENTRIES entries and SMALL_COPY_BYTES bytes;
+    the walk stops as soon as they are not."""
+    entries, size = 0, 0
+    pending = list(paths)
+    while pending:
+        path = pending.pop()
+        st = path.lstat()
+        entries += 1
+        if stat.S_ISREG(st.st_mode):
+            size += st.st_size
+        if entries + len(pending) > SMALL_COPY_ENTRIES or size > SMALL_COPY_BYTES:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            with os.scandir(path) as found:
+                for entry in found:
+                    pending.append(Path(entry.path))
+                    if entries + len(pending) > SMALL_COPY_ENTRIES:
+                        return False
+    return True
 
 
 def _digest_tree(paths: list[Path], skip: Skip) -> str:

@@ -388,12 +388,13 @@ class LayerStore:
 
     def adopt(self, upper_root: Path, layer_id: str) -> None:
         """Make a stopped image sandbox's upper tree (`upper/root`) a layer by moving it, not
-        copying it: for a build step, whose sandbox is thrown away after. Blocking."""
+        copying it: for a build step, whose sandbox is thrown away after. Blocking.
+
+        No HOST_DIRS are added: an image root stacks the layer itself, where an empty `usr` or
+        `etc` would be a directory the step did not make, over the image's own."""
         target = self.path(layer_id)
         staging = self.root / f".tmp-{layer_id}-{os.getpid()}-{os.urandom(4).hex()}"
         os.rename(upper_root / "root", staging)  # the same filesystem: the state dir is in the data dir
-        for part in HOST_DIRS:
-            (staging / part).mkdir(exist_ok=True)
         try:
             os.rename(staging, target)
         except OSError:
