@@ -200,6 +200,9 @@ class Blueprints:
     def _work(self, blueprint_id: str) -> Path:
         return self.boxes_dir / f"build-{blueprint_id}"
 
+    async def _remove_scratch(self, blueprint_id: str) -> None:
+        await anyio.to_thread.run_sync(shutil.rmtree, self._work(blueprint_id), True)
+
     async def _context(self, params: BlueprintCreateParameters, work: Path) -> Path | None:
         """The build context's archive, linked into the build's own directory: the object may be
         deleted (or expire) while the build waits in the queue."""
@@ -230,10 +233,10 @@ class Blueprints:
     async def _build_queued(
         self, view: BlueprintView, base: Environment, archive: Path | None, finished: anyio.Event
     ) -> None:
-        closers: builtins.list[Callable[[], Awaitable[None]]] = []
+        ends = contextlib.AsyncExitStack()
         try:
             async with self.limiter:
-                await self._build(view, base, archive, closers)
+                await self._build(view, base, archive, ends)
         except Exception as exc:
             # A build runs in the engine's task group: what it did not foresee fails the
             # blueprint, never the server.
@@ -247,12 +250,10 @@ class Blueprints:
             self._finished.pop(view.id, None)
             if (tracker := self._trackers.pop(view.id, None)) is not None and not tracker.ended:
                 tracker.end("the build stopped")
-            for close in closers:  # its sandbox, stopped once its waiters have the outcome
-                await close()
-            # Its scratch goes once its waiters have the outcome: no one waits for that (on a
-            # busy disk, removing a directory costs more than making it). A server stopped first
-            # leaves it to the next start (fail_interrupted).
-            await anyio.to_thread.run_sync(shutil.rmtree, self._work(view.id), True)
+            # Its sandbox stopped and its scratch removed once its waiters have the outcome: no one
+            # waits for that (on a busy disk, removing a directory costs more than making it). A
+            # server stopped first leaves the scratch to the next start (fail_interrupted).
+            await ends.aclose()
 
     async def progress(self, blueprint_id: str, *, after: int = 0) -> list[BuildProgress] | None:
         """A build's progress reports after the `after`-th (see BuildTracker); None when none is under way."""
@@ -264,10 +265,11 @@ class Blueprints:
         view: BlueprintView,
         base: Environment,
         archive: Path | None,
-        closers: builtins.list[Callable[[], Awaitable[None]]] | None = None,
+        ends: contextlib.AsyncExitStack,
     ) -> BlueprintView:
-        """The build, its record saved as it goes and at its end. `closers`: where to leave what
-        ends the build's sandbox, for after its waiters are told; None: ended here."""
+        """The build, its record saved as it goes and at its end. `ends`: where it leaves what
+        ends it (its sandbox's stop, then its scratch's removal), for after its waiters are told."""
+        ends.push_async_callback(self._remove_scratch, view.id)
         view = view.model_copy(update={"status": "building"})
         await self._save(view, {})
         tracker = self._trackers.get(view.id)
@@ -293,12 +295,7 @@ class Blueprints:
         async def save_logs() -> None:
             await self._save(view, {"build_logs": build.outcome.logs})
 
-        if closers is None:
-            try:
-                return await self._run_build(view, build, save_logs, tracker)
-            finally:
-                await build.aclose()
-        closers.append(build.aclose)
+        ends.push_async_callback(build.aclose)
         return await self._run_build(view, build, save_logs, tracker)
 
     async def _run_build(
@@ -364,10 +361,10 @@ class Blueprints:
             params = BlueprintCreateParameters(
                 name=DEFAULT_BLUEPRINT_NAME, system_setup_commands=list(DEFAULT_BLUEPRINT_COMMANDS)
             )
-            try:
-                view = await self._build(self._new_view(params, blueprint_id, Environment(())), Environment(()), None)
-            finally:  # as _build_queued's: the build leaves its scratch to its caller
-                await anyio.to_thread.run_sync(shutil.rmtree, self._work(blueprint_id), True)
+            async with contextlib.AsyncExitStack() as ends:
+                view = await self._build(
+                    self._new_view(params, blueprint_id, Environment(())), Environment(()), None, ends
+                )
         if view.status != "build_complete":
             raise EnvironmentUnavailableError(
                 "could not build the default devbox environment (a Python venv with pip and pytest): "
