@@ -211,6 +211,20 @@ async def test_a_copied_directory_meets_the_images_symlinks_inside_the_root(
     assert inside.splitlines()[2] == str(host_dir)  # a link, copied as one
 
 
+async def test_add_extracts_an_archive_through_the_images_symlinks_inside_the_root(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    """ADD of a local archive lands where the image's symlinks lead inside the image, as with
+    Docker, and never where they would lead on the host."""
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    dockerfile = PRELUDE + f"RUN mkdir -p /srv && ln -s {host_dir} /srv/bundled\nADD bundle.tar.gz /srv/\n"
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert not any(host_dir.iterdir())
+    inside = await view(store, built.layers, tmp_path, f"cat /srv/bundled/readme.txt {host_dir}/readme.txt")
+    assert inside == "from the archive\n" * 2
+
+
 async def test_from_an_image_in_a_registry_keeps_its_config_and_layers(
     registry: Pusher, store: LayerStore, context: Path, tmp_path: Path
 ) -> None:

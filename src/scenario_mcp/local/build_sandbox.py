@@ -6,7 +6,7 @@ in a fresh mount namespace whose root is planned here as a devbox's is (spec.roo
 step's layers under a fresh upper directory, with /proc, /dev and /run. When a RUN's command
 exits, init kills whatever it left before reporting, so its upper directory is the step's changes,
 still, ready to be frozen into a layer. A hold is a step without a command: its root, held open
-for the server to write into from the host (COPY), or read from (COPY --from).
+for the server to read from the host (COPY --from's stage).
 
 What a step can reach is what a devbox can: its own root, locked in a nested user namespace; the
 init that keeps the host's view is no process a step may inspect (it is not dumpable).
@@ -33,7 +33,7 @@ from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec
 from .sandbox.mount_plan import encode
 from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan
 
-STEP_DIRS_AHEAD = 2  # step dirs made while the sandbox starts: a COPY and a RUN, or two COPYs
+STEP_DIRS_AHEAD = 2  # step dirs made while the sandbox starts, and kept ready after
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ class BuildSandbox:
         let go, end here (_settle), not on the path of the step after them."""
         await self._settle()
         used, self._used = self._used, []
-        # New ones too, up to STEP_DIRS_AHEAD: else a COPY, RUN, COPY, RUN finds none ready at
-        # its second RUN (its dir was the first COPY's, renewed only during that RUN) and makes
+        # New ones too, up to STEP_DIRS_AHEAD: else a hold, RUN, hold, RUN finds none ready at
+        # its second RUN (its dir was the first hold's, renewed only during that RUN) and makes
         # one on its path (~2 ms).
         new = [
             self.state_dir / "steps" / str(next(self._numbers))
@@ -181,10 +181,10 @@ class BuildSandbox:
 
     @contextlib.asynccontextmanager
     async def hold(self, layers: tuple[Path, ...]) -> AsyncIterator[tuple[Path, Path]]:
-        """A root over `layers` for the server to write into or read from, as a host path that
+        """A root over `layers` for the server to read from, as a host path that
         resolves inside it (rootfs.resolve), and its upper dirs; released (the step's process
         gone, its mount with it) when the block ends."""
-        # The overlay alone: a COPY writes what Docker's would, into the layer (its /dev too).
+        # The overlay alone: what a COPY --from reads is the stage's (its /dev too).
         with self._step_root(layers, special_mounts=False) as (spec, step):
             step["hold"] = True
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

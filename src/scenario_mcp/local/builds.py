@@ -1,14 +1,16 @@
 """Dockerfile builds in the engine's own sandboxes: one layer per step, cached, no Docker daemon.
 
-A build that runs any step starts one build sandbox (build_sandbox.py): its namespaces and
-network are started once, and each step gets a fresh root in it. Each RUN runs in a root whose
-lower layers are the stage's layers so far (with network, behind the devbox egress rules; the
-host's added CAs and proxy settings given as trust.py gives them, never frozen) over a fresh
-upper directory, which is then frozen into a new layer by a rename. COPY and ADD write through
-such a root from the host, every destination resolved inside it (rootfs.py), and freeze the same
-way. A step's layer is named by a cache key: the key of the step before, the instruction after
-substitution, the environment it runs with and the digest of the files it copies; a step whose
-key already has a layer is not run again (a fully cached build starts no sandbox).
+A build that runs a RUN (or a COPY --from) starts one build sandbox (build_sandbox.py): its
+namespaces and network are started once, and each step gets a fresh root in it. Each RUN runs in
+a root whose lower layers are the stage's layers so far (with network, behind the devbox egress
+rules; the host's added CAs and proxy settings given as trust.py gives them, never frozen) over a
+fresh upper directory, which is then frozen into a new layer by a rename. COPY and ADD need no
+sandbox: they write their new layer from the host as a write through such a root would
+(layer_writer.py: every destination resolved in the image, the directories on the way copied
+up), and freeze it the same way; COPY --from reads its stage through a held root. A step's
+layer is named by a cache key: the key of the step before, the instruction after substitution,
+the environment it runs with and the digest of the files it copies; a step whose key already has
+a layer is not run again (a fully cached build starts no sandbox).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .dockerfile import (
     substitute,
 )
 from .images import ProgressCallback, find_image, pull_image
+from .layer_writer import LayerWriter
 from .layers import ImageRecord, LayerStore
 from .sandbox import SandboxError
 from .sandbox.rootfs import RootPathError, resolve, user_ids
@@ -135,6 +138,7 @@ class DockerfileBuild:
     def __post_init__(self) -> None:
         self._ignore = _dockerignore(self.context)  # read once, not per COPY source
         self._box: BuildSandbox | None = None  # started by the first step that is not cached
+        self._scratch: Path | None = None  # the build's own dir in `work`, made by the first step that is not cached
         self._certificates: list[bytes] | None = None  # the CAs to add, read once a build
         self._output: IO[bytes] | None = None  # the RUN steps' output, one file for all (_step_output)
 
@@ -162,22 +166,37 @@ class DockerfileBuild:
         return built
 
     async def aclose(self) -> None:
-        """Stop the build's sandbox, if one was started (build does unless `stop_later`)."""
-        if self._box is not None:
-            box, self._box = self._box, None
-            with anyio.CancelScope(shield=True):
-                await box.stop(remove=self.remove_scratch)
+        """Stop the build's sandbox, if one was started, and remove its scratch unless its owner
+        does (build does this unless `stop_later`)."""
+        box, self._box = self._box, None
+        scratch, self._scratch = self._scratch, None
+        with anyio.CancelScope(shield=True):
+            if box is not None:
+                await box.stop(remove=False)
+            if scratch is not None and self.remove_scratch:
+                await anyio.to_thread.run_sync(shutil.rmtree, scratch, True)
+
+    def _scratch_dir(self) -> Path:
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="build-", dir=self.work))
+        return self._scratch
 
     async def _sandbox(self) -> BuildSandbox:
         if self._box is None:
             self._box = await BuildSandbox.start(
-                Path(tempfile.mkdtemp(prefix="build-", dir=self.work)),
+                self._scratch_dir() / "sandbox",
                 skeleton=self.store.skeleton,
                 etc_mask=self.store.etc_mask,
                 network=True,  # for RUN; a COPY's root is only ever touched from the host
                 hostname="buildkitsandbox",
             )
         return self._box
+
+    def _new_upper(self) -> Path:
+        """An empty upper dir for a COPY's layer (its tree in `root`), in the build's scratch."""
+        upper = Path(tempfile.mkdtemp(prefix="copy-", dir=self._scratch_dir()))
+        (upper / "root").mkdir()
+        return upper
 
     def _step_output(self) -> IO[bytes]:
         """An empty file for a RUN's output: one a build, emptied per step (making a file costs
@@ -314,16 +333,17 @@ class DockerfileBuild:
             key = _hash(key, "from", instruction.flags["from"])
         if await self._cached(key, instruction, built):
             return
-        # COPY's roots have no trust layer: `COPY --from=stage /etc/ssl/certs/...` copies the image's.
-        box = await self._sandbox()
-        async with box.hold(self._paths(built.layers)) as (root, upper):
-            workdir = state.config.working_dir or "/"
-            target = dest if dest.startswith("/") else posixpath.join(workdir, dest)
-            as_dir = dest.endswith("/") or len(paths) > 1 or any(p.is_dir() and not p.is_symlink() for p in paths)
-            owner = user_ids(root, flags["chown"])[:2] if "chown" in flags else None
-            mode = int(flags["chmod"], 8) if "chmod" in flags else None
-            extract = instruction.keyword == "ADD" and not inside
-            await _inline_or_thread(small, _place, paths, root, target, as_dir, owner, mode, extract, skip)
+        # Written from the host (layer_writer.py), with no sandbox and no mount. COPY's roots have
+        # no trust layer: `COPY --from=stage /etc/ssl/certs/...` copies the image's own.
+        upper = self._new_upper()
+        writer = LayerWriter(upper / "root", self._paths(built.layers))
+        workdir = state.config.working_dir or "/"
+        target = dest if dest.startswith("/") else posixpath.join(workdir, dest)
+        as_dir = dest.endswith("/") or len(paths) > 1 or any(p.is_dir() and not p.is_symlink() for p in paths)
+        owner = user_ids(writer.view, flags["chown"])[:2] if "chown" in flags else None
+        mode = int(flags["chmod"], 8) if "chmod" in flags else None
+        extract = instruction.keyword == "ADD" and not inside
+        await _inline_or_thread(small, _place, paths, writer, target, as_dir, owner, mode, extract, skip)
         await self._freeze(upper, key, built)
         await self._log(instruction, f"{len(paths)} source(s) to {target}", failed=False)
 
@@ -455,7 +475,7 @@ def _digest_tree(paths: list[Path], skip: Skip) -> str:
 
 def _place(
     paths: list[Path],
-    root: Path,
+    writer: LayerWriter,
     target: str,
     as_dir: bool,
     owner: tuple[int, int] | None,
@@ -463,35 +483,37 @@ def _place(
     extract: bool,
     skip: Skip,
 ) -> None:
-    """Copy sources to `target` inside `root` as COPY does: a directory's contents, not itself.
+    """Copy sources to `target` in the new layer as COPY does: a directory's contents, not itself.
 
-    Every destination is resolved inside the root (rootfs.resolve) before it is written, not
-    only the top one: the image's symlinks, absolute ones too, point inside the image, and the
-    host's kernel would follow them on the host's filesystem."""
+    Every destination is resolved in the image (writer.resolve) before it is written, not only
+    the top one: the image's symlinks, absolute ones too, point inside the image, and the host's
+    kernel would follow them on the host's filesystem."""
     for path in paths:
         if extract and path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
-            dest_dir = resolve(root, target)
-            dest_dir.mkdir(parents=True, exist_ok=True)
+            # Unpacked apart, then moved in name by name: the archive's paths lead where they
+            # lead in the image (through its symlinks), and never out of the new layer.
+            unpacked = Path(tempfile.mkdtemp(prefix="add-", dir=writer.tree.parent))
             with tarfile.open(path) as archive:
-                archive.extractall(dest_dir, filter="data")  # refuses members that leave dest_dir
+                archive.extractall(unpacked, filter="data")  # refuses members that leave it
+            writer.move_in(unpacked, target)
             continue
         placed: list[Path] = []
         if path.is_dir() and not path.is_symlink():
-            _copy_tree(path, root, target, skip, placed)
+            _copy_tree(path, writer, target, skip, placed)
         else:
             where = posixpath.join(target, path.name) if as_dir else target
-            dest = resolve(root, where)
+            dest = writer.resolve(where)
             dest.parent.mkdir(parents=True, exist_ok=True)
             if dest.is_dir():  # resolved: a directory, not a link to one
-                dest = resolve(root, posixpath.join(where, path.name))
+                dest = writer.resolve(posixpath.join(where, path.name))
             _copy_entry(path, dest)
             placed.append(dest)
         _own(placed, owner, mode)
 
 
-def _copy_tree(source: Path, root: Path, where: str, skip: Skip, placed: list[Path]) -> None:
-    """shutil.copytree(symlinks=True, dirs_exist_ok=True) into the root, each entry resolved."""
-    dest = resolve(root, where)
+def _copy_tree(source: Path, writer: LayerWriter, where: str, skip: Skip, placed: list[Path]) -> None:
+    """shutil.copytree(symlinks=True, dirs_exist_ok=True) into the new layer, each entry resolved."""
+    dest = writer.resolve(where)
     dest.mkdir(parents=True, exist_ok=True)
     placed.append(dest)
     with os.scandir(source) as found:
@@ -501,11 +523,11 @@ def _copy_tree(source: Path, root: Path, where: str, skip: Skip, placed: list[Pa
             continue
         inner = posixpath.join(where, entry.name)
         if entry.is_dir(follow_symlinks=False):
-            _copy_tree(Path(entry.path), root, inner, skip, placed)
+            _copy_tree(Path(entry.path), writer, inner, skip, placed)
             continue
         # A link is made where it is named (replacing what is there); a file is written where
-        # the name leads inside the root.
-        target = dest / entry.name if entry.is_symlink() else resolve(root, inner)
+        # the name leads in the image.
+        target = dest / entry.name if entry.is_symlink() else writer.resolve(inner)
         _copy_entry(Path(entry.path), target)
         placed.append(target)
     shutil.copystat(source, dest)

@@ -38,8 +38,8 @@ from typing import TypeVar
 
 import anyio.to_thread
 
+from .layered_view import Entry, LayeredView, is_opaque
 from .layers import LayerStore, remove_tree
-from .sandbox.rootfs import MAX_SYMLINKS
 
 __all__ = [
     "EXTRA_CA_FILE",
@@ -73,18 +73,14 @@ BEGIN = b"# scenario-mcp: CAs added for this sandbox, not part of the image (beg
 END = b"# scenario-mcp: CAs added for this sandbox (end)\n"
 LAYER_FORMAT = "trust-layer-v1"
 # overlayfs's own marks, as the engine mounts it (`userxattr`) and oci_layer.py writes them
-OPAQUE_XATTR = "user.overlay.opaque"  # "y": the directories below are hidden; "x": holds xattr whiteouts
-WHITEOUT_XATTR = "user.overlay.whiteout"  # on a zero-size file: a whiteout (where mknod is not allowed)
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 MEMO_SIZE = 1024  # entries in each of this process's memos, each small
 _READ: dict[tuple[str, int, int, int], list[bytes]] = {}  # a CA file as it was -> its certificates
 _MADE: dict[tuple[str, tuple[tuple[str, int, int], ...], bytes], _Made | None] = {}  # see _made
-# What each _MADE entry was made from (_Image.seen), to tell whether a layer on top changes it.
-_SEEN: dict[
-    tuple[str, tuple[tuple[str, int, int], ...], bytes], dict[str, tuple[os.stat_result, str, list[str]] | None]
-] = {}
+# What each _MADE entry was made from (LayeredView.seen), to tell whether a layer on top changes it.
+_SEEN: dict[tuple[str, tuple[tuple[str, int, int], ...], bytes], dict[str, Entry | None]] = {}
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 _BLOCK = re.compile(re.escape(b"\n" + BEGIN) + rb".*?" + re.escape(END), re.S)
@@ -280,119 +276,6 @@ def _strip_file(parent: int, name: str) -> bool:
     return True
 
 
-# -- the image's files, read through its layers -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Found:
-    path: str  # in the image, every symlink resolved
-    host: str  # the entry in the topmost layer that has it
-    st: os.stat_result
-
-
-def _is_whiteout(path: str, st: os.stat_result) -> bool:
-    if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-        return True
-    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
-        with contextlib.suppress(OSError):
-            os.getxattr(path, WHITEOUT_XATTR, follow_symlinks=False)
-            return True
-    return False
-
-
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR) == b"y"
-    except OSError:
-        return False
-
-
-class _Image:
-    """An image's files as overlayfs shows them, read through its layers (topmost first)."""
-
-    def __init__(self, layers: Sequence[Path]) -> None:
-        self.layers = [str(layer) for layer in layers]
-        self._children: dict[str, tuple[os.stat_result, str, list[str]] | None] = {}
-
-    @property
-    def seen(self) -> Mapping[str, tuple[os.stat_result, str, list[str]] | None]:
-        """Every path looked at so far (`etc`, `etc/ssl`, ...), and what was found there."""
-        return self._children
-
-    def _child(self, parent: str, dirs: list[str], name: str) -> tuple[os.stat_result, str, list[str]] | None:
-        """`name` in the merged directory `parent` made of `dirs`: the topmost entry's stat and
-        path and, for a directory, the directories it merges."""
-        key = f"{parent}/{name}"
-        if key in self._children:
-            return self._children[key]
-        top: tuple[os.stat_result, str] | None = None
-        merged: list[str] = []
-        for directory in dirs:
-            path = f"{directory}/{name}"
-            try:
-                st = os.lstat(path)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            if _is_whiteout(path, st) or (top is not None and not stat.S_ISDIR(st.st_mode)):
-                break
-            if top is None:
-                top = (st, path)
-                if not stat.S_ISDIR(st.st_mode):
-                    break
-            merged.append(path)
-            if _is_opaque(path):
-                break
-        found = None if top is None else (top[0], top[1], merged)
-        self._children[key] = found
-        return found
-
-    def lookup(self, path: str) -> _Found | None:
-        """`path` in the image, every symlink followed inside it."""
-        parts = [p for p in path.split("/") if p]
-        done: list[tuple[str, list[str]]] = []  # (name, the directories it merges)
-        followed = 0
-        while parts:
-            name = parts.pop(0)
-            if name in (".", ".."):
-                if name == ".." and done:
-                    done.pop()
-                continue
-            parent = "/".join(n for n, _ in done)
-            found = self._child(parent, done[-1][1] if done else self.layers, name)
-            if found is None:
-                return None
-            st, host, merged = found
-            if stat.S_ISLNK(st.st_mode):
-                followed += 1
-                if followed > MAX_SYMLINKS:
-                    return None
-                target = os.readlink(host)
-                if target.startswith("/"):
-                    done = []
-                parts = [p for p in target.split("/") if p] + parts
-                continue
-            done.append((name, merged))
-            if parts and not stat.S_ISDIR(st.st_mode):
-                return None
-            if not parts:
-                return _Found("/" + "/".join(n for n, _ in done), host, st)
-        return None
-
-    def directory_for(self, path: str) -> str | None:
-        """Where a file in directory `path` goes: the directory's real path (the part that exists
-        resolved through symlinks, the rest as named), or None if a non-directory is in the way."""
-        real = ""
-        for name in (p for p in path.split("/") if p):
-            found = self.lookup(f"{real}/{name}")
-            if found is None:
-                real = f"{real}/{name}"
-            elif stat.S_ISDIR(found.st.st_mode):
-                real = found.path
-            else:
-                return None
-        return real or "/"
-
-
 # -- the layer ------------------------------------------------------------------------------
 
 
@@ -443,14 +326,14 @@ def _made(
             return made
     if remembered_only:  # (the step above makes nothing: a stat per path it looked at)
         raise NotRemembered("the trust layer for these layers")
-    image = _Image([store.path(layer) for layer in layers])
+    image = LayeredView([store.path(layer) for layer in layers])
     made = _trust_layer(store, image, certificates)
     _remember(_MADE, key, made)
     _remember(_SEEN, key, dict(image.seen))
     return made
 
 
-def _leaves_alone(layer: Path, seen: Mapping[str, tuple[os.stat_result, str, list[str]] | None]) -> bool:
+def _leaves_alone(layer: Path, seen: Mapping[str, Entry | None]) -> bool:
     """Whether a layer put on top of an image changes nothing the image's trust layer was made
     from: every path its making looked at (`seen`, each component of each lookup) is absent
     from the layer, or there a directory as it was below (same mode and owner, not opaque), whose
@@ -465,7 +348,7 @@ def _leaves_alone(layer: Path, seen: Mapping[str, tuple[os.stat_result, str, lis
             return False
         if (st.st_mode, st.st_uid, st.st_gid) != (below[0].st_mode, below[0].st_uid, below[0].st_gid):
             return False
-        if _is_opaque(host):
+        if is_opaque(host):
             return False
     return True
 
@@ -476,7 +359,7 @@ def _remember(memo: dict[_K, _V], key: _K, value: _V) -> None:
     memo[key] = value
 
 
-def _trust_layer(store: LayerStore, image: _Image, certificates: Sequence[bytes]) -> _Made | None:
+def _trust_layer(store: LayerStore, image: LayeredView, certificates: Sequence[bytes]) -> _Made | None:
     """The trust layer for the image, made unless the store has it already; None where there is
     nowhere to put a CA. Blocking."""
     pem = "".join(ssl.DER_cert_to_PEM_cert(der) for der in certificates).encode()
@@ -510,7 +393,7 @@ def _trust_layer(store: LayerStore, image: _Image, certificates: Sequence[bytes]
     return _Made(layer_id, tuple(files), bundle, directory is not None)
 
 
-def _directories(image: _Image, files: Mapping[str, _Entry]) -> list[_Entry]:
+def _directories(image: LayeredView, files: Mapping[str, _Entry]) -> list[_Entry]:
     """The directories above the files, with the image's modes and owners: the topmost layer's
     directory is what overlayfs shows."""
     wanted = {parent for path in files for parent in _parents(path)}

@@ -12,6 +12,7 @@ import os
 import posixpath
 import stat
 from pathlib import Path
+from typing import Protocol
 
 MAX_SYMLINKS = 40  # as the kernel's
 
@@ -55,9 +56,18 @@ def resolve(root: Path, path: str) -> Path:
     return root.joinpath(*done)
 
 
-def _read_db(root: Path, name: str) -> list[list[str]]:
+class TextReader(Protocol):
+    """A root read another way than through a directory (layered_view.LayeredView)."""
+
+    def read_text(self, path: str) -> str: ...
+
+
+def _read_db(root: Path | TextReader, name: str) -> list[list[str]]:
     try:
-        text = resolve(root, f"/etc/{name}").read_text(errors="replace")
+        if isinstance(root, Path):
+            text = resolve(root, f"/etc/{name}").read_text(errors="replace")
+        else:
+            text = root.read_text(f"/etc/{name}")
     except (OSError, RootPathError):
         return []
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
@@ -68,7 +78,7 @@ def passwd_entries(root: Path) -> list[list[str]]:
     return [e for e in _read_db(root, "passwd") if len(e) >= 6]
 
 
-def user_ids(root: Path, spec: str) -> tuple[int, int, str]:
+def user_ids(root: Path | TextReader, spec: str) -> tuple[int, int, str]:
     """uid, gid and home of a Docker `USER`/`--chown` spec (`name`, `uid`, `name:group`, `1:2`),
     names looked up in the root's /etc/passwd and /etc/group."""
     user, _, group = spec.partition(":")
