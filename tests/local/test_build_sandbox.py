@@ -79,6 +79,28 @@ async def test_the_steps_share_one_sandbox_each_with_a_root_of_its_own_and_nothi
     assert "null" in await view(store, built.layers, tmp_path, "cat /fresh")
 
 
+async def test_what_a_step_leaves_forking_or_killing_is_ended_and_the_next_step_still_starts(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    """The next step's process is forked while a RUN runs, and spared when what the RUN left
+    is killed: a leftover that keeps forking is ended all the same, and a RUN that kills every
+    process it can see (that spare too) leaves a build whose next step starts."""
+    forker = "(while :; do sleep 300 & done) > /dev/null 2>&1 &"
+    killer = 'for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -9 "$p"; done'
+    dockerfile = PRELUDE + (
+        f"RUN {forker} sleep 0.05 && echo forking\n"
+        "RUN ps -o comm > /after-forker\n"
+        f"RUN {killer}; echo killed > /killed\n"
+        "RUN ps -o comm > /after-killer\n"
+    )
+    built = await builder(store, context, tmp_path).build(dockerfile)
+    assert built.built_steps == 6
+    after_forker = await view(store, built.layers, tmp_path, "cat /after-forker")
+    assert "sleep" not in after_forker and "ps" in after_forker
+    assert await view(store, built.layers, tmp_path, "cat /killed") == "killed\n"
+    assert "ps" in await view(store, built.layers, tmp_path, "cat /after-killer")
+
+
 async def test_a_steps_proc_is_hardened_and_its_mounts_locked_though_made_before_its_request(
     store: LayerStore, context: Path, tmp_path: Path
 ) -> None:

@@ -295,6 +295,15 @@ class _Launcher:
     ) -> None:
         self.build_user_ns = build_user_ns  # a build sandbox's: the user namespace its steps enter
         self.stage_plan = stage_plan or []  # a build sandbox's: what a step prepares before its request
+        # A build sandbox's procfs (its one PID namespace's), as init sees it: what a RUN left is found there.
+        self.proc = next(
+            (
+                op.target
+                for op in mount_plan.decode(self.stage_plan)
+                if isinstance(op, mount_plan.Mount) and _is_procfs(op)
+            ),
+            None,
+        )
         self.spare: tuple[int, socket.socket] | None = None  # a build's next step, forked ahead
         self.contained: set[int] = set()  # a build's RUN steps: all they left is killed when they end
         self.deadline = deadline
@@ -318,20 +327,35 @@ class _Launcher:
                 self._end_the_rest()
             self._exited(pid, os.waitstatus_to_exitcode(status))
             if self.build_user_ns is not None and self.spare is None and not self.contained:
-                self.fork_spare()  # after the reply: it overlaps what the server does next
+                self.fork_spare()  # a step killed it: after the reply, overlapping what the server does next
 
     def _end_the_rest(self) -> None:
         """After a build's RUN step: kill every process it left (a daemon, a background job) and
         reap them, so that nothing writes its upper directory any more or holds its mount
-        namespace when the server hears the step ended. (No hold is open while a RUN runs.)"""
-        with contextlib.suppress(OSError):
-            os.kill(-1, signal.SIGKILL)  # from PID 1: every other process of the namespace
-        while True:  # blocking: nothing else runs in a build sandbox meanwhile
-            try:
-                pid, status = os.waitpid(-1, 0)
-            except ChildProcessError:
+        namespace when the server hears the step ended. (No hold is open while a RUN runs.)
+
+        All but init and the next step's spare, forked while the step ran (start_step): every
+        process the namespace's procfs lists, again until none is left, as a process killed may
+        have forked meanwhile. Blocking: nothing else runs in a build sandbox meanwhile."""
+        assert self.proc is not None
+        spared = {1} if self.spare is None else {1, self.spare[0]}
+        while True:
+            left = [int(name) for name in os.listdir(self.proc) if name.isdigit() and int(name) not in spared]
+            if not left:
                 return
-            self._exited(pid, os.waitstatus_to_exitcode(status))
+            reaped = False
+            for pid in left:
+                with contextlib.suppress(OSError):  # gone meanwhile
+                    os.kill(pid, signal.SIGKILL)
+            for pid in left:
+                try:
+                    _, status = os.waitpid(pid, 0)
+                except ChildProcessError:  # not init's (yet): it is once the process above it is gone
+                    continue
+                reaped = True
+                self._exited(pid, os.waitstatus_to_exitcode(status))
+            if not reaped:
+                time.sleep(0.0002)  # a parent still being torn down
 
     def _exited(self, pid: int, code: int) -> None:
         if self.spare is not None and self.spare[0] == pid:  # killed with what a RUN step left
@@ -401,16 +425,16 @@ class _Launcher:
             socket.send_fds(sock, [data], fds)
         finally:
             sock.close()
-        if message["step"].get("hold"):
-            self.fork_spare()  # a hold is not contained: the next step's spare outlives it
-        else:
+        if not message["step"].get("hold"):
             self.contained.add(pid)
+        # The next step's, made while this one runs (its fork is the slowest thing init does):
+        # the end of a RUN kills all the step left but it (_end_the_rest).
+        self.fork_spare()
         return pid
 
     def fork_spare(self) -> None:
         """Fork the next build step's process ahead of its request (_spare): the fork, its mount
-        namespace and its /proc, /dev and /run are then off the path of the step. Not while a
-        RUN runs: all that step leaves is killed when it ends, a spare too."""
+        namespace and its /proc, /dev and /run are then off the path of the step."""
         assert self.build_user_ns is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
