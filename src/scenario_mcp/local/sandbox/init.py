@@ -338,6 +338,9 @@ class _Launcher:
         process the namespace's procfs lists, again until none is left, as a process killed may
         have forked meanwhile. Blocking: nothing else runs in a build sandbox meanwhile."""
         assert self.proc is not None
+        if self.spare is not None and not _alive(f"{self.proc}/{self.spare[0]}/status"):
+            self.spare[1].close()  # the step killed it: reaped below or later, and another forked
+            self.spare = None
         spared = {1} if self.spare is None else {1, self.spare[0]}
         while True:
             left = [int(name) for name in os.listdir(self.proc) if name.isdigit() and int(name) not in spared]
@@ -412,19 +415,24 @@ class _Launcher:
 
     def start_step(self, data: bytes, message: dict[str, Any], fds: list[int]) -> int:
         """A build sandbox's step, in a mount namespace of its own (see the module's docstring):
-        a RUN's command, or a hold (a root the server writes into from the host, for COPY) that
+        a RUN's command, or a hold (a root the server reads from the host, for COPY --from) that
         lasts until its stdin, a socket, closes. Its pid: the spare's, which takes the request."""
         if self.build_user_ns is None:
             raise ValueError("steps are for build sandboxes only")
-        if self.spare is None:
-            self.fork_spare()
-        assert self.spare is not None
-        pid, sock = self.spare
-        self.spare = None
-        try:
-            socket.send_fds(sock, [data], fds)
-        finally:
-            sock.close()
+        for attempt in (1, 2):
+            if self.spare is None:
+                self.fork_spare()
+            assert self.spare is not None
+            pid, sock = self.spare
+            self.spare = None
+            try:
+                socket.send_fds(sock, [data], fds)
+                break
+            except OSError:  # a step before killed it, and it is not reaped yet: another
+                if attempt == 2:
+                    raise
+            finally:
+                sock.close()
         if not message["step"].get("hold"):
             self.contained.add(pid)
         # The next step's, made while this one runs (its fork is the slowest thing init does):
@@ -483,6 +491,19 @@ class _Launcher:
             process = _popen(message["argv"], None, cwd, message["env"], fds)
         self.started[process.pid] = process
         return process.pid
+
+
+def _alive(status: str) -> bool:
+    """Whether the process whose /proc/PID/status this is lives on: not exited, and no SIGKILL
+    pending (sent, but it has not run since to exit)."""
+    try:
+        with open(status) as f:
+            fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+    except OSError:
+        return False
+    sigkill = 1 << (signal.SIGKILL - 1)
+    pending = int(fields.get("SigPnd", "0"), 16) | int(fields.get("ShdPnd", "0"), 16)
+    return not fields.get("State", "Z").strip().startswith(("Z", "X")) and not pending & sigkill
 
 
 def _start_program(argv: list[str], cwd: str, env: dict[str, str], fds: list[int]) -> subprocess.Popen[bytes] | None:
