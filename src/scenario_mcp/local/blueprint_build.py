@@ -121,12 +121,12 @@ class BlueprintBuild:
 
     async def _dockerfile(self) -> Environment:
         assert self.params.dockerfile is not None
-        context = None
+        context = unpack = None
         if self.context_archive is not None:
-            context = self.work / "context"
-            await anyio.to_thread.run_sync(_unpack_context, self.context_archive, context)
-        steps = self.work / "steps"
-        steps.mkdir()
+            archive, context = self.context_archive, self.work / "context"
+
+            async def unpack() -> None:  # when a step first reads it: the build's sandbox starts meanwhile
+                await anyio.to_thread.run_sync(_unpack_context, archive, context)
 
         async def step_log(instruction: Instruction, output: str, failed: bool) -> None:
             text = self.redacted(f"line {instruction.line}: {instruction.original}\n{output}".rstrip())
@@ -151,9 +151,10 @@ class BlueprintBuild:
 
         build = DockerfileBuild(
             store=self.layers,
-            work=steps,
+            work=self.work,  # its sandbox and COPY trees beside the context, in the build's own dir
             pull=registry_puller(self.layers, progress),
             context=context,
+            unpack_context=unpack,
             build_args=dict(self.params.build_args or {}),
             log=step_log,
             trust=self.trust,

@@ -19,6 +19,7 @@ import errno
 import fnmatch
 import glob
 import hashlib
+import itertools
 import os
 import posixpath
 import shutil
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import anyio.abc
+import anyio.lowlevel
 import anyio.to_thread
 
 from .build_sandbox import BuildSandbox
@@ -126,6 +129,9 @@ class DockerfileBuild:
     work: Path  # scratch space for the steps' sandboxes
     pull: PullBase
     context: Path | None = None
+    # Makes `context` (unpacks its archive): awaited when a step first reads it, so that the
+    # sandbox starts meanwhile (None: `context` is there already).
+    unpack_context: Callable[[], Awaitable[None]] | None = None
     build_args: dict[str, str] = field(default_factory=dict)
     log: StepLog | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # for RUN steps, not in the image
@@ -136,9 +142,16 @@ class DockerfileBuild:
     stop_later: bool = False
 
     def __post_init__(self) -> None:
-        self._ignore = _dockerignore(self.context)  # read once, not per COPY source
+        self._ignore: list[tuple[bool, str]] | None = None  # .dockerignore, read once (_context_dir)
         self._box: BuildSandbox | None = None  # started by the first step that is not cached
+        # The background start of the sandbox (_start_ahead), while the steps before it need it go on.
+        self._background: anyio.abc.TaskGroup | None = None
+        self._started: anyio.Event | None = None  # set once that start is over
+        self._start_error: Exception | None = None
+        self._needs_sandbox_until = 0  # the line of the last step that needs one (a RUN, a COPY --from)
         self._scratch: Path | None = None  # the build's own dir in `work`, made by the first step that is not cached
+        self._copies = itertools.count()  # COPY trees made in the scratch
+        self._steps_run = 0  # in all stages: steps not taken from the cache
         self._certificates: list[bytes] | None = None  # the CAs to add, read once a build
         self._output: IO[bytes] | None = None  # the RUN steps' output, one file for all (_step_output)
 
@@ -149,14 +162,29 @@ class DockerfileBuild:
         except DockerfileError as exc:
             raise BuildError(str(exc)) from exc
         args = global_args(instructions, self.build_args)
+        self._needs_sandbox_until = max(
+            (i.line for stage in all_stages for i in stage.instructions if _needs_sandbox(i)), default=0
+        )
+        likely = _LIKELY_TO_RUN.get(_build_digest(dockerfile, self.build_args), True)
         done: dict[str, Built] = {}
         built = Built([], ImageConfig(), "")
+        failure: Exception | None = None
         try:
-            for stage in all_stages:
-                built = await self._stage(stage, done, args)
-                done[str(stage.index)] = built
-                if stage.name:
-                    done[stage.name] = built
+            async with anyio.create_task_group() as self._background:
+                if likely:  # started while the base is looked up and the context unpacked, too
+                    self._start_ahead(None)
+                try:
+                    for stage in all_stages:
+                        built = await self._stage(stage, done, args)
+                        done[str(stage.index)] = built
+                        if stage.name:
+                            done[stage.name] = built
+                except Exception as exc:  # raised once the background start is over, as it is
+                    failure = exc
+            self._background = None
+            if failure is not None:
+                raise failure
+            _remember_likely(_build_digest(dockerfile, self.build_args), self._steps_run > 0)
         finally:
             if self._output is not None:
                 self._output.close()
@@ -177,26 +205,61 @@ class DockerfileBuild:
                 await anyio.to_thread.run_sync(shutil.rmtree, scratch, True)
 
     def _scratch_dir(self) -> Path:
+        """The build's own dir: `work` itself where its owner removes it (remove_scratch=False)."""
         if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix="build-", dir=self.work))
+            self._scratch = (
+                self.work if not self.remove_scratch else Path(tempfile.mkdtemp(prefix="build-", dir=self.work))
+            )
         return self._scratch
 
     async def _sandbox(self) -> BuildSandbox:
+        if self._started is not None and not self._started.is_set():  # no yield when it is there
+            await self._started.wait()
+            if self._start_error is not None:
+                raise self._start_error
         if self._box is None:
-            self._box = await BuildSandbox.start(
-                self._scratch_dir() / "sandbox",
-                skeleton=self.store.skeleton,
-                etc_mask=self.store.etc_mask,
-                network=True,  # for RUN; a COPY's root is only ever touched from the host
-                hostname="buildkitsandbox",
-            )
+            self._box = await self._start_sandbox()
         return self._box
 
-    def _new_upper(self) -> Path:
-        """An empty upper dir for a COPY's layer (its tree in `root`), in the build's scratch."""
-        upper = Path(tempfile.mkdtemp(prefix="copy-", dir=self._scratch_dir()))
-        (upper / "root").mkdir()
-        return upper
+    def _start_ahead(self, instruction: Instruction | None) -> bool:
+        """Start the sandbox now, in the background, while the steps before the first that needs
+        it go on: at a step that is not cached (every step after it is not cached either), or
+        (`None`) at the build's start, where its Dockerfile likely runs a step (_LIKELY_TO_RUN);
+        not after the last step that needs one."""
+        if self._box is not None or self._started is not None or self._background is None:
+            return False
+        line = 0 if instruction is None else instruction.line
+        if line > self._needs_sandbox_until or not self._needs_sandbox_until:
+            return False
+        started = self._started = anyio.Event()
+
+        async def start() -> None:
+            try:
+                with anyio.CancelScope(shield=True):  # once started, stopped by aclose
+                    self._box = await self._start_sandbox()
+            except Exception as exc:  # the step that needs it fails with it
+                self._start_error = exc
+            finally:
+                started.set()
+
+        self._background.start_soon(start)
+        return True
+
+    async def _start_sandbox(self) -> BuildSandbox:
+        return await BuildSandbox.start(
+            self._scratch_dir() / "sandbox",
+            skeleton=self.store.skeleton,
+            etc_mask=self.store.etc_mask,
+            network=True,  # for RUN; a COPY's root is only ever touched from the host
+            hostname="buildkitsandbox",
+        )
+
+    def _new_tree(self) -> Path:
+        """An empty directory for a COPY's layer, in the build's scratch (one mkdir: on a busy
+        disk making a directory is no cheap thing)."""
+        tree = self._scratch_dir() / f"copy-{next(self._copies)}"
+        tree.mkdir()
+        return tree
 
     def _step_output(self) -> IO[bytes]:
         """An empty file for a RUN's output: one a build, emptied per step (making a file costs
@@ -283,7 +346,7 @@ class DockerfileBuild:
             reason = f"timed out after {STEP_TIMEOUT:g} s" if outcome.timed_out else f"exited {outcome.exit_status}"
             await self._log(instruction, text, failed=True)
             raise BuildError(f"Dockerfile line {instruction.line}: `{instruction.args}` {reason}: {text[-2000:]}")
-        await self._freeze(outcome.upper, key, built, trust)
+        await self._freeze(outcome.upper / "root", key, built, trust)
         await self._log(instruction, text, failed=False)
 
     # --- COPY and ADD ------------------------------------------------------------------------
@@ -304,11 +367,20 @@ class DockerfileBuild:
             async with box.hold(self._paths(stage.layers)) as (source_root, _upper):
                 await self._copy_into(instruction, state, built, sources, dest, source_root, inside=True)
         else:
-            if self.context is None:
+            context = await self._context_dir()
+            if context is None:
                 raise DockerfileError(
                     instruction.line, f"{instruction.keyword} needs a build context, and none was given"
                 )
-            await self._copy_into(instruction, state, built, sources, dest, self.context, inside=False)
+            await self._copy_into(instruction, state, built, sources, dest, context, inside=False)
+
+    async def _context_dir(self) -> Path | None:
+        if self.unpack_context is not None:
+            unpack, self.unpack_context = self.unpack_context, None
+            await unpack()
+        if self._ignore is None:
+            self._ignore = _dockerignore(self.context)
+        return self.context
 
     async def _copy_into(
         self,
@@ -322,7 +394,7 @@ class DockerfileBuild:
         inside: bool,
     ) -> None:
         paths = self._sources(instruction, sources, source_root, inside=inside)
-        skip = None if inside else _skipper(source_root, self._ignore)
+        skip = None if inside else _skipper(source_root, self._ignore or [])
         # A few small files are hashed and placed inline: a hop to a worker thread and back costs
         # more than that work, twice per COPY; a larger tree goes to a thread, off the event loop.
         small = await _inline_or_thread(True, _small_tree, paths)
@@ -335,8 +407,8 @@ class DockerfileBuild:
             return
         # Written from the host (layer_writer.py), with no sandbox and no mount. COPY's roots have
         # no trust layer: `COPY --from=stage /etc/ssl/certs/...` copies the image's own.
-        upper = self._new_upper()
-        writer = LayerWriter(upper / "root", self._paths(built.layers))
+        tree = self._new_tree()
+        writer = LayerWriter(tree, self._paths(built.layers))
         workdir = state.config.working_dir or "/"
         target = dest if dest.startswith("/") else posixpath.join(workdir, dest)
         as_dir = dest.endswith("/") or len(paths) > 1 or any(p.is_dir() and not p.is_symlink() for p in paths)
@@ -344,7 +416,7 @@ class DockerfileBuild:
         mode = int(flags["chmod"], 8) if "chmod" in flags else None
         extract = instruction.keyword == "ADD" and not inside
         await _inline_or_thread(small, _place, paths, writer, target, as_dir, owner, mode, extract, skip)
-        await self._freeze(upper, key, built)
+        await self._freeze(tree, key, built)
         await self._log(instruction, f"{len(paths)} source(s) to {target}", failed=False)
 
     def _sources(self, instruction: Instruction, sources: list[str], root: Path, *, inside: bool) -> list[Path]:
@@ -358,7 +430,7 @@ class DockerfileBuild:
                 if pattern.startswith(".."):
                     raise DockerfileError(instruction.line, f"{source!r} is outside the build context")
                 names = sorted(glob.glob(pattern, root_dir=root)) if glob.has_magic(pattern) else [pattern]
-                matches = [root / n for n in names if os.path.lexists(root / n) and not _ignored(n, self._ignore)]
+                matches = [root / n for n in names if os.path.lexists(root / n) and not _ignored(n, self._ignore or [])]
                 if pattern in (".", "") and root.exists():
                     matches = [root]
             if not matches:
@@ -374,35 +446,59 @@ class DockerfileBuild:
         layer_id = _layer_id(key)
         built.key = key
         if not self.store.exists(layer_id):
+            if self._start_ahead(instruction):
+                await anyio.lowlevel.checkpoint()  # under way before this step's own work
             return False
         built.layers.insert(0, layer_id)
         built.cached_steps += 1
         await self._log(instruction, "cached", failed=False)
         return True
 
-    async def _freeze(self, upper: Path, key: str, built: Built, trust: SandboxTrust | None = None) -> None:
-        """Make a finished step's upper dirs (`upper`, its changes in `root`) its layer."""
+    async def _freeze(self, tree: Path, key: str, built: Built, trust: SandboxTrust | None = None) -> None:
+        """Make a finished step's changes (`tree`, the upper dir of its root) its layer."""
         layer_id = _layer_id(key)
         # A few opens, stats and two renames: inline, as a hop to a worker thread and back costs
         # more, and it is on the path between one step's end and the next one's start.
         if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
-            trust.strip(upper / "root")
+            trust.strip(tree)
         adopted = True
         if not self.store.exists(layer_id):
             try:  # the step's root is thrown away: its changes become the layer as they are
-                self.store.adopt(upper, layer_id)
+                self.store.adopt_tree(tree, layer_id)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
                 adopted = False
         if not adopted:
-            await self.store.freeze(upper, layer_id)  # another filesystem
+            await self.store.freeze_tree(tree, layer_id)  # another filesystem
         built.layers.insert(0, layer_id)
         built.built_steps += 1
+        self._steps_run += 1
 
     async def _log(self, instruction: Instruction, output: str, *, failed: bool) -> None:
         if self.log is not None:
             await self.log(instruction, output, failed)
+
+
+# Whether the last build of a Dockerfile (its text and build args) here ran a step, by their
+# digest: one that did not (every step cached) likely does not again, and its build starts no
+# sandbox ahead. A Dockerfile not seen yet likely runs one. Bounded; this process's only.
+_LIKELY_TO_RUN: dict[str, bool] = {}
+_LIKELY_TO_RUN_SIZE = 1024
+
+
+def _build_digest(dockerfile: str, build_args: dict[str, str]) -> str:
+    return _hash(dockerfile, repr(sorted(build_args.items())))
+
+
+def _remember_likely(digest: str, ran: bool) -> None:
+    if len(_LIKELY_TO_RUN) >= _LIKELY_TO_RUN_SIZE:
+        _LIKELY_TO_RUN.clear()
+    _LIKELY_TO_RUN[digest] = ran
+
+
+def _needs_sandbox(instruction: Instruction) -> bool:
+    return instruction.keyword == "RUN" or (instruction.keyword in ("COPY", "ADD") and "from" in instruction.flags)
 
 
 def _layer_id(key: str) -> str:
@@ -492,7 +588,7 @@ def _place(
         if extract and path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
             # Unpacked apart, then moved in name by name: the archive's paths lead where they
             # lead in the image (through its symlinks), and never out of the new layer.
-            unpacked = Path(tempfile.mkdtemp(prefix="add-", dir=writer.tree.parent))
+            unpacked = Path(tempfile.mkdtemp(prefix=f"{writer.tree.name}-add-", dir=writer.tree.parent))
             with tarfile.open(path) as archive:
                 archive.extractall(unpacked, filter="data")  # refuses members that leave it
             writer.move_in(unpacked, target)

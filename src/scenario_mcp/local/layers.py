@@ -364,13 +364,23 @@ class LayerStore:
 
         Costs what changed, not the disk's size: unchanged files live in lower layers.
         """
+        return await self._copy_in(
+            [(upper_root / "root", "")] + [(upper_root / part, part) for part in HOST_DIRS], layer_id
+        )
+
+    async def freeze_tree(self, tree: Path, layer_id: str) -> int:
+        """freeze for a tree alone (a build step's changes, on another filesystem than the store's):
+        copied as it is, without the empty HOST_DIRS (adopt_tree, where a rename can do)."""
+        return await self._copy_in([(tree, "")], layer_id)
+
+    async def _copy_in(self, parts: list[tuple[Path, str]], layer_id: str) -> int:
+        """A new layer of the trees in `parts`, each copied to its place (a path in the layer)."""
         target = self.path(layer_id)
         staging = self.root / f".tmp-{layer_id}-{os.getpid()}-{os.urandom(4).hex()}"  # two builds of one step
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        parts = [("root", staging)] + [(part, staging / part) for part in HOST_DIRS]
-        for part, dest in parts:
-            source = upper_root / part
+        for source, where in parts:
+            dest = staging / where
             dest.mkdir(parents=True, exist_ok=True)
             if source.exists() and any(source.iterdir()):
                 code, _, err = await helper_processes.run(["cp", "-a", "--reflink=auto", f"{source}/.", f"{dest}/"])
@@ -392,9 +402,13 @@ class LayerStore:
 
         No HOST_DIRS are added: an image root stacks the layer itself, where an empty `usr` or
         `etc` would be a directory the step did not make, over the image's own."""
+        self.adopt_tree(upper_root / "root", layer_id)
+
+    def adopt_tree(self, tree: Path, layer_id: str) -> None:
+        """Make a directory tree nothing writes to any more a layer by moving it (adopt)."""
         target = self.path(layer_id)
         staging = self.root / f".tmp-{layer_id}-{os.getpid()}-{os.urandom(4).hex()}"
-        os.rename(upper_root / "root", staging)  # the same filesystem: the state dir is in the data dir
+        os.rename(tree, staging)  # the same filesystem: the state dir is in the data dir
         try:
             os.rename(staging, target)
         except OSError:

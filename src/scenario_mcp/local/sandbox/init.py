@@ -277,6 +277,8 @@ def _serve(
                 with contextlib.suppress(OSError):
                     conn, _ = listener.accept()
                     launcher.connections[conn.fileno()] = conn
+                    if select.select([conn], [], [], 0)[0]:  # its request, sent with the connect: now
+                        launcher.handle(conn)
             elif isinstance(ready, socket.socket):
                 launcher.handle(ready)
 
