@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scenario_mcp.local.builds import Base, BuildError, DockerfileBuild, registry_puller
+from scenario_mcp.local.builds import Base, BuildError, Built, DockerfileBuild, registry_puller
 from scenario_mcp.local.dockerfile import Instruction
 from scenario_mcp.local.layers import LayerStore
 from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
@@ -120,6 +120,34 @@ async def test_an_unchanged_dockerfile_rebuilds_from_cache_and_a_change_only_fro
     changed = await builder(store, context, tmp_path).build(dockerfile)
     assert (changed.cached_steps, changed.built_steps) == (3, 2)  # from the COPY of the changed file on
     assert changed.layers[2:] == first.layers[2:]
+
+
+async def test_a_sandbox_starts_ahead_for_a_cold_build_and_not_for_a_cached_one(
+    store: LayerStore, context: Path, tmp_path: Path
+) -> None:
+    """A build likely to run a step starts its sandbox at its start, in the background; a
+    rebuild whose last build's layers are all there starts none; once they are gone, a rebuild
+    is likely cold again (a sandbox leaves its dir in the build's scratch, kept here to look)."""
+    dockerfile = PRELUDE + "ENV A=1\nRUN echo one > /one\n"
+
+    async def build(name: str) -> tuple[bool, Built]:
+        work = tmp_path / name
+        work.mkdir()
+        builder = DockerfileBuild(store, work, no_registry, context, remove_scratch=False, stop_later=True)
+        try:
+            built = await builder.build(dockerfile)
+        finally:
+            await builder.aclose()
+        return (work / "sandbox").exists(), built
+
+    started, built = await build("cold")
+    assert started and built.built_steps == 3
+    started, built = await build("cached")
+    assert not started and built.cached_steps == 3
+    for layer in built.layers:
+        store.remove(layer)
+    started, built = await build("cold-again")
+    assert started and built.built_steps == 3
 
 
 async def test_multi_stage_copies_from_an_earlier_stage(store: LayerStore, context: Path, tmp_path: Path) -> None:

@@ -151,7 +151,6 @@ class DockerfileBuild:
         self._needs_sandbox_until = 0  # the line of the last step that needs one (a RUN, a COPY --from)
         self._scratch: Path | None = None  # the build's own dir in `work`, made by the first step that is not cached
         self._copies = itertools.count()  # COPY trees made in the scratch
-        self._steps_run = 0  # in all stages: steps not taken from the cache
         self._certificates: list[bytes] | None = None  # the CAs to add, read once a build
         self._output: IO[bytes] | None = None  # the RUN steps' output, one file for all (_step_output)
 
@@ -165,7 +164,9 @@ class DockerfileBuild:
         self._needs_sandbox_until = max(
             (i.line for stage in all_stages for i in stage.instructions if _needs_sandbox(i)), default=0
         )
-        likely = _LIKELY_TO_RUN.get(_build_digest(dockerfile, self.build_args), True)
+        digest = _build_digest(dockerfile, self.build_args)
+        last_top = _LAST_BUILT.get(digest)
+        likely = last_top is None or not self.store.exists(last_top)  # to run a step (_LAST_BUILT)
         done: dict[str, Built] = {}
         built = Built([], ImageConfig(), "")
         failure: Exception | None = None
@@ -184,7 +185,8 @@ class DockerfileBuild:
             self._background = None
             if failure is not None:
                 raise failure
-            _remember_likely(_build_digest(dockerfile, self.build_args), self._steps_run > 0)
+            if built.layers:
+                _remember(_LAST_BUILT, digest, built.layers[0])
         finally:
             if self._output is not None:
                 self._output.close()
@@ -224,7 +226,7 @@ class DockerfileBuild:
     def _start_ahead(self, instruction: Instruction | None) -> bool:
         """Start the sandbox now, in the background, while the steps before the first that needs
         it go on: at a step that is not cached (every step after it is not cached either), or
-        (`None`) at the build's start, where its Dockerfile likely runs a step (_LIKELY_TO_RUN);
+        (`None`) at the build's start, where its Dockerfile likely runs a step (_LAST_BUILT);
         not after the last step that needs one."""
         if self._box is not None or self._started is not None or self._background is None:
             return False
@@ -473,28 +475,27 @@ class DockerfileBuild:
             await self.store.freeze_tree(tree, layer_id)  # another filesystem
         built.layers.insert(0, layer_id)
         built.built_steps += 1
-        self._steps_run += 1
 
     async def _log(self, instruction: Instruction, output: str, *, failed: bool) -> None:
         if self.log is not None:
             await self.log(instruction, output, failed)
 
 
-# Whether the last build of a Dockerfile (its text and build args) here ran a step, by their
-# digest: one that did not (every step cached) likely does not again, and its build starts no
-# sandbox ahead. A Dockerfile not seen yet likely runs one. Bounded; this process's only.
-_LIKELY_TO_RUN: dict[str, bool] = {}
-_LIKELY_TO_RUN_SIZE = 1024
+# The top layer of the last build of a Dockerfile (its text and build args) here, by their
+# digest: while the store has it, a build of it again likely takes every step from the cache, and
+# starts no sandbox ahead (it still does at its first step not cached). Bounded; this process's.
+_LAST_BUILT: dict[str, str] = {}
+_LAST_BUILT_SIZE = 1024
 
 
 def _build_digest(dockerfile: str, build_args: dict[str, str]) -> str:
     return _hash(dockerfile, repr(sorted(build_args.items())))
 
 
-def _remember_likely(digest: str, ran: bool) -> None:
-    if len(_LIKELY_TO_RUN) >= _LIKELY_TO_RUN_SIZE:
-        _LIKELY_TO_RUN.clear()
-    _LIKELY_TO_RUN[digest] = ran
+def _remember(memo: dict[str, str], key: str, value: str) -> None:
+    if len(memo) >= _LAST_BUILT_SIZE:
+        memo.clear()
+    memo[key] = value
 
 
 def _needs_sandbox(instruction: Instruction) -> bool:
