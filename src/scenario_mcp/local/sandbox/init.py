@@ -284,6 +284,11 @@ def _serve(
 
 
 _RLIMITS = ("FSIZE", "AS", "NPROC")
+# Where a step process that enters a root ahead of its step (prepare_next) holds the directory
+# the step before left (its upper dir, renamed once the server hears of the end): the plan it is
+# sent names it as /proc/self/fd/NEXT_LOWER_FD among the overlay's lower layers.
+NEXT_LOWER_FD = 1000
+PREPARED_WAIT = 2.0  # seconds init waits for a step process to say it entered a root prepared ahead
 
 
 class _Launcher:
@@ -307,6 +312,11 @@ class _Launcher:
             None,
         )
         self.spare: tuple[int, socket.socket] | None = None  # a build's next step, forked ahead
+        # A spare told to enter the root a RUN step named for the step after it (prepare_next):
+        # its token, pid and socket; and what each RUN step named, by pid, until it ends.
+        self.ready: tuple[str, int, socket.socket] | None = None
+        self.next_of: dict[int, dict[str, Any]] = {}
+        self.on_prepared: set[int] = set()  # steps started in a root prepared for them: said in their exit
         self.contained: set[int] = set()  # a build's RUN steps: all they left is killed when they end
         self.deadline = deadline
         self.connections: dict[int, socket.socket] = {}
@@ -324,11 +334,15 @@ class _Launcher:
                 return
             if pid == 0:
                 return
+            code = os.waitstatus_to_exitcode(status)
             if pid in self.contained:  # reported once the rest is gone
                 self.contained.discard(pid)
                 self._end_the_rest()
-            self._exited(pid, os.waitstatus_to_exitcode(status))
-            if self.build_user_ns is not None and self.spare is None and not self.contained:
+                following = self.next_of.pop(pid, None)
+                if following is not None and code == 0:
+                    self.prepare_next(following)  # before the reply: it overlaps what the server does next
+            self._exited(pid, code)
+            if self.build_user_ns is not None and self.spare is None and self.ready is None and not self.contained:
                 self.fork_spare()  # a step killed it: after the reply, overlapping what the server does next
 
     def _end_the_rest(self) -> None:
@@ -343,7 +357,7 @@ class _Launcher:
         if self.spare is not None and not _alive(f"{self.proc}/{self.spare[0]}/status"):
             self.spare[1].close()  # the step killed it: reaped below or later, and another forked
             self.spare = None
-        spared = {1} if self.spare is None else {1, self.spare[0]}
+        spared = {1} | ({self.spare[0]} if self.spare else set()) | ({self.ready[1]} if self.ready else set())
         while True:
             left = [int(name) for name in os.listdir(self.proc) if name.isdigit() and int(name) not in spared]
             if not left:
@@ -366,14 +380,21 @@ class _Launcher:
         if self.spare is not None and self.spare[0] == pid:  # killed with what a RUN step left
             self.spare[1].close()
             self.spare = None
+        if self.ready is not None and self.ready[1] == pid:  # killed too, or gone on its own
+            self.ready[2].close()
+            self.ready = None
         process = self.started.pop(pid, None)
         if process is not None:
             process.returncode = code
         conn = self.connection_of.pop(pid, None)
         if conn is not None:
             self.pid_of.pop(conn.fileno(), None)  # a late signal must not find a recycled pid
+            reply: dict[str, Any] = {"exit": code, "pid": pid}
+            if pid in self.on_prepared:
+                self.on_prepared.discard(pid)
+                reply["prepared"] = True
             with contextlib.suppress(OSError):
-                conn.send(json.dumps({"exit": code, "pid": pid}).encode())
+                conn.send(json.dumps(reply).encode())
 
     def handle(self, conn: socket.socket) -> None:
         fd = conn.fileno()
@@ -418,39 +439,99 @@ class _Launcher:
     def start_step(self, data: bytes, message: dict[str, Any], fds: list[int]) -> int:
         """A build sandbox's step, in a mount namespace of its own (see the module's docstring):
         a RUN's command, or a hold (a root the server reads from the host, for COPY --from) that
-        lasts until its stdin, a socket, closes. Its pid: the spare's, which takes the request."""
+        lasts until its stdin, a socket, closes. Its pid: the spare's, which takes the request:
+        the one that entered the root prepared for it (prepare_next) where the step names it."""
         if self.build_user_ns is None:
             raise ValueError("steps are for build sandboxes only")
+        step = message["step"]
+        pid, entered = self._start_prepared(step.get("prepared"), data, fds)
+        if entered and pid is not None:
+            self.on_prepared.add(pid)
         for attempt in (1, 2):
+            if pid is not None:
+                break
             if self.spare is None:
                 self.fork_spare()
             assert self.spare is not None
-            pid, sock = self.spare
+            spare_pid, sock = self.spare
             self.spare = None
             try:
                 socket.send_fds(sock, [data], fds)
-                break
+                pid = spare_pid
             except OSError:  # a step before killed it, and it is not reaped yet: another
                 if attempt == 2:
                     raise
             finally:
                 sock.close()
-        if not message["step"].get("hold"):
+        assert pid is not None
+        following = None
+        if not step.get("hold"):
             self.contained.add(pid)
+            following = step.get("next")
+            if following:
+                if entered and following.get("open_if_prepared"):
+                    following = {**following, "open": following["open_if_prepared"]}  # its upper dir
+                self.next_of[pid] = following
         # The next step's, made while this one runs (its fork is the slowest thing init does):
         # the end of a RUN kills all the step left but it (_end_the_rest).
-        self.fork_spare()
+        self.fork_spare(following["open"] if following else None)
         return pid
 
-    def fork_spare(self) -> None:
+    def _start_prepared(self, token: str | None, data: bytes, fds: list[int]) -> tuple[int | None, bool]:
+        """Hand the step to the spare told to enter the root `token` names: its pid, and whether it
+        entered it (one that did not, its layer gone, did nothing yet: it takes the step as any
+        spare). (None, False) where there is none, or it is not that root (it is then let go: it
+        exits at the end of its socket)."""
+        if self.ready is None:
+            return None, False
+        ready_token, pid, sock = self.ready
+        self.ready = None
+        try:
+            if token is None or token != ready_token:
+                return None, False
+            # Whether it entered that root ("E") or not ("F"): it says so as soon as it is done,
+            # which the step would have waited for anyway.
+            if not select.select([sock], [], [], PREPARED_WAIT)[0]:
+                return None, False
+            entered = sock.recv(1) == b"E"
+            socket.send_fds(sock, [data], fds)
+            return pid, entered
+        except OSError:  # gone meanwhile
+            return None, False
+        finally:
+            sock.close()
+
+    def prepare_next(self, following: dict[str, Any]) -> None:
+        """Have the spare enter the root the RUN step that just ended named for the step after it
+        (its layers, the ended step's upper dir among them), while the server hears of the end,
+        freezes that layer and decides the next step; that step names it (start_step)."""
+        if self.ready is not None:  # an older one nobody took: let go
+            self.ready[2].close()
+            self.ready = None
+        if self.spare is None:
+            return
+        pid, sock = self.spare
+        try:
+            # What the step left, as it is before the server hears of its end: the step process
+            # opens it by name, and mounts it only if it is still this directory.
+            st = os.stat(following["open"], follow_symlinks=False)
+            sock.send(json.dumps({"prepare": {**following, "dev": st.st_dev, "ino": st.st_ino}}).encode())
+        except OSError:
+            return  # nothing to enter, or the spare is gone: the step goes the usual way
+        self.spare = None
+        self.ready = (str(following["id"]), pid, sock)
+
+    def fork_spare(self, lower: str | None = None) -> None:
         """Fork the next build step's process ahead of its request (_spare): the fork, its mount
-        namespace and its /proc, /dev and /run are then off the path of the step."""
+        namespace and its /proc, /dev and /run are then off the path of the step. `lower`: the
+        running step's upper dir, for it to open at once, should it enter the next root
+        (prepare_next)."""
         assert self.build_user_ns is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
             ours.close()
-            _spare(theirs, self.stage_plan, self.build_user_ns)
+            _spare(theirs, self.stage_plan, self.build_user_ns, lower)
         theirs.close()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # its own group before any signal to it may come
@@ -530,11 +611,12 @@ def _popen(
     )
 
 
-def _spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int) -> None:
+def _spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int, lower: str | None) -> None:
     """A build step's process before its request (init forked it ahead): a mount namespace of its
     own, and in it the step's /dev and /run under the build's stage dir, beside the /proc init
-    mounted there (its copy), which the step's plan moves into its root; then the request (the
-    step, its stdin, stdout and stderr) on `sock`. Never returns."""
+    mounted there (its copy), which the step's plan moves into its root; the running step's upper
+    dir (`lower`) opened, should it enter the next root ahead (prepare_next); then the request
+    (the step, its stdin, stdout and stderr) on `sock`. Never returns."""
     try:
         signal.set_wakeup_fd(-1)
         keep = sorted({sock.fileno(), user_ns})
@@ -548,29 +630,89 @@ def _spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int) 
                     operation.apply()
         except Exception as exc:  # said to the step's stderr once it comes
             problem = exc
+        held = _open_lower(lower) if lower is not None and problem is None else -1
         data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)
+        entered = False
+        if data and not fds:  # the root of the step to come, to enter before it comes (prepare_next)
+            if problem is None:
+                try:
+                    entered = _enter_prepared(json.loads(data)["prepare"], held, user_ns)
+                except Exception as exc:  # said to the step's stderr once it comes
+                    entered, problem = True, exc
+            sock.send(b"E" if entered else b"F")  # init hands it the step only if it entered that root
+            data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)
         sock.close()
     except BaseException:
         os._exit(127)
     if not data or len(fds) != 3:
-        os._exit(0)  # the build ended first
+        os._exit(0)  # the build ended first, or the root prepared is not the one its step needs
     if problem is not None:
         with contextlib.suppress(OSError):
             os.write(fds[2], f"the build step's root could not be made: {problem}\n".encode(errors="replace"))
         os._exit(127)
     message = json.loads(data)
-    _step_child(message["step"], message, fds, user_ns)
+    _step_child(message["step"], message, fds, user_ns, entered=entered)
 
 
-def _step_child(step: dict[str, Any], message: dict[str, Any], fds: list[int], user_ns: int) -> None:
-    """In a build step's process (_spare), in its own mount namespace: its root, then the step."""
+def _open_lower(path: str) -> int:
+    """The running step's upper dir, opened in this mount namespace (a mount takes only its own
+    namespace's paths) while that step runs: its name is renamed into the store after; -1 if not."""
     try:
-        for operation in mount_plan.decode(step["plan"]):
+        return os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return -1
+
+
+def _enter_prepared(prepare: dict[str, Any], held: int, user_ns: int) -> bool:
+    """Enter the root prepared for the step to come, its lower layers holding the directory the
+    step before left (`held`, opened while it ran, or now), checked to be the directory init
+    found at the step's end (a name gone, or made anew, is no layer); False, nothing done, where
+    it is not (the step then goes the usual way)."""
+    lower = held if held >= 0 else _open_lower(prepare["open"])
+    if lower < 0:
+        return False
+    try:
+        st = os.fstat(lower)
+        if (st.st_dev, st.st_ino) != (prepare["dev"], prepare["ino"]):
+            return False
+        os.dup2(lower, NEXT_LOWER_FD, inheritable=False)
+    finally:
+        os.close(lower)
+    try:
+        operations = mount_plan.decode(prepare["plan"])
+        try:
+            operations[0].apply()  # the overlay: where it cannot be mounted, nothing is done yet
+        except Exception:
+            return False
+        for operation in operations[1:]:
             operation.apply()
+    finally:
+        os.close(NEXT_LOWER_FD)
+    libc.pivot_into(prepare["root"])
+    _lock(user_ns)  # its /proc was hardened before the request (_spare)
+    return True
+
+
+def _enter_root(step: dict[str, Any], user_ns: int) -> None:
+    """A RUN step's root: mounted from its plan, pivoted into, locked in (a nested user namespace)."""
+    for operation in mount_plan.decode(step["plan"]):
+        operation.apply()
+    libc.pivot_into(step["root"])
+    _lock(user_ns)  # its /proc was hardened before the request (_spare)
+
+
+def _step_child(
+    step: dict[str, Any], message: dict[str, Any], fds: list[int], user_ns: int, *, entered: bool = False
+) -> None:
+    """In a build step's process (_spare), in its own mount namespace: its root (unless `entered`
+    before the request came), then the step."""
+    try:
         if step.get("hold"):
+            for operation in mount_plan.decode(step["plan"]):
+                operation.apply()
             _hold(step["root"], fds)
-        libc.pivot_into(step["root"])
-        _lock(user_ns)  # its /proc was hardened before the request (_spare)
+        if not entered:
+            _enter_root(step, user_ns)
         env = dict(message["env"])
         home = "/root"
         if step.get("user"):
