@@ -16,8 +16,11 @@ own plan, an overlay of the steps before it under a fresh upper directory; the s
 share the sandbox's user, PID and network namespaces, started once for the whole build. A step
 locks itself in as a devbox's init does, and when its command exits every process it left is
 killed before its exit is reported, so its upper directory is still when the server freezes it.
-Each step's process is forked ahead of its request (a spare: its fork, its mount namespace, its
-/dev and /run off the path of the step); its /proc is init's, mounted and hardened once.
+Each step's process is forked ahead of its request, while the step before runs (a spare: its
+fork, its mount namespace, its /dev and /run off the path of the step); its /proc is init's,
+mounted and hardened once. A RUN followed by a RUN names the root of the next one: as soon as it
+ends, the spare enters that root (the ended step's upper dir, opened while it ran, among its
+lower layers), and the next step, naming it, starts there (prepare_next).
 """
 
 from __future__ import annotations
