@@ -30,9 +30,9 @@ import anyio.to_thread
 
 from .launcher import LaunchedProcess, launch
 from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec
-from .sandbox.init import NEXT_LOWER_FD
 from .sandbox.mount_plan import encode
 from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan
+from .sandbox.step_process import NEXT_LOWER_FD
 
 STEP_DIRS_AHEAD = 2  # step dirs made while the sandbox starts, and kept ready after
 

@@ -8,7 +8,7 @@ ahead of time; each one's init (init.py) builds its root and serves its commands
 
 from ...conventions import HOME
 from .handle import Sandbox
-from .init import LAUNCHER_SOCKET, MAX_MESSAGE
+from .protocol import LAUNCHER_SOCKET, MAX_MESSAGE
 from .spawner import spawns_settled
 from .spec import (
     HOST_DIRS,

@@ -26,21 +26,19 @@ lower layers), and the next step, naming it, starts there (prepare_next).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import pathlib
 import resource
 import select
 import shutil
 import signal
 import socket
 import subprocess
-import termios
 import time
 from typing import Any, TypedDict
 
-from . import libc, mount_plan, network, rootfs
+from . import libc, lockin, mount_plan, network, step_process
+from .protocol import LAUNCHER_SOCKET, MAX_MESSAGE
 
 
 class Request(TypedDict):
@@ -54,107 +52,6 @@ class Request(TypedDict):
     deadline: float | None  # wall-clock time (time.time()) at which init ends the sandbox by itself
 
 
-# init listens here for the server's commands: it starts them itself (a vfork), so a command starts
-# inside every namespace and cgroup of the devbox (no nsenter, no cgroup move).
-LAUNCHER_SOCKET = "launcher.sock"
-MAX_MESSAGE = 1 << 20
-
-
-# /proc entries that act on the whole host. The devbox's root is the host's uid 0 (when the
-# server runs as root), which passes the owner check on them: they are made read-only or masked.
-PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "acpi", "scsi", "driver", "mtrr")
-PROC_MASKED = ("kcore", "keys", "timer_list", "sched_debug", "kallsyms", "kmsg")
-# The signals init handles (_serve); every other is at its default.
-HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ)
-
-
-def _harden_and_lock(nested_user_ns: int) -> None:
-    """Protect /proc, then lock the root in (_lock)."""
-    _harden_proc("/proc")
-    _lock(nested_user_ns)
-
-
-def _is_procfs(operation: mount_plan.SetupOp) -> bool:
-    return isinstance(operation, mount_plan.Mount) and operation.fstype == "proc"
-
-
-def _harden_proc(proc: str) -> None:
-    """Make the entries of the procfs at `proc` that act on the whole host read-only or masked."""
-    proc_flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
-    for name in PROC_READ_ONLY:
-        path = f"{proc}/{name}"
-        if not os.path.exists(path):
-            continue
-        libc.mount(path, path, None, libc.MS_BIND | libc.MS_REC, None)
-        libc.mount(None, path, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | proc_flags, None)
-    for name in PROC_MASKED:
-        path = f"{proc}/{name}"
-        if os.path.exists(path):
-            libc.mount("/dev/null", path, None, libc.MS_BIND, None)
-
-
-def _lock(nested_user_ns: int) -> None:
-    """Move into the nested user namespace (made ahead of time, see nest_user_namespace) and a
-    mount namespace of its own there.
-
-    Mounts made in a namespace owned by a more privileged user namespace are locked in the new
-    one: the devbox's root cannot unmount or remount them (nor mount a fresh procfs, as its PID
-    namespace belongs to the outer user namespace). Nor does it hold any capability over the
-    network namespace (owned by the outer one): its routes and egress rules are not its to change.
-    Ids stay the same (the host's when the server runs as root), so copy-on-write into the system
-    directories works, but the devbox can no longer undo these.
-    """
-    libc.setns(nested_user_ns, libc.CLONE_NEWUSER, "setns(nested user namespace)")
-    os.close(nested_user_ns)
-    libc.unshare(libc.CLONE_NEWNS, "unshare(nested mount namespace)")
-
-
-def nest_user_namespace(to_init: int, from_init: int) -> None:
-    """In init's parent, once init is forked: make the user namespace init will move into, nested
-    in the outer one, and hand it over (init maps its ids and holds it; then this process exits).
-
-    Made ahead of time, off the path of a start; by this process because it is there anyway (a
-    user namespace lives only while a process or a descriptor holds it)."""
-    try:
-        libc.unshare(libc.CLONE_NEWUSER, "unshare(nested user namespace)")
-        os.write(to_init, f"{os.getpid()}\n".encode())
-    except libc.SpawnError as exc:
-        os.write(to_init, f"E{exc}\n".encode())
-    os.read(from_init, 1)  # init holds it now (or is gone)
-
-
-def _take_nested_user_namespace(from_parent: int, to_parent: int) -> int:
-    """A descriptor of the user namespace init's parent nested in the outer one, its ids mapped
-    as the outer namespace's are. Mapping more ids than one's own takes CAP_SETUID in the parent
-    namespace, which init has here (the outer one) and would lose once inside."""
-    line = b""
-    while not line.endswith(b"\n"):
-        chunk = os.read(from_parent, 4096)
-        if not chunk:
-            break
-        line += chunk
-    os.close(from_parent)
-    text = line.decode(errors="replace").strip()
-    if not text.isdigit():
-        raise libc.SpawnError(text[1:] if text.startswith("E") else "making the nested user namespace failed")
-    proc = f"/proc/{text}"
-    with open("/proc/self/uid_map") as f:
-        outer_range = int(f.read().split()[2]) > 1
-    if not outer_range:
-        # An unprivileged server's namespace maps only its own id, and without setgroups.
-        with open(f"{proc}/setgroups", "w") as f:
-            f.write("deny")
-    # The same ids as the outer namespace: a root server's range, else root alone.
-    mapping = f"0 0 {libc.ID_RANGE}" if outer_range else "0 0 1"
-    for name in ("uid_map", "gid_map"):
-        with open(f"{proc}/{name}", "w") as f:
-            f.write(mapping)
-    nested = os.open(f"{proc}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-    os.write(to_parent, b"D")
-    os.close(to_parent)
-    return nested
-
-
 def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple[int, int]) -> None:
     """PID 1 of the new PID namespace: wait for a request, build the root, become the init shell.
 
@@ -163,7 +60,7 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
     its parent, which makes the nested user namespace (nest_user_namespace)."""
     networked = network_exit >= 0
     os.setsid()
-    nested_user_ns = _take_nested_user_namespace(*nest)
+    nested_user_ns = lockin.take_nested_user_namespace(*nest)
     network.own_network(networked, ruleset)
     # The mount namespace, made ahead of time too: a slave of the host's, so that it still
     # follows the host's mounts when the request comes, and nothing mounted here propagates back.
@@ -184,9 +81,9 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
     building = bool(request.get("build"))
     if building:  # its steps' procfs, the same for all (one PID namespace): the rest is each step's
         for operation in mount_plan.decode(request["plan"]):
-            if isinstance(operation, mount_plan.Mount) and _is_procfs(operation):
+            if isinstance(operation, mount_plan.Mount) and lockin.is_procfs(operation):
                 operation.apply()
-                _harden_proc(operation.target)
+                lockin.harden_proc(operation.target)
     else:
         for step in mount_plan.decode(request["plan"]):
             step.apply()
@@ -197,7 +94,7 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
         os.chdir("/")
     else:
         libc.pivot_into(request["root"])
-        _harden_and_lock(nested_user_ns)
+        lockin.harden_and_lock(nested_user_ns)
     os.dup2(0, 2)  # /dev/null, like 0 and 1
     keep = sorted({report, listener.fileno(), *([network_exit] if networked else [])})
     if building:
@@ -254,7 +151,7 @@ def _serve(
         with contextlib.suppress(OSError, ValueError, RuntimeError):
             if signal.getsignal(sig) == signal.SIG_IGN:
                 signal.signal(sig, signal.SIG_DFL)
-    for sig in HANDLED_SIGNALS:
+    for sig in step_process.HANDLED_SIGNALS:
         signal.signal(sig, lambda *_: None)
     launcher = _Launcher(build_user_ns, deadline, stage_plan)
     if build_user_ns is not None:
@@ -287,10 +184,6 @@ def _serve(
 
 
 _RLIMITS = ("FSIZE", "AS", "NPROC")
-# Where a step process that enters a root ahead of its step (prepare_next) holds the directory
-# the step before left (its upper dir, renamed once the server hears of the end): the plan it is
-# sent names it as /proc/self/fd/NEXT_LOWER_FD among the overlay's lower layers.
-NEXT_LOWER_FD = 1000
 PREPARED_WAIT = 2.0  # seconds init waits for a step process to say it entered a root prepared ahead
 
 
@@ -310,7 +203,7 @@ class _Launcher:
             (
                 op.target
                 for op in mount_plan.decode(self.stage_plan)
-                if isinstance(op, mount_plan.Mount) and _is_procfs(op)
+                if isinstance(op, mount_plan.Mount) and lockin.is_procfs(op)
             ),
             None,
         )
@@ -525,7 +418,7 @@ class _Launcher:
         self.ready = (str(following["id"]), pid, sock)
 
     def fork_spare(self, lower: str | None = None) -> None:
-        """Fork the next build step's process ahead of its request (_spare): the fork, its mount
+        """Fork the next build step's process ahead of its request (step_process.spare): the fork, its mount
         namespace and its /proc, /dev and /run are then off the path of the step. `lower`: the
         running step's upper dir, for it to open at once, should it enter the next root
         (prepare_next)."""
@@ -534,7 +427,7 @@ class _Launcher:
         pid = os.fork()
         if pid == 0:
             ours.close()
-            _spare(theirs, self.stage_plan, self.build_user_ns, lower)
+            step_process.spare(theirs, self.stage_plan, self.build_user_ns, lower)
         theirs.close()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # its own group before any signal to it may come
@@ -556,7 +449,7 @@ class _Launcher:
         if rlimits != self.rlimits or message.get("user") or message.get("tty"):
             pid = os.fork()
             if pid == 0:
-                _exec_command(message, fds)
+                step_process.exec_command(message, fds)
             # Its own process group before the server hears of it, so a signal to the group at
             # once reaches it (the child's setsid may not have run yet; either suffices). Not for
             # a terminal's shell: a group leader cannot make the session whose terminal it takes.
@@ -612,169 +505,3 @@ def _popen(
     return subprocess.Popen(
         argv, executable=program, cwd=cwd, env=env, start_new_session=True, stdin=fds[0], stdout=fds[1], stderr=fds[2]
     )
-
-
-def _spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int, lower: str | None) -> None:
-    """A build step's process before its request (init forked it ahead): a mount namespace of its
-    own, and in it the step's /dev and /run under the build's stage dir, beside the /proc init
-    mounted there (its copy), which the step's plan moves into its root; the running step's upper
-    dir (`lower`) opened, should it enter the next root ahead (prepare_next); then the request
-    (the step, its stdin, stdout and stderr) on `sock`. Never returns."""
-    try:
-        signal.set_wakeup_fd(-1)
-        keep = sorted({sock.fileno(), user_ns})
-        for low, high in zip([2, *keep], [*keep, 1 << 16], strict=True):
-            os.closerange(low + 1, high)  # init's listener and connections are not a step's
-        problem: Exception | None = None
-        try:
-            libc.unshare(libc.CLONE_NEWNS, "unshare(step mount namespace)")
-            for operation in mount_plan.decode(stage_plan):
-                if not _is_procfs(operation):  # init's (run): the one PID namespace's
-                    operation.apply()
-        except Exception as exc:  # said to the step's stderr once it comes
-            problem = exc
-        held = _open_lower(lower) if lower is not None and problem is None else -1
-        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)
-        entered = False
-        if data and not fds:  # the root of the step to come, to enter before it comes (prepare_next)
-            if problem is None:
-                try:
-                    entered = _enter_prepared(json.loads(data)["prepare"], held, user_ns)
-                except Exception as exc:  # said to the step's stderr once it comes
-                    entered, problem = True, exc
-            sock.send(b"E" if entered else b"F")  # init hands it the step only if it entered that root
-            data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)
-        sock.close()
-    except BaseException:
-        os._exit(127)
-    if not data or len(fds) != 3:
-        os._exit(0)  # the build ended first, or the root prepared is not the one its step needs
-    if problem is not None:
-        with contextlib.suppress(OSError):
-            os.write(fds[2], f"the build step's root could not be made: {problem}\n".encode(errors="replace"))
-        os._exit(127)
-    message = json.loads(data)
-    _step_child(message["step"], message, fds, user_ns, entered=entered)
-
-
-def _open_lower(path: str) -> int:
-    """The running step's upper dir, opened in this mount namespace (a mount takes only its own
-    namespace's paths) while that step runs: its name is renamed into the store after; -1 if not."""
-    try:
-        return os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return -1
-
-
-def _enter_prepared(prepare: dict[str, Any], held: int, user_ns: int) -> bool:
-    """Enter the root prepared for the step to come, its lower layers holding the directory the
-    step before left (`held`, opened while it ran, or now), checked to be the directory init
-    found at the step's end (a name gone, or made anew, is no layer); False, nothing done, where
-    it is not (the step then goes the usual way)."""
-    lower = held if held >= 0 else _open_lower(prepare["open"])
-    if lower < 0:
-        return False
-    try:
-        st = os.fstat(lower)
-        if (st.st_dev, st.st_ino) != (prepare["dev"], prepare["ino"]):
-            return False
-        os.dup2(lower, NEXT_LOWER_FD, inheritable=False)
-    finally:
-        os.close(lower)
-    try:
-        operations = mount_plan.decode(prepare["plan"])
-        try:
-            operations[0].apply()  # the overlay: where it cannot be mounted, nothing is done yet
-        except Exception:
-            return False
-        for operation in operations[1:]:
-            operation.apply()
-    finally:
-        os.close(NEXT_LOWER_FD)
-    libc.pivot_into(prepare["root"])
-    _lock(user_ns)  # its /proc was hardened before the request (_spare)
-    return True
-
-
-def _enter_root(step: dict[str, Any], user_ns: int) -> None:
-    """A RUN step's root: mounted from its plan, pivoted into, locked in (a nested user namespace)."""
-    for operation in mount_plan.decode(step["plan"]):
-        operation.apply()
-    libc.pivot_into(step["root"])
-    _lock(user_ns)  # its /proc was hardened before the request (_spare)
-
-
-def _step_child(
-    step: dict[str, Any], message: dict[str, Any], fds: list[int], user_ns: int, *, entered: bool = False
-) -> None:
-    """In a build step's process (_spare), in its own mount namespace: its root (unless `entered`
-    before the request came), then the step."""
-    try:
-        if step.get("hold"):
-            for operation in mount_plan.decode(step["plan"]):
-                operation.apply()
-            _hold(step["root"], fds)
-        if not entered:
-            _enter_root(step, user_ns)
-        env = dict(message["env"])
-        home = "/root"
-        if step.get("user"):
-            uid, gid, home = rootfs.user_ids(pathlib.Path("/"), step["user"])
-            if uid or gid:
-                message = {**message, "user": [uid, gid]}
-        env.setdefault("HOME", home)
-        cwd = message.get("cwd") or "/"
-        os.makedirs(cwd, 0o755, exist_ok=True)  # as Docker makes a step's WORKDIR
-        program = message["argv"][0]
-        if "/" not in program:
-            program = shutil.which(program, path=env.get("PATH", os.defpath)) or program
-        _exec_command({**message, "env": env, "argv": [program, *message["argv"][1:]]}, fds, argv0=message["argv"][0])
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.write(fds[2], f"{exc}\n".encode(errors="replace"))
-    os._exit(127)
-
-
-def _hold(root: str, fds: list[int]) -> None:
-    """A COPY's root, held for the server: its descriptor sent on the step's socket (stdin),
-    then held until the server closes it. Exits; never returns."""
-    holder = socket.socket(fileno=os.dup(fds[0]))
-    where = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    socket.send_fds(holder, [b"R"], [where])
-    os.close(where)
-    while holder.recv(4096):
-        pass
-    os._exit(0)
-
-
-def _exec_command(message: dict[str, Any], fds: list[int], argv0: str | None = None) -> None:
-    """In the forked child: become the command, in its own session and process group."""
-    try:
-        signal.set_wakeup_fd(-1)
-        for sig in HANDLED_SIGNALS:  # init ignores none (_serve): these are all it changed
-            signal.signal(sig, signal.SIG_DFL)
-        with contextlib.suppress(OSError):
-            os.setsid()  # fails only when the launcher already made it a group leader
-        for target, source in enumerate(fds):
-            os.dup2(source, target)
-        os.closerange(3, 1 << 16)
-        if message.get("tty"):  # a terminal's shell (scenario-mcp shell): its stdin is its controlling terminal
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        for name, value in (message.get("rlimits") or {}).items():
-            if name in ("FSIZE", "AS", "NPROC"):
-                resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (int(value), int(value)))
-        if message.get("user"):  # the devbox's user: its own groups only, then its gid and uid
-            uid, gid = (int(n) for n in message["user"])
-            os.setgroups([gid])
-            os.setgid(gid)
-            os.setuid(uid)
-        try:
-            os.chdir(message.get("cwd") or "/")
-        except OSError:
-            os.chdir("/")
-        argv = message["argv"] if argv0 is None else [argv0, *message["argv"][1:]]
-        os.execve(message["argv"][0], argv, message["env"])
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.write(2, f"scenario-mcp: cannot start {message.get('argv')}: {exc}\n".encode())
-    os._exit(127)

@@ -55,7 +55,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from . import init, libc, network
+from . import init, libc, lockin, network
 from .libc import SpawnError
 
 SETUP_TIMEOUT = 30.0
@@ -98,7 +98,7 @@ def _child(report: int, go: int, requests: int, network_exit: int, ruleset: str)
     # success from the end of file of `report`, slirp4netns ends at that of `network_exit`.
     for fd in {report, go, requests, network_exit, to_init_r, from_init_w} - {-1}:
         os.close(fd)
-    init.nest_user_namespace(to_init_w, from_init_r)
+    lockin.nest_user_namespace(to_init_w, from_init_r)
 
 
 def _report_error(report: int, exc: BaseException) -> None:
