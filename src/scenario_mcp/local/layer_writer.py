@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .layered_view import LayeredView
-from .sandbox.rootfs import MAX_SYMLINKS, RootPathError
 
 __all__ = ["LayerWriter"]
 
@@ -46,37 +45,11 @@ class LayerWriter:
         the image (the new layer's own too). The directories on the way, and the last component
         if it is one, are copied up; the rest need not exist (they are then plain names, for the
         caller to make). RootPathError where a non-directory is in the way or links loop."""
-        parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
-        done: list[tuple[str, list[str]]] = []  # (name, the host directories it merges; [] if none)
-        followed = 0
-        while parts:
-            name = parts.pop(0)
-            if name in (".", ".."):
-                if name == ".." and done:
-                    done.pop()
-                continue
-            parent = "/".join(n for n, _ in done)
-            dirs = done[-1][1] if done else self.view.layers
-            found = self.view.child(parent, dirs, name) if dirs else None
-            if found is None:
-                done.append((name, []))
-                continue
-            st, host, merged = found
-            if stat.S_ISLNK(st.st_mode):
-                followed += 1
-                if followed > MAX_SYMLINKS:
-                    raise RootPathError(f"too many symlinks resolving {path!r}")
-                target = os.readlink(host)
-                if target.startswith("/"):
-                    done = []
-                parts = [p for p in target.split("/") if p] + parts
-                continue
-            if parts and not stat.S_ISDIR(st.st_mode):
-                raise RootPathError(f"/{'/'.join([parent, name]).lstrip('/')} is not a directory (resolving {path!r})")
-            done.append((name, merged))
+        done = self.view.walk(posixpath.normpath("/" + path))
         here = self.tree
-        for name, merged in done:
+        for name, entry in done:
             here = here / name
+            merged = entry[2] if entry is not None else []
             if merged and merged[0] != str(here):  # a directory only a lower layer has
                 _copy_up(merged[0], here)
         return here

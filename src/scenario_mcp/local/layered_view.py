@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .sandbox.rootfs import MAX_SYMLINKS
+from .sandbox.rootfs import MAX_SYMLINKS, RootPathError
 
 __all__ = ["OPAQUE_XATTR", "WHITEOUT_XATTR", "Entry", "Found", "LayeredView", "is_opaque", "is_whiteout"]
 
@@ -100,10 +100,12 @@ class LayeredView:
             self._children[key] = found
         return found
 
-    def lookup(self, path: str) -> Found | None:
-        """`path` in the image, every symlink followed inside it."""
+    def walk(self, path: str) -> list[tuple[str, Entry | None]]:
+        """`path` in the image, every symlink followed inside it: each name on the way, with what
+        the image has there (None from where it has nothing: plain names). RootPathError where a
+        non-directory is in the way, or links loop."""
         parts = [p for p in path.split("/") if p]
-        done: list[tuple[str, list[str]]] = []  # (name, the directories it merges)
+        done: list[tuple[str, Entry | None]] = []
         followed = 0
         while parts:
             name = parts.pop(0)
@@ -112,25 +114,33 @@ class LayeredView:
                     done.pop()
                 continue
             parent = "/".join(n for n, _ in done)
-            found = self.child(parent, done[-1][1] if done else self.layers, name)
-            if found is None:
-                return None
-            st, host, merged = found
-            if stat.S_ISLNK(st.st_mode):
+            dirs = self.layers if not done else (done[-1][1][2] if done[-1][1] else [])
+            found = self.child(parent, dirs, name) if dirs else None
+            if found is not None and stat.S_ISLNK(found[0].st_mode):
                 followed += 1
                 if followed > MAX_SYMLINKS:
-                    return None
-                target = os.readlink(host)
+                    raise RootPathError(f"too many symlinks resolving {path!r}")
+                target = os.readlink(found[1])
                 if target.startswith("/"):
                     done = []
                 parts = [p for p in target.split("/") if p] + parts
                 continue
-            done.append((name, merged))
-            if parts and not stat.S_ISDIR(st.st_mode):
-                return None
-            if not parts:
-                return Found("/" + "/".join(n for n, _ in done), host, st)
-        return None
+            if found is not None and parts and not stat.S_ISDIR(found[0].st_mode):
+                raise RootPathError(f"/{'/'.join([parent, name]).lstrip('/')} is not a directory (resolving {path!r})")
+            done.append((name, found))
+        return done
+
+    def lookup(self, path: str) -> Found | None:
+        """`path` in the image, every symlink followed inside it; None where it has nothing there."""
+        try:
+            done = self.walk(path)
+        except RootPathError:
+            return None
+        if not done or any(entry is None for _, entry in done):
+            return None
+        entry = done[-1][1]
+        assert entry is not None
+        return Found("/" + "/".join(name for name, _ in done), entry[1], entry[0])
 
     def directory_for(self, path: str) -> str | None:
         """Where a file in directory `path` goes: the directory's real path (the part that exists
