@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from scenario_mcp.local.build_sandbox import BuildSandbox, StepOutcome
 from scenario_mcp.local.builds import BuildError
 from scenario_mcp.local.layers import LayerStore
 from scenario_mcp.local.sandbox import HOST_DIRS
@@ -102,48 +99,6 @@ async def test_what_a_step_leaves_forking_or_killing_is_ended_and_the_next_step_
     assert "sleep" not in after_forker and "ps" in after_forker
     assert await view(store, built.layers, tmp_path, "cat /killed") == "killed\n"
     assert "ps" in await view(store, built.layers, tmp_path, "cat /after-killer")
-
-
-async def test_a_run_starts_in_the_root_the_run_before_named_and_never_on_a_layer_made_anew(
-    store: LayerStore, context: Path, tmp_path: Path
-) -> None:
-    """A RUN names the root of the RUN after it (its own upper dir among the layers): init has a
-    step process enter it as soon as the RUN ends, and the next RUN starts there. Where the name
-    no longer leads to that directory (renamed into the store and a new one made in its place,
-    as the step dirs are made ready again), the step goes the usual way, on the store's layer:
-    never on an empty directory."""
-    base = await builder(store, context, tmp_path).build(PRELUDE)
-    layers = tuple(store.path(layer) for layer in base.layers)
-    box = await BuildSandbox.start(
-        tmp_path / "box", skeleton=store.skeleton, etc_mask=store.etc_mask, network=False, hostname="x"
-    )
-    env = {"PATH": "/bin"}
-    try:
-        with tempfile.TemporaryFile() as output:
-
-            async def run(stack: tuple[Path, ...], command: str, **options: Any) -> StepOutcome:
-                outcome = await box.run(
-                    stack, ["/bin/sh", "-c", command], env=env, cwd="/", user=None, output=output, timeout=30, **options
-                )
-                output.seek(0)
-                assert outcome.exit_status == 0, output.read().decode()
-                return outcome
-
-            below = layers
-            for n in range(4):
-                step = await run(
-                    below, f"cat /{n - 1} 2>/dev/null; echo {n} > /{n}", next_layers=(None, *below), prepared=n > 0
-                )
-                layer = f"step-test-{n}"
-                store.adopt_tree(step.upper / "root", layer)
-                if n % 2:  # made anew where the step process looks for it: it must not be taken
-                    (step.upper / "root").mkdir()
-                below = (store.path(layer), *below)
-            last = await run(below, "cat /0 /1 /2 /3 > /all", prepared=True)
-            assert (last.upper / "root" / "all").read_text() == "0\n1\n2\n3\n"
-            assert 1 <= box.prepared_steps <= 4
-    finally:
-        await box.stop()
 
 
 async def test_a_steps_proc_is_hardened_and_its_mounts_locked_though_made_before_its_request(

@@ -153,9 +153,8 @@ async def test_a_sandbox_starts_ahead_for_a_cold_build_and_not_for_a_cached_one(
 async def test_each_run_in_a_row_sees_what_every_run_before_it_made(
     store: LayerStore, context: Path, tmp_path: Path
 ) -> None:
-    """RUN after RUN, each starts in a root entered ahead with the one before's upper dir among
-    its layers (BuildSandbox.run): every step sees all the steps before it, its own layer holds
-    only its own change."""
+    """RUN after RUN, each in a root of its own over the layers before it: every step sees all
+    the steps before it, its own layer holds only its own change."""
     runs = "".join(f"RUN cat /{n - 1} > /{n} && echo {n} >> /{n}\n" for n in range(1, 7))
     built = await builder(store, context, tmp_path).build(PRELUDE + "RUN echo 0 > /0\n" + runs)
     assert built.built_steps == 9

@@ -32,7 +32,6 @@ from .launcher import LaunchedProcess, launch
 from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec
 from .sandbox.mount_plan import encode
 from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan
-from .sandbox.step_process import NEXT_LOWER_FD
 
 STEP_DIRS_AHEAD = 2  # step dirs made while the sandbox starts, and kept ready after
 
@@ -53,9 +52,6 @@ class BuildSandbox:
     _fresh: list[Path] = field(default_factory=list)  # step dirs ready for a step (_renew)
     _used: list[Path] = field(default_factory=list)  # step dirs steps have ended in, to make ready again
     _releasing: list[LaunchedProcess] = field(default_factory=list)  # holds let go, maybe not yet gone
-    # The root a RUN named for the RUN after it (`run`'s next_layers): its token and step dir.
-    _next: tuple[str, Path] | None = None
-    prepared_steps: int = 0  # RUN steps started in a root prepared for them (for insight, and tests)
 
     @classmethod
     async def start(
@@ -96,24 +92,17 @@ class BuildSandbox:
         more than making one (most of all on one mounted with `discard`), so a used step dir is
         made ready again (_renew) while a later RUN's command runs, off the path of a step; a step
         that finds none ready gets a new one."""
-        spec = self._new_step_spec(layers)
-        try:
-            yield spec, self._root_request(spec, special_mounts=special_mounts)
-        finally:
-            self._used.append(spec.state_dir)  # made ready again while a later RUN runs (_renew_used)
-
-    def _new_step_spec(self, layers: tuple[Path, ...]) -> SandboxSpec:
         fresh = bool(self._fresh)
         state_dir = self._fresh.pop() if fresh else self.state_dir / "steps" / str(next(self._numbers))
         spec = _step_spec(self.sandbox.spec, state_dir, layers)
         if not fresh:
             prepare_dirs(spec)
-        return spec
-
-    def _root_request(self, spec: SandboxSpec, *, special_mounts: bool = True) -> dict[str, Any]:
-        # A RUN's /proc, /dev and /run were made ahead by the process that takes the step (init.py).
-        plan = root_plan(spec, special_mounts=special_mounts, staged=self.sandbox.spec.stage)
-        return {"plan": encode(plan), "root": str(spec.mount_point)}
+        try:
+            # A RUN's /proc, /dev and /run were made ahead by the process that takes the step (init.py).
+            plan = root_plan(spec, special_mounts=special_mounts, staged=self.sandbox.spec.stage)
+            yield spec, {"plan": encode(plan), "root": str(spec.mount_point)}
+        finally:
+            self._used.append(state_dir)  # made ready again while a later RUN runs (_renew_used)
 
     def _renew(self, state_dir: Path) -> None:
         """Make a step dir a step has ended in ready for another: the overlay's work dir, the
@@ -163,74 +152,32 @@ class BuildSandbox:
         user: str | None,
         output: IO[bytes],
         timeout: float,
-        next_layers: tuple[Path | None, ...] | None = None,
-        prepared: bool = False,
     ) -> StepOutcome:
         """Run a RUN step's command over `layers` (topmost first), its output to `output`.
 
         `user`: a Docker USER spec, looked up in the step's own /etc/passwd and /etc/group; HOME
-        is that user's unless `env` sets it. `cwd` is made when missing, as Docker makes WORKDIR.
-
-        `next_layers`: the layers the next step, a RUN, is expected to have (None for this step's
-        own, its upper dir before it is frozen): init has a step process enter that root as soon as
-        this step ends, while the server hears of the end and freezes its layer (the rename of a
-        lower layer's directory does not change what a mount of it shows). `prepared`: this step's
-        layers are the ones the step before expected (and nothing changed them since): it starts in
-        that root when init has it, else as any step."""
-        named, self._next = self._next, None
-        spec = self._new_step_spec(layers)
-        step = self._root_request(spec)
-        if user:
-            step["user"] = user
-        if prepared and named is not None:
-            step["prepared"] = named[0]
-        if next_layers is not None:
-            # This step's upper dir, renamed into the store once the server hears the step ended:
-            # the step process that enters the next root opens it (a descriptor follows the
-            # directory, not its name) if it is still the one init found there, and mounts that.
-            own = Path(f"/proc/self/fd/{NEXT_LOWER_FD}")
-            following = self._new_step_spec(tuple(own if p is None else p for p in next_layers))
-            token = f"{following.state_dir.name}-{next(self._numbers)}"
-            step["next"] = {"id": token, "open": str(spec.upper("root")), **self._root_request(following)}
-            if prepared and named is not None:  # where its changes are if it starts in the root named for it
-                step["next"]["open_if_prepared"] = str(named[1] / "upper" / "root")
-            self._next = (token, following.state_dir)
-        try:
-            code, timed_out, in_named = await self._launch_and_wait(argv, env, cwd, step, output, timeout)
-        except BaseException:
-            self._used.append(spec.state_dir)
-            raise
-        if in_named and named is not None:  # the root named for it: the dir planned here is still fresh
-            self.prepared_steps += 1
-            self._fresh.append(spec.state_dir)
-            self._used.append(named[1])
-            return StepOutcome(code, timed_out, named[1] / "upper")
-        # A root named and not taken is left as it is: the process in it exits in its own time.
-        self._used.append(spec.state_dir)
-        return StepOutcome(code, timed_out, spec.state_dir / "upper")
-
-    async def _launch_and_wait(
-        self, argv: list[str], env: dict[str, str], cwd: str, step: dict[str, Any], output: IO[bytes], timeout: float
-    ) -> tuple[int, bool, bool]:
-        """The step's exit status, whether it timed out, and whether it ran in a root prepared for it."""
-        devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            fds = (devnull, output.fileno(), output.fileno())
-            process = launch(self._socket(), argv, env, fds, cwd=cwd, step=step)
-        finally:
-            os.close(devnull)
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._renew_used)  # while the command runs
-                with anyio.move_on_after(timeout) as scope:
-                    code = await process.wait()
-                if scope.cancelled_caught:
-                    process.signal(signal.SIGKILL, group=True)  # init then ends all the step left
-                    with anyio.CancelScope(shield=True):
+        is that user's unless `env` sets it. `cwd` is made when missing, as Docker makes WORKDIR."""
+        with self._step_root(layers) as (spec, step):
+            if user:
+                step["user"] = user
+            devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fds = (devnull, output.fileno(), output.fileno())
+                process = launch(self._socket(), argv, env, fds, cwd=cwd, step=step)
+            finally:
+                os.close(devnull)
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._renew_used)  # while the command runs
+                    with anyio.move_on_after(timeout) as scope:
                         code = await process.wait()
-        finally:
-            await process.aclose()
-        return code, scope.cancelled_caught, process.prepared
+                    if scope.cancelled_caught:
+                        process.signal(signal.SIGKILL, group=True)  # init then ends all the step left
+                        with anyio.CancelScope(shield=True):
+                            code = await process.wait()
+            finally:
+                await process.aclose()
+            return StepOutcome(code, scope.cancelled_caught, spec.state_dir / "upper")
 
     @contextlib.asynccontextmanager
     async def hold(self, layers: tuple[Path, ...]) -> AsyncIterator[tuple[Path, Path]]:

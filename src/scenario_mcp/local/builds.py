@@ -146,10 +146,6 @@ class DockerfileBuild:
         self._needs_sandbox_until = 0  # the line of the last step that needs one (a RUN, a COPY --from)
         self._scratch: Path | None = None  # the build's own dir in `work`, made by the first step that is not cached
         self._copies = itertools.count()  # COPY trees made in the scratch
-        # RUN steps whose next step making a layer is a RUN (in the stage being built), by line;
-        # and the layers such a step expects that next RUN to have (BuildSandbox.run).
-        self._run_follows: set[int] = set()
-        self._expected: tuple[str, ...] | None = None
         self._certificates: list[bytes] | None = None  # the CAs to add, read once a build
         self._output: IO[bytes] | None = None  # the RUN steps' output, one file for all (_step_output)
 
@@ -300,7 +296,6 @@ class DockerfileBuild:
             base = await self.pull(stage.base)
             built = Built(list(base.layers), base.config, base.key)
         state = StageState(built.config, self.build_args, args)
-        self._run_follows = _followed_by_a_run(stage.instructions)
         for instruction in stage.instructions:
             try:
                 if instruction.keyword == "RUN":
@@ -333,23 +328,14 @@ class DockerfileBuild:
         # HOME is the USER's (from the step's own /etc/passwd) unless the environment sets it.
         env = {"HOSTNAME": "buildkitsandbox", **env, **trust.env, **self.extra_env}
         output = self._step_output()
-        layers = trust.stack(built.layers)
-        prepared, self._expected = self._expected == layers, None
-        next_layers = None
-        if instruction.line in self._run_follows:  # its root, entered while this step's end is told
-            layer = _layer_id(key)
-            self._expected = trust.stack([layer, *built.layers])  # the same trust: else not taken
-            next_layers = tuple(None if each == layer else self.store.path(each) for each in self._expected)
         outcome = await box.run(
-            self._paths(layers),
+            self._paths(trust.stack(built.layers)),
             argv,
             env=env,
             cwd=state.config.working_dir or "/",
             user=state.config.user or None,
             output=output,
             timeout=STEP_TIMEOUT,
-            next_layers=next_layers,
-            prepared=prepared,
         )
         output.seek(0)
         text = output.read().decode(errors="replace")[-MAX_STEP_LOG:]
@@ -357,8 +343,7 @@ class DockerfileBuild:
             reason = f"timed out after {STEP_TIMEOUT:g} s" if outcome.timed_out else f"exited {outcome.exit_status}"
             await self._log(instruction, text, failed=True)
             raise BuildError(f"Dockerfile line {instruction.line}: `{instruction.args}` {reason}: {text[-2000:]}")
-        if await self._freeze(outcome.upper / "root", key, built, trust):
-            self._expected = None  # its layer changed after its end: not the one the next root has
+        await self._freeze(outcome.upper / "root", key, built, trust)
         await self._log(instruction, text, failed=False)
 
     # --- COPY and ADD ------------------------------------------------------------------------
@@ -466,15 +451,13 @@ class DockerfileBuild:
         await self._log(instruction, "cached", failed=False)
         return True
 
-    async def _freeze(self, tree: Path, key: str, built: Built, trust: SandboxTrust | None = None) -> bool:
-        """Make a finished step's changes (`tree`, the upper dir of its root) its layer; whether
-        they were changed first (the host's CAs taken out of what the step copied up)."""
+    async def _freeze(self, tree: Path, key: str, built: Built, trust: SandboxTrust | None = None) -> None:
+        """Make a finished step's changes (`tree`, the upper dir of its root) its layer."""
         layer_id = _layer_id(key)
         # A few opens, stats and two renames: inline, as a hop to a worker thread and back costs
         # more, and it is on the path between one step's end and the next one's start.
-        stripped = []
         if trust is not None:  # what a command copied up of the trust layer is the host's, not the image's
-            stripped = trust.strip(tree)
+            trust.strip(tree)
         adopted = True
         if not self.store.exists(layer_id):
             try:  # the step's root is thrown away: its changes become the layer as they are
@@ -487,7 +470,6 @@ class DockerfileBuild:
             await self.store.freeze_tree(tree, layer_id)  # another filesystem
         built.layers.insert(0, layer_id)
         built.built_steps += 1
-        return bool(stripped)
 
     async def _log(self, instruction: Instruction, output: str, *, failed: bool) -> None:
         if self.log is not None:
@@ -509,20 +491,6 @@ def _remember(memo: dict[str, str], key: str, value: str) -> None:
     if len(memo) >= _LAST_BUILT_SIZE:
         memo.clear()
     memo[key] = value
-
-
-def _followed_by_a_run(instructions: Sequence[Instruction]) -> set[int]:
-    """The lines of the RUN steps whose next step that makes a layer is a RUN."""
-    found: set[int] = set()
-    last_run: int | None = None
-    for instruction in instructions:
-        if instruction.keyword == "RUN":
-            if last_run is not None:
-                found.add(last_run)
-            last_run = instruction.line
-        elif instruction.keyword in ("COPY", "ADD"):
-            last_run = None
-    return found
 
 
 def _needs_sandbox(instruction: Instruction) -> bool:

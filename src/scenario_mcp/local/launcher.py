@@ -45,7 +45,6 @@ class LaunchedProcess:
         self.pid: int | None = None  # in the devbox's PID namespace, once init has said
         self.start_error: str | None = None
         self._returncode: int | None = None
-        self.prepared = False  # a build step started in a root prepared for it (build_sandbox.py)
 
     @property
     def returncode(self) -> int | None:
@@ -58,7 +57,6 @@ class LaunchedProcess:
                 self._returncode = -9  # init is gone, and the devbox with it
             elif "exit" in message:
                 self.pid = message.get("pid", self.pid)
-                self.prepared = bool(message.get("prepared"))
                 self._returncode = int(message["exit"])
             elif "pid" in message:
                 self.pid = int(message["pid"])

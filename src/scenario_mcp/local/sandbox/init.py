@@ -17,10 +17,8 @@ share the sandbox's user, PID and network namespaces, started once for the whole
 locks itself in as a devbox's init does, and when its command exits every process it left is
 killed before its exit is reported, so its upper directory is still when the server freezes it.
 Each step's process is forked ahead of its request, while the step before runs (a spare: its
-fork, its mount namespace, its /dev and /run off the path of the step); its /proc is init's,
-mounted and hardened once. A RUN followed by a RUN names the root of the next one: as soon as it
-ends, the spare enters that root (the ended step's upper dir, opened while it ran, among its
-lower layers), and the next step, naming it, starts there (prepare_next).
+fork, its mount namespace, its /dev and /run off the path of the step, step_process.py); its
+/proc is init's, mounted and hardened once.
 """
 
 from __future__ import annotations
@@ -184,7 +182,6 @@ def _serve(
 
 
 _RLIMITS = ("FSIZE", "AS", "NPROC")
-PREPARED_WAIT = 2.0  # seconds init waits for a step process to say it entered a root prepared ahead
 
 
 class _Launcher:
@@ -208,11 +205,6 @@ class _Launcher:
             None,
         )
         self.spare: tuple[int, socket.socket] | None = None  # a build's next step, forked ahead
-        # A spare told to enter the root a RUN step named for the step after it (prepare_next):
-        # its token, pid and socket; and what each RUN step named, by pid, until it ends.
-        self.ready: tuple[str, int, socket.socket] | None = None
-        self.next_of: dict[int, dict[str, Any]] = {}
-        self.on_prepared: set[int] = set()  # steps started in a root prepared for them: said in their exit
         self.contained: set[int] = set()  # a build's RUN steps: all they left is killed when they end
         self.deadline = deadline
         self.connections: dict[int, socket.socket] = {}
@@ -230,15 +222,11 @@ class _Launcher:
                 return
             if pid == 0:
                 return
-            code = os.waitstatus_to_exitcode(status)
             if pid in self.contained:  # reported once the rest is gone
                 self.contained.discard(pid)
                 self._end_the_rest()
-                following = self.next_of.pop(pid, None)
-                if following is not None and code == 0:
-                    self.prepare_next(following)  # before the reply: it overlaps what the server does next
-            self._exited(pid, code)
-            if self.build_user_ns is not None and self.spare is None and self.ready is None and not self.contained:
+            self._exited(pid, os.waitstatus_to_exitcode(status))
+            if self.build_user_ns is not None and self.spare is None and not self.contained:
                 self.fork_spare()  # a step killed it: after the reply, overlapping what the server does next
 
     def _end_the_rest(self) -> None:
@@ -253,7 +241,7 @@ class _Launcher:
         if self.spare is not None and not _alive(f"{self.proc}/{self.spare[0]}/status"):
             self.spare[1].close()  # the step killed it: reaped below or later, and another forked
             self.spare = None
-        spared = {1} | ({self.spare[0]} if self.spare else set()) | ({self.ready[1]} if self.ready else set())
+        spared = {1} if self.spare is None else {1, self.spare[0]}
         while True:
             left = [int(name) for name in os.listdir(self.proc) if name.isdigit() and int(name) not in spared]
             if not left:
@@ -276,21 +264,14 @@ class _Launcher:
         if self.spare is not None and self.spare[0] == pid:  # killed with what a RUN step left
             self.spare[1].close()
             self.spare = None
-        if self.ready is not None and self.ready[1] == pid:  # killed too, or gone on its own
-            self.ready[2].close()
-            self.ready = None
         process = self.started.pop(pid, None)
         if process is not None:
             process.returncode = code
         conn = self.connection_of.pop(pid, None)
         if conn is not None:
             self.pid_of.pop(conn.fileno(), None)  # a late signal must not find a recycled pid
-            reply: dict[str, Any] = {"exit": code, "pid": pid}
-            if pid in self.on_prepared:
-                self.on_prepared.discard(pid)
-                reply["prepared"] = True
             with contextlib.suppress(OSError):
-                conn.send(json.dumps(reply).encode())
+                conn.send(json.dumps({"exit": code, "pid": pid}).encode())
 
     def handle(self, conn: socket.socket) -> None:
         fd = conn.fileno()
@@ -335,99 +316,39 @@ class _Launcher:
     def start_step(self, data: bytes, message: dict[str, Any], fds: list[int]) -> int:
         """A build sandbox's step, in a mount namespace of its own (see the module's docstring):
         a RUN's command, or a hold (a root the server reads from the host, for COPY --from) that
-        lasts until its stdin, a socket, closes. Its pid: the spare's, which takes the request:
-        the one that entered the root prepared for it (prepare_next) where the step names it."""
+        lasts until its stdin, a socket, closes. Its pid: the spare's, which takes the request."""
         if self.build_user_ns is None:
             raise ValueError("steps are for build sandboxes only")
-        step = message["step"]
-        pid, entered = self._start_prepared(step.get("prepared"), data, fds)
-        if entered and pid is not None:
-            self.on_prepared.add(pid)
         for attempt in (1, 2):
-            if pid is not None:
-                break
             if self.spare is None:
                 self.fork_spare()
             assert self.spare is not None
-            spare_pid, sock = self.spare
+            pid, sock = self.spare
             self.spare = None
             try:
                 socket.send_fds(sock, [data], fds)
-                pid = spare_pid
+                break
             except OSError:  # a step before killed it, and it is not reaped yet: another
                 if attempt == 2:
                     raise
             finally:
                 sock.close()
-        assert pid is not None
-        following = None
-        if not step.get("hold"):
+        if not message["step"].get("hold"):
             self.contained.add(pid)
-            following = step.get("next")
-            if following:
-                if entered and following.get("open_if_prepared"):
-                    following = {**following, "open": following["open_if_prepared"]}  # its upper dir
-                self.next_of[pid] = following
         # The next step's, made while this one runs (its fork is the slowest thing init does):
         # the end of a RUN kills all the step left but it (_end_the_rest).
-        self.fork_spare(following["open"] if following else None)
+        self.fork_spare()
         return pid
 
-    def _start_prepared(self, token: str | None, data: bytes, fds: list[int]) -> tuple[int | None, bool]:
-        """Hand the step to the spare told to enter the root `token` names: its pid, and whether it
-        entered it (one that did not, its layer gone, did nothing yet: it takes the step as any
-        spare). (None, False) where there is none, or it is not that root (it is then let go: it
-        exits at the end of its socket)."""
-        if self.ready is None:
-            return None, False
-        ready_token, pid, sock = self.ready
-        self.ready = None
-        try:
-            if token is None or token != ready_token:
-                return None, False
-            # Whether it entered that root ("E") or not ("F"): it says so as soon as it is done,
-            # which the step would have waited for anyway.
-            if not select.select([sock], [], [], PREPARED_WAIT)[0]:
-                return None, False
-            entered = sock.recv(1) == b"E"
-            socket.send_fds(sock, [data], fds)
-            return pid, entered
-        except OSError:  # gone meanwhile
-            return None, False
-        finally:
-            sock.close()
-
-    def prepare_next(self, following: dict[str, Any]) -> None:
-        """Have the spare enter the root the RUN step that just ended named for the step after it
-        (its layers, the ended step's upper dir among them), while the server hears of the end,
-        freezes that layer and decides the next step; that step names it (start_step)."""
-        if self.ready is not None:  # an older one nobody took: let go
-            self.ready[2].close()
-            self.ready = None
-        if self.spare is None:
-            return
-        pid, sock = self.spare
-        try:
-            # What the step left, as it is before the server hears of its end: the step process
-            # opens it by name, and mounts it only if it is still this directory.
-            st = os.stat(following["open"], follow_symlinks=False)
-            sock.send(json.dumps({"prepare": {**following, "dev": st.st_dev, "ino": st.st_ino}}).encode())
-        except OSError:
-            return  # nothing to enter, or the spare is gone: the step goes the usual way
-        self.spare = None
-        self.ready = (str(following["id"]), pid, sock)
-
-    def fork_spare(self, lower: str | None = None) -> None:
+    def fork_spare(self) -> None:
         """Fork the next build step's process ahead of its request (step_process.spare): the fork, its mount
-        namespace and its /proc, /dev and /run are then off the path of the step. `lower`: the
-        running step's upper dir, for it to open at once, should it enter the next root
-        (prepare_next)."""
+        namespace and its /proc, /dev and /run are then off the path of the step."""
         assert self.build_user_ns is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
             ours.close()
-            step_process.spare(theirs, self.stage_plan, self.build_user_ns, lower)
+            step_process.spare(theirs, self.stage_plan, self.build_user_ns)
         theirs.close()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # its own group before any signal to it may come

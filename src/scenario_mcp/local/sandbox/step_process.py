@@ -1,11 +1,9 @@
 """A process about to become a command: a build step's process, and the exec every command ends in.
 
 A build sandbox's init (init.py) forks each step's process ahead of its request (a spare): it
-makes its own mount namespace with the step's /dev and /run, then waits. Given a root to enter
-ahead (init's prepare_next: the next RUN's, the ended step's upper dir among its lower layers),
-it mounts, pivots into and locks itself in that root, and says whether it did; given its step, it
-enters the step's root (unless it has), or holds a root open for the server (COPY --from), and
-execs the command. Standard library only.
+makes its own mount namespace with the step's /dev and /run, then waits; given its step, it
+enters the step's root and locks itself in, or holds a root open for the server (COPY --from),
+then execs the command. Standard library only.
 """
 
 from __future__ import annotations
@@ -28,18 +26,13 @@ from .protocol import MAX_MESSAGE
 
 # The signals init handles (its _serve); every other is at its default.
 HANDLED_SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ)
-# Where a step process that enters a root ahead of its step (init.py's prepare_next) holds the directory
-# the step before left (its upper dir, renamed once the server hears of the end): the plan it is
-# sent names it as /proc/self/fd/NEXT_LOWER_FD among the overlay's lower layers.
-NEXT_LOWER_FD = 1000
 
 
-def spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int, lower: str | None) -> None:
+def spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int) -> None:
     """A build step's process before its request (init forked it ahead): a mount namespace of its
     own, and in it the step's /dev and /run under the build's stage dir, beside the /proc init
-    mounted there (its copy), which the step's plan moves into its root; the running step's upper
-    dir (`lower`) opened, should it enter the next root ahead (init.py's prepare_next); then the request
-    (the step, its stdin, stdout and stderr) on `sock`. Never returns."""
+    mounted there (its copy), which the step's plan moves into its root; then the request (the
+    step, its stdin, stdout and stderr) on `sock`. Never returns."""
     try:
         signal.set_wakeup_fd(-1)
         keep = sorted({sock.fileno(), user_ns})
@@ -53,89 +46,29 @@ def spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int, l
                     operation.apply()
         except Exception as exc:  # said to the step's stderr once it comes
             problem = exc
-        held = _open_lower(lower) if lower is not None and problem is None else -1
         data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)
-        entered = False
-        if data and not fds:  # the root of the step to come, to enter before it comes (init.py's prepare_next)
-            if problem is None:
-                try:
-                    entered = _enter_prepared(json.loads(data)["prepare"], held, user_ns)
-                except Exception as exc:  # said to the step's stderr once it comes
-                    entered, problem = True, exc
-            sock.send(b"E" if entered else b"F")  # init hands it the step only if it entered that root
-            data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)
         sock.close()
     except BaseException:
         os._exit(127)
     if not data or len(fds) != 3:
-        os._exit(0)  # the build ended first, or the root prepared is not the one its step needs
+        os._exit(0)  # the build ended first
     if problem is not None:
         with contextlib.suppress(OSError):
             os.write(fds[2], f"the build step's root could not be made: {problem}\n".encode(errors="replace"))
         os._exit(127)
     message = json.loads(data)
-    _step_child(message["step"], message, fds, user_ns, entered=entered)
+    _step_child(message["step"], message, fds, user_ns)
 
 
-def _open_lower(path: str) -> int:
-    """The running step's upper dir, opened in this mount namespace (a mount takes only its own
-    namespace's paths) while that step runs: its name is renamed into the store after; -1 if not."""
+def _step_child(step: dict[str, Any], message: dict[str, Any], fds: list[int], user_ns: int) -> None:
+    """In a build step's process (spare), in its own mount namespace: its root, then the step."""
     try:
-        return os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return -1
-
-
-def _enter_prepared(prepare: dict[str, Any], held: int, user_ns: int) -> bool:
-    """Enter the root prepared for the step to come, its lower layers holding the directory the
-    step before left (`held`, opened while it ran, or now), checked to be the directory init
-    found at the step's end (a name gone, or made anew, is no layer); False, nothing done, where
-    it is not (the step then goes the usual way)."""
-    lower = held if held >= 0 else _open_lower(prepare["open"])
-    if lower < 0:
-        return False
-    try:
-        st = os.fstat(lower)
-        if (st.st_dev, st.st_ino) != (prepare["dev"], prepare["ino"]):
-            return False
-        os.dup2(lower, NEXT_LOWER_FD, inheritable=False)
-    finally:
-        os.close(lower)
-    try:
-        operations = mount_plan.decode(prepare["plan"])
-        try:
-            operations[0].apply()  # the overlay: where it cannot be mounted, nothing is done yet
-        except Exception:
-            return False
-        for operation in operations[1:]:
+        for operation in mount_plan.decode(step["plan"]):
             operation.apply()
-    finally:
-        os.close(NEXT_LOWER_FD)
-    libc.pivot_into(prepare["root"])
-    lock(user_ns)  # its /proc was hardened before the request (spare)
-    return True
-
-
-def _enter_root(step: dict[str, Any], user_ns: int) -> None:
-    """A RUN step's root: mounted from its plan, pivoted into, locked in (a nested user namespace)."""
-    for operation in mount_plan.decode(step["plan"]):
-        operation.apply()
-    libc.pivot_into(step["root"])
-    lock(user_ns)  # its /proc was hardened before the request (spare)
-
-
-def _step_child(
-    step: dict[str, Any], message: dict[str, Any], fds: list[int], user_ns: int, *, entered: bool = False
-) -> None:
-    """In a build step's process (spare), in its own mount namespace: its root (unless `entered`
-    before the request came), then the step."""
-    try:
         if step.get("hold"):
-            for operation in mount_plan.decode(step["plan"]):
-                operation.apply()
             _hold(step["root"], fds)
-        if not entered:
-            _enter_root(step, user_ns)
+        libc.pivot_into(step["root"])
+        lock(user_ns)  # its /proc was hardened before the request (spare)
         env = dict(message["env"])
         home = "/root"
         if step.get("user"):
