@@ -124,8 +124,8 @@ def place(
 
 def _copy_tree(source: Path, writer: LayerWriter, where: str, skip: Skip, placed: list[Path]) -> None:
     """shutil.copytree(symlinks=True, dirs_exist_ok=True) into the new layer, each entry resolved."""
-    dest = writer.resolve(where)
-    dest.mkdir(parents=True, exist_ok=True)
+    directory = writer.directory(where)
+    dest = directory.host
     placed.append(dest)
     with os.scandir(source) as found:
         entries = sorted(found, key=lambda entry: entry.name)
@@ -138,7 +138,7 @@ def _copy_tree(source: Path, writer: LayerWriter, where: str, skip: Skip, placed
             continue
         # A link is made where it is named (replacing what is there); a file is written where
         # the name leads in the image.
-        target = dest / entry.name if entry.is_symlink() else writer.resolve(inner)
+        target = dest / entry.name if entry.is_symlink() else writer.resolve_in(directory, entry.name)
         _copy_entry(Path(entry.path), target)
         placed.append(target)
     shutil.copystat(source, dest)

@@ -21,15 +21,25 @@ import os
 import posixpath
 import stat
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .layered_view import LayeredView
 
-__all__ = ["LayerWriter"]
+__all__ = ["Directory", "LayerWriter"]
 
 # xattrs a copy-up leaves behind: overlayfs's own marks (the engine mounts with `userxattr`) and
 # the trusted namespace, which a sandbox's overlayfs (in a user namespace) cannot read.
 _NOT_COPIED = ("user.overlay.", "trusted.")
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A directory of the image, resolved and made in the new layer (LayerWriter.directory)."""
+
+    path: str  # in the image, every symlink resolved
+    host: Path  # in the new layer
+    merged: list[str]  # the host directories it merges, the new layer's first
 
 
 class LayerWriter:
@@ -45,14 +55,36 @@ class LayerWriter:
         the image (the new layer's own too). The directories on the way, and the last component
         if it is one, are copied up; the rest need not exist (they are then plain names, for the
         caller to make). RootPathError where a non-directory is in the way or links loop."""
+        return self._resolve(path)[0]
+
+    def directory(self, path: str) -> Directory:
+        """`path` resolved as `resolve` does, and made a directory in the new layer where it is none
+        yet, for its entries to be resolved one name at a time (resolve_in)."""
+        host, real, merged = self._resolve(path)
+        host.mkdir(parents=True, exist_ok=True)
+        return Directory(real, host, merged if merged and merged[0] == str(host) else [str(host), *merged])
+
+    def resolve_in(self, directory: Directory, name: str) -> Path:
+        """`resolve` of `name` in `directory`, with one lookup, not one for each component of its
+        path: where the image has a symlink or a directory there, the whole way."""
+        found = self.view.child(directory.path, directory.merged, name)
+        if found is not None and (stat.S_ISLNK(found[0].st_mode) or stat.S_ISDIR(found[0].st_mode)):
+            return self.resolve(posixpath.join(directory.path, name))
+        return directory.host / name
+
+    def _resolve(self, path: str) -> tuple[Path, str, list[str]]:
+        """resolve's host path, the image path it resolves to, and the host directories the last
+        component merges (the new layer's first) where it is a directory the image has."""
         done = self.view.walk(posixpath.normpath("/" + path))
         here = self.tree
+        merged: list[str] = []
         for name, entry in done:
             here = here / name
             merged = entry[2] if entry is not None else []
             if merged and merged[0] != str(here):  # a directory only a lower layer has
                 _copy_up(merged[0], here)
-        return here
+                merged = [str(here), *merged]
+        return here, "/" + "/".join(name for name, _ in done), merged
 
     def move_in(self, tree: Path, target: str) -> None:
         """Move the entries of `tree` (a directory on the same filesystem, an extracted archive)
