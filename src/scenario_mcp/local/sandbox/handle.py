@@ -29,6 +29,7 @@ from .. import helper_processes
 from ..limits import remove_spare, spare_cgroup_parents
 from . import mount_plan, spawner
 from .init import Request
+from .proc_state import dying
 from .rootfs import resolve
 from .spec import HOST_TOOLS_PATH, SandboxError, SandboxSpec, prepare_dirs, root_plan, sandbox_env, step_stage_plan
 
@@ -195,10 +196,6 @@ def _parent_pid(pid: int) -> int | None:
         return None
 
 
-PF_EXITING = 0x4  # /proc/<pid>/stat's flags: the process is in exit
-SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
-
-
 def _process_start_time(pid: int, *, dead_too: bool = False) -> int | None:
     """The kernel's start time of a pid, to tell our init from a recycled pid. None when there is
     no such process or (unless dead_too) it is a zombie: dead, waiting to be reaped."""
@@ -210,22 +207,6 @@ def _process_start_time(pid: int, *, dead_too: bool = False) -> int | None:
     if fields[0] in ("Z", "X") and not dead_too:
         return None
     return int(fields[19])
-
-
-def _dying(pid: int) -> bool:
-    """Whether a process is on its way out: killed, or exiting. An init killed an instant ago
-    (by a shutdown a crash cut short, say) is neither gone nor a zombie for milliseconds while
-    the kernel tears down its namespaces, and its launcher still accepts connections at first."""
-    try:
-        flags = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[6])
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
-    pending = 0
-    for line in status.splitlines():
-        if line.startswith(("SigPnd:", "ShdPnd:")):
-            pending |= int(line.split()[1], 16)
-    return bool(flags & PF_EXITING or pending & SIGKILL_BIT)
 
 
 def _feed(pipe: IO[bytes], data: bytes) -> None:
@@ -274,7 +255,7 @@ class Sandbox:
 
     def alive(self) -> bool:
         """Its init runs, and is not dying: a devbox that can still serve."""
-        return self._exists() and not _dying(self.init_pid)
+        return self._exists() and not dying(self.init_pid)
 
     def _exists(self) -> bool:
         return self.init_start_time is not None and _process_start_time(self.init_pid) == self.init_start_time

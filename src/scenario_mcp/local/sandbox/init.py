@@ -35,7 +35,7 @@ import subprocess
 import time
 from typing import Any, TypedDict
 
-from . import libc, lockin, mount_plan, network, step_process
+from . import libc, lockin, mount_plan, network, proc_state, step_process
 from .protocol import LAUNCHER_SOCKET, MAX_MESSAGE
 
 
@@ -238,7 +238,7 @@ class _Launcher:
         process the namespace's procfs lists, again until none is left, as a process killed may
         have forked meanwhile. Blocking: nothing else runs in a build sandbox meanwhile."""
         assert self.proc is not None
-        if self.spare is not None and not _alive(f"{self.proc}/{self.spare[0]}/status"):
+        if self.spare is not None and proc_state.dying(self.spare[0], self.proc):
             self.spare[1].close()  # the step killed it: reaped below or later, and another forked
             self.spare = None
         spared = {1} if self.spare is None else {1, self.spare[0]}
@@ -391,19 +391,6 @@ class _Launcher:
             process = _popen(message["argv"], None, cwd, message["env"], fds)
         self.started[process.pid] = process
         return process.pid
-
-
-def _alive(status: str) -> bool:
-    """Whether the process whose /proc/PID/status this is lives on: not exited, and no SIGKILL
-    pending (sent, but it has not run since to exit)."""
-    try:
-        with open(status) as f:
-            fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
-    except OSError:
-        return False
-    sigkill = 1 << (signal.SIGKILL - 1)
-    pending = int(fields.get("SigPnd", "0"), 16) | int(fields.get("ShdPnd", "0"), 16)
-    return not fields.get("State", "Z").strip().startswith(("Z", "X")) and not pending & sigkill
 
 
 def _start_program(argv: list[str], cwd: str, env: dict[str, str], fds: list[int]) -> subprocess.Popen[bytes] | None:
