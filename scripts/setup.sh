@@ -12,6 +12,9 @@ command -v nft >/dev/null || need+=(nftables)              # ... and its egress 
 command -v ip >/dev/null || need+=(iproute2)               # tests read the host's addresses with it
 command -v bwrap >/dev/null || need+=(bubblewrap)          # the benchmarks' floor
 command -v newuidmap >/dev/null || need+=(uidmap)
+# Builds start each step's process with a small C program (local/sandbox/step_starter.c), compiled on
+# first use; without a compiler they fall back to a slower way.
+command -v cc >/dev/null || need+=(gcc libc6-dev)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 # The tests: a loopback OCI registry for image pulls, and a static busybox to build images from
 # scratch with (no registry, no base image needed).

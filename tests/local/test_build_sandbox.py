@@ -20,6 +20,13 @@ pytestmark = pytest.mark.anyio
 __all__ = ["context", "store"]  # fixtures
 
 
+@pytest.fixture(params=[True, False], ids=["c-starter", "python-spare"])
+def starter(request: pytest.FixtureRequest) -> bool:
+    """Each step's process made by the C step starter, or forked from Python (where no C
+    compiler is): the same guarantees either way."""
+    return bool(request.param)
+
+
 def entries(layer: Path) -> dict[str, str]:
     """A layer's files, by path: `dir`, `file:<contents>`, `link:<target>` or `whiteout`. The
     empty /usr and /etc every frozen layer gets (for a host-based stack) are left out."""
@@ -41,7 +48,7 @@ def entries(layer: Path) -> dict[str, str]:
 
 
 async def test_each_steps_layer_is_exactly_its_changes_and_deletions_are_whiteouts(
-    store: LayerStore, context: Path, tmp_path: Path
+    store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
     dockerfile = PRELUDE + (
         "RUN mkdir /data && echo one > /data/a && echo keep > /data/b\n"
@@ -49,7 +56,7 @@ async def test_each_steps_layer_is_exactly_its_changes_and_deletions_are_whiteou
         "RUN rm /data/a && echo two > /data/c && ln -s c /data/link\n"
         "RUN rm -r /data\n"
     )
-    built = await builder(store, context, tmp_path).build(dockerfile)
+    built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
     assert built.built_steps == 6
     removed, linked, copied, made = (entries(store.path(layer)) for layer in built.layers[:4])
     assert made == {"data": "dir", "data/a": "file:one\n", "data/b": "file:keep\n"}
@@ -61,7 +68,7 @@ async def test_each_steps_layer_is_exactly_its_changes_and_deletions_are_whiteou
 
 
 async def test_the_steps_share_one_sandbox_each_with_a_root_of_its_own_and_nothing_outlives_a_step(
-    store: LayerStore, context: Path, tmp_path: Path
+    store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
     namespaces = "for ns in net pid user; do readlink /proc/self/ns/$ns; done"
     dockerfile = PRELUDE + (
@@ -69,7 +76,7 @@ async def test_the_steps_share_one_sandbox_each_with_a_root_of_its_own_and_nothi
         " && (sleep 300 > /dev/null 2>&1 &) && echo started\n"
         f"RUN ({namespaces}) > /second && ps -o comm > /processes && ls /run /dev/shm /dev > /fresh\n"
     )
-    built = await builder(store, context, tmp_path).build(dockerfile)
+    built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
     first, second = [
         (await view(store, built.layers, tmp_path, f"cat /{name}")).split() for name in ("first", "second")
     ]
@@ -80,11 +87,11 @@ async def test_the_steps_share_one_sandbox_each_with_a_root_of_its_own_and_nothi
 
 
 async def test_what_a_step_leaves_forking_or_killing_is_ended_and_the_next_step_still_starts(
-    store: LayerStore, context: Path, tmp_path: Path
+    store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
-    """The next step's process is forked while a RUN runs, and spared when what the RUN left
-    is killed: a leftover that keeps forking is ended all the same, and a RUN that kills every
-    process it can see (that spare too) leaves a build whose next step starts."""
+    """A leftover that keeps forking is ended all the same, and a RUN that kills every process
+    it can see leaves a build whose next step starts (Python's spare, forked while a RUN runs, is
+    spared when what the RUN left is killed, and made anew when the RUN killed it)."""
     forker = "(while :; do sleep 300 & done) > /dev/null 2>&1 &"
     killer = 'for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -9 "$p"; done'
     dockerfile = PRELUDE + (
@@ -93,7 +100,7 @@ async def test_what_a_step_leaves_forking_or_killing_is_ended_and_the_next_step_
         f"RUN {killer}; echo killed > /killed\n"
         "RUN ps -o comm > /after-killer\n"
     )
-    built = await builder(store, context, tmp_path).build(dockerfile)
+    built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
     assert built.built_steps == 6
     after_forker = await view(store, built.layers, tmp_path, "cat /after-forker")
     assert "sleep" not in after_forker and "ps" in after_forker
@@ -102,7 +109,7 @@ async def test_what_a_step_leaves_forking_or_killing_is_ended_and_the_next_step_
 
 
 async def test_a_steps_proc_is_hardened_and_its_mounts_locked_though_made_before_its_request(
-    store: LayerStore, context: Path, tmp_path: Path
+    store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
     # A step's /proc (mounted once by init) and its /dev and /run (made by the process that takes
     # the step, before the step is known) are moved into its root: locked there all the same.
@@ -118,12 +125,12 @@ async def test_a_steps_proc_is_hardened_and_its_mounts_locked_though_made_before
         "! ls /stage /steps",
     ]
     dockerfile = PRELUDE + "RUN mkdir -p /mnt\n" + "".join(f"RUN {probe}\n" for probe in probes)
-    built = await builder(store, context, tmp_path).build(dockerfile)
+    built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
     assert built.built_steps == 3 + len(probes)
 
 
 async def test_steps_after_copies_and_failures_get_fresh_roots_and_leave_no_scratch(
-    store: LayerStore, context: Path, tmp_path: Path
+    store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
     # Step dirs are used again (made ready while a later RUN runs): a COPY's, a RUN's and a
     # failed step's upper dirs never show in a later step's root or layer.
@@ -135,7 +142,7 @@ async def test_steps_after_copies_and_failures_get_fresh_roots_and_leave_no_scra
         "RUN echo b > /two/b && ls -R /one /two /three > /seen\n"
         "RUN echo c > /c\n"
     )
-    built = await builder(store, context, tmp_path).build(dockerfile)
+    built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
     assert built.built_steps == 8
     assert entries(store.path(built.layers[0])) == {"c": "file:c\n"}
     assert entries(store.path(built.layers[1]))["two/b"] == "file:b\n"
@@ -144,13 +151,13 @@ async def test_steps_after_copies_and_failures_get_fresh_roots_and_leave_no_scra
     assert seen.split() == ["/one:", "a", "app.py", "/three:", "app.py", "/two:", "b", "mod.py"]
     assert not any((tmp_path / "work").iterdir())  # the build sandbox's dir is gone
     with pytest.raises(BuildError, match="exited 3"):
-        await builder(store, context, tmp_path).build(PRELUDE + "RUN echo x > /x && exit 3\n")
-    again = await builder(store, context, tmp_path).build(PRELUDE + "RUN ls / > /listing\n")
+        await builder(store, context, tmp_path, use_step_starter=starter).build(PRELUDE + "RUN echo x > /x && exit 3\n")
+    again = await builder(store, context, tmp_path, use_step_starter=starter).build(PRELUDE + "RUN ls / > /listing\n")
     assert "x" not in (await view(store, again.layers, tmp_path, "cat /listing")).split()
 
 
 async def test_a_step_cannot_reach_the_host_view_its_sandboxs_init_keeps(
-    store: LayerStore, context: Path, tmp_path: Path
+    store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
     marker = tmp_path / "host-marker"
     marker.write_text("on the host\n")
@@ -166,20 +173,42 @@ async def test_a_step_cannot_reach_the_host_view_its_sandboxs_init_keeps(
         "kill -9 1; echo init lives on",
     ]
     dockerfile = PRELUDE + "".join(f"RUN {probe}\n" for probe in probes)
-    built = await builder(store, context, tmp_path).build(dockerfile)
+    built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
     assert built.built_steps == 2 + len(probes)
 
 
-async def test_a_user_the_image_does_not_have_fails_the_step_with_its_name(
-    store: LayerStore, context: Path, tmp_path: Path
+async def test_while_a_run_runs_no_process_outside_it_shows_the_host_and_a_c_starter_is_none(
+    store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
-    missing = r"line 5: `true` exited 127: user 'nobody2' is not in the image's /etc/passwd"
+    # Besides init, the one process outside a RUN's own process group it may see is the next step's,
+    # made ahead: Python's spare, forked undumpable. The C starter is dumpable for an instant
+    # after its exec, so it is made only between steps: a RUN sees none.
+    probe = (
+        'own=$(cut -d" " -f5 /proc/$$/stat); for d in /proc/[0-9]*; do'
+        ' [ "$(cut -d" " -f5 $d/stat 2>/dev/null)" = "$own" ] && continue; echo ${d#/proc/} >> /others;'
+        " ! ls $d/root/ > /dev/null 2>&1 || exit 1; done"
+    )
+    dockerfile = PRELUDE + f"RUN {probe}\nRUN true\nRUN {probe.replace('/others', '/again')}\n"
+    built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
+    for name in ("others", "again"):
+        others = (await view(store, built.layers, tmp_path, f"cat /{name}")).split()
+        assert others[0] == "1"
+        assert len(others) == (1 if starter else 2)
+
+
+async def test_a_user_the_image_does_not_have_fails_the_step_with_its_name(
+    store: LayerStore, context: Path, tmp_path: Path, starter: bool
+) -> None:
+    # Looked up in the step's layers before anything starts: the build fails at that line, naming the user.
+    missing = r"^Dockerfile line 5 \(RUN\): user 'nobody2' is not in the image's /etc/passwd$"
     with pytest.raises(BuildError, match=missing):
-        await builder(store, context, tmp_path).build(PRELUDE + "USER nobody2\nRUN true\n")
+        await builder(store, context, tmp_path, use_step_starter=starter).build(PRELUDE + "USER nobody2\nRUN true\n")
 
 
 async def test_a_workdir_is_made_for_its_run_step_and_holds_only_what_the_step_made(
-    store: LayerStore, context: Path, tmp_path: Path
+    store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
-    built = await builder(store, context, tmp_path).build(PRELUDE + "WORKDIR /srv/app\nRUN pwd > here\n")
+    built = await builder(store, context, tmp_path, use_step_starter=starter).build(
+        PRELUDE + "WORKDIR /srv/app\nRUN pwd > here\n"
+    )
     assert entries(store.path(built.layers[0])) == {"srv": "dir", "srv/app": "dir", "srv/app/here": "file:/srv/app\n"}

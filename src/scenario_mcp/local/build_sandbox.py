@@ -29,9 +29,12 @@ import anyio
 import anyio.to_thread
 
 from .launcher import LaunchedProcess, launch
+from .layered_view import LayeredView
 from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec
 from .sandbox.mount_plan import encode
+from .sandbox.rootfs import user_ids
 from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan
+from .sandbox.step_starter import compiled_step_starter, step_starter
 
 STEP_DIRS_AHEAD = 2  # step dirs made while the sandbox starts, and kept ready after
 
@@ -55,8 +58,20 @@ class BuildSandbox:
 
     @classmethod
     async def start(
-        cls, state_dir: Path, *, skeleton: Path, etc_mask: Path, network: bool, hostname: str
+        cls,
+        state_dir: Path,
+        *,
+        skeleton: Path,
+        etc_mask: Path,
+        network: bool,
+        hostname: str,
+        use_step_starter: bool = True,
     ) -> BuildSandbox:
+        """A build sandbox; `use_step_starter=False` makes its steps' processes the slower way,
+        forked from Python, as where no C compiler is (step_starter.py)."""
+        starter = compiled_step_starter() if use_step_starter else None
+        if use_step_starter and starter is None:  # compiled once per machine and release
+            starter = await anyio.to_thread.run_sync(step_starter)
         spec = SandboxSpec(
             state_dir=state_dir,
             layers=(),
@@ -66,6 +81,7 @@ class BuildSandbox:
             hostname=hostname,
             image_root=True,
             build=True,
+            step_starter=starter,
         )
         ahead = [state_dir / "steps" / f"ahead-{n}" for n in range(STEP_DIRS_AHEAD)]
 
@@ -155,11 +171,13 @@ class BuildSandbox:
     ) -> StepOutcome:
         """Run a RUN step's command over `layers` (topmost first), its output to `output`.
 
-        `user`: a Docker USER spec, looked up in the step's own /etc/passwd and /etc/group; HOME
-        is that user's unless `env` sets it. `cwd` is made when missing, as Docker makes WORKDIR."""
+        `user`: a Docker USER spec, looked up in the step's own /etc/passwd and /etc/group (its
+        layers', read from the host: RootPathError when it names nobody there); HOME is that
+        user's unless `env` sets it. `cwd` is made when missing, as Docker makes WORKDIR."""
+        uid, gid, home = user_ids(LayeredView(layers), user) if user else (0, 0, "/root")
+        env = {"HOME": home, **env}
         with self._step_root(layers) as (spec, step):
-            if user:
-                step["user"] = user
+            step["user"] = [uid, gid]
             devnull = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
             try:
                 fds = (devnull, output.fileno(), output.fileno())
@@ -177,6 +195,8 @@ class BuildSandbox:
                             code = await process.wait()
             finally:
                 await process.aclose()
+            if process.start_error is not None:  # said where the step's output goes
+                output.write(f"{process.start_error}\n".encode())
             return StepOutcome(code, scope.cancelled_caught, spec.state_dir / "upper")
 
     @contextlib.asynccontextmanager

@@ -135,6 +135,8 @@ class DockerfileBuild:
     remove_scratch: bool = True
     # True: the build's sandbox is left to its owner to stop (aclose) after its outcome is told.
     stop_later: bool = False
+    # False: the steps' processes are forked from Python, as where no C compiler is (step_starter.py).
+    use_step_starter: bool = True
 
     def __post_init__(self) -> None:
         self._ignore: list[tuple[bool, str]] | None = None  # .dockerignore, read once (_context_dir)
@@ -249,6 +251,7 @@ class DockerfileBuild:
             etc_mask=self.store.etc_mask,
             network=True,  # for RUN; a COPY's root is only ever touched from the host
             hostname="buildkitsandbox",
+            use_step_starter=self.use_step_starter,
         )
 
     def _new_tree(self) -> Path:

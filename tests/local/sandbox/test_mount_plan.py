@@ -11,7 +11,18 @@ import pytest
 
 from scenario_mcp.local.sandbox import SandboxSpec, prepare_dirs, root_plan, spawner
 from scenario_mcp.local.sandbox.libc import SpawnError
-from scenario_mcp.local.sandbox.mount_plan import Bind, Dir, File, Mount, Symlink, decode, encode
+from scenario_mcp.local.sandbox.mount_plan import (
+    Bind,
+    Dir,
+    File,
+    Mount,
+    Move,
+    ReadOnlyLayer,
+    Symlink,
+    decode,
+    encode,
+    starter_word,
+)
 
 
 def spec(tmp_path: Path, *, network: bool, image_root: bool = False) -> SandboxSpec:
@@ -64,6 +75,29 @@ def test_an_unknown_operation_is_refused() -> None:
         decode([{"op": "chmod", "path": "/"}])
     with pytest.raises(TypeError):
         decode([{"op": "bind", "source": "/a"}])  # a field missing
+
+
+def test_a_build_steps_operations_are_words_for_the_c_starter() -> None:
+    plan = [
+        Mount("overlay", "/r", "overlay", "nosuid,volatile,lowerdir=/a:/b"),
+        Bind("/dev/null", "/r/dev/null"),
+        Move("/stage/run", "/r/run"),
+        File("/r/dev/tty"),
+        Dir("/r/dev/shm"),
+        Symlink("/proc/self/fd", "/r/dev/fd"),
+    ]
+    assert [starter_word(op).split("\x1f") for op in plan] == [
+        ["M", "overlay", "/r", "overlay", "2", "volatile,lowerdir=/a:/b"],  # 2: MS_NOSUID
+        ["B", "/dev/null", "/r/dev/null"],
+        ["V", "/stage/run", "/r/run"],
+        ["F", "/r/dev/tty"],
+        ["D", "/r/dev/shm"],
+        ["L", "/proc/self/fd", "/r/dev/fd"],
+    ]
+    with pytest.raises(SpawnError, match="separator"):
+        starter_word(Dir("/r/a\x1fb"))
+    with pytest.raises(SpawnError, match="no 'ro_layer' operation"):
+        starter_word(ReadOnlyLayer("/r", "/agent", "/layer:/empty"))
 
 
 def test_the_spawner_runs_isolated_on_the_standard_library_alone() -> None:

@@ -235,6 +235,7 @@ class Sandbox:
             "launcher_dir": str(spec.state_dir),
             "egress_allow": None if spec.egress_allow is None else list(spec.egress_allow),
             "build": spec.build,
+            "step_starter": None if spec.step_starter is None else str(spec.step_starter),
             "deadline": deadline,
         }
         # Shielded: a sandbox started for a caller who is gone would run on with nobody to stop it.

@@ -16,9 +16,10 @@ own plan, an overlay of the steps before it under a fresh upper directory; the s
 share the sandbox's user, PID and network namespaces, started once for the whole build. A step
 locks itself in as a devbox's init does, and when its command exits every process it left is
 killed before its exit is reported, so its upper directory is still when the server freezes it.
-Each step's process is forked ahead of its request, while the step before runs (a spare: its
-fork, its mount namespace, its /dev and /run off the path of the step, step_process.py); its
-/proc is init's, mounted and hardened once.
+Each step's process is made ahead of its request (a spare: its start, its mount namespace, its
+/dev and /run off the path of the step); its /proc is init's, mounted and hardened once. The
+spare is the C step starter (step_starter.c), exec'd between steps, or where no C compiler is,
+Python's (step_process.py), forked while the step before runs.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Request(TypedDict):
     launcher_dir: str  # where init listens for commands to start (LAUNCHER_SOCKET in it)
     egress_allow: list[str] | None  # with network: only these addresses (an allowlist policy)
     build: bool  # a build sandbox: no root of its own, each step in a root of its own (see above)
+    step_starter: str | None  # a build sandbox's: the C step starter (step_starter.c), else Python's spare
     deadline: float | None  # wall-clock time (time.time()) at which init ends the sandbox by itself
 
 
@@ -103,7 +105,13 @@ def run(report: int, requests: int, network_exit: int, ruleset: str, nest: tuple
     # "R" then end of file is how the spawner learns of success.
     os.write(report, b"R\n")
     os.close(report)
-    _serve(listener, nested_user_ns if building else None, request.get("deadline"), request["plan"])
+    _serve(
+        listener,
+        nested_user_ns if building else None,
+        request.get("deadline"),
+        request["plan"],
+        request.get("step_starter"),
+    )
 
 
 def _listen(directory: str) -> socket.socket:
@@ -128,6 +136,7 @@ def _serve(
     build_user_ns: int | None = None,
     deadline: float | None = None,
     stage_plan: list[dict[str, Any]] | None = None,
+    step_starter: str | None = None,
 ) -> None:
     """PID 1 of the devbox: start the commands the server sends, report their exit, reap orphans.
 
@@ -151,9 +160,9 @@ def _serve(
                 signal.signal(sig, signal.SIG_DFL)
     for sig in step_process.HANDLED_SIGNALS:
         signal.signal(sig, lambda *_: None)
-    launcher = _Launcher(build_user_ns, deadline, stage_plan)
+    launcher = _Launcher(build_user_ns, deadline, stage_plan, step_starter)
     if build_user_ns is not None:
-        launcher.fork_spare()
+        launcher.make_spare()
     while True:
         wait = None if launcher.deadline is None else launcher.deadline - time.time()
         try:
@@ -192,6 +201,7 @@ class _Launcher:
         build_user_ns: int | None = None,
         deadline: float | None = None,
         stage_plan: list[dict[str, Any]] | None = None,
+        step_starter: str | None = None,
     ) -> None:
         self.build_user_ns = build_user_ns  # a build sandbox's: the user namespace its steps enter
         self.stage_plan = stage_plan or []  # a build sandbox's: what a step prepares before its request
@@ -204,7 +214,8 @@ class _Launcher:
             ),
             None,
         )
-        self.spare: tuple[int, socket.socket] | None = None  # a build's next step, forked ahead
+        self.step_starter = step_starter  # a build sandbox's C step starter, or None (Python's spare)
+        self.spare: tuple[int, socket.socket] | None = None  # a build's next step's process, made ahead
         self.contained: set[int] = set()  # a build's RUN steps: all they left is killed when they end
         self.deadline = deadline
         self.connections: dict[int, socket.socket] = {}
@@ -227,7 +238,8 @@ class _Launcher:
                 self._end_the_rest()
             self._exited(pid, os.waitstatus_to_exitcode(status))
             if self.build_user_ns is not None and self.spare is None and not self.contained:
-                self.fork_spare()  # a step killed it: after the reply, overlapping what the server does next
+                # After a RUN's reply (the C starter's), or a step killed it: overlapping what the server does next.
+                self.make_spare()
 
     def _end_the_rest(self) -> None:
         """After a build's RUN step: kill every process it left (a daemon, a background job) and
@@ -319,30 +331,65 @@ class _Launcher:
         lasts until its stdin, a socket, closes. Its pid: the spare's, which takes the request."""
         if self.build_user_ns is None:
             raise ValueError("steps are for build sandboxes only")
+        hold = bool(message["step"].get("hold"))
+        payload = data if self.step_starter is None else _starter_request(message)
         for attempt in (1, 2):
             if self.spare is None:
-                self.fork_spare()
+                self.make_spare()
             assert self.spare is not None
             pid, sock = self.spare
             self.spare = None
             try:
-                socket.send_fds(sock, [data], fds)
+                socket.send_fds(sock, [payload], fds)
                 break
             except OSError:  # a step before killed it, and it is not reaped yet: another
                 if attempt == 2:
                     raise
             finally:
                 sock.close()
-        if not message["step"].get("hold"):
+        if not hold:
             self.contained.add(pid)
-        # The next step's, made while this one runs (its fork is the slowest thing init does):
-        # the end of a RUN kills all the step left but it (_end_the_rest).
-        self.fork_spare()
+        # The next step's process. Forked, it is made while this step runs (a fork is the
+        # slowest thing init does), and the end of a RUN kills all the step left but it
+        # (_end_the_rest). The C starter is exec'd, and for an instant after its exec it is
+        # dumpable (a process of the same uid could open its /proc entries, the host's root
+        # among them): it is made only while no step's command runs, after a RUN's end (reap).
+        if hold or self.step_starter is None:
+            self.make_spare()
         return pid
 
-    def fork_spare(self) -> None:
-        """Fork the next build step's process ahead of its request (step_process.spare): the fork, its mount
+    def make_spare(self) -> None:
+        """Make the next build step's process ahead of its request: its start, its mount
         namespace and its /proc, /dev and /run are then off the path of the step."""
+        if self.step_starter is not None:
+            try:
+                self._start_starter()
+                return
+            except OSError:  # the binary is gone (its cache cleaned): the Python spare from now on
+                self.step_starter = None
+        self._fork_spare()
+
+    def _start_starter(self) -> None:
+        """The C step starter (step_starter.c), started with a vfork."""
+        assert self.build_user_ns is not None and self.step_starter is not None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            with theirs:
+                stage = [
+                    mount_plan.starter_word(op)
+                    for op in mount_plan.decode(self.stage_plan)
+                    if not lockin.is_procfs(op)  # init's, mounted once (run)
+                ]
+                argv = [self.step_starter, str(theirs.fileno()), str(self.build_user_ns), *stage]
+                process = subprocess.Popen(argv, pass_fds=(theirs.fileno(), self.build_user_ns), start_new_session=True)
+        except BaseException:
+            ours.close()
+            raise
+        self.started[process.pid] = process
+        self.spare = (process.pid, ours)
+
+    def _fork_spare(self) -> None:
+        """Python's spare (step_process.spare), forked from init."""
         assert self.build_user_ns is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
@@ -391,6 +438,31 @@ class _Launcher:
             process = _popen(message["argv"], None, cwd, message["env"], fds)
         self.started[process.pid] = process
         return process.pid
+
+
+def _starter_request(message: dict[str, Any]) -> bytes:
+    """A step's request as the C step starter reads it (step_starter.c): NUL-separated strings."""
+    step = message["step"]
+    uid, gid = step.get("user") or (0, 0)  # resolved by the server (build_sandbox.py)
+    ops = [mount_plan.starter_word(op) for op in mount_plan.decode(step["plan"])]
+    if any(not name or "=" in name for name in message["env"]):
+        raise ValueError("an environment variable's name is empty or holds '='")
+    env = [f"{name}={value}" for name, value in message["env"].items()]
+    words = [
+        "hold" if step.get("hold") else "run",
+        step["root"],
+        message.get("cwd") or "/",
+        *((str(uid), str(gid)) if uid or gid else ("", "")),
+        str(len(ops)),
+        *ops,
+        str(len(message["argv"])),
+        *message["argv"],
+        str(len(env)),
+        *env,
+    ]
+    if any("\0" in word for word in words):
+        raise ValueError("a NUL character in the command, its environment or its directory")
+    return b"".join(word.encode() + b"\0" for word in words)
 
 
 def _start_program(argv: list[str], cwd: str, env: dict[str, str], fds: list[int]) -> subprocess.Popen[bytes] | None:

@@ -71,6 +71,8 @@ class SandboxSpec:
     image_root: bool = False
     egress_allow: tuple[str, ...] | None = None  # with network: only these addresses (an allowlist)
     build: bool = False  # a build sandbox: no root of its own, each step gets one (init.py, build_sandbox.py)
+    # A build sandbox's: the compiled C step starter (step_starter.py), or None for the Python spare.
+    step_starter: Path | None = None
     # A build step's root: its overlay skips the sync of the disk at unmount (`volatile`), which
     # under a busy disk costs more than the step; the upper dir is renamed into the store after.
     volatile: bool = False

@@ -1,0 +1,57 @@
+"""The C step starter: compiled once per source into the user's cache, by the host's compiler;
+without one, builds fall back to Python's spare and say why once."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scenario_mcp.local.sandbox import step_starter as module
+from scenario_mcp.local.sandbox.step_starter import SOURCE, binary_path, compile_step_starter, step_starter
+
+
+def test_it_compiles_into_its_target_and_leaves_nothing_else(tmp_path: Path) -> None:
+    target = tmp_path / "cache" / "step-starter"
+    assert compile_step_starter(target) is None
+    assert os.access(target, os.X_OK)
+    assert [path.name for path in target.parent.iterdir()] == ["step-starter"]
+    # Without its socket and user namespace it refuses to run (its usage), before doing anything.
+    assert subprocess.run([target], timeout=10, check=False).returncode == 2
+
+
+def test_its_binary_is_named_by_the_digest_of_its_source() -> None:
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    assert binary_path().name == f"step-starter-{digest}"
+    assert step_starter() == binary_path()  # compiled here (or before), and found again
+
+
+def test_without_a_compiler_it_says_how_to_get_one_and_builds_go_on_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setattr(module, "binary_path", lambda: tmp_path / "step-starter-x")
+    monkeypatch.setattr(module, "_unavailable", [])
+    problem = compile_step_starter(tmp_path / "x")
+    assert problem is not None and "no C compiler" in problem and "apt-get install gcc" in problem
+    with caplog.at_level(logging.WARNING):
+        assert step_starter() is None
+        assert step_starter() is None
+    assert [r.getMessage() for r in caplog.records].count(
+        f"build steps start the slower way (forked from Python): {problem}"
+    ) == 1
+
+
+def test_a_failed_compile_says_why_and_leaves_no_half_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "broken-cc"
+    broken.write_text("#!/bin/sh\necho 'step_starter.c:1: error: no room' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("CC", str(broken))
+    target = tmp_path / "cache" / "step-starter"
+    problem = compile_step_starter(target)
+    assert problem is not None and "could not compile step_starter.c" in problem and "no room" in problem
+    assert list(target.parent.iterdir()) == []
