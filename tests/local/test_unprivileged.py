@@ -82,6 +82,7 @@ PACKAGES = (
     "typing_inspection",
     "dockerfile_parse",  # blueprints' Dockerfiles
     "httpx2",  # image pulls
+    "platformdirs",  # where builds' step starter is compiled to
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -55,3 +56,54 @@ def test_a_failed_compile_says_why_and_leaves_no_half_binary(tmp_path: Path, mon
     problem = compile_step_starter(target)
     assert problem is not None and "could not compile step_starter.c" in problem and "no room" in problem
     assert list(target.parent.iterdir()) == []
+
+
+def start(stage: list[str], words: list[str] | None, output: Path) -> int:
+    """Run the starter as init does (its socket, a user namespace's descriptor, the stage
+    operations), send it `words` as a request (None: hang up instead); its exit status."""
+    starter = step_starter()
+    assert starter is not None
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    user_ns = os.open("/proc/self/ns/user", os.O_RDONLY)
+    try:
+        argv = [str(starter), str(theirs.fileno()), str(user_ns), *stage]
+        process = subprocess.Popen(argv, pass_fds=(theirs.fileno(), user_ns))
+    finally:
+        theirs.close()
+        os.close(user_ns)
+    with ours, output.open("wb") as out, open(os.devnull, "rb") as null:
+        if words is not None:
+            request = b"".join(word.encode() + b"\0" for word in words)
+            socket.send_fds(ours, [request], [null.fileno(), out.fileno(), out.fileno()])
+    return process.wait(timeout=10)
+
+
+def test_what_stops_a_step_is_said_on_its_stderr_and_it_exits_127(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    root = tmp_path / "root"
+    root.mkdir()
+    run = ["run", str(root), "/"]
+    cases = [
+        ([], [*run, "", "", "1", "X\x1f/a"], "unknown operation X"),
+        ([], [*run, "", "", "3", f"D\x1f{root}/made"], "a malformed request"),
+        ([], ["run", str(tmp_path / "missing"), "/", "", "", "0", "1", "true", "0"], f"chdir {tmp_path}/missing"),
+        # A failure before the request (the step's /dev, say) is said once the request comes.
+        ([f"D\x1f{tmp_path}/no/dir"], [*run, "", "", "0", "1", "true", "0"], f"mkdir {tmp_path}/no/dir"),
+    ]
+    for stage, words, said in cases:
+        assert start(stage, words, output) == 127
+        assert output.read_text() == f"the build step could not start: {said}: " + (
+            "Invalid argument\n" if "unknown" in said or "malformed" in said else "No such file or directory\n"
+        )
+
+
+def test_a_build_that_ends_before_its_next_step_ends_the_starter_quietly(tmp_path: Path) -> None:
+    assert start([], None, tmp_path / "output") == 0
+    assert (tmp_path / "output").read_text() == ""
+
+
+def test_a_cache_it_cannot_write_to_is_said_and_not_raised(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    problem = compile_step_starter(blocker / "cache" / "step-starter")
+    assert problem is not None and problem.startswith("no place to compile the step starter to:")

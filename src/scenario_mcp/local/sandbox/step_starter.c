@@ -41,12 +41,17 @@
 #define MAX_FIELDS 6
 
 static int err_fd = -1; /* the step's stderr once it has come: failures are said there */
+static char stage_failure[1024]; /* a failure before the request, said once the request comes */
 
 static void fail(const char *what, const char *detail) {
-    if (err_fd >= 0) {
-        dprintf(err_fd, "the build step could not start: %s%s%s: %s\n", what, detail ? " " : "", detail ? detail : "",
-                strerror(errno));
+    char line[sizeof stage_failure];
+    snprintf(line, sizeof line, "the build step could not start: %s%s%s: %s\n", what, detail ? " " : "",
+             detail ? detail : "", strerror(errno));
+    if (err_fd < 0) {
+        memcpy(stage_failure, line, sizeof line);
+        return;
     }
+    dprintf(err_fd, "%s", line);
     _exit(127);
 }
 
@@ -63,7 +68,9 @@ static int split(char *op, char **fields) {
     return n;
 }
 
+/* Apply one operation; before the request, a failure is kept (fail) and the rest skipped. */
 static void apply(char *op) {
+    if (stage_failure[0]) return;
     char *f[MAX_FIELDS];
     int n = split(op, f);
     const char *kind = f[0];
@@ -148,8 +155,9 @@ int main(int argc, char **argv) {
     if (argc < 3) return 2;
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) _exit(127); /* no step may read its /proc entries */
     int channel = atoi(argv[1]), user_ns = atoi(argv[2]);
-    if (unshare(CLONE_NEWNS) != 0) _exit(127);
-    for (int i = 3; i < argc; i++) apply(argv[i]);
+    /* Failures before the request are said on the step's stderr once it comes (fail). */
+    if (unshare(CLONE_NEWNS) != 0) fail("unshare", "(step mount namespace)");
+    for (int i = 3; i < argc; i++) apply(argv[i]); /* none once a failure is kept */
 
     static char request[MAX_REQUEST + 1];
     int fds[3] = {-1, -1, -1};
@@ -162,6 +170,14 @@ int main(int argc, char **argv) {
     if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof fds)) _exit(127);
     memcpy(fds, CMSG_DATA(cmsg), sizeof fds);
     err_fd = fds[2];
+    if (stage_failure[0]) {
+        dprintf(err_fd, "%s", stage_failure);
+        _exit(127);
+    }
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+        errno = EMSGSIZE;
+        fail("a request too long", NULL);
+    }
     close(channel); /* init hears that the step has its request */
     request[size] = '\0';
 

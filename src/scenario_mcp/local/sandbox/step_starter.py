@@ -64,9 +64,12 @@ def compile_step_starter(target: Path) -> str | None:
     compiler = shutil.which(os.environ.get("CC") or "cc")
     if compiler is None:
         return "no C compiler (cc) to compile the step starter with; install one (Debian: apt-get install gcc)"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, scratch = tempfile.mkstemp(prefix=".step-starter-", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, scratch = tempfile.mkstemp(prefix=".step-starter-", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        return f"no place to compile the step starter to: {exc}"
     try:
         result = subprocess.run(
             [compiler, "-O2", "-o", scratch, str(SOURCE)],
