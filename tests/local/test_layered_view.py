@@ -34,6 +34,12 @@ def layers(tmp_path: Path) -> tuple[Path, Path, Path]:
     return top, middle, bottom
 
 
+def test_an_image_of_no_layers_remembers_what_it_was_looked_at_for() -> None:
+    view = LayeredView([])
+    assert view.lookup("/etc/ssl/certs/ca-certificates.crt") is None
+    assert dict(view.seen) == {"/etc": None}
+
+
 def test_the_topmost_entry_wins_and_directories_merge(tmp_path: Path) -> None:
     top, middle, bottom = layers(tmp_path)
     view = LayeredView((top, middle, bottom))

@@ -267,6 +267,20 @@ async def test_a_build_steps_trust_is_the_one_made_from_scratch(
     assert (incremental.layer == below.layer) == (change == "another file in /etc")
 
 
+async def test_a_first_step_on_an_empty_image_gets_the_trust_of_its_own_layer(
+    store: LayerStore, host_cas: TrustSettings
+) -> None:
+    # FROM scratch: what the empty image was looked at for is remembered as well, so a step
+    # that writes a bundle there does not reuse the empty image's trust.
+    empty = await sandbox_trust(store, [], host_cas, environ={})
+    layers = [step_layer(store, "step-top", "the bundle rewritten")]
+    incremental = await sandbox_trust(store, layers, host_cas, environ={})
+    trust_module._MADE.clear()
+    trust_module._SEEN.clear()
+    assert incremental == await sandbox_trust(store, layers, host_cas, environ={})
+    assert incremental.layer != empty.layer
+
+
 @pytest.mark.parametrize("mknod_whiteouts", [None, False], ids=["device-whiteout", "xattr-whiteout"])
 async def test_a_bundle_whited_out_by_a_later_layer_is_not_the_images(
     store: LayerStore, host_cas: TrustSettings, mknod_whiteouts: bool | None

@@ -33,10 +33,10 @@ from .layered_view import LayeredView
 from .sandbox import LAUNCHER_SOCKET, Sandbox, SandboxError, SandboxSpec
 from .sandbox.mount_plan import encode
 from .sandbox.rootfs import user_ids
-from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan
+from .sandbox.spec import clear_volatile_mark, prepare_dirs, root_plan, write_runtime_layer
 from .sandbox.step_starter import compiled_step_starter, step_starter
 
-STEP_DIRS_AHEAD = 2  # step dirs made while the sandbox starts, and kept ready after
+STEP_DIRS_AHEAD = 2  # step dirs kept ready (_renew_used): one made while the sandbox starts
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,21 @@ class BuildSandbox:
             build=True,
             step_starter=starter,
         )
-        ahead = [state_dir / "steps" / f"ahead-{n}" for n in range(STEP_DIRS_AHEAD)]
+        # The first step's dir; the next is made while the first RUN runs (_renew_used): the
+        # first step waits for this, and on a busy disk each directory made counts.
+        first = state_dir / "steps" / "first"
 
         def prepare_ahead() -> None:
-            for step_dir in ahead:
-                prepare_dirs(_step_spec(spec, step_dir, ()))
+            write_runtime_layer(_step_spec(spec, state_dir, ()))  # the steps' one runtime layer
+            prepare_dirs(_step_spec(spec, first, ()))
 
+        # Off the event loop (a busy disk makes each mkdir slow, and the build's COPYs go on
+        # meanwhile): the dirs init needs at its start, then the steps' while it starts.
+        await anyio.to_thread.run_sync(prepare_dirs, spec)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(anyio.to_thread.run_sync, prepare_ahead)  # while the sandbox starts
+            tg.start_soon(anyio.to_thread.run_sync, prepare_ahead)
             sandbox = await Sandbox.start(spec)
-        return cls(sandbox, skeleton, hostname, _fresh=ahead)
+        return cls(sandbox, skeleton, hostname, _fresh=[first])
 
     @property
     def state_dir(self) -> Path:
@@ -255,6 +260,7 @@ def _step_spec(build: SandboxSpec, state_dir: Path, layers: tuple[Path, ...]) ->
         hostname=build.hostname,
         image_root=True,
         volatile=True,
+        shared_runtime=build.state_dir / "runtime",  # one for all steps (BuildSandbox.start)
     )
 
 

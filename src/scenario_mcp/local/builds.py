@@ -15,6 +15,7 @@ a layer is not run again (a fully cached build starts no sandbox).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import hashlib
@@ -149,6 +150,7 @@ class DockerfileBuild:
         self._scratch: Path | None = None  # the build's own dir in `work`, made by the first step that is not cached
         self._copies = itertools.count()  # COPY trees made in the scratch
         self._certificates: list[bytes] | None = None  # the CAs to add, read once a build
+        self._trust_ready: anyio.Event | None = None  # set once the trust made ahead is (_trust_ahead)
         self._output: IO[bytes] | None = None  # the RUN steps' output, one file for all (_step_output)
 
     async def build(self, dockerfile: str) -> Built:
@@ -276,6 +278,25 @@ class DockerfileBuild:
             self._certificates = self.trust.certificates()
         return trust_for(self.store, layers, self._certificates)
 
+    def _trust_ahead(self, layers: Sequence[str]) -> None:
+        """While the sandbox starts ahead, what a stage's base is given to trust, in the
+        background: a RUN after it then finds it remembered (_remembered_trust), unless its
+        layers changed the image's trust store. Once a build: later stages find it in the store."""
+        if not layers or self._background is None or self._started is None or self._trust_ready is not None:
+            return  # (FROM scratch: nothing to trust yet)
+        ready = self._trust_ready = anyio.Event()
+        base = tuple(layers)
+
+        async def make() -> None:
+            try:
+                # A failure is not this task's to raise: the step that needs it tries again, and says why.
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(self._trust, base)
+            finally:
+                ready.set()
+
+        self._background.start_soon(make)
+
     def _remembered_trust(self, layers: Sequence[str]) -> SandboxTrust | None:
         """_trust without a worker thread when this process has what it needs (a step's trust is
         its previous step's when its layer leaves that alone: a stat per path); else None."""
@@ -299,6 +320,8 @@ class DockerfileBuild:
             base = await self.pull(stage.base)
             built = Built(list(base.layers), base.config, base.key)
         state = StageState(built.config, self.build_args, args)
+        if any(i.keyword == "RUN" for i in stage.instructions):
+            self._trust_ahead(built.layers)
         for instruction in stage.instructions:
             try:
                 if instruction.keyword == "RUN":
@@ -324,6 +347,8 @@ class DockerfileBuild:
         )
         if await self._cached(key, instruction, built):
             return
+        if self._trust_ready is not None:
+            await self._trust_ready.wait()
         trust = self._remembered_trust(built.layers)
         if trust is None:
             trust = await anyio.to_thread.run_sync(self._trust, tuple(built.layers))

@@ -115,7 +115,9 @@ class LayeredView:
                 continue
             parent = "/".join(n for n, _ in done)
             dirs = self.layers if not done else (done[-1][1][2] if done[-1][1] else [])
-            found = self.child(parent, dirs, name) if dirs else None
+            # At the root even with no layer at all: what an empty image was looked at for is
+            # remembered too (`seen`: a layer put on it later that makes the path changes it).
+            found = self.child(parent, dirs, name) if dirs or not done else None
             if found is not None and stat.S_ISLNK(found[0].st_mode):
                 followed += 1
                 if followed > MAX_SYMLINKS:

@@ -78,6 +78,9 @@ class SandboxSpec:
     volatile: bool = False
     # Layers shown read-only at a path (mounted agents and objects): (layer tree, absolute path).
     mounts: tuple[tuple[Path, str], ...] = ()
+    # The runtime layer made once for many roots (a build's steps: the same hostname and
+    # network), instead of one in `state_dir` each: on a busy disk each file made counts.
+    shared_runtime: Path | None = None
 
     @property
     def mount_point(self) -> Path:
@@ -88,7 +91,7 @@ class SandboxSpec:
         """A read-only layer on top with the files a container runtime provides: with network, a
         resolv.conf naming slirp4netns's DNS forwarder (the host's own may be a loopback address,
         not reachable); on an image, /etc/hosts and /etc/hostname too, as Docker writes them."""
-        return self.state_dir / "runtime"
+        return self.shared_runtime or self.state_dir / "runtime"
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -140,6 +143,11 @@ def prepare_dirs(spec: SandboxSpec) -> None:
             os.mkdir(directory)
     if spec.mounts:
         (spec.state_dir / "empty").mkdir(exist_ok=True)  # the bottom of each read-only mount
+    if spec.shared_runtime is None:
+        write_runtime_layer(spec)
+
+
+def write_runtime_layer(spec: SandboxSpec) -> None:
     files = runtime_files(spec)
     if files:
         etc = spec.runtime_layer / "etc"
