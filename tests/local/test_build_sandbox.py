@@ -89,8 +89,8 @@ async def test_the_steps_share_one_sandbox_each_with_a_root_of_its_own_and_nothi
 async def test_what_a_step_leaves_forking_or_killing_is_ended_and_the_next_step_still_starts(
     store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
-    """A leftover that keeps forking is ended all the same, and a RUN that kills every process
-    it can see leaves a build whose next step starts (Python's spare, forked while a RUN runs, is
+    """A leftover that keeps forking is ended all the same, and a RUN that kills or stops every
+    process it can see leaves a build whose next step starts (Python's spare, forked while a RUN runs, is
     spared when what the RUN left is killed, and made anew when the RUN killed it)."""
     forker = "(while :; do sleep 300 & done) > /dev/null 2>&1 &"
     killer = 'for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -9 "$p"; done'
@@ -99,13 +99,16 @@ async def test_what_a_step_leaves_forking_or_killing_is_ended_and_the_next_step_
         "RUN ps -o comm > /after-forker\n"
         f"RUN {killer}; echo killed > /killed\n"
         "RUN ps -o comm > /after-killer\n"
+        f"RUN {killer.replace('-9', '-STOP')}; echo stopped > /stopped\n"
+        "RUN ps -o comm > /after-stopper\n"
     )
     built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
-    assert built.built_steps == 6
+    assert built.built_steps == 8
     after_forker = await view(store, built.layers, tmp_path, "cat /after-forker")
     assert "sleep" not in after_forker and "ps" in after_forker
     assert await view(store, built.layers, tmp_path, "cat /killed") == "killed\n"
     assert "ps" in await view(store, built.layers, tmp_path, "cat /after-killer")
+    assert "ps" in await view(store, built.layers, tmp_path, "cat /after-stopper")
 
 
 async def test_a_steps_proc_is_hardened_and_its_mounts_locked_though_made_before_its_request(
@@ -177,23 +180,24 @@ async def test_a_step_cannot_reach_the_host_view_its_sandboxs_init_keeps(
     assert built.built_steps == 2 + len(probes)
 
 
-async def test_while_a_run_runs_no_process_outside_it_shows_the_host_and_a_c_starter_is_none(
+async def test_while_a_run_runs_the_processes_outside_its_group_are_the_engines_and_show_no_host(
     store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
-    # Besides init, the one process outside a RUN's own process group it may see is the next step's,
-    # made ahead: Python's spare, forked undumpable. The C starter is dumpable for an instant
-    # after its exec, so it is made only between steps: a RUN sees none.
+    # A RUN is a process group of its own (the server ends a timed-out step by its group). Outside
+    # it, it sees init and the next step's spare, made ahead (forked undumpable, by init's Python
+    # or by the C starter's forker, itself undumpable since before any step ran): none shows the
+    # host's root it keeps.
     probe = (
-        'own=$(cut -d" " -f5 /proc/$$/stat); for d in /proc/[0-9]*; do'
+        'own=$(cut -d" " -f5 /proc/$$/stat); [ "$own" = $$ ] || exit 9; for d in /proc/[0-9]*; do'
         ' [ "$(cut -d" " -f5 $d/stat 2>/dev/null)" = "$own" ] && continue; echo ${d#/proc/} >> /others;'
-        " ! ls $d/root/ > /dev/null 2>&1 || exit 1; done"
+        " ! ls $d/root/ > /dev/null 2>&1 || exit 1; ! readlink $d/cwd || exit 1; done"
     )
     dockerfile = PRELUDE + f"RUN {probe}\nRUN true\nRUN {probe.replace('/others', '/again')}\n"
     built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
     for name in ("others", "again"):
         others = (await view(store, built.layers, tmp_path, f"cat /{name}")).split()
         assert others[0] == "1"
-        assert len(others) == (1 if starter else 2)
+        assert len(others) == (3 if starter else 2)  # init, the spare (and the forker)
 
 
 async def test_a_user_the_image_does_not_have_fails_the_step_with_its_name(

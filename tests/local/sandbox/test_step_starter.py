@@ -59,23 +59,29 @@ def test_a_failed_compile_says_why_and_leaves_no_half_binary(tmp_path: Path, mon
 
 
 def start(stage: list[str], words: list[str] | None, output: Path) -> int:
-    """Run the starter as init does (its socket, a user namespace's descriptor, the stage
-    operations), send it `words` as a request (None: hang up instead); its exit status."""
+    """Start the forker as init does (its socket, a user namespace's descriptor, the stage
+    operations), have it fork a spare, send the spare `words` as a request (None: hang up
+    instead); the spare's exit status (it is this process's child: CLONE_PARENT)."""
     starter = step_starter()
     assert starter is not None
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     user_ns = os.open("/proc/self/ns/user", os.O_RDONLY)
     try:
         argv = [str(starter), str(theirs.fileno()), str(user_ns), *stage]
-        process = subprocess.Popen(argv, pass_fds=(theirs.fileno(), user_ns))
+        forker = subprocess.Popen(argv, pass_fds=(theirs.fileno(), user_ns))
     finally:
         theirs.close()
         os.close(user_ns)
-    with ours, output.open("wb") as out, open(os.devnull, "rb") as null:
+    with ours:
+        ours.send(b"F")
+        data, fds, _flags, _addr = socket.recv_fds(ours, 64, 1)
+    assert forker.wait(timeout=10) == 0  # its socket closed: it is done
+    with socket.socket(fileno=fds[0]) as spare, output.open("wb") as out, open(os.devnull, "rb") as null:
         if words is not None:
             request = b"".join(word.encode() + b"\0" for word in words)
-            socket.send_fds(ours, [request], [null.fileno(), out.fileno(), out.fileno()])
-    return process.wait(timeout=10)
+            socket.send_fds(spare, [request], [null.fileno(), out.fileno(), out.fileno()])
+    _, status = os.waitpid(int(data), 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def test_what_stops_a_step_is_said_on_its_stderr_and_it_exits_127(tmp_path: Path) -> None:
@@ -97,7 +103,7 @@ def test_what_stops_a_step_is_said_on_its_stderr_and_it_exits_127(tmp_path: Path
         )
 
 
-def test_a_build_that_ends_before_its_next_step_ends_the_starter_quietly(tmp_path: Path) -> None:
+def test_a_build_that_ends_before_its_next_step_ends_the_forker_and_its_spare_quietly(tmp_path: Path) -> None:
     assert start([], None, tmp_path / "output") == 0
     assert (tmp_path / "output").read_text() == ""
 

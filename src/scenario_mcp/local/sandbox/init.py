@@ -16,10 +16,10 @@ own plan, an overlay of the steps before it under a fresh upper directory; the s
 share the sandbox's user, PID and network namespaces, started once for the whole build. A step
 locks itself in as a devbox's init does, and when its command exits every process it left is
 killed before its exit is reported, so its upper directory is still when the server freezes it.
-Each step's process is made ahead of its request (a spare: its start, its mount namespace, its
-/dev and /run off the path of the step); its /proc is init's, mounted and hardened once. The
-spare is the C step starter (step_starter.c), exec'd between steps, or where no C compiler is,
-Python's (step_process.py), forked while the step before runs.
+Each step's process is made ahead of its request, while the step before runs (a spare: its
+start, its mount namespace, its /dev and /run off the path of the step); its /proc is init's,
+mounted and hardened once. The spare is forked by the C step starter (step_starter.c), started
+once while no step runs, or where no C compiler is, from init's Python (step_process.py).
 """
 
 from __future__ import annotations
@@ -166,7 +166,12 @@ def _serve(
     while True:
         wait = None if launcher.deadline is None else launcher.deadline - time.time()
         try:
-            watched: list[socket.socket | int] = [listener, wake_r, *launcher.connections.values()]
+            watched: list[socket.socket | int] = [
+                listener,
+                wake_r,
+                *launcher.connections.values(),
+                *launcher.starting.values(),
+            ]
             # Past the deadline, what is already waiting is still read (a keep-alive sent while
             # the devbox was frozen, say) before init gives up.
             readable, _, _ = select.select(watched, [], [], None if wait is None else max(wait, 0))
@@ -186,11 +191,14 @@ def _serve(
                     launcher.connections[conn.fileno()] = conn
                     if select.select([conn], [], [], 0)[0]:  # its request, sent with the connect: now
                         launcher.handle(conn)
+            elif isinstance(ready, socket.socket) and ready.fileno() in launcher.starting:
+                launcher.step_started(ready)
             elif isinstance(ready, socket.socket):
                 launcher.handle(ready)
 
 
 _RLIMITS = ("FSIZE", "AS", "NPROC")
+FORKER_TIMEOUT = 2.0  # seconds for the C step starter to hand a spare (a step may have stopped it)
 
 
 class _Launcher:
@@ -216,6 +224,8 @@ class _Launcher:
         )
         self.step_starter = step_starter  # a build sandbox's C step starter, or None (Python's spare)
         self.spare: tuple[int, socket.socket] | None = None  # a build's next step's process, made ahead
+        self.forker: tuple[int, socket.socket] | None = None  # a build's C step starter, which makes the spares
+        self.starting: dict[int, socket.socket] = {}  # RUN steps' sockets, open until their exec (step_started)
         self.contained: set[int] = set()  # a build's RUN steps: all they left is killed when they end
         self.deadline = deadline
         self.connections: dict[int, socket.socket] = {}
@@ -251,9 +261,14 @@ class _Launcher:
         have forked meanwhile. Blocking: nothing else runs in a build sandbox meanwhile."""
         assert self.proc is not None
         if self.spare is not None and proc_state.dying(self.spare[0], self.proc):
-            self.spare[1].close()  # the step killed it: reaped below or later, and another forked
+            self.spare[1].close()  # the step killed it: reaped below or later, and another made
             self.spare = None
-        spared = {1} if self.spare is None else {1, self.spare[0]}
+        if self.forker is not None and proc_state.dying(self.forker[0], self.proc):
+            self._drop_forker()  # the step killed it: started again now that no step runs (reap)
+        spared = {1, *(made[0] for made in (self.spare, self.forker) if made is not None)}
+        for pid in spared - {1}:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)  # the step may have stopped it
         while True:
             left = [int(name) for name in os.listdir(self.proc) if name.isdigit() and int(name) not in spared]
             if not left:
@@ -276,6 +291,8 @@ class _Launcher:
         if self.spare is not None and self.spare[0] == pid:  # killed with what a RUN step left
             self.spare[1].close()
             self.spare = None
+        if self.forker is not None and self.forker[0] == pid:
+            self._drop_forker()
         process = self.started.pop(pid, None)
         if process is not None:
             process.returncode = code
@@ -332,45 +349,79 @@ class _Launcher:
         if self.build_user_ns is None:
             raise ValueError("steps are for build sandboxes only")
         hold = bool(message["step"].get("hold"))
-        payload = data if self.step_starter is None else _starter_request(message)
         for attempt in (1, 2):
             if self.spare is None:
-                self.make_spare()
-            assert self.spare is not None
+                self.make_spare()  # no step runs: one is made, the C starter's or Python's
+            if self.spare is None:
+                raise OSError("no process could be made for the step")
             pid, sock = self.spare
             self.spare = None
+            # In the spare's language: step_starter turns None only when no C spare is left.
+            payload = data if self.step_starter is None else _starter_request(message)
             try:
                 socket.send_fds(sock, [payload], fds)
                 break
             except OSError:  # a step before killed it, and it is not reaped yet: another
+                sock.close()
                 if attempt == 2:
                     raise
-            finally:
-                sock.close()
-        if not hold:
-            self.contained.add(pid)
-        # The next step's process. Forked, it is made while this step runs (a fork is the
-        # slowest thing init does), and the end of a RUN kills all the step left but it
-        # (_end_the_rest). The C starter is exec'd, and for an instant after its exec it is
-        # dumpable (a process of the same uid could open its /proc entries, the host's root
-        # among them): it is made only while no step's command runs, after a RUN's end (reap).
-        if hold or self.step_starter is None:
+        if hold:
+            sock.close()
             self.make_spare()
+        else:
+            self.contained.add(pid)
+            # The next step's process is made while this one runs, once its command is
+            # started (a mount namespace made meanwhile would slow its mounts down): its
+            # socket closes at its exec (step_started). The end of a RUN kills all the step
+            # left but that spare and the forker (_end_the_rest).
+            self.starting[sock.fileno()] = sock
         return pid
+
+    def step_started(self, sock: socket.socket) -> None:
+        """A RUN's command is started (or its process is gone): the next step's process now."""
+        del self.starting[sock.fileno()]
+        sock.close()
+        if self.spare is None:
+            self.make_spare()
 
     def make_spare(self) -> None:
         """Make the next build step's process ahead of its request: its start, its mount
         namespace and its /proc, /dev and /run are then off the path of the step."""
         if self.step_starter is not None:
-            try:
-                self._start_starter()
+            spare = self._spare_from_forker()
+            if spare is not None or self.contained:
+                self.spare = spare  # None while a step runs without a forker: made at its end (reap)
                 return
-            except OSError:  # the binary is gone (its cache cleaned): the Python spare from now on
-                self.step_starter = None
+            self.step_starter = None  # the forker cannot be started (its binary gone): Python's from now on
         self._fork_spare()
 
-    def _start_starter(self) -> None:
-        """The C step starter (step_starter.c), started with a vfork."""
+    def _spare_from_forker(self) -> tuple[int, socket.socket] | None:
+        """A spare forked by the C step starter (step_starter.c), started first where it is not
+        running. It is exec'd, and for an instant after its exec a process is dumpable (one of
+        the same uid could open its /proc entries, the host's root among them): it is started
+        only while no step runs. None when there is no spare to be had."""
+        for _attempt in (1, 2):
+            if self.forker is None:
+                if self.contained:
+                    return None
+                try:
+                    self._start_forker()
+                except OSError:
+                    return None
+            assert self.forker is not None
+            try:
+                self.forker[1].send(b"F")
+                data, fds, _flags, _addr = socket.recv_fds(self.forker[1], 64, 1)
+                if len(fds) != 1:
+                    for fd in fds:
+                        os.close(fd)
+                    raise OSError("the step starter is gone")
+                return int(data), socket.socket(fileno=fds[0])
+            except (OSError, ValueError):  # killed or stopped by a step (it is the same uid): another
+                self._drop_forker()
+        return None
+
+    def _start_forker(self) -> None:
         assert self.build_user_ns is not None and self.step_starter is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -385,8 +436,17 @@ class _Launcher:
         except BaseException:
             ours.close()
             raise
+        ours.settimeout(FORKER_TIMEOUT)
         self.started[process.pid] = process
-        self.spare = (process.pid, ours)
+        self.forker = (process.pid, ours)
+
+    def _drop_forker(self) -> None:
+        if self.forker is not None:
+            pid, sock = self.forker
+            self.forker = None
+            sock.close()
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)  # a stopped one too; reaped as init's child
 
     def _fork_spare(self) -> None:
         """Python's spare (step_process.spare), forked from init."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 
 PF_EXITING = 0x4  # /proc/<pid>/stat's flags: the process is in exit
 SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
@@ -14,13 +13,15 @@ def dying(pid: int, proc: str = "/proc") -> bool:
     (by a shutdown a crash cut short, say) is neither gone nor a zombie for milliseconds while
     the kernel tears down its namespaces, and its launcher still accepts connections at first.
     `proc`: the procfs whose pid it is (a build sandbox's init looks at its own namespace's)."""
-    try:
-        flags = int(Path(f"{proc}/{pid}/stat").read_text().rsplit(")", 1)[1].split()[6])
-        status = Path(f"{proc}/{pid}/status").read_text()
+    try:  # read as bytes: a text file's decoder costs ~0.2 ms of CPU in init, on a step's path
+        with open(f"{proc}/{pid}/stat", "rb") as stat:
+            flags = int(stat.read().rsplit(b")", 1)[1].split()[6])
+        with open(f"{proc}/{pid}/status", "rb") as file:
+            status = file.read()
     except OSError:
         return True
     pending = 0
     for line in status.splitlines():
-        if line.startswith(("SigPnd:", "ShdPnd:")):
+        if line.startswith((b"SigPnd:", b"ShdPnd:")):
             pending |= int(line.split()[1], 16)
     return bool(flags & PF_EXITING or pending & SIGKILL_BIT)

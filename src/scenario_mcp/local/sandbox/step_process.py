@@ -46,8 +46,7 @@ def spare(sock: socket.socket, stage_plan: list[dict[str, Any]], user_ns: int) -
                     operation.apply()
         except Exception as exc:  # said to the step's stderr once it comes
             problem = exc
-        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)
-        sock.close()
+        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 3)  # `sock` closes at the exec (init.py)
     except BaseException:
         os._exit(127)
     if not data or len(fds) != 3:

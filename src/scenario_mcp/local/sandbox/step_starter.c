@@ -1,12 +1,17 @@
-/* A build step's process before its request, in C: what step_process.spare does in Python,
+/* Build steps' processes before their requests, in C: what step_process.spare does in Python,
  * without a fork of init's Python (its copy-on-write faults in init and in the child, and the
  * teardown of that copy at exec, cost several milliseconds of CPU a step).
  *
- * A build sandbox's init (init.py) starts it (vfork and exec) only while no step runs: when the
- * sandbox starts and when a step has ended (no process of the step is left). It makes itself
- * undumpable, makes a mount namespace of its own and applies the stage operations given as its
- * arguments (a step's /dev and /run), then waits for its request on its socket. The request: the
- * step's root operations, its root, then the command; with the step's stdin, stdout and stderr
+ * A build sandbox's init (init.py) starts this program once, while no step runs (for an instant
+ * after its exec a process is dumpable: a step of the same uid could open its /proc entries, the
+ * host's root among them). It makes itself undumpable, then forks a spare each time init sends it
+ * a byte on its socket: a child of init (CLONE_PARENT, so that init reaps it as its own), born
+ * undumpable, whose pid and socket it sends back. A forker this small forks in a fraction of a
+ * millisecond, so init asks for the next step's spare while a step runs.
+ *
+ * A spare makes a mount namespace of its own and applies the stage operations given as arguments
+ * (a step's /dev and /run), then waits for its request on its socket. The request: the step's
+ * root operations, its root, then the command; with the step's stdin, stdout and stderr
  * (SCM_RIGHTS). It applies the operations, pivots into the root, locks itself in (the nested user
  * namespace, then a mount namespace of its own there) and execs the command; a hold instead sends
  * the root's descriptor to the server and waits until the server lets go.
@@ -18,7 +23,8 @@
  *   F path                           an empty file
  *   D path                           a directory
  *   L target path                    a symlink
- * Usage: step-starter SOCKET_FD USERNS_FD [OP ...]
+ * Usage: step-starter SOCKET_FD USERNS_FD [OP ...]; init's byte on SOCKET_FD is answered with the
+ * spare's pid (decimal) and its socket (SCM_RIGHTS).
  * The request: NUL-separated strings: "run" or "hold", root, cwd, uid ("" for no change), gid,
  * the number of operations, the operations, argc, argv, envc, env.
  */
@@ -27,6 +33,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,13 +158,13 @@ static void exec_command(char **argv, char **env) {
     fail("exec", name);
 }
 
-int main(int argc, char **argv) {
-    if (argc < 3) return 2;
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) _exit(127); /* no step may read its /proc entries */
-    int channel = atoi(argv[1]), user_ns = atoi(argv[2]);
+/* A spare: its stage, its request, its root, its command. Never returns. */
+static void spare(int channel, int user_ns, int stage_count, char **stage) {
+    /* A session and process group of its own, whose id is its pid: the server signals a step's group. */
+    if (setsid() < 0) fail("setsid", NULL);
     /* Failures before the request are said on the step's stderr once it comes (fail). */
     if (unshare(CLONE_NEWNS) != 0) fail("unshare", "(step mount namespace)");
-    for (int i = 3; i < argc; i++) apply(argv[i]); /* none once a failure is kept */
+    for (int i = 0; i < stage_count; i++) apply(stage[i]); /* none once a failure is kept */
 
     static char request[MAX_REQUEST + 1];
     int fds[3] = {-1, -1, -1};
@@ -178,7 +185,7 @@ int main(int argc, char **argv) {
         errno = EMSGSIZE;
         fail("a request too long", NULL);
     }
-    close(channel); /* init hears that the step has its request */
+    /* `channel` closes at the exec (SOCK_CLOEXEC): init then makes the next step's spare. */
     request[size] = '\0';
 
     /* The request's strings (see the top). */
@@ -229,5 +236,41 @@ int main(int argc, char **argv) {
     }
     if (chdir(*cwd ? cwd : "/") != 0 && chdir("/") != 0) fail("chdir", cwd);
     exec_command(command, env);
-    return 127;
+    _exit(127);
+}
+
+/* Send init a spare's pid and its end of the spare's socket. */
+static int send_spare(int channel, pid_t pid, int socket_fd) {
+    char text[32], control[CMSG_SPACE(sizeof(int))];
+    int length = snprintf(text, sizeof text, "%d", (int)pid);
+    struct iovec iov = {.iov_base = text, .iov_len = (size_t)length};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &socket_fd, sizeof(int));
+    return sendmsg(channel, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) _exit(127); /* no step may read its /proc entries */
+    int channel = atoi(argv[1]), user_ns = atoi(argv[2]);
+    char command;
+    while (recv(channel, &command, 1, 0) == 1) {
+        int pair[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) _exit(127);
+        /* A fork whose child is init's (CLONE_PARENT): init reaps it and hears of its exit. */
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+        if (pid == 0) {
+            close(channel);
+            close(pair[0]);
+            spare(pair[1], user_ns, argc - 3, argv + 3);
+        }
+        close(pair[1]);
+        if (pid < 0 || send_spare(channel, pid, pair[0]) != 0) _exit(127); /* init finds this socket closed */
+        close(pair[0]);
+    }
+    return 0; /* init is gone, or done with builds */
 }

@@ -3,8 +3,9 @@
 A build sandbox's init starts each step's process ahead of its request. Forked from init's
 Python (step_process.spare), that process costs several milliseconds of CPU a step: the fork,
 copy-on-write faults in init and in the child, and the teardown of the child's copy at its exec.
-The starter does the same in C, exec'd by init with a vfork. Without a C compiler, builds run on
-the Python spare, slower but the same (a warning says so once).
+The starter, started once a build sandbox, forks each step's process in C instead, in a fraction
+of a millisecond. Without a C compiler, builds run on the Python spare, slower but the same (a
+warning says so once).
 
 The binary is kept in the user's cache directory, named by the digest of its source, so each
 release compiles it once per machine; a compile writes a temporary file and renames it, so
