@@ -112,19 +112,24 @@ static void make_dirs(char *path) {
     if (mkdir(path, 0755) != 0 && errno != EEXIST) fail("mkdir", path);
 }
 
-/* The root's descriptor to the server (over the step's stdin, a socket), held until it closes. */
-static void hold(const char *root, int channel) {
-    int where = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (where < 0) fail("open", root);
-    char byte = 'R', control[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+/* One message of `length` bytes with a descriptor (SCM_RIGHTS); 0, or -1 with errno. */
+static int send_with_fd(int channel, const char *text, size_t length, int fd) {
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = (void *)text, .iov_len = length};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
     struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &where, sizeof(int));
-    if (sendmsg(channel, &msg, MSG_NOSIGNAL) < 0) fail("sending the root", root);
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    return sendmsg(channel, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* The root's descriptor to the server (over the step's stdin, a socket), held until it closes. */
+static void hold(const char *root, int channel) {
+    int where = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (where < 0) fail("open", root);
+    if (send_with_fd(channel, "R", 1, where) != 0) fail("sending the root", root);
     close(where);
     char buffer[4096];
     while (read(channel, buffer, sizeof buffer) > 0) {
@@ -241,16 +246,9 @@ static void spare(int channel, int user_ns, int stage_count, char **stage) {
 
 /* Send init a spare's pid and its end of the spare's socket. */
 static int send_spare(int channel, pid_t pid, int socket_fd) {
-    char text[32], control[CMSG_SPACE(sizeof(int))];
+    char text[32];
     int length = snprintf(text, sizeof text, "%d", (int)pid);
-    struct iovec iov = {.iov_base = text, .iov_len = (size_t)length};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &socket_fd, sizeof(int));
-    return sendmsg(channel, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+    return send_with_fd(channel, text, (size_t)length, socket_fd);
 }
 
 int main(int argc, char **argv) {
