@@ -184,20 +184,24 @@ async def test_while_a_run_runs_the_processes_outside_its_group_are_the_engines_
     store: LayerStore, context: Path, tmp_path: Path, starter: bool
 ) -> None:
     # A RUN is a process group of its own (the server ends a timed-out step by its group). Outside
-    # it, it sees init and the next step's spare, made ahead (forked undumpable, by init's Python
-    # or by the C starter's forker, itself undumpable since before any step ran): none shows the
-    # host's root it keeps.
+    # it, it sees init and the next step's spare, made once its command is exec'd (forked
+    # undumpable, by init's Python or by the C starter's forker, itself undumpable since before
+    # any step ran): none shows the host's root it keeps. The probe waits (up to 2 s) for the
+    # spare, made as the step starts.
+    expected = 3 if starter else 2  # init, the spare (and the forker)
+    others = 'for d in /proc/[0-9]*; do [ "$(cut -d" " -f5 $d/stat 2>/dev/null)" = "$own" ] || echo ${d#/proc/}; done'
     probe = (
-        'own=$(cut -d" " -f5 /proc/$$/stat); [ "$own" = $$ ] || exit 9; for d in /proc/[0-9]*; do'
-        ' [ "$(cut -d" " -f5 $d/stat 2>/dev/null)" = "$own" ] && continue; echo ${d#/proc/} >> /others;'
-        " ! ls $d/root/ > /dev/null 2>&1 || exit 1; ! readlink $d/cwd || exit 1; done"
+        f'own=$(cut -d" " -f5 /proc/$$/stat); [ "$own" = $$ ] || exit 9; i=0;'
+        f" while [ $( ({others}) | wc -l) -lt {expected} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done;"
+        f" for p in $({others}); do echo $p >> /others;"
+        " ! ls /proc/$p/root/ > /dev/null 2>&1 || exit 1; ! readlink /proc/$p/cwd || exit 1; done"
     )
     dockerfile = PRELUDE + f"RUN {probe}\nRUN true\nRUN {probe.replace('/others', '/again')}\n"
     built = await builder(store, context, tmp_path, use_step_starter=starter).build(dockerfile)
     for name in ("others", "again"):
-        others = (await view(store, built.layers, tmp_path, f"cat /{name}")).split()
-        assert others[0] == "1"
-        assert len(others) == (3 if starter else 2)  # init, the spare (and the forker)
+        seen = (await view(store, built.layers, tmp_path, f"cat /{name}")).split()
+        assert seen[0] == "1"
+        assert len(seen) == expected
 
 
 async def test_a_user_the_image_does_not_have_fails_the_step_with_its_name(
