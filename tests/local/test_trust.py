@@ -22,12 +22,14 @@ from scenario_mcp.local.oci_layer import unpack_layer
 from scenario_mcp.local.sandbox import Sandbox, SandboxSpec
 from scenario_mcp.local.trust import (
     EXTRA_CA_FILE,
+    NotRemembered,
     SandboxTrust,
     TrustError,
     TrustSettings,
     proxy_env,
     sandbox_trust,
     strip_added_cas,
+    trust_for,
 )
 
 from .oci_registry import Entry, directory, file, make_tar, opaque, sha256, symlink, whiteout
@@ -265,6 +267,33 @@ async def test_a_build_steps_trust_is_the_one_made_from_scratch(
     scratch = await sandbox_trust(store, layers, host_cas, environ={})
     assert incremental == scratch
     assert (incremental.layer == below.layer) == (change == "another file in /etc")
+
+
+@pytest.mark.parametrize("change", STEP_CHANGES)
+async def test_a_step_two_layers_above_a_known_image_gets_the_trust_made_from_scratch(
+    store: LayerStore, host_cas: TrustSettings, change: str
+) -> None:
+    # A RUN, then a COPY, then the next RUN: its image is two layers above the last one whose
+    # trust was made. Reused when neither changes what that was made from; either way the same as
+    # made from scratch.
+    if change == "/etc/ssl/certs removed" and os.geteuid() != 0:
+        pytest.skip("mknod of a whiteout needs root")
+    image = [put_layer(store, [directory("etc"), directory("etc/ssl"), directory("etc/ssl/certs")])]
+    image = [put_layer(store, [file(DEBIAN[1:], "IMAGE BUNDLE\n")]), *image]
+    below = await sandbox_trust(store, image, host_cas, environ={})
+    copied = put_layer(store, [directory("srv"), file("srv/app.py", "print()\n")])
+    layers = [copied, step_layer(store, "step-top", change), *image]
+    certificates = host_cas.certificates()
+    if change == "another file in /etc":  # reused: a stat per path, no trust layer looked for
+        incremental = trust_for(store, layers, certificates, environ={}, remembered_only=True)
+        assert incremental.layer == below.layer
+    else:
+        with pytest.raises(NotRemembered):
+            trust_for(store, layers, certificates, environ={}, remembered_only=True)
+        incremental = await sandbox_trust(store, layers, host_cas, environ={})
+    trust_module._MADE.clear()
+    trust_module._SEEN.clear()
+    assert incremental == await sandbox_trust(store, layers, host_cas, environ={})
 
 
 async def test_a_first_step_on_an_empty_image_gets_the_trust_of_its_own_layer(

@@ -347,7 +347,7 @@ class DockerfileBuild:
         )
         if await self._cached(key, instruction, built):
             return
-        if self._trust_ready is not None:
+        if self._trust_ready is not None and not self._trust_ready.is_set():  # (a wait yields even when set)
             await self._trust_ready.wait()
         trust = self._remembered_trust(built.layers)
         if trust is None:

@@ -78,9 +78,11 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 MEMO_SIZE = 1024  # entries in each of this process's memos, each small
 _READ: dict[tuple[str, int, int, int], list[bytes]] = {}  # a CA file as it was -> its certificates
-_MADE: dict[tuple[str, tuple[tuple[str, int, int], ...], bytes], _Made | None] = {}  # see _made
+# (the store's root, each layer with its inode and ctime, the CAs' digest)
+_Key = tuple[str, tuple[tuple[str, int, int], ...], bytes]
+_MADE: dict[_Key, _Made | None] = {}  # see _made
 # What each _MADE entry was made from (LayeredView.seen), to tell whether a layer on top changes it.
-_SEEN: dict[tuple[str, tuple[tuple[str, int, int], ...], bytes], dict[str, Entry | None]] = {}
+_SEEN: dict[_Key, dict[str, Entry | None]] = {}
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 _BLOCK = re.compile(re.escape(b"\n" + BEGIN) + rb".*?" + re.escape(END), re.S)
@@ -302,8 +304,8 @@ def _made(
     """`_trust_layer`, remembered in this process: a sandbox more on the same image costs a stat
     per layer. A layer made again under the same id (a build step after a collection) is a new
     directory, so it is keyed by its inode and ctime too. A build's next step (the same image
-    with one layer more) reuses its previous step's trust when that layer leaves every path it
-    was made from alone. Blocking."""
+    with a layer or a few more: a RUN's, a COPY's) reuses the trust of the nearest image below it
+    that has one when every layer above leaves every path it was made from alone. Blocking."""
     try:
         stats = [os.stat(store.path(layer)) for layer in layers]
     except OSError:
@@ -317,13 +319,9 @@ def _made(
         made = _MADE[key]
         if made is None or store.has_image_layer(made.layer):
             return made
-    below = (key[0], key[1][1:], key[2])  # the image without its top layer: a build's previous step
-    if len(stats) == len(layers) and layers and below in _MADE and below in _SEEN:
-        made = _MADE[below]
-        if (made is None or store.has_image_layer(made.layer)) and _leaves_alone(store.path(layers[0]), _SEEN[below]):
-            _remember(_MADE, key, made)
-            _remember(_SEEN, key, _SEEN[below])
-            return made
+    made_below = _made_below(store, layers, key) if len(stats) == len(layers) else None
+    if made_below is not None:
+        return made_below[0]
     if remembered_only:  # (the step above makes nothing: a stat per path it looked at)
         raise NotRemembered("the trust layer for these layers")
     image = LayeredView([store.path(layer) for layer in layers])
@@ -331,6 +329,24 @@ def _made(
     _remember(_MADE, key, made)
     _remember(_SEEN, key, dict(image.seen))
     return made
+
+
+def _made_below(store: LayerStore, layers: Sequence[str], key: _Key) -> tuple[_Made | None] | None:
+    """The trust of the nearest image below `layers` that has one (a build's step before), in a
+    1-tuple, when every layer above it leaves alone what it was made from; else None."""
+    for depth in range(1, len(layers) + 1):
+        below = (key[0], key[1][depth:], key[2])
+        if below not in _MADE or below not in _SEEN:
+            continue
+        made = _MADE[below]
+        if made is not None and not store.has_image_layer(made.layer):
+            return None
+        if not all(_leaves_alone(store.path(layer), _SEEN[below]) for layer in layers[:depth]):
+            return None
+        _remember(_MADE, key, made)
+        _remember(_SEEN, key, _SEEN[below])
+        return (made,)
+    return None
 
 
 def _leaves_alone(layer: Path, seen: Mapping[str, Entry | None]) -> bool:
