@@ -249,16 +249,22 @@ STEP_CHANGES = [
 ]
 
 
+def debian_image(store: LayerStore, change: str) -> list[str]:
+    """An image with Debian's CA bundle (its directories, then the bundle), for a step on top
+    that makes `change` (skipped where that needs root and this is not)."""
+    if change == "/etc/ssl/certs removed" and os.geteuid() != 0:
+        pytest.skip("mknod of a whiteout needs root")
+    image = [put_layer(store, [directory("etc"), directory("etc/ssl"), directory("etc/ssl/certs")])]
+    return [put_layer(store, [file(DEBIAN[1:], "IMAGE BUNDLE\n")]), *image]
+
+
 @pytest.mark.parametrize("change", STEP_CHANGES)
 async def test_a_build_steps_trust_is_the_one_made_from_scratch(
     store: LayerStore, host_cas: TrustSettings, change: str
 ) -> None:
     # A build's next step reuses its previous step's trust unless its layer changes what that
     # was made from: either way the same as made from scratch for the step's layers.
-    if change == "/etc/ssl/certs removed" and os.geteuid() != 0:
-        pytest.skip("mknod of a whiteout needs root")
-    image = [put_layer(store, [directory("etc"), directory("etc/ssl"), directory("etc/ssl/certs")])]
-    image = [put_layer(store, [file(DEBIAN[1:], "IMAGE BUNDLE\n")]), *image]
+    image = debian_image(store, change)
     below = await sandbox_trust(store, image, host_cas, environ={})
     layers = [step_layer(store, "step-top", change), *image]
     incremental = await sandbox_trust(store, layers, host_cas, environ={})
@@ -276,10 +282,7 @@ async def test_a_step_two_layers_above_a_known_image_gets_the_trust_made_from_sc
     # A RUN, then a COPY, then the next RUN: its image is two layers above the last one whose
     # trust was made. Reused when neither changes what that was made from; either way the same as
     # made from scratch.
-    if change == "/etc/ssl/certs removed" and os.geteuid() != 0:
-        pytest.skip("mknod of a whiteout needs root")
-    image = [put_layer(store, [directory("etc"), directory("etc/ssl"), directory("etc/ssl/certs")])]
-    image = [put_layer(store, [file(DEBIAN[1:], "IMAGE BUNDLE\n")]), *image]
+    image = debian_image(store, change)
     below = await sandbox_trust(store, image, host_cas, environ={})
     copied = put_layer(store, [directory("srv"), file("srv/app.py", "print()\n")])
     layers = [copied, step_layer(store, "step-top", change), *image]

@@ -248,7 +248,8 @@ class _Launcher:
                 self._end_the_rest()
             self._exited(pid, os.waitstatus_to_exitcode(status))
             if self.build_user_ns is not None and self.spare is None and not self.contained:
-                # After a RUN's reply (the C starter's), or a step killed it: overlapping what the server does next.
+                # The step killed it, or the forker (restarted only now that no step runs): after
+                # the reply, overlapping what the server does next.
                 self.make_spare()
 
     def _end_the_rest(self) -> None:
